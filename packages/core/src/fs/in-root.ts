@@ -1,0 +1,211 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PathError } from '../errors.js';
+
+/**
+ * Paths inside a root directory (a mounted container, a disk image, a `--root` tree), resolved the
+ * way the kernel would resolve them if that root were `/` — the trust model's rule 3:
+ *  - an absolute symlink target starts again at the root, never at the host's `/`;
+ *  - `..` at the root stays at the root (as in chroot(2));
+ *  - at most MAX_SYMLINKS symlinks per resolution (Linux: 40, see path_resolution(7));
+ *  - the final component is not followed unless asked: a package's `/usr/bin/evil -> /etc/shadow`
+ *    is reported as a symlink, never hashed as the target.
+ *
+ * Resolution is done with lstat/readlink on every component, so nothing outside the root is ever
+ * touched. It cannot close the window between resolving and opening (Node has no openat2 with
+ * RESOLVE_IN_ROOT); callers re-check what they open with fstat and O_NOFOLLOW.
+ */
+
+export const MAX_SYMLINKS = 40;
+/** PATH_MAX on Linux; a longer path is refused rather than resolved. */
+export const MAX_PATH_LENGTH = 4096;
+
+export interface ResolveOptions {
+  /** Follow a symlink in the final component too (for reading files like etc/os-release). */
+  followFinal?: boolean;
+}
+
+/**
+ * Splits an in-root path into components. The path is taken as absolute inside the root whether or
+ * not it starts with `/`. NUL bytes and over-long paths are refused.
+ */
+export function splitRootPath(p: string): string[] {
+  if (p.length > MAX_PATH_LENGTH) {
+    throw new PathError('INVALID_PATH', `path is longer than ${MAX_PATH_LENGTH} characters`);
+  }
+  if (p.includes('\0')) throw new PathError('INVALID_PATH', `path contains a NUL byte: ${JSON.stringify(p)}`);
+  return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+/**
+ * A root directory and a resolver for paths inside it. Resolved directories are cached (a package
+ * database names ~95,000 paths in a few thousand directories), so build one per root and per
+ * pass; drop it when the tree may have changed.
+ */
+export class RootDir {
+  /** Host path of the root, with its own symlinks resolved. */
+  readonly hostPath: string;
+  private readonly dirCache = new Map<string, string[]>();
+
+  private constructor(hostPath: string) {
+    this.hostPath = hostPath;
+  }
+
+  /** Opens a root; it must be an existing directory on the host. */
+  static open(root: string): RootDir {
+    let real: string;
+    try {
+      real = fs.realpathSync(root);
+    } catch (e) {
+      throw new PathError('NOT_FOUND', `root directory ${root} does not exist`, { cause: e });
+    }
+    if (!fs.statSync(real).isDirectory()) {
+      throw new PathError('NOT_A_DIRECTORY', `root ${root} is not a directory`);
+    }
+    return new RootDir(real);
+  }
+
+  /**
+   * Resolves `p` (absolute inside the root) to a host path under `hostPath`. Intermediate
+   * components must exist and be directories (or symlinks to directories inside the root); the
+   * final component need not exist.
+   */
+  resolve(p: string, options: ResolveOptions = {}): string {
+    return this.toHost(this.resolveComponents(p, options));
+  }
+
+  /** As resolve(), but returns the canonical in-root path (`/usr/bin/ls`), not the host path. */
+  canonical(p: string, options: ResolveOptions = {}): string {
+    return '/' + this.resolveComponents(p, options).join('/');
+  }
+
+  /** The host path of a canonical in-root component list. */
+  private toHost(components: readonly string[]): string {
+    return components.length === 0 ? this.hostPath : path.join(this.hostPath, ...components);
+  }
+
+  private resolveComponents(p: string, { followFinal = false }: ResolveOptions): string[] {
+    const components = splitRootPath(p);
+    if (components.length === 0) return [];
+    if (components.includes('..')) return this.walk([], components, followFinal);
+    // Intermediate components are always followed, so resolving a/b/c is resolving the directory
+    // a/b (cached) and then c from there.
+    const parent = this.resolveDirectory(components.slice(0, -1).join('/'));
+    return this.walk(parent.slice(), components.slice(-1), followFinal);
+  }
+
+  /** Walks `pending` components starting from the canonical component list `resolved`. */
+  private walk(resolved: string[], pending: readonly string[], followFinal: boolean): string[] {
+    let symlinks = 0;
+    const queue = pending.slice();
+    while (queue.length > 0) {
+      const component = queue.shift() as string;
+      if (component === '..') {
+        resolved.pop(); // clamped at the root: popping an empty list is a no-op
+        continue;
+      }
+      const isFinal = queue.length === 0;
+      if (isFinal && !followFinal) {
+        resolved.push(component);
+        break;
+      }
+      const host = path.join(this.hostPath, ...resolved, component);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(host);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          if (isFinal) {
+            resolved.push(component);
+            break;
+          }
+          throw new PathError('NOT_FOUND', `/${[...resolved, component].join('/')} does not exist in ${this.hostPath}`);
+        }
+        if (code === 'ENOTDIR') {
+          throw new PathError('NOT_A_DIRECTORY', `/${resolved.join('/')} is not a directory in ${this.hostPath}`);
+        }
+        throw new PathError('IO_ERROR', `cannot stat /${[...resolved, component].join('/')}: ${code ?? String(e)}`, {
+          cause: e,
+        });
+      }
+      if (st.isSymbolicLink()) {
+        if (++symlinks > MAX_SYMLINKS) {
+          throw new PathError('SYMLINK_LOOP', `too many levels of symbolic links resolving ${JSON.stringify(pending.join('/'))}`);
+        }
+        const target = fs.readlinkSync(host);
+        if (target.startsWith('/')) resolved.length = 0; // absolute targets restart at the root
+        queue.unshift(...splitRootPath(target));
+        continue;
+      }
+      if (!isFinal && !st.isDirectory()) {
+        throw new PathError('NOT_A_DIRECTORY', `/${[...resolved, component].join('/')} is not a directory in ${this.hostPath}`);
+      }
+      resolved.push(component);
+    }
+    return resolved;
+  }
+
+  /**
+   * Resolves the directory part of many paths once: fills the cache so that resolve() of every
+   * file in a directory costs one lstat at most. Safe to skip; it only makes resolution faster.
+   */
+  resolveDirectory(dir: string): string[] {
+    const components = splitRootPath(dir);
+    const key = components.join('/');
+    const hit = this.dirCache.get(key);
+    if (hit !== undefined) return hit;
+    const resolved = this.walk([], components, true);
+    if (!components.includes('..')) this.dirCache.set(key, resolved);
+    return resolved;
+  }
+
+  /**
+   * Reads a small regular file inside the root (following symlinks inside the root, as for
+   * `etc/os-release -> ../usr/lib/os-release`). Refuses anything that is not a regular file and
+   * anything bigger than `maxBytes`, without reading it.
+   */
+  readFile(p: string, maxBytes: number): Buffer {
+    const host = this.resolve(p, { followFinal: true });
+    let fd: number;
+    try {
+      fd = fs.openSync(host, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new PathError('NOT_FOUND', `${p} does not exist in ${this.hostPath}`);
+      throw new PathError('IO_ERROR', `cannot open ${p} in ${this.hostPath}: ${code ?? String(e)}`, { cause: e });
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new PathError('NOT_A_REGULAR_FILE', `${p} in ${this.hostPath} is not a regular file`);
+      if (st.size > maxBytes) {
+        throw new PathError('TOO_LARGE', `${p} in ${this.hostPath} is ${st.size} bytes, more than the ${maxBytes} allowed`);
+      }
+      // Read up to maxBytes + 1 so a file that grew after fstat is still caught.
+      const buf = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(st.size + 1, 1)));
+      let length = 0;
+      for (;;) {
+        if (length === buf.length) break;
+        const n = fs.readSync(fd, buf, length, buf.length - length, null);
+        if (n === 0) break;
+        length += n;
+      }
+      if (length > maxBytes) {
+        throw new PathError('TOO_LARGE', `${p} in ${this.hostPath} is larger than the ${maxBytes} bytes allowed`);
+      }
+      return buf.subarray(0, length);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** True when `p` exists inside the root (following symlinks inside the root). */
+  exists(p: string): boolean {
+    try {
+      fs.statSync(this.resolve(p, { followFinal: true }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
