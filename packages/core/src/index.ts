@@ -1,1 +1,14 @@
-export {};
+/**
+ * @sysattest/core — everything a verifier needs, with no network, database or podman:
+ * platform ids, manifests and their canonical bytes, OpenPGP signing and verification against
+ * pinned keys, version ordering, package-database readers, in-root resolution and hashing.
+ */
+export * from './errors.js';
+export * from './platform/index.js';
+export * from './versions/index.js';
+export * from './openpgp/index.js';
+export * from './manifest/index.js';
+export * from './pkgdb/model.js';
+export * from './pkgdb/dpkg/index.js';
+export * from './fs/index.js';
+export { EXIT, runCli } from './cli/run-cli.js';

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PathError } from '../errors.js';
 
 /**
@@ -30,11 +29,21 @@ export interface ResolveOptions {
  * not it starts with `/`. NUL bytes and over-long paths are refused.
  */
 export function splitRootPath(p: string): string[] {
-  if (p.length > MAX_PATH_LENGTH) {
-    throw new PathError('INVALID_PATH', `path is longer than ${MAX_PATH_LENGTH} characters`);
+  // Cheap check first; a UTF-16 length over a third of the cap may still be over it in UTF-8 bytes.
+  if (p.length > MAX_PATH_LENGTH || (p.length * 3 > MAX_PATH_LENGTH && Buffer.byteLength(p) > MAX_PATH_LENGTH)) {
+    throw new PathError('INVALID_PATH', `path is longer than ${MAX_PATH_LENGTH} bytes`);
   }
   if (p.includes('\0')) throw new PathError('INVALID_PATH', `path contains a NUL byte: ${JSON.stringify(p)}`);
   return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+/** How the last component of a walk is treated. */
+type FinalMode = 'nofollow' | 'follow' | 'directory';
+
+/** A resolved directory: canonical components and the host path they name. */
+interface ResolvedDirectory {
+  components: string[];
+  host: string;
 }
 
 /**
@@ -45,10 +54,13 @@ export function splitRootPath(p: string): string[] {
 export class RootDir {
   /** Host path of the root, with its own symlinks resolved. */
   readonly hostPath: string;
-  private readonly dirCache = new Map<string, string[]>();
+  /** `hostPath` without a trailing slash (empty for the host's `/`), to append `/component` to. */
+  private readonly prefix: string;
+  private readonly dirCache = new Map<string, ResolvedDirectory>();
 
   private constructor(hostPath: string) {
     this.hostPath = hostPath;
+    this.prefix = hostPath === '/' ? '' : hostPath;
   }
 
   /** Opens a root; it must be an existing directory on the host. */
@@ -79,23 +91,50 @@ export class RootDir {
     return '/' + this.resolveComponents(p, options).join('/');
   }
 
+  /**
+   * resolve() and canonical() in one step, without following the final component: what a file
+   * inspection needs for every path, so it is the fast path (one cache lookup per call). Throws
+   * like resolve().
+   */
+  resolveFinal(p: string): { host: string; canonical: string } {
+    const components = splitRootPath(p);
+    const last = components.pop();
+    if (last === undefined) return { host: this.hostPath, canonical: '/' };
+    if (last === '..' || components.includes('..')) {
+      components.push(last);
+      const resolved = this.walk([], components, 'nofollow');
+      return { host: this.toHost(resolved), canonical: '/' + resolved.join('/') };
+    }
+    const dir = this.directory(components);
+    return {
+      host: `${dir.host === '/' ? '' : dir.host}/${last}`,
+      canonical: dir.components.length === 0 ? `/${last}` : `/${dir.components.join('/')}/${last}`,
+    };
+  }
+
   /** The host path of a canonical in-root component list. */
   private toHost(components: readonly string[]): string {
-    return components.length === 0 ? this.hostPath : path.join(this.hostPath, ...components);
+    return components.length === 0 ? this.hostPath : `${this.prefix}/${components.join('/')}`;
   }
 
   private resolveComponents(p: string, { followFinal = false }: ResolveOptions): string[] {
     const components = splitRootPath(p);
     if (components.length === 0) return [];
-    if (components.includes('..')) return this.walk([], components, followFinal);
+    if (components.includes('..')) return this.walk([], components, followFinal ? 'follow' : 'nofollow');
     // Intermediate components are always followed, so resolving a/b/c is resolving the directory
     // a/b (cached) and then c from there.
-    const parent = this.resolveDirectory(components.slice(0, -1).join('/'));
-    return this.walk(parent.slice(), components.slice(-1), followFinal);
+    const last = components.pop() as string;
+    const parent = this.directory(components);
+    return this.walk(parent.components.slice(), [last], followFinal ? 'follow' : 'nofollow');
   }
 
-  /** Walks `pending` components starting from the canonical component list `resolved`. */
-  private walk(resolved: string[], pending: readonly string[], followFinal: boolean): string[] {
+  /**
+   * Walks `pending` components starting from the canonical component list `resolved`.
+   * `final`: 'nofollow' leaves a symlink in the last component as it is (and lets it be missing);
+   * 'follow' follows it (and lets the result be missing); 'directory' follows it and requires an
+   * existing directory.
+   */
+  private walk(resolved: string[], pending: readonly string[], final: FinalMode): string[] {
     let symlinks = 0;
     const queue = pending.slice();
     while (queue.length > 0) {
@@ -105,18 +144,18 @@ export class RootDir {
         continue;
       }
       const isFinal = queue.length === 0;
-      if (isFinal && !followFinal) {
+      if (isFinal && final === 'nofollow') {
         resolved.push(component);
         break;
       }
-      const host = path.join(this.hostPath, ...resolved, component);
+      const host = `${this.prefix}/${resolved.length === 0 ? '' : resolved.join('/') + '/'}${component}`;
       let st: fs.Stats;
       try {
         st = fs.lstatSync(host);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
-          if (isFinal) {
+          if (isFinal && final === 'follow') {
             resolved.push(component);
             break;
           }
@@ -124,6 +163,9 @@ export class RootDir {
         }
         if (code === 'ENOTDIR') {
           throw new PathError('NOT_A_DIRECTORY', `/${resolved.join('/')} is not a directory in ${this.hostPath}`);
+        }
+        if (code === 'ENAMETOOLONG') {
+          throw new PathError('INVALID_PATH', `a component of /${[...resolved, component].join('/')} is too long`);
         }
         throw new PathError('IO_ERROR', `cannot stat /${[...resolved, component].join('/')}: ${code ?? String(e)}`, {
           cause: e,
@@ -134,11 +176,15 @@ export class RootDir {
           throw new PathError('SYMLINK_LOOP', `too many levels of symbolic links resolving ${JSON.stringify(pending.join('/'))}`);
         }
         const target = fs.readlinkSync(host);
+        // Linux refuses to create an empty symlink; a crafted image may still hold one: ENOENT.
+        if (target === '') {
+          throw new PathError('NOT_FOUND', `/${[...resolved, component].join('/')} is an empty symlink in ${this.hostPath}`);
+        }
         if (target.startsWith('/')) resolved.length = 0; // absolute targets restart at the root
         queue.unshift(...splitRootPath(target));
         continue;
       }
-      if (!isFinal && !st.isDirectory()) {
+      if ((!isFinal || final === 'directory') && !st.isDirectory()) {
         throw new PathError('NOT_A_DIRECTORY', `/${[...resolved, component].join('/')} is not a directory in ${this.hostPath}`);
       }
       resolved.push(component);
@@ -149,28 +195,39 @@ export class RootDir {
   /**
    * Resolves the directory part of many paths once: fills the cache so that resolve() of every
    * file in a directory costs one lstat at most. Safe to skip; it only makes resolution faster.
+   * Every component must exist and be a directory (after following symlinks inside the root):
+   * NOT_FOUND, NOT_A_DIRECTORY and SYMLINK_LOOP otherwise. Returns the canonical components.
    */
   resolveDirectory(dir: string): string[] {
-    const components = splitRootPath(dir);
+    return this.directory(splitRootPath(dir)).components.slice();
+  }
+
+  /** Resolves (through the cache) a directory given as split components. */
+  private directory(components: readonly string[]): ResolvedDirectory {
     const key = components.join('/');
     const hit = this.dirCache.get(key);
     if (hit !== undefined) return hit;
-    const resolved = this.walk([], components, true);
-    if (!components.includes('..')) this.dirCache.set(key, resolved);
-    return resolved;
+    const resolved = this.walk([], components, 'directory');
+    const entry = { components: resolved, host: this.toHost(resolved) };
+    if (!components.includes('..')) this.dirCache.set(key, entry);
+    return entry;
   }
 
   /**
    * Reads a small regular file inside the root (following symlinks inside the root, as for
    * `etc/os-release -> ../usr/lib/os-release`). Refuses anything that is not a regular file and
-   * anything bigger than `maxBytes`, without reading it.
+   * anything bigger than `maxBytes`, without opening it (a FIFO or a device is never opened).
    */
   readFile(p: string, maxBytes: number): Buffer {
     const host = this.resolve(p, { followFinal: true });
     let fd: number;
     try {
+      if (!fs.lstatSync(host).isFile()) {
+        throw new PathError('NOT_A_REGULAR_FILE', `${p} in ${this.hostPath} is not a regular file`);
+      }
       fd = fs.openSync(host, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (e) {
+      if (e instanceof PathError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new PathError('NOT_FOUND', `${p} does not exist in ${this.hostPath}`);
       throw new PathError('IO_ERROR', `cannot open ${p} in ${this.hostPath}: ${code ?? String(e)}`, { cause: e });
@@ -186,7 +243,13 @@ export class RootDir {
       let length = 0;
       for (;;) {
         if (length === buf.length) break;
-        const n = fs.readSync(fd, buf, length, buf.length - length, null);
+        let n: number;
+        try {
+          n = fs.readSync(fd, buf, length, buf.length - length, null);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          throw new PathError('IO_ERROR', `cannot read ${p} in ${this.hostPath}: ${code ?? String(e)}`, { cause: e });
+        }
         if (n === 0) break;
         length += n;
       }
@@ -202,7 +265,9 @@ export class RootDir {
   /** True when `p` exists inside the root (following symlinks inside the root). */
   exists(p: string): boolean {
     try {
-      fs.statSync(this.resolve(p, { followFinal: true }));
+      // resolve() has followed every symlink inside the root; lstat so a symlink swapped in since
+      // is not followed on the host.
+      fs.lstatSync(this.resolve(p, { followFinal: true }));
       return true;
     } catch {
       return false;

@@ -1,0 +1,48 @@
+/**
+ * The worker thread behind HashPool: receives batches of paths, inspects each with inspectFile
+ * (synchronous I/O, one reused read buffer per thread), and posts the observations back. It keeps
+ * one RootDir per run, so directories are resolved once per worker and per run.
+ */
+import { parentPort } from 'node:worker_threads';
+import { isSysattestError } from '../errors.js';
+import { inspectFile, type FileObservation } from './file-entry.js';
+import type { FromWorker, ToWorker } from './hash-protocol.js';
+import { RootDir } from './in-root.js';
+
+const port = parentPort;
+if (port === null) throw new Error('hash-worker.js must run as a worker thread (HashPool starts it)');
+
+const roots = new Map<number, RootDir>();
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.kind === 'end-run') {
+    roots.delete(msg.runId);
+    return;
+  }
+  let reply: FromWorker;
+  try {
+    let root = roots.get(msg.runId);
+    if (root === undefined) {
+      root = RootDir.open(msg.root);
+      roots.set(msg.runId, root);
+    }
+    const options = { capabilities: msg.capabilities };
+    const observations: FileObservation[] = new Array<FileObservation>(msg.paths.length);
+    let bytes = 0;
+    for (let i = 0; i < msg.paths.length; i++) {
+      const o = inspectFile(root, msg.paths[i] as string, options);
+      if (o.status === 'ok' && o.type === 'file') bytes += o.size;
+      observations[i] = o;
+    }
+    reply = { kind: 'results', runId: msg.runId, batchId: msg.batchId, observations, bytes };
+  } catch (e) {
+    reply = {
+      kind: 'failed',
+      runId: msg.runId,
+      batchId: msg.batchId,
+      code: isSysattestError(e) ? e.code : 'WORKER_FAILED',
+      message: e instanceof Error ? e.message : String(e),
+    };
+  }
+  port.postMessage(reply);
+});

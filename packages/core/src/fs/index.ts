@@ -1,0 +1,30 @@
+/** Safe in-root path resolution, file inspection and parallel hashing (trust model rule 3). */
+export { MAX_PATH_LENGTH, MAX_SYMLINKS, RootDir, splitRootPath, type ResolveOptions } from './in-root.js';
+export {
+  HASH_CHUNK_SIZE,
+  devMajor,
+  devMinor,
+  inspectFile,
+  type EntryStat,
+  type FileEntry,
+  type FileObservation,
+  type FileObservationStatus,
+  type FileType,
+  type InspectOptions,
+} from './file-entry.js';
+export { CAPABILITY_NAMES, CAPABILITY_XATTR, decodeCapability, type FileCapability } from './capability.js';
+export {
+  MAX_ACCOUNT_FILE_BYTES,
+  parseGroup,
+  parseIdFile,
+  parsePasswd,
+  readRootAccounts,
+  type RootAccounts,
+} from './accounts.js';
+export {
+  HashPool,
+  HashPoolError,
+  type HashPoolOptions,
+  type HashProgress,
+  type InspectManyOptions,
+} from './hash-pool.js';

@@ -1,0 +1,199 @@
+import { z } from 'zod';
+
+/**
+ * Manifest v1: what one package version installs on one platform, as the generator saw it in a
+ * fresh container. This schema is the single definition: the TypeScript types are inferred from
+ * it, and every manifest is checked against it before anything reads it.
+ *
+ * Bounds exist so that a hostile manifest cannot make a verifier allocate without limit; they are
+ * far above anything Debian, Fedora or Alpine ship (the largest Debian packages own ~60,000 paths).
+ */
+export const MANIFEST_SCHEMA_ID = 'sysattest.manifest';
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+export const MANIFEST_LIMITS = {
+  /** Largest manifest accepted, in bytes of canonical JSON. */
+  maxBytes: 64 * 1024 * 1024,
+  /** Most paths in one manifest. */
+  maxEntries: 500_000,
+  /** Linux PATH_MAX. */
+  maxPathLength: 4096,
+  maxNameLength: 256,
+  maxTextLength: 1024,
+} as const;
+
+const text = z.string().min(1).max(MANIFEST_LIMITS.maxTextLength);
+const name = z
+  .string()
+  .min(1)
+  .max(MANIFEST_LIMITS.maxNameLength)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9+._~@-]*$/, 'must be a package name (letters, digits, + . _ ~ @ -)');
+const version = z
+  .string()
+  .min(1)
+  .max(MANIFEST_LIMITS.maxNameLength)
+  .regex(/^[A-Za-z0-9.+~:_^-]+$/, 'must be a version string (letters, digits, . + ~ : _ ^ -)');
+const platformId = z
+  .string()
+  .max(200)
+  .regex(
+    /^[a-z0-9][a-z0-9._+-]{0,63}\/[a-z0-9][a-z0-9._+-]{0,63}\/[a-z0-9][a-z0-9._+-]{0,63}$/,
+    'must be a platform id distro/release/arch',
+  );
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
+const fingerprint = z.string().regex(/^[0-9A-F]{40}$/, 'must be a 40-digit upper-case hex fingerprint');
+const timestamp = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/, 'must be a UTC time like 2026-01-31T12:00:00Z')
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be a real date');
+/**
+ * An absolute, normalised path: starts with `/`, no empty, `.` or `..` components, no trailing
+ * slash (except `/` itself), no NUL or newline.
+ */
+export const absolutePath = z
+  .string()
+  .min(1)
+  .max(MANIFEST_LIMITS.maxPathLength)
+  .refine(
+    (p) =>
+      p === '/' ||
+      (p.startsWith('/') &&
+        !p.endsWith('/') &&
+        !/[\0\n]/.test(p) &&
+        p
+          .slice(1)
+          .split('/')
+          .every((c) => c !== '' && c !== '.' && c !== '..')),
+    'must be an absolute normalised path',
+  );
+/** Permission bits including setuid (04000), setgid (02000) and sticky (01000), as 4 octal digits. */
+const mode = z.string().regex(/^[0-7]{4}$/, 'must be 4 octal digits like 0755 or 4755');
+const id = z.int().min(0).max(0xffffffff);
+const ownerName = z.string().min(1).max(64).regex(/^[^\s:/]+$/, 'must be a user or group name');
+
+const distroDigest = z.strictObject({
+  algorithm: z.enum(['md5', 'sha1', 'sha256', 'sha512']),
+  hex: z.string().regex(/^[0-9a-f]{32,128}$/, 'must be lower-case hex'),
+});
+
+/** Fields every path has, whatever its type. */
+const common = {
+  path: absolutePath,
+  mode,
+  uid: id,
+  gid: id,
+  /** Names as the platform image's /etc/passwd and /etc/group give them (absent if unknown). */
+  user: ownerName.optional(),
+  group: ownerName.optional(),
+  /** The distribution marks this path as a configuration file (dpkg conffiles, rpm %config). */
+  conffile: z.literal(true).optional(),
+  /**
+   * dpkg-divert: the package ships `path`, but the file was diverted and lives at `divertedTo`
+   * in the image the manifest was made in.
+   */
+  divertedTo: absolutePath.optional(),
+};
+
+/** What the distribution's own database says about a file's content, and whether it agrees. */
+const distroFields = {
+  distroDigest: distroDigest.optional(),
+  /** Present (true) when the distro digest disagrees with what the generator hashed. Never dropped. */
+  distroDigestMismatch: z.literal(true).optional(),
+};
+
+const fileContent = {
+  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  sha256,
+  /** Raw `security.capability` xattr, lower-case hex (absent when the file has none). */
+  capabilities: z
+    .string()
+    .regex(/^([0-9a-f]{2}){1,64}$/, 'must be lower-case hex')
+    .optional(),
+};
+
+export const manifestEntrySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('file'), ...common, ...fileContent, ...distroFields }),
+  /**
+   * A regular file that shares its inode with other entries of the package; `linkTo` is the first
+   * path (in sort order) of that group, which is itself a `file` entry. Content fields repeat so
+   * each entry can be checked alone.
+   */
+  z.strictObject({ type: z.literal('hardlink'), ...common, ...fileContent, ...distroFields, linkTo: absolutePath }),
+  z.strictObject({ type: z.literal('dir'), ...common }),
+  z.strictObject({
+    type: z.literal('symlink'),
+    ...common,
+    target: z.string().min(1).max(MANIFEST_LIMITS.maxPathLength).refine((t) => !t.includes('\0'), 'no NUL'),
+  }),
+  z.strictObject({ type: z.enum(['chardev', 'blockdev']), ...common, major: id, minor: id }),
+  z.strictObject({ type: z.enum(['fifo', 'socket']), ...common }),
+]);
+
+export const manifestSchema = z
+  .strictObject({
+    schema: z.literal(MANIFEST_SCHEMA_ID),
+    schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+    platform: platformId,
+    package: z.strictObject({
+      name,
+      version,
+      /** Must equal the platform's arch (`all` packages have `…/all` platforms). */
+      architecture: name,
+      source: z.strictObject({ name, version }),
+    }),
+    provenance: z.strictObject({
+      /** When the generator made the manifest. */
+      generatedAt: timestamp,
+      generator: z.strictObject({ name: text, version: text }),
+      /** The key the generator signs with; the signature must come from this key. */
+      keyFingerprint: fingerprint,
+      /** The container image the package was installed into. */
+      image: z.strictObject({
+        id: text,
+        /** When the image's package lists were last refreshed. */
+        refreshedAt: timestamp.optional(),
+      }),
+      /** The package manager that installed it, e.g. `apt 2.6.1`. */
+      installer: text,
+      /** Digest of the package archive installed (e.g. the .deb's SHA256 from the repository index). */
+      archiveSha256: sha256.optional(),
+    }),
+    entries: z.array(manifestEntrySchema).max(MANIFEST_LIMITS.maxEntries),
+  })
+  .superRefine((m, ctx) => {
+    const arch = m.platform.split('/')[2];
+    if (m.package.architecture !== arch) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['package', 'architecture'],
+        message: `is ${m.package.architecture} but the platform ${m.platform} is for ${arch}`,
+      });
+    }
+    // Entries sorted by path (code units) and unique: one canonical order, and no path listed twice
+    // with two different answers.
+    const typeOf = new Map<string, ManifestEntryType>();
+    for (let i = 0; i < m.entries.length; i++) {
+      const e = m.entries[i] as ManifestEntry;
+      const prev = m.entries[i - 1];
+      if (prev !== undefined && !(prev.path < e.path)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['entries', i, 'path'],
+          message: prev.path === e.path ? `${e.path} is listed twice` : `${e.path} is out of order (entries are sorted by path)`,
+        });
+        return;
+      }
+      if (e.type === 'hardlink' && typeOf.get(e.linkTo) !== 'file') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['entries', i, 'linkTo'],
+          message: `${e.path} is a hard link of ${e.linkTo}, which is not an earlier file entry of this manifest`,
+        });
+      }
+      typeOf.set(e.path, e.type);
+    }
+  });
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
+export type ManifestEntryType = ManifestEntry["type"];

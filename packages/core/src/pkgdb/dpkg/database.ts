@@ -1,0 +1,420 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PackageDatabaseError, PathError } from '../../errors.js';
+import { RootDir } from '../../fs/in-root.js';
+import type { Diversion, InstalledFile, InstalledPackage } from '../model.js';
+import { parseArchFile, parseDiversions } from './diversions.js';
+import { parseFileList, parseMd5sums } from './info-files.js';
+import { readDatabaseFile, yieldToEventLoop } from './read.js';
+import {
+  INSTALLED_STATES,
+  parseStatus,
+  type DpkgConffile,
+  type DpkgState,
+  type StatusEntry,
+} from './status.js';
+
+/** Size caps per file. A real status is under 2 MiB for 3,000 packages; a .list is rarely 1 MiB. */
+export interface DpkgLimits {
+  status: number;
+  /** One `info/*.list`. */
+  list: number;
+  /** One `info/*.md5sums`. */
+  md5sums: number;
+  diversions: number;
+  /** `arch` and `info/format`. */
+  small: number;
+  /** Entries in the `info` directory. */
+  infoEntries: number;
+}
+
+export const DPKG_LIMITS: Readonly<DpkgLimits> = Object.freeze({
+  status: 64 * 1024 * 1024,
+  list: 16 * 1024 * 1024,
+  md5sums: 16 * 1024 * 1024,
+  diversions: 4 * 1024 * 1024,
+  small: 64 * 1024,
+  infoEntries: 1_000_000,
+});
+
+export const DEFAULT_DPKG_ADMIN_DIR = '/var/lib/dpkg';
+
+/** Packages read between two turns of the event loop (~5 ms of work on a small machine). */
+const PACKAGES_PER_TURN = 64;
+
+export interface ReadDpkgOptions {
+  /** dpkg's admin directory inside the root (dpkg --admindir). */
+  adminDir?: string;
+  /** Tighter (or looser) size caps than DPKG_LIMITS. */
+  limits?: Partial<DpkgLimits>;
+}
+
+/** An installed (or partially installed) package, with what dpkg records beyond the common model. */
+export interface DpkgPackage extends InstalledPackage {
+  state: DpkgState;
+  multiArch: 'no' | 'same' | 'foreign' | 'allowed';
+  /** `Conffiles:` from the status file, including obsolete ones (which may not be in `files`). */
+  conffiles: DpkgConffile[];
+  /** Host path of the files list read, or undefined when the package has none (see notes). */
+  listFile: string | undefined;
+}
+
+/** Something odd but not fatal found while reading, for the caller to report. */
+export interface DpkgNote {
+  /** Host path of the file concerned. */
+  file: string;
+  /** `name:arch`, when the note is about one package. */
+  package?: string;
+  message: string;
+}
+
+/**
+ * dpkg's database under a root: the packages that are installed (INSTALLED_STATES: configured,
+ * perhaps with triggers pending) in `packages`, and apart from them in `partiallyInstalled` the
+ * ones whose files are on disk but which are not installed (unpacked, half-configured,
+ * half-installed): a client should not take their files for verified-installed, nor for unowned.
+ */
+export class DpkgDatabase {
+  readonly packages: DpkgPackage[];
+  readonly partiallyInstalled: DpkgPackage[];
+  readonly diversions: Diversion[];
+  /** Architecture of the installed `dpkg` package: dpkg is always of the native architecture. */
+  readonly nativeArch: string;
+  /** Other architectures dpkg was told to accept (`dpkg --add-architecture`), native excluded. */
+  readonly foreignArchs: string[];
+  readonly notes: DpkgNote[];
+  private readonly byKey = new Map<string, DpkgPackage>();
+  private readonly byName = new Map<string, DpkgPackage[]>();
+  private readonly diversionByFrom: Map<string, Diversion>;
+  private ownerIndex: Map<string, DpkgPackage[]> | undefined;
+
+  constructor(init: {
+    packages: DpkgPackage[];
+    partiallyInstalled: DpkgPackage[];
+    diversions: Diversion[];
+    nativeArch: string;
+    foreignArchs: string[];
+    notes: DpkgNote[];
+  }) {
+    this.packages = init.packages;
+    this.partiallyInstalled = init.partiallyInstalled;
+    this.diversions = init.diversions;
+    this.nativeArch = init.nativeArch;
+    this.foreignArchs = init.foreignArchs;
+    this.notes = init.notes;
+    for (const p of this.packages) {
+      this.byKey.set(`${p.name}:${p.architecture}`, p);
+      const same = this.byName.get(p.name);
+      if (same === undefined) this.byName.set(p.name, [p]);
+      else same.push(p);
+    }
+    this.diversionByFrom = new Map(this.diversions.map((d) => [d.from, d]));
+  }
+
+  /**
+   * An installed package by `name:arch`, or by bare `name` as dpkg resolves it: the native
+   * instance, else the `all` one, else the only one (undefined when several and none of these).
+   */
+  find(spec: string): DpkgPackage | undefined {
+    if (spec.includes(':')) return this.byKey.get(spec);
+    const instances = this.byName.get(spec);
+    if (instances === undefined) return undefined;
+    return (
+      instances.find((p) => p.architecture === this.nativeArch) ??
+      instances.find((p) => p.architecture === 'all') ??
+      (instances.length === 1 ? instances[0] : undefined)
+    );
+  }
+
+  /** Every installed instance (architecture) of a package name. */
+  findAll(name: string): DpkgPackage[] {
+    return this.byName.get(name)?.slice() ?? [];
+  }
+
+  /**
+   * The packages, installed or partially installed, whose files list names `p` (a path as the
+   * database names it, before diversions). Directories usually have several owners.
+   */
+  owners(p: string): DpkgPackage[] {
+    if (this.ownerIndex === undefined) {
+      const index = new Map<string, DpkgPackage[]>();
+      for (const pkg of [...this.packages, ...this.partiallyInstalled]) {
+        for (const f of pkg.files) {
+          const owners = index.get(f.path);
+          if (owners === undefined) index.set(f.path, [pkg]);
+          else if (owners[owners.length - 1] !== pkg) owners.push(pkg);
+        }
+      }
+      this.ownerIndex = index;
+    }
+    return this.ownerIndex.get(p)?.slice() ?? [];
+  }
+
+  /** The diversion of `p`, if any. */
+  diversionOf(p: string): Diversion | undefined {
+    return this.diversionByFrom.get(p);
+  }
+
+  /**
+   * Where the file a package ships at `p` really lives: the diversion's `to` path when `p` is
+   * diverted, except for the diverting package's own file, which stays at `p` (dpkg-divert(1)).
+   * `packageName` (`name` or `name:arch`) is the package that ships the file; without it, the
+   * file is taken to be another package's.
+   */
+  applyDiversions(p: string, packageName?: string): string {
+    const d = this.diversionByFrom.get(p);
+    if (d === undefined) return p;
+    const name = packageName?.split(':')[0];
+    return name !== undefined && d.by === name ? p : d.to;
+  }
+}
+
+/** dpkg's admin directory under a root; every file is resolved inside the root. */
+class AdminDir {
+  constructor(
+    readonly rootDir: RootDir,
+    readonly adminDir: string,
+  ) {}
+
+  /** Host path of a file of the admin dir, or undefined when a directory on the way is missing. */
+  hostPath(rel: string): string | undefined {
+    try {
+      return this.rootDir.resolve(`${this.adminDir}/${rel}`, { followFinal: true });
+    } catch (e) {
+      if (e instanceof PathError && (e.code === 'NOT_FOUND' || e.code === 'NOT_A_DIRECTORY')) return undefined;
+      throw e;
+    }
+  }
+
+  /** Display name, for files that could not be located on the host. */
+  describe(rel: string): string {
+    return path.join(this.rootDir.hostPath, this.adminDir, rel);
+  }
+
+  /** Reads and decodes a file of the admin dir; undefined when it does not exist. */
+  read(rel: string, maxBytes: number): { text: string; file: string } | undefined {
+    const file = this.hostPath(rel);
+    if (file === undefined) return undefined;
+    const buf = readDatabaseFile(file, maxBytes);
+    return buf === undefined ? undefined : { text: buf.toString('utf8'), file };
+  }
+}
+
+function openAdminDir(root: string, adminDir: string): AdminDir {
+  if (!adminDir.startsWith('/')) {
+    throw new PathError('INVALID_PATH', `the dpkg admin directory must be absolute inside the root: ${adminDir}`);
+  }
+  return new AdminDir(RootDir.open(root), adminDir);
+}
+
+function readStatus(admin: AdminDir, limits: DpkgLimits): { entries: StatusEntry[]; file: string } {
+  const status = admin.read('status', limits.status);
+  if (status === undefined) {
+    throw new PackageDatabaseError('DATABASE_NOT_FOUND', 'no dpkg status file', { file: admin.describe('status') });
+  }
+  return { entries: parseStatus(status.text, status.file), file: status.file };
+}
+
+/** Native architecture (the `dpkg` package's) and foreign ones (the `arch` file, native removed). */
+function readArchitectures(
+  admin: AdminDir,
+  status: { entries: StatusEntry[]; file: string },
+  limits: DpkgLimits,
+): { nativeArch: string; foreignArchs: string[] } {
+  const dpkg = status.entries.find((e) => e.name === 'dpkg');
+  if (dpkg === undefined) {
+    throw new PackageDatabaseError(
+      'DATABASE_CORRUPT',
+      'the dpkg package is not installed, so the native architecture is unknown',
+      { file: status.file },
+    );
+  }
+  const nativeArch = dpkg.architecture;
+  const arch = admin.read('arch', limits.small);
+  const listed = arch === undefined ? [] : parseArchFile(arch.text, arch.file);
+  return { nativeArch, foreignArchs: listed.filter((a) => a !== nativeArch && a !== 'all') };
+}
+
+/**
+ * The native and foreign architectures of the dpkg database under `root`, reading only `status`
+ * and `arch`. Throws DATABASE_NOT_FOUND when there is no status file.
+ */
+export async function readDpkgArchitectures(
+  root: string,
+  options: ReadDpkgOptions = {},
+): Promise<{ nativeArch: string; foreignArchs: string[] }> {
+  const limits = { ...DPKG_LIMITS, ...options.limits };
+  const admin = openAdminDir(root, options.adminDir ?? DEFAULT_DPKG_ADMIN_DIR);
+  return readArchitectures(admin, readStatus(admin, limits), limits);
+}
+
+/**
+ * The `info` directory's files, by name, as host paths resolved inside the root: regular files
+ * directly, symlinks through the root's resolver (never the host's).
+ */
+function listInfoDir(admin: AdminDir, limits: DpkgLimits): { dir: string; files: Map<string, string> } {
+  const files = new Map<string, string>();
+  const dir = admin.hostPath('info') ?? admin.describe('info');
+  let handle: fs.Dir;
+  try {
+    handle = fs.opendirSync(dir, { bufferSize: 1024 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { dir, files };
+    throw new PathError('IO_ERROR', `cannot read the directory ${dir}: ${code ?? String(e)}`, { cause: e });
+  }
+  try {
+    for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
+      if (files.size >= limits.infoEntries) {
+        throw new PackageDatabaseError('DATABASE_TOO_LARGE', `more than ${limits.infoEntries} entries in the directory`, {
+          file: dir,
+        });
+      }
+      if (entry.isFile()) files.set(entry.name, path.join(dir, entry.name));
+      else if (entry.isSymbolicLink()) {
+        const host = admin.hostPath(`info/${entry.name}`);
+        if (host !== undefined) files.set(entry.name, host);
+      }
+    }
+  } finally {
+    handle.closeSync();
+  }
+  return { dir, files };
+}
+
+/**
+ * Name of a package's files in `info/`: `<name>:<arch>` for `Multi-Arch: same` packages in the
+ * multiarch layout (info/format `1`, dpkg ≥ 1.16.2), `<name>` otherwise (dpkg's
+ * pkg_infodb_get_file()).
+ */
+function infoName(entry: StatusEntry, format: string): string {
+  return format === '1' && entry.multiArch === 'same' ? `${entry.name}:${entry.architecture}` : entry.name;
+}
+
+function readInfoFormat(infoFiles: Map<string, string>, limits: DpkgLimits): string {
+  const file = infoFiles.get('format');
+  if (file === undefined) return '0'; // dpkg's name for the layout before the file existed
+  const buf = readDatabaseFile(file, limits.small);
+  const format = buf === undefined ? '0' : buf.toString('utf8').trim();
+  if (format !== '0' && format !== '1') {
+    throw new PackageDatabaseError('DATABASE_CORRUPT', `unknown info database format ${JSON.stringify(format)}`, {
+      file,
+      line: 1,
+    });
+  }
+  return format;
+}
+
+function readPackage(
+  entry: StatusEntry,
+  infoFiles: Map<string, string>,
+  infoDir: string,
+  format: string,
+  limits: DpkgLimits,
+): { pkg: DpkgPackage; notes: DpkgNote[] } {
+  const notes: DpkgNote[] = [];
+  const key = `${entry.name}:${entry.architecture}`;
+  const base = infoName(entry, format);
+  const listFile = infoFiles.get(`${base}.list`);
+  const md5File = infoFiles.get(`${base}.md5sums`);
+  const listBuf = listFile === undefined ? undefined : readDatabaseFile(listFile, limits.list);
+  const md5Buf = md5File === undefined ? undefined : readDatabaseFile(md5File, limits.md5sums);
+
+  let files: InstalledFile[] = [];
+  if (listBuf === undefined || listFile === undefined) {
+    // What dpkg itself does: "files list file for package '…' missing; assuming package has no
+    // files currently installed".
+    notes.push({
+      file: path.join(infoDir, `${base}.list`),
+      package: key,
+      message: `no files list for ${key}: taken as owning no files, as dpkg does`,
+    });
+  } else {
+    files = parseFileList(listBuf.toString('utf8'), listFile).map((p) => ({ path: p }));
+  }
+
+  if (md5Buf !== undefined && md5File !== undefined) {
+    const sums = parseMd5sums(md5Buf.toString('utf8'), md5File);
+    let matched = 0;
+    for (const f of files) {
+      const hex = sums.get(f.path);
+      if (hex !== undefined) {
+        f.digest = { algorithm: 'md5', hex };
+        matched++;
+      }
+    }
+    if (matched < sums.size) {
+      notes.push({
+        file: md5File,
+        package: key,
+        message: `${sums.size - matched} path(s) in the md5sums of ${key} are not in its files list`,
+      });
+    }
+  }
+
+  if (entry.conffiles.length > 0) {
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    for (const c of entry.conffiles) {
+      const f = byPath.get(c.path);
+      if (f === undefined) {
+        // Obsolete conffiles are no longer shipped; remove-on-upgrade ones are dropped from the list.
+        if (!c.obsolete && !c.removeOnUpgrade && listFile !== undefined) {
+          notes.push({ file: listFile, package: key, message: `conffile ${c.path} of ${key} is not in its files list` });
+        }
+        continue;
+      }
+      f.conffile = true;
+      // Conffiles are usually not in md5sums; the status file's hash is the shipped content's.
+      if (f.digest === undefined && c.hash !== 'newconffile') f.digest = { algorithm: 'md5', hex: c.hash };
+    }
+  }
+
+  const pkg: DpkgPackage = {
+    name: entry.name,
+    version: entry.version,
+    architecture: entry.architecture,
+    source: entry.source,
+    status: entry.status,
+    files,
+    state: entry.state,
+    multiArch: entry.multiArch,
+    conffiles: entry.conffiles,
+    listFile: listBuf === undefined ? undefined : listFile,
+  };
+  return { pkg, notes };
+}
+
+/**
+ * Reads dpkg's database under `root` (default admin dir `/var/lib/dpkg`, resolved inside the
+ * root: an absolute symlink there points into the root, never at the host's database).
+ *
+ * Everything in it is untrusted: each file has a size cap (DPKG_LIMITS), and every name,
+ * version, architecture and path is checked. A damaged, forged or truncated file is
+ * DATABASE_CORRUPT (or DATABASE_TOO_LARGE) naming the host file and, where there is one, the
+ * line; no status file is DATABASE_NOT_FOUND. A package without a files list is kept with no
+ * files and a note, as dpkg does.
+ */
+export async function readDpkgDatabase(root: string, options: ReadDpkgOptions = {}): Promise<DpkgDatabase> {
+  const limits = { ...DPKG_LIMITS, ...options.limits };
+  const admin = openAdminDir(root, options.adminDir ?? DEFAULT_DPKG_ADMIN_DIR);
+  const status = readStatus(admin, limits);
+  const archs = readArchitectures(admin, status, limits);
+  const diversions = admin.read('diversions', limits.diversions);
+  const info = listInfoDir(admin, limits);
+  const format = readInfoFormat(info.files, limits);
+  await yieldToEventLoop();
+  const read: Array<{ pkg: DpkgPackage; notes: DpkgNote[] }> = [];
+  for (const [i, entry] of status.entries.entries()) {
+    if (i > 0 && i % PACKAGES_PER_TURN === 0) await yieldToEventLoop();
+    read.push(readPackage(entry, info.files, info.dir, format, limits));
+  }
+  const all = read.map((r) => r.pkg);
+  return new DpkgDatabase({
+    packages: all.filter((p) => INSTALLED_STATES.has(p.state)),
+    partiallyInstalled: all.filter((p) => !INSTALLED_STATES.has(p.state)),
+    diversions: diversions === undefined ? [] : parseDiversions(diversions.text, diversions.file),
+    nativeArch: archs.nativeArch,
+    foreignArchs: archs.foreignArchs,
+    notes: read.flatMap((r) => r.notes),
+  });
+}

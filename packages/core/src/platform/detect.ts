@@ -1,0 +1,155 @@
+import * as fs from 'node:fs';
+import { PathError, PlatformError } from '../errors.js';
+import { RootDir } from '../fs/in-root.js';
+import { DEFAULT_DPKG_ADMIN_DIR, readDpkgArchitectures } from '../pkgdb/dpkg/index.js';
+import { OS_RELEASE_MAX_BYTES, parseOsRelease } from './os-release.js';
+import { isValidPlatformComponent, type Platform } from './platform.js';
+import { distroFromOsRelease, parseAptSources, releaseFamily, releaseFromOsRelease } from './release.js';
+
+export interface DetectPlatformsOptions {
+  /**
+   * The architecture to use when the root has no package database that records one (today:
+   * anything but dpkg). Ignored when the database names the architecture: the database wins.
+   */
+  archHint?: string;
+  /** dpkg's admin directory inside the root. */
+  dpkgAdminDir?: string;
+}
+
+export interface DetectedPlatforms {
+  /** The root's own platform: os-release ID and release, the package manager's native arch. */
+  primary: Platform;
+  /** Same distro and release, each foreign architecture the package manager accepts. */
+  foreign: Platform[];
+  /** The root's os-release, parsed. */
+  osRelease: Record<string, string>;
+  /** Where the architecture came from: a package database (`dpkg`) or the caller's `hint`. */
+  archSource: 'dpkg' | 'hint';
+}
+
+/** The architectures one package manager records, or undefined when the root does not use it. */
+interface Architectures {
+  source: DetectedPlatforms['archSource'];
+  native: string;
+  foreign: string[];
+}
+
+type ArchDetector = (root: string, rootDir: RootDir, options: DetectPlatformsOptions) => Promise<Architectures | undefined>;
+
+/** dpkg: the installed `dpkg` package is always of the native architecture; `arch` lists the rest. */
+const dpkgArchitectures: ArchDetector = async (root, rootDir, options) => {
+  const adminDir = options.dpkgAdminDir ?? DEFAULT_DPKG_ADMIN_DIR;
+  if (!rootDir.exists(`${adminDir}/status`)) return undefined;
+  const { nativeArch, foreignArchs } = await readDpkgArchitectures(root, { adminDir });
+  return { source: 'dpkg', native: nativeArch, foreign: foreignArchs };
+};
+
+/**
+ * One detector per package-manager family, tried in order; the first that finds its database
+ * decides. rpm and apk join this list when their readers exist.
+ */
+const ARCH_DETECTORS: readonly ArchDetector[] = [dpkgArchitectures];
+
+const DEBIAN_VERSION_MAX_BYTES = 4096;
+const APT_SOURCES_MAX_BYTES = 1024 * 1024;
+const APT_SOURCES_MAX_FILES = 256;
+
+/** Reads a small text file inside the root; undefined when it is not there. */
+function readOptional(rootDir: RootDir, p: string, maxBytes: number): string | undefined {
+  try {
+    return rootDir.readFile(p, maxBytes).toString('utf8');
+  } catch (e) {
+    if (e instanceof PathError && (e.code === 'NOT_FOUND' || e.code === 'NOT_A_DIRECTORY')) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * os-release(5): etc/os-release, and only when it is missing usr/lib/os-release. Both are read
+ * inside the root, following symlinks inside the root (etc/os-release is usually one).
+ */
+function readOsRelease(rootDir: RootDir): Record<string, string> {
+  for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
+    let text: string | undefined;
+    try {
+      text = readOptional(rootDir, p, OS_RELEASE_MAX_BYTES);
+    } catch (e) {
+      throw new PlatformError('PLATFORM_NOT_DETECTED', `cannot read ${p} in ${rootDir.hostPath}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    if (text !== undefined) return parseOsRelease(text);
+  }
+  throw new PlatformError(
+    'PLATFORM_NOT_DETECTED',
+    `${rootDir.hostPath} has neither /etc/os-release nor /usr/lib/os-release: cannot tell its distribution`,
+  );
+}
+
+/** Suites named in the root's apt sources (best effort: unreadable files are skipped). */
+function readAptSuites(rootDir: RootDir): string[] {
+  const suites: string[] = [];
+  const read = (p: string, format: 'list' | 'sources'): void => {
+    try {
+      const text = readOptional(rootDir, p, APT_SOURCES_MAX_BYTES);
+      if (text !== undefined) suites.push(...parseAptSources(text, format));
+    } catch {
+      // evidence only: a source that cannot be read tells nothing
+    }
+  };
+  read('/etc/apt/sources.list', 'list');
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(rootDir.resolve('/etc/apt/sources.list.d', { followFinal: true })).sort();
+  } catch {
+    // no sources.list.d
+  }
+  for (const name of names.slice(0, APT_SOURCES_MAX_FILES)) {
+    if (name.endsWith('.list')) read(`/etc/apt/sources.list.d/${name}`, 'list');
+    else if (name.endsWith('.sources')) read(`/etc/apt/sources.list.d/${name}`, 'sources');
+  }
+  return suites;
+}
+
+/**
+ * The platforms of the system under `root`, without running anything from it: the distro and
+ * release from os-release (see releaseFromOsRelease for the rules), the architecture from the
+ * package database. Throws PLATFORM_NOT_DETECTED when os-release is missing or lacks what is
+ * needed, or when no known package database records the architecture and no `archHint` is given.
+ */
+export async function detectPlatforms(root: string, options: DetectPlatformsOptions = {}): Promise<DetectedPlatforms> {
+  const rootDir = RootDir.open(root);
+  const osRelease = readOsRelease(rootDir);
+  const distro = distroFromOsRelease(osRelease);
+  const debianLike = releaseFamily(osRelease) === 'debian';
+  const release = releaseFromOsRelease({
+    osRelease,
+    debianVersion: debianLike ? readOptional(rootDir, '/etc/debian_version', DEBIAN_VERSION_MAX_BYTES) : undefined,
+    aptSuites: debianLike && osRelease.VERSION_ID === undefined ? readAptSuites(rootDir) : undefined,
+  });
+
+  let archs: Architectures | undefined;
+  for (const detect of ARCH_DETECTORS) {
+    archs = await detect(root, rootDir, options);
+    if (archs !== undefined) break;
+  }
+  if (archs === undefined) {
+    if (options.archHint === undefined) {
+      throw new PlatformError(
+        'PLATFORM_NOT_DETECTED',
+        `cannot tell the architecture of ${distro}/${release} in ${rootDir.hostPath}: it has no dpkg database ` +
+          '(only dpkg is read so far); give the architecture explicitly',
+      );
+    }
+    archs = { source: 'hint', native: options.archHint, foreign: [] };
+  }
+  if (!isValidPlatformComponent(archs.native)) {
+    throw new PlatformError('PLATFORM_NOT_DETECTED', `invalid architecture ${JSON.stringify(archs.native)}`);
+  }
+  return {
+    primary: { distro, release, arch: archs.native },
+    foreign: archs.foreign.map((arch) => ({ distro, release, arch })),
+    osRelease,
+    archSource: archs.source,
+  };
+}

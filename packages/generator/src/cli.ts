@@ -1,0 +1,73 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { KeyError, SigningKey, generateSigningKey, readKeyFile, runCli, writeSecretKeyFile } from '@sysattest/core';
+import { signingKeyPath } from './paths.js';
+
+const VERSION = '0.1.0';
+
+/** Reads a passphrase from --passphrase-file or SYSATTEST_KEY_PASSPHRASE (never from argv). */
+function passphrase(file: string | undefined): string | undefined {
+  if (file) {
+    try {
+      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new KeyError('KEY_FILE_ERROR', `cannot read passphrase file ${file}: ${(e as Error).message}`);
+    }
+  }
+  return process.env.SYSATTEST_KEY_PASSPHRASE || undefined;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sysattest-generator')
+    .description(
+      'Builds signed manifests of package files by installing each package version in a fresh podman container.',
+    )
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)');
+
+  const key = program.command('key').description("manage the generator's OpenPGP signing key");
+  const passphraseOption = new Option(
+    '--passphrase-file <file>',
+    'file holding the key passphrase (else $SYSATTEST_KEY_PASSPHRASE)',
+  );
+
+  key
+    .command('generate')
+    .description('create a new signing key (OpenPGP v4) and print its fingerprint')
+    .option('--out <file>', 'where to write the secret key (default: $SYSATTEST_GENERATOR_KEY or the generator home)')
+    .option('--name <name>', 'user id name on the key', 'sysattest generator')
+    .option('--email <email>', 'user id email on the key')
+    .addOption(new Option('--algorithm <alg>', 'key algorithm').choices(['ed25519', 'rsa4096']).default('ed25519'))
+    .addOption(passphraseOption)
+    .option('--force', 'overwrite an existing key file')
+    .action(async (opts) => {
+      const file = signingKeyPath(opts.out);
+      const generated = await generateSigningKey({
+        name: opts.name,
+        email: opts.email,
+        algorithm: opts.algorithm,
+        passphrase: passphrase(opts.passphraseFile),
+      });
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      await writeSecretKeyFile(file, generated.armoredSecretKey, { overwrite: Boolean(opts.force) });
+      process.stdout.write(`${generated.fingerprint}\n`);
+      process.stderr.write(`secret key written to ${file} (mode 0600)\n`);
+    });
+
+  key
+    .command('export')
+    .description('print the armored public key of the signing key (give it to clients to pin)')
+    .option('--key <file>', 'secret key file (default: $SYSATTEST_GENERATOR_KEY or the generator home)')
+    .addOption(passphraseOption)
+    .action(async (opts) => {
+      const signing = await SigningKey.fromArmored(await readKeyFile(signingKeyPath(opts.key)), passphrase(opts.passphraseFile));
+      process.stdout.write(signing.publicKeyArmored());
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await runCli(buildProgram(), argv);
+}
