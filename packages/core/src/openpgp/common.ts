@@ -72,7 +72,9 @@ export function unsupportedKeyReason(key: openpgp.Key): string | undefined {
   switch (info.algorithm) {
     case 'rsaEncryptSign':
     case 'rsaSign':
-      return (info.bits ?? 0) < 2048 ? `RSA key of ${info.bits ?? '?'} bits is too weak (minimum 2048)` : undefined;
+      return (info.bits ?? 0) < 2048
+        ? `RSA key of ${info.bits ?? '?'} bits is too weak (minimum 2048)`
+        : undefined;
     case 'eddsaLegacy':
     case 'ecdsa':
     case 'ed25519':

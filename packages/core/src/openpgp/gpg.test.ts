@@ -49,15 +49,28 @@ function isKeyError(code: KeyError['code']) {
 
 /** `gpg --verify sig data`: exit code and the fingerprints of its VALIDSIG status line. */
 async function gpgVerify(signature: string, signed: Uint8Array) {
-  const r = await gpg.run(['--status-fd', '1', '--verify', await tempFile(signature), await tempFile(signed)]);
+  const r = await gpg.run([
+    '--status-fd',
+    '1',
+    '--verify',
+    await tempFile(signature),
+    await tempFile(signed),
+  ]);
   return { code: r.code, valid: validSigFingerprints(r.stdout), status: r.stdout };
 }
 
 /** gpg makes an armored detached signature of `signed` with the key of `userId`. */
-async function gpgSign(userId: string, signed: Uint8Array, extra: string[] = [], passphrase = ''): Promise<string> {
+async function gpgSign(
+  userId: string,
+  signed: Uint8Array,
+  extra: string[] = [],
+  passphrase = '',
+): Promise<string> {
   const input = await tempFile(signed);
   const output = `${input}.asc`;
-  await gpg.ok(['--local-user', userId, ...extra, '--armor', '--output', output, '--detach-sign', input], { passphrase });
+  await gpg.ok(['--local-user', userId, ...extra, '--armor', '--output', output, '--detach-sign', input], {
+    passphrase,
+  });
   return readFile(output, 'utf8');
 }
 
@@ -128,7 +141,10 @@ describe('gpg -> ours', () => {
     const keyring = await TrustedKeyring.fromArmored([both + rsa]);
     assert.equal(keyring.size, 2);
     const sig = await gpgSign('gpg-rsa@example.org', data, [], RSA_PASSPHRASE);
-    assert.equal((await verifyDetached(data, sig, keyring)).fingerprint, await gpg.fingerprint('gpg-rsa@example.org'));
+    assert.equal(
+      (await verifyDetached(data, sig, keyring)).fingerprint,
+      await gpg.fingerprint('gpg-rsa@example.org'),
+    );
   });
 
   test('a gpg-exported unprotected secret key loads and signs; gpg verifies the result', async () => {
@@ -146,8 +162,9 @@ describe('gpg -> ours', () => {
 
   test('a gpg-exported passphrase-protected RSA 3072 secret key: passphrase checked, then signs', async () => {
     const fpr = await gpg.fingerprint('gpg-rsa@example.org');
-    const exported = (await gpg.ok(['--armor', '--export-secret-keys', 'gpg-rsa@example.org'], { passphrase: RSA_PASSPHRASE }))
-      .stdout;
+    const exported = (
+      await gpg.ok(['--armor', '--export-secret-keys', 'gpg-rsa@example.org'], { passphrase: RSA_PASSPHRASE })
+    ).stdout;
     await assert.rejects(SigningKey.fromArmored(exported), isKeyError('PASSPHRASE_REQUIRED'));
     await assert.rejects(SigningKey.fromArmored(exported, 'not it'), isKeyError('WRONG_PASSPHRASE'));
     const key = await SigningKey.fromArmored(exported, RSA_PASSPHRASE);
@@ -159,7 +176,12 @@ describe('gpg -> ours', () => {
   });
 
   test('a signature by two keys (gpg -u A -u B) verifies against either', async () => {
-    const sig = await gpgSign('gpg-ed@example.org', data, ['--local-user', 'gpg-rsa@example.org'], RSA_PASSPHRASE);
+    const sig = await gpgSign(
+      'gpg-ed@example.org',
+      data,
+      ['--local-user', 'gpg-rsa@example.org'],
+      RSA_PASSPHRASE,
+    );
     for (const uid of ['gpg-ed@example.org', 'gpg-rsa@example.org']) {
       const keyring = await TrustedKeyring.fromArmored(await gpgExport(uid));
       assert.equal((await verifyDetached(data, sig, keyring)).fingerprint, await gpg.fingerprint(uid));
@@ -199,14 +221,20 @@ describe('gpg key state', () => {
     const fpr = await gpg.fingerprint('revoked@example.org');
     const sig = await gpgSign('revoked@example.org', data);
     const before = await gpgExport('revoked@example.org');
-    assert.equal((await verifyDetached(data, sig, await TrustedKeyring.fromArmored(before))).fingerprint, fpr);
+    assert.equal(
+      (await verifyDetached(data, sig, await TrustedKeyring.fromArmored(before))).fingerprint,
+      fpr,
+    );
 
     // gpg stores a revocation certificate at key creation, guarded by a ':' before its armor.
     const stored = await readFile(join(gpg.home, 'openpgp-revocs.d', `${fpr}.rev`), 'utf8');
     const certificate = stored.replace(/^:-----/m, '-----');
     await gpg.ok(['--import', await tempFile(certificate)]);
     const revoked = await gpgExport('revoked@example.org');
-    await assert.rejects(verifyDetached(data, sig, await TrustedKeyring.fromArmored(revoked)), isSigError('KEY_REVOKED', fpr));
+    await assert.rejects(
+      verifyDetached(data, sig, await TrustedKeyring.fromArmored(revoked)),
+      isSigError('KEY_REVOKED', fpr),
+    );
     // The certificate alone, given next to the unrevoked key, has the same effect.
     const keyring = await TrustedKeyring.fromArmored([before, certificate]);
     await assert.rejects(verifyDetached(data, sig, keyring), isSigError('KEY_REVOKED', fpr));
@@ -221,7 +249,11 @@ describe('gpg key state', () => {
     const [, subkey] = await gpg.fingerprints('sub@example.org');
     assert.ok(subkey);
     const sig = await gpgSign('sub@example.org', data);
-    const r = await verifyDetached(data, sig, await TrustedKeyring.fromArmored(await gpgExport('sub@example.org')));
+    const r = await verifyDetached(
+      data,
+      sig,
+      await TrustedKeyring.fromArmored(await gpgExport('sub@example.org')),
+    );
     assert.deepEqual([r.fingerprint, r.signingKeyFingerprint], [primary, subkey]);
     const g = await gpgVerify(sig, data);
     assert.deepEqual(g.valid, { signer: subkey, primary });
@@ -236,7 +268,14 @@ describe('gpg key state', () => {
     // gpg's --faked-system-time gives a key born 2020-01-01, signatures on 02-01 and 06-01, and a
     // new self-signature (made 01-02) saying the key expires on 03-01.
     const at = (iso: string) => ['--faked-system-time', iso];
-    await gpg.ok([...at('20200101T000000'), '--quick-gen-key', 'Exp <exp@example.org>', 'ed25519', 'sign', 'never']);
+    await gpg.ok([
+      ...at('20200101T000000'),
+      '--quick-gen-key',
+      'Exp <exp@example.org>',
+      'ed25519',
+      'sign',
+      'never',
+    ]);
     const fpr = await gpg.fingerprint('exp@example.org');
     const early = await gpgSign('exp@example.org', data, at('20200201T000000'));
     const late = await gpgSign('exp@example.org', data, at('20200601T000000'));

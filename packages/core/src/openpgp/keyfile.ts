@@ -14,7 +14,9 @@ function fileError(path: string, what: string, cause?: unknown): KeyError {
 }
 
 function errno(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e
+    ? String((e as { code: unknown }).code)
+    : undefined;
 }
 
 /**
@@ -28,11 +30,20 @@ export async function writeSecretKeyFile(
   armoredSecretKey: string,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
-  if (typeof armoredSecretKey !== 'string' || !armoredSecretKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
-    throw new KeyError('NOT_A_SECRET_KEY', `refusing to write ${path}: the text is not an armored secret key`);
+  if (
+    typeof armoredSecretKey !== 'string' ||
+    !armoredSecretKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')
+  ) {
+    throw new KeyError(
+      'NOT_A_SECRET_KEY',
+      `refusing to write ${path}: the text is not an armored secret key`,
+    );
   }
   if (armoredSecretKey.length > MAX_ARMORED_KEY_BYTES) {
-    throw new KeyError('MALFORMED_KEY', `refusing to write ${path}: key larger than ${MAX_ARMORED_KEY_BYTES} bytes`);
+    throw new KeyError(
+      'MALFORMED_KEY',
+      `refusing to write ${path}: key larger than ${MAX_ARMORED_KEY_BYTES} bytes`,
+    );
   }
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);

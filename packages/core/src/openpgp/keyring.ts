@@ -58,7 +58,8 @@ export class TrustedKeyring {
    */
   static async fromArmored(armored: string | readonly string[]): Promise<TrustedKeyring> {
     const inputs: readonly unknown[] = typeof armored === 'string' ? [armored] : armored;
-    if (!Array.isArray(inputs)) throw new KeyError('MALFORMED_KEY', 'expected armored key text or an array of it');
+    if (!Array.isArray(inputs))
+      throw new KeyError('MALFORMED_KEY', 'expected armored key text or an array of it');
     let total = 0;
     const byFingerprint = new Map<string, openpgp.PublicKey>();
     const revocations: openpgp.SignaturePacket[] = [];
@@ -71,7 +72,10 @@ export class TrustedKeyring {
       }
       total += text.length;
       if (total > MAX_KEYRING_INPUT_BYTES) {
-        throw new KeyError('MALFORMED_KEY', `key inputs larger than ${MAX_KEYRING_INPUT_BYTES} bytes in total`);
+        throw new KeyError(
+          'MALFORMED_KEY',
+          `key inputs larger than ${MAX_KEYRING_INPUT_BYTES} bytes in total`,
+        );
       }
       const blocks = armoredBlocks(text);
       if (blocks.length === 0) {
@@ -150,7 +154,10 @@ async function parseKeyBlock(
   if (signatures !== undefined && signatures.packets.length > 0) {
     const revocations: openpgp.SignaturePacket[] = [];
     for (const packet of signatures.packets) {
-      if (!(packet instanceof openpgp.SignaturePacket) || packet.signatureType !== openpgp.enums.signature.keyRevocation) {
+      if (
+        !(packet instanceof openpgp.SignaturePacket) ||
+        packet.signatureType !== openpgp.enums.signature.keyRevocation
+      ) {
         throw new KeyError(
           'MALFORMED_KEY',
           `key block${where} holds signatures but no key, and they are not key revocation certificates`,
@@ -170,17 +177,23 @@ async function parseKeyBlock(
   const out: openpgp.PublicKey[] = [];
   for (const key of keys) {
     const reason = unsupportedKeyReason(key);
-    if (reason !== undefined) throw new KeyError('UNSUPPORTED_KEY', `key ${fingerprintOf(key)}${where}: ${reason}`);
+    if (reason !== undefined)
+      throw new KeyError('UNSUPPORTED_KEY', `key ${fingerprintOf(key)}${where}: ${reason}`);
     out.push(key.isPrivate() ? key.toPublic() : key);
   }
   return { keys: out, revocations: [] };
 }
 
-async function applyRevocation(keys: openpgp.PublicKey[], revocation: openpgp.SignaturePacket): Promise<void> {
+async function applyRevocation(
+  keys: openpgp.PublicKey[],
+  revocation: openpgp.SignaturePacket,
+): Promise<void> {
   const issuerFpr = revocation.issuerFingerprint === null ? undefined : hexOf(revocation.issuerFingerprint);
   const issuerKeyId = revocation.issuerKeyID.toHex().toUpperCase();
   const key = keys.find((k) =>
-    issuerFpr !== undefined ? fingerprintOf(k) === issuerFpr : k.getKeyID().toHex().toUpperCase() === issuerKeyId,
+    issuerFpr !== undefined
+      ? fingerprintOf(k) === issuerFpr
+      : k.getKeyID().toHex().toUpperCase() === issuerKeyId,
   );
   if (key === undefined) return;
   try {

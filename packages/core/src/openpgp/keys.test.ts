@@ -73,7 +73,10 @@ describe('generateSigningKey', () => {
     );
     await assert.rejects(generateSigningKey({ name: '' }), isKeyError('MALFORMED_KEY'));
     await assert.rejects(generateSigningKey({ name: 'a <b>' }), isKeyError('MALFORMED_KEY'));
-    await assert.rejects(generateSigningKey({ name: 'x', expiresInSeconds: -1 }), isKeyError('UNSUPPORTED_KEY'));
+    await assert.rejects(
+      generateSigningKey({ name: 'x', expiresInSeconds: -1 }),
+      isKeyError('UNSUPPORTED_KEY'),
+    );
     await assert.rejects(generateSigningKey({ name: 'x', passphrase: '' }), isKeyError('MALFORMED_KEY'));
   });
 });
@@ -102,13 +105,25 @@ describe('SigningKey', () => {
   });
 
   test('passphrase-protected key: required, checked, then usable', async () => {
-    await assert.rejects(SigningKey.fromArmored(edLocked.armoredSecretKey), isKeyError('PASSPHRASE_REQUIRED'));
-    await assert.rejects(SigningKey.fromArmored(edLocked.armoredSecretKey, ''), isKeyError('PASSPHRASE_REQUIRED'));
-    await assert.rejects(SigningKey.fromArmored(edLocked.armoredSecretKey, 'wrong'), isKeyError('WRONG_PASSPHRASE'));
+    await assert.rejects(
+      SigningKey.fromArmored(edLocked.armoredSecretKey),
+      isKeyError('PASSPHRASE_REQUIRED'),
+    );
+    await assert.rejects(
+      SigningKey.fromArmored(edLocked.armoredSecretKey, ''),
+      isKeyError('PASSPHRASE_REQUIRED'),
+    );
+    await assert.rejects(
+      SigningKey.fromArmored(edLocked.armoredSecretKey, 'wrong'),
+      isKeyError('WRONG_PASSPHRASE'),
+    );
     const key = await SigningKey.fromArmored(edLocked.armoredSecretKey, 'correct horse');
     assert.equal(key.fingerprint, edLocked.fingerprint);
     const keyring = await TrustedKeyring.fromArmored(edLocked.armoredPublicKey);
-    assert.equal((await verifyDetached(data, await key.sign(data), keyring)).fingerprint, edLocked.fingerprint);
+    assert.equal(
+      (await verifyDetached(data, await key.sign(data), keyring)).fingerprint,
+      edLocked.fingerprint,
+    );
   });
 
   test('public key, garbage and empty input are refused with distinct codes', async () => {
@@ -167,11 +182,17 @@ describe('key files', () => {
     assert.equal(await readFile(path, 'utf8'), edLocked.armoredSecretKey);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
     // No temporary files are left behind, on failure or success.
-    assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.endsWith('.tmp')),
+      [],
+    );
   });
 
   test('only secret keys are written; a missing directory is a KEY_FILE_ERROR', async () => {
-    await assert.rejects(writeSecretKeyFile(join(dir, 'pub.asc'), ed.armoredPublicKey), isKeyError('NOT_A_SECRET_KEY'));
+    await assert.rejects(
+      writeSecretKeyFile(join(dir, 'pub.asc'), ed.armoredPublicKey),
+      isKeyError('NOT_A_SECRET_KEY'),
+    );
     await assert.rejects(
       writeSecretKeyFile(join(dir, 'no-such-dir', 'k.asc'), ed.armoredSecretKey),
       isKeyError('KEY_FILE_ERROR'),

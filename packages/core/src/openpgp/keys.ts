@@ -1,6 +1,12 @@
 import * as openpgp from 'openpgp';
 import { KeyError } from '../errors.js';
-import { KEY_CONFIG, MAX_ARMORED_KEY_BYTES, describe, fingerprintOf, unsupportedKeyReason } from './common.js';
+import {
+  KEY_CONFIG,
+  MAX_ARMORED_KEY_BYTES,
+  describe,
+  fingerprintOf,
+  unsupportedKeyReason,
+} from './common.js';
 
 export type SigningKeyAlgorithm = 'ed25519' | 'rsa4096';
 
@@ -37,7 +43,10 @@ export async function generateSigningKey(options: GenerateSigningKeyOptions): Pr
   const { name, email, passphrase, expiresInSeconds } = options;
   const algorithm = options.algorithm ?? 'ed25519';
   if (typeof name !== 'string' || name.trim() === '' || /[<>\n\r]/.test(name)) {
-    throw new KeyError('MALFORMED_KEY', `invalid key name ${JSON.stringify(name)}: must be non-empty, without <, > or newlines`);
+    throw new KeyError(
+      'MALFORMED_KEY',
+      `invalid key name ${JSON.stringify(name)}: must be non-empty, without <, > or newlines`,
+    );
   }
   if (email !== undefined && (typeof email !== 'string' || !/^[^\s<>@]+@[^\s<>@]+$/.test(email))) {
     throw new KeyError('MALFORMED_KEY', `invalid key e-mail address ${JSON.stringify(email)}`);
@@ -48,7 +57,10 @@ export async function generateSigningKey(options: GenerateSigningKeyOptions): Pr
   const expiry = expiresInSeconds ?? 0;
   // The key expiration subpacket is a 4-octet count of seconds (RFC 4880 §5.2.3.6).
   if (!Number.isSafeInteger(expiry) || expiry < 0 || expiry > 0xffffffff) {
-    throw new KeyError('UNSUPPORTED_KEY', `invalid key expiry ${String(expiresInSeconds)}: whole seconds expected`);
+    throw new KeyError(
+      'UNSUPPORTED_KEY',
+      `invalid key expiry ${String(expiresInSeconds)}: whole seconds expected`,
+    );
   }
   let typeOptions: { type: 'ecc'; curve: 'ed25519Legacy' } | { type: 'rsa'; rsaBits: number };
   if (algorithm === 'ed25519') {
@@ -143,7 +155,9 @@ export class SigningKey {
       } catch (e) {
         // openpgp.js reports a failed S2K checksum / AEAD tag as "Incorrect key passphrase".
         if (/Incorrect key passphrase/i.test(describe(e))) {
-          throw new KeyError('WRONG_PASSPHRASE', `wrong passphrase for key ${fingerprintOf(key)}`, { cause: e });
+          throw new KeyError('WRONG_PASSPHRASE', `wrong passphrase for key ${fingerprintOf(key)}`, {
+            cause: e,
+          });
         }
         throw new KeyError('UNSUPPORTED_KEY', `cannot decrypt key ${fingerprintOf(key)}: ${describe(e)}`, {
           cause: e,

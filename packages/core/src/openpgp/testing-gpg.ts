@@ -27,7 +27,12 @@ export interface GpgHome {
   cleanup(): Promise<void>;
 }
 
-function spawnCollect(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<GpgResult> {
+function spawnCollect(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+): Promise<GpgResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -36,7 +41,11 @@ function spawnCollect(cmd: string, args: readonly string[], env: NodeJS.ProcessE
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code) =>
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
     );
     child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');

@@ -38,7 +38,10 @@ let sigA: string;
 
 before(async () => {
   [a, b] = await Promise.all([generateSigningKey({ name: 'A' }), generateSigningKey({ name: 'B' })]);
-  [signerA, signerB] = await Promise.all([SigningKey.fromArmored(a.armoredSecretKey), SigningKey.fromArmored(b.armoredSecretKey)]);
+  [signerA, signerB] = await Promise.all([
+    SigningKey.fromArmored(a.armoredSecretKey),
+    SigningKey.fromArmored(b.armoredSecretKey),
+  ]);
   ringA = await TrustedKeyring.fromArmored(a.armoredPublicKey);
   sigA = await signerA.sign(data);
 });
@@ -85,7 +88,10 @@ describe('verifyDetached: success', () => {
     const ringB = await TrustedKeyring.fromArmored(b.armoredPublicKey);
     assert.equal((await verifyDetached(data, both, ringB)).fingerprint, b.fingerprint);
     const c = await generateSigningKey({ name: 'C' });
-    await assert.rejects(verifyDetached(data, both, await TrustedKeyring.fromArmored(c.armoredPublicKey)), isSigError('UNKNOWN_SIGNER'));
+    await assert.rejects(
+      verifyDetached(data, both, await TrustedKeyring.fromArmored(c.armoredPublicKey)),
+      isSigError('UNKNOWN_SIGNER'),
+    );
     const tampered = flipped(data, 0);
     await assert.rejects(verifyDetached(tampered, both, ringA), isSigError('BAD_SIGNATURE', a.fingerprint));
   });
@@ -97,7 +103,10 @@ describe('verifyDetached: failure codes', () => {
       const tampered = flipped(data, i);
       await assert.rejects(verifyDetached(tampered, sigA, ringA), isSigError('BAD_SIGNATURE', a.fingerprint));
     }
-    await assert.rejects(verifyDetached(new Uint8Array([...data, 0x0a]), sigA, ringA), isSigError('BAD_SIGNATURE'));
+    await assert.rejects(
+      verifyDetached(new Uint8Array([...data, 0x0a]), sigA, ringA),
+      isSigError('BAD_SIGNATURE'),
+    );
     await assert.rejects(verifyDetached(data.subarray(1), sigA, ringA), isSigError('BAD_SIGNATURE'));
   });
 
@@ -128,22 +137,38 @@ describe('verifyDetached: failure codes', () => {
       a.armoredPublicKey,
     ];
     for (const s of bad) {
-      await assert.rejects(verifyDetached(data, s, ringA), isSigError('MALFORMED_SIGNATURE'), JSON.stringify(s.slice(0, 80)));
+      await assert.rejects(
+        verifyDetached(data, s, ringA),
+        isSigError('MALFORMED_SIGNATURE'),
+        JSON.stringify(s.slice(0, 80)),
+      );
     }
-    await assert.rejects(verifyDetached(data, 42 as unknown as string, ringA), isSigError('MALFORMED_SIGNATURE'));
+    await assert.rejects(
+      verifyDetached(data, 42 as unknown as string, ringA),
+      isSigError('MALFORMED_SIGNATURE'),
+    );
   });
 
   test('cleartext, inline-signed and text-mode signatures -> MALFORMED_SIGNATURE, even over the right text', async () => {
     const privateKey = await openpgp.readPrivateKey({ armoredKey: a.armoredSecretKey });
     const text = new TextDecoder().decode(data);
-    const cleartext = await openpgp.sign({ message: await openpgp.createCleartextMessage({ text }), signingKeys: privateKey });
-    const inline = await openpgp.sign({ message: await openpgp.createMessage({ binary: data }), signingKeys: privateKey });
+    const cleartext = await openpgp.sign({
+      message: await openpgp.createCleartextMessage({ text }),
+      signingKeys: privateKey,
+    });
+    const inline = await openpgp.sign({
+      message: await openpgp.createMessage({ binary: data }),
+      signingKeys: privateKey,
+    });
     const textMode = await openpgp.sign({
       message: await openpgp.createMessage({ text }),
       signingKeys: privateKey,
       detached: true,
     });
-    assert.equal((await openpgp.readSignature({ armoredSignature: textMode })).packets[0]?.signatureType, openpgp.enums.signature.text);
+    assert.equal(
+      (await openpgp.readSignature({ armoredSignature: textMode })).packets[0]?.signatureType,
+      openpgp.enums.signature.text,
+    );
     for (const s of [cleartext, inline, textMode]) {
       await assert.rejects(verifyDetached(data, s, ringA), isSigError('MALFORMED_SIGNATURE'));
     }
@@ -158,10 +183,16 @@ describe('verifyDetached: failure codes', () => {
   test('signature from the future beyond the clock skew -> BAD_SIGNATURE; within it, accepted', async () => {
     const future = await signerA.sign(data, { date: new Date(Date.now() + HOUR) });
     await assert.rejects(verifyDetached(data, future, ringA), isSigError('BAD_SIGNATURE', a.fingerprint));
-    assert.equal((await verifyDetached(data, future, ringA, { now: new Date(Date.now() + 2 * HOUR) })).fingerprint, a.fingerprint);
+    assert.equal(
+      (await verifyDetached(data, future, ringA, { now: new Date(Date.now() + 2 * HOUR) })).fingerprint,
+      a.fingerprint,
+    );
     const slightly = await signerA.sign(data, { date: new Date(Date.now() + 60 * 1000) });
     assert.equal((await verifyDetached(data, slightly, ringA)).fingerprint, a.fingerprint);
-    await assert.rejects(verifyDetached(data, slightly, ringA, { clockSkewSeconds: 0 }), isSigError('BAD_SIGNATURE'));
+    await assert.rejects(
+      verifyDetached(data, slightly, ringA, { clockSkewSeconds: 0 }),
+      isSigError('BAD_SIGNATURE'),
+    );
   });
 
   test('key expired when the signature was made -> KEY_EXPIRED; made before expiry -> still valid', async () => {
@@ -216,7 +247,11 @@ describe('verifyDetached: failure codes', () => {
 
 describe('TrustedKeyring', () => {
   test('merges duplicates, keeps only public parts, matches fingerprints loosely', async () => {
-    const ring = await TrustedKeyring.fromArmored([a.armoredPublicKey, a.armoredSecretKey, b.armoredPublicKey + a.armoredPublicKey]);
+    const ring = await TrustedKeyring.fromArmored([
+      a.armoredPublicKey,
+      a.armoredSecretKey,
+      b.armoredPublicKey + a.armoredPublicKey,
+    ]);
     assert.deepEqual(ring.fingerprints, [a.fingerprint, b.fingerprint]);
     assert.ok(ring.has(a.fingerprint));
     assert.ok(ring.has(a.fingerprint.toLowerCase().replace(/(.{4})/g, '$1 ')));
@@ -240,11 +275,17 @@ describe('TrustedKeyring', () => {
       TrustedKeyring.fromArmored(a.armoredPublicKey.replace(/\n[A-Za-z0-9+/]{30}/, '\n')),
       isKeyError('MALFORMED_KEY'),
     );
-    await assert.rejects(TrustedKeyring.fromArmored('x'.repeat(2 * 1024 * 1024)), isKeyError('MALFORMED_KEY'));
+    await assert.rejects(
+      TrustedKeyring.fromArmored('x'.repeat(2 * 1024 * 1024)),
+      isKeyError('MALFORMED_KEY'),
+    );
     // A revocation certificate whose signature does not verify is refused.
     const revBytes = (await openpgp.unarmor(a.armoredRevocationCertificate)).data as Uint8Array;
     const rev = flipped(revBytes, revBytes.length - 1);
     const forged = openpgp.armor(openpgp.enums.armor.publicKey, rev);
-    await assert.rejects(TrustedKeyring.fromArmored([a.armoredPublicKey, forged]), isKeyError('MALFORMED_KEY'));
+    await assert.rejects(
+      TrustedKeyring.fromArmored([a.armoredPublicKey, forged]),
+      isKeyError('MALFORMED_KEY'),
+    );
   });
 });

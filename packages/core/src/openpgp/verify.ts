@@ -30,7 +30,12 @@ const BEGIN = '-----BEGIN PGP SIGNATURE-----';
 const END = '-----END PGP SIGNATURE-----';
 
 function malformed(message: string, cause?: unknown): SignatureError {
-  return new SignatureError('MALFORMED_SIGNATURE', message, undefined, cause === undefined ? undefined : { cause });
+  return new SignatureError(
+    'MALFORMED_SIGNATURE',
+    message,
+    undefined,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Refuses anything that is not exactly one armored "PGP SIGNATURE" block (RFC 9580 §6.2). */
@@ -38,13 +43,17 @@ function checkArmorShape(armored: string): void {
   const text = armored.trim();
   if (text === '') throw malformed('the signature is empty');
   if (text.includes('-----BEGIN PGP SIGNED MESSAGE-----')) {
-    throw malformed('this is a cleartext-signed message; a detached signature over the exact bytes is required');
+    throw malformed(
+      'this is a cleartext-signed message; a detached signature over the exact bytes is required',
+    );
   }
   if (text.startsWith('-----BEGIN PGP MESSAGE-----')) {
     throw malformed('this is an OpenPGP message (inline signature?); a detached signature is required');
   }
-  if (!text.startsWith(BEGIN)) throw malformed('not an armored OpenPGP signature (no "BEGIN PGP SIGNATURE" line)');
-  if (!text.endsWith(END)) throw malformed('the armored signature is truncated (no "END PGP SIGNATURE" line)');
+  if (!text.startsWith(BEGIN))
+    throw malformed('not an armored OpenPGP signature (no "BEGIN PGP SIGNATURE" line)');
+  if (!text.endsWith(END))
+    throw malformed('the armored signature is truncated (no "END PGP SIGNATURE" line)');
   if (text.indexOf(BEGIN, 1) !== -1 || text.indexOf(END) !== text.length - END.length) {
     throw malformed('more than one armored block; exactly one signature block is expected');
   }
@@ -58,10 +67,16 @@ function checkArmorShape(armored: string): void {
  */
 function checkPacketShape(sig: openpgp.SignaturePacket, index: number): void {
   const which = `signature packet ${index + 1}`;
-  if (sig.version !== 4) throw malformed(`${which} is a version ${sig.version} signature; only v4 is accepted`);
+  if (sig.version !== 4)
+    throw malformed(`${which} is a version ${sig.version} signature; only v4 is accepted`);
   if (sig.signatureType !== openpgp.enums.signature.binary) {
-    const kind = sig.signatureType === openpgp.enums.signature.text ? 'a text-mode (0x01)' : `a type ${sig.signatureType}`;
-    throw malformed(`${which} is ${kind} signature; only binary-document (0x00) signatures over the exact bytes are accepted`);
+    const kind =
+      sig.signatureType === openpgp.enums.signature.text
+        ? 'a text-mode (0x01)'
+        : `a type ${sig.signatureType}`;
+    throw malformed(
+      `${which} is ${kind} signature; only binary-document (0x00) signatures over the exact bytes are accepted`,
+    );
   }
   if (sig.created === null) throw malformed(`${which} has no creation time`);
   if (sig.issuerFingerprint === null && /^0+$/.test(sig.issuerKeyID.toHex())) {
@@ -70,8 +85,14 @@ function checkPacketShape(sig: openpgp.SignaturePacket, index: number): void {
   if (sig.issuerFingerprint !== null) {
     // A v4 issuer fingerprint is 20 octets whose low 8 are the key ID (RFC 4880 §12.2).
     const fpr = hexOf(sig.issuerFingerprint);
-    if (sig.issuerKeyVersion !== 4 || fpr.length !== 40 || !fpr.endsWith(sig.issuerKeyID.toHex().toUpperCase())) {
-      throw malformed(`${which} has an inconsistent issuer (fingerprint ${fpr}, key ID ${sig.issuerKeyID.toHex()})`);
+    if (
+      sig.issuerKeyVersion !== 4 ||
+      fpr.length !== 40 ||
+      !fpr.endsWith(sig.issuerKeyID.toHex().toUpperCase())
+    ) {
+      throw malformed(
+        `${which} has an inconsistent issuer (fingerprint ${fpr}, key ID ${sig.issuerKeyID.toHex()})`,
+      );
     }
   }
   // An unknown subpacket or notation marked critical makes the signature invalid (RFC 4880 §5.2.3.1).
@@ -115,7 +136,11 @@ function issuerName(sig: openpgp.SignaturePacket): string {
 function keyStateError(message: string, fingerprint: string, cause?: unknown): SignatureError {
   const text = `${message}${cause === undefined ? '' : `: ${describe(cause)}`}`;
   // openpgp.js words its refusals "… is revoked" / "… is expired"; anything else is a bad signature.
-  const code = /\brevoked\b/i.test(text) ? 'KEY_REVOKED' : /\bexpired\b/i.test(text) ? 'KEY_EXPIRED' : 'BAD_SIGNATURE';
+  const code = /\brevoked\b/i.test(text)
+    ? 'KEY_REVOKED'
+    : /\bexpired\b/i.test(text)
+      ? 'KEY_EXPIRED'
+      : 'BAD_SIGNATURE';
   return new SignatureError(code, text, fingerprint, cause === undefined ? undefined : { cause });
 }
 
@@ -128,9 +153,17 @@ async function verifyWith(
 ): Promise<VerifiedSignature> {
   const fingerprint = fingerprintOf(key);
   const signingKeyFingerprint = fingerprintOf(signer);
-  const by = signingKeyFingerprint === fingerprint ? `key ${fingerprint}` : `subkey ${signingKeyFingerprint} of key ${fingerprint}`;
+  const by =
+    signingKeyFingerprint === fingerprint
+      ? `key ${fingerprint}`
+      : `subkey ${signingKeyFingerprint} of key ${fingerprint}`;
   const bad = (why: string, cause?: unknown) =>
-    new SignatureError('BAD_SIGNATURE', `signature by ${by} ${why}`, fingerprint, cause === undefined ? undefined : { cause });
+    new SignatureError(
+      'BAD_SIGNATURE',
+      `signature by ${by} ${why}`,
+      fingerprint,
+      cause === undefined ? undefined : { cause },
+    );
   const created = sig.created as Date;
 
   if (SIG_CONFIG.rejectMessageHashAlgorithms.has(sig.hashAlgorithm as openpgp.enums.hash)) {
@@ -163,8 +196,15 @@ async function verifyWith(
   // With no particular signature given, openpgp.js checks every revocation signature of the subkey.
   const anySignature = undefined as unknown as openpgp.SignaturePacket;
   const primaryPacket = undefined as unknown as openpgp.PublicKeyPacket;
-  if (signer !== key && (await (signer as openpgp.Subkey).isRevoked(anySignature, primaryPacket, created, SIG_CONFIG))) {
-    throw new SignatureError('KEY_REVOKED', `signing subkey ${signingKeyFingerprint} of key ${fingerprint} is revoked`, fingerprint);
+  if (
+    signer !== key &&
+    (await (signer as openpgp.Subkey).isRevoked(anySignature, primaryPacket, created, SIG_CONFIG))
+  ) {
+    throw new SignatureError(
+      'KEY_REVOKED',
+      `signing subkey ${signingKeyFingerprint} of key ${fingerprint} is revoked`,
+      fingerprint,
+    );
   }
   // Expiry is judged at signature time (a manifest signed while the key was valid stays valid),
   // against the key's latest self-signature, as GnuPG does.
@@ -224,10 +264,12 @@ export async function verifyDetached(
   options: VerifyOptions = {},
 ): Promise<VerifiedSignature> {
   if (!(data instanceof Uint8Array)) throw new TypeError('verifyDetached: data must be a Uint8Array');
-  if (!(keyring instanceof TrustedKeyring)) throw new TypeError('verifyDetached: keyring must be a TrustedKeyring');
+  if (!(keyring instanceof TrustedKeyring))
+    throw new TypeError('verifyDetached: keyring must be a TrustedKeyring');
   const now = options.now ?? new Date();
   const skew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new TypeError('verifyDetached: invalid now');
+  if (!(now instanceof Date) || Number.isNaN(now.getTime()))
+    throw new TypeError('verifyDetached: invalid now');
   if (!Number.isFinite(skew) || skew < 0) throw new TypeError('verifyDetached: invalid clockSkewSeconds');
 
   const keys = pinnedKeys(keyring);
@@ -288,9 +330,14 @@ export async function verifyDetached(
         const err =
           e instanceof SignatureError
             ? e
-            : new SignatureError('BAD_SIGNATURE', `signature check failed: ${describe(e)}`, fingerprintOf(candidate.key), {
-                cause: e,
-              });
+            : new SignatureError(
+                'BAD_SIGNATURE',
+                `signature check failed: ${describe(e)}`,
+                fingerprintOf(candidate.key),
+                {
+                  cause: e,
+                },
+              );
         firstPinnedError ??= err;
       }
     }

@@ -152,7 +152,8 @@ function parse(input: string): Parsed {
 /** The problems dpkg only warns about, in dpkg's order; the first one found. */
 function warningFor(upstream: string, revision: string): string | undefined {
   // Policy 5.6.12: the upstream version "should start with a digit" and may contain only
-  // alphanumerics and . + - ~ (and : when an epoch is present; ours always is by then).
+  // alphanumerics and . + - ~. dpkg also allows ':' (older Policy did, after an epoch; without an
+  // epoch the first colon would have been taken as the epoch separator), and so do we.
   if (!isDigit(upstream.charCodeAt(0))) {
     return `version number does not start with digit (${describeChar(upstream, 0)} of the upstream version)`;
   }
