@@ -5,7 +5,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SigningKey, generateSigningKey, manifestFileName, signManifest, type Manifest } from '@sysattest/core';
+import {
+  SigningKey,
+  generateSigningKey,
+  manifestFileName,
+  signManifest,
+  type Manifest,
+} from '@sysattest/core';
 
 const bin = fileURLToPath(new URL('../bin/sysattest.js', import.meta.url));
 
@@ -54,7 +60,12 @@ describe('sysattest CLI', () => {
         schema: 'sysattest.manifest',
         schemaVersion: 1,
         platform: 'debian/bookworm/all',
-        package: { name: 'base-files', version: '12.4+deb12u5', architecture: 'all', source: { name: 'base-files', version: '12.4+deb12u5' } },
+        package: {
+          name: 'base-files',
+          version: '12.4+deb12u5',
+          architecture: 'all',
+          source: { name: 'base-files', version: '12.4+deb12u5' },
+        },
         provenance: {
           generatedAt: '2026-11-25T12:00:00Z',
           generator: { name: 'sysattest-generator', version: '0.1.0' },
@@ -62,7 +73,17 @@ describe('sysattest CLI', () => {
           image: { id: 'test-image' },
           installer: 'apt 2.6.1',
         },
-        entries: [{ type: 'file', path: '/etc/debian_version', mode: '0644', uid: 0, gid: 0, size: 5, sha256: 'a'.repeat(64) }],
+        entries: [
+          {
+            type: 'file',
+            path: '/etc/debian_version',
+            mode: '0644',
+            uid: 0,
+            gid: 0,
+            size: 5,
+            sha256: 'a'.repeat(64),
+          },
+        ],
       };
       const signed = await signManifest(manifest, key);
       file = path.join(dir, manifestFileName(manifest.package));

@@ -20,11 +20,17 @@ function readBounded(file: string, maxBytes: number, what: string): Buffer {
   try {
     st = fs.statSync(file);
   } catch (e) {
-    throw new ManifestError('MANIFEST_INVALID', `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new ManifestError(
+      'MANIFEST_INVALID',
+      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
   }
   if (!st.isFile()) throw new ManifestError('MANIFEST_INVALID', `${what} ${file} is not a regular file`);
   if (st.size > maxBytes) {
-    throw new ManifestError('MANIFEST_TOO_LARGE', `${what} ${file} is ${st.size} bytes, over the ${maxBytes} limit`);
+    throw new ManifestError(
+      'MANIFEST_TOO_LARGE',
+      `${what} ${file} is ${st.size} bytes, over the ${maxBytes} limit`,
+    );
   }
   return fs.readFileSync(file);
 }
@@ -40,14 +46,19 @@ export function buildProgram(): Command {
 
   program
     .command('platform')
-    .description('show the platform id(s) of a root directory: distro/release/arch, plus foreign architectures')
+    .description(
+      'show the platform id(s) of a root directory: distro/release/arch, plus foreign architectures',
+    )
     .option('--root <dir>', 'root directory to inspect (a mounted disk or unpacked image)', '/')
     .option('--json', 'print JSON')
     .action(async (opts) => {
       const detected = await detectPlatforms(opts.root);
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify({ primary: formatPlatform(detected.primary), foreign: detected.foreign.map(formatPlatform) }) + '\n',
+          JSON.stringify({
+            primary: formatPlatform(detected.primary),
+            foreign: detected.foreign.map(formatPlatform),
+          }) + '\n',
         );
         return;
       }
@@ -66,9 +77,14 @@ export function buildProgram(): Command {
     .action(async (file: string, opts) => {
       const keyring = await TrustedKeyring.fromArmored(await readKeyFile(opts.keyring));
       const bytes = readBounded(file, MANIFEST_LIMITS.maxBytes, 'manifest');
-      const signature = readBounded(opts.signature ?? `${file}.asc`, MAX_SIGNATURE_FILE, 'signature').toString('utf8');
+      const signature = readBounded(
+        opts.signature ?? `${file}.asc`,
+        MAX_SIGNATURE_FILE,
+        'signature',
+      ).toString('utf8');
       const verified = await verifyManifest(bytes, signature, keyring).catch((e: unknown) => {
-        if (e instanceof SysattestError) throw new SysattestError(e.code, `${file}: ${e.message}`, { cause: e });
+        if (e instanceof SysattestError)
+          throw new SysattestError(e.code, `${file}: ${e.message}`, { cause: e });
         throw e;
       });
       const m = verified.manifest;

@@ -21,7 +21,13 @@ export class VersionError extends SysattestError<'INVALID_VERSION' | 'UNKNOWN_VE
 
 /** Paths inside a root: what resolution refused and why. */
 export class PathError extends SysattestError<
-  'INVALID_PATH' | 'NOT_FOUND' | 'NOT_A_DIRECTORY' | 'SYMLINK_LOOP' | 'NOT_A_REGULAR_FILE' | 'TOO_LARGE' | 'IO_ERROR'
+  | 'INVALID_PATH'
+  | 'NOT_FOUND'
+  | 'NOT_A_DIRECTORY'
+  | 'SYMLINK_LOOP'
+  | 'NOT_A_REGULAR_FILE'
+  | 'TOO_LARGE'
+  | 'IO_ERROR'
 > {}
 
 /** A package database (dpkg status, .list, md5sums, diversions…) that cannot be read as it is. */
@@ -47,7 +53,12 @@ export class PackageDatabaseError extends SysattestError<
 
 /** OpenPGP keys: generation, parsing, key files. */
 export class KeyError extends SysattestError<
-  'MALFORMED_KEY' | 'NOT_A_SECRET_KEY' | 'WRONG_PASSPHRASE' | 'PASSPHRASE_REQUIRED' | 'UNSUPPORTED_KEY' | 'KEY_FILE_ERROR'
+  | 'MALFORMED_KEY'
+  | 'NOT_A_SECRET_KEY'
+  | 'WRONG_PASSPHRASE'
+  | 'PASSPHRASE_REQUIRED'
+  | 'UNSUPPORTED_KEY'
+  | 'KEY_FILE_ERROR'
 > {}
 
 /**
@@ -77,7 +88,9 @@ export class SignatureError extends SysattestError<
 }
 
 /** Manifests that fail the schema, the size caps, or their own consistency rules. */
-export class ManifestError extends SysattestError<'MANIFEST_TOO_LARGE' | 'MANIFEST_INVALID' | 'MANIFEST_MISMATCH'> {}
+export class ManifestError extends SysattestError<
+  'MANIFEST_TOO_LARGE' | 'MANIFEST_INVALID' | 'MANIFEST_MISMATCH'
+> {}
 
 export function isSysattestError(e: unknown): e is SysattestError {
   return e instanceof SysattestError;

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 const bin = fileURLToPath(new URL('../bin/sysattest-generator.js', import.meta.url));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -53,10 +56,14 @@ describe('sysattest-generator CLI', () => {
 
     const home = path.join(dir, 'gnupg');
     fs.mkdirSync(home, { mode: 0o700 });
-    const imp = spawnSync('gpg', ['--homedir', home, '--batch', '--import', '--import-options', 'show-only', '--with-colons'], {
-      input: exported.stdout,
-      encoding: 'utf8',
-    });
+    const imp = spawnSync(
+      'gpg',
+      ['--homedir', home, '--batch', '--import', '--import-options', 'show-only', '--with-colons'],
+      {
+        input: exported.stdout,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(imp.status, 0, imp.stderr);
     assert.match(imp.stdout, new RegExp(`^fpr:+${fpr}:`, 'm'));
   });

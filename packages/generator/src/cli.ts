@@ -1,7 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { KeyError, SigningKey, generateSigningKey, readKeyFile, runCli, writeSecretKeyFile } from '@sysattest/core';
+import {
+  KeyError,
+  TrustedKeyring,
+  generateSigningKey,
+  readKeyFile,
+  runCli,
+  writeSecretKeyFile,
+} from '@sysattest/core';
 import { signingKeyPath } from './paths.js';
 
 const VERSION = '0.1.0';
@@ -35,10 +42,15 @@ export function buildProgram(): Command {
   key
     .command('generate')
     .description('create a new signing key (OpenPGP v4) and print its fingerprint')
-    .option('--out <file>', 'where to write the secret key (default: $SYSATTEST_GENERATOR_KEY or the generator home)')
+    .option(
+      '--out <file>',
+      'where to write the secret key (default: $SYSATTEST_GENERATOR_KEY or the generator home)',
+    )
     .option('--name <name>', 'user id name on the key', 'sysattest generator')
     .option('--email <email>', 'user id email on the key')
-    .addOption(new Option('--algorithm <alg>', 'key algorithm').choices(['ed25519', 'rsa4096']).default('ed25519'))
+    .addOption(
+      new Option('--algorithm <alg>', 'key algorithm').choices(['ed25519', 'rsa4096']).default('ed25519'),
+    )
     .addOption(passphraseOption)
     .option('--force', 'overwrite an existing key file')
     .action(async (opts) => {
@@ -59,10 +71,10 @@ export function buildProgram(): Command {
     .command('export')
     .description('print the armored public key of the signing key (give it to clients to pin)')
     .option('--key <file>', 'secret key file (default: $SYSATTEST_GENERATOR_KEY or the generator home)')
-    .addOption(passphraseOption)
     .action(async (opts) => {
-      const signing = await SigningKey.fromArmored(await readKeyFile(signingKeyPath(opts.key)), passphrase(opts.passphraseFile));
-      process.stdout.write(signing.publicKeyArmored());
+      // The public part of a secret key is readable without its passphrase.
+      const keyring = await TrustedKeyring.fromArmored(await readKeyFile(signingKeyPath(opts.key)));
+      process.stdout.write(keyring.armoredPublicKeys().join(''));
     });
 
   return program;

@@ -13,5 +13,7 @@ export function generatorHome(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The signing key file: `--key`, else SYSATTEST_GENERATOR_KEY, else `<home>/signing-key.asc`. */
 export function signingKeyPath(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(option ?? env.SYSATTEST_GENERATOR_KEY ?? path.join(generatorHome(env), 'signing-key.asc'));
+  return path.resolve(
+    option ?? env.SYSATTEST_GENERATOR_KEY ?? path.join(generatorHome(env), 'signing-key.asc'),
+  );
 }

@@ -12,7 +12,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .action(() => {
-      process.stderr.write('sysattest-server: the HTTP service is not part of this version yet; see the README\n');
+      process.stderr.write(
+        'sysattest-server: the HTTP service is not part of this version yet; see the README\n',
+      );
       process.exitCode = 3;
     });
 }

@@ -29,7 +29,11 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
 function exitCodeFor(name: string, e: unknown): number {
   if (e instanceof CommanderError) {
     // --help and --version are "errors" to commander; they already printed what they had to.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+    if (
+      e.code === 'commander.helpDisplayed' ||
+      e.code === 'commander.version' ||
+      e.code === 'commander.help'
+    ) {
       return EXIT.OK;
     }
     return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;

@@ -22,7 +22,12 @@ function sampleManifest(fingerprint: string): Manifest {
     schema: 'sysattest.manifest',
     schemaVersion: 1,
     platform: 'debian/bookworm/amd64',
-    package: { name: 'iputils-ping', version: '3:20221126-1', architecture: 'amd64', source: { name: 'iputils', version: '3:20221126-1' } },
+    package: {
+      name: 'iputils-ping',
+      version: '3:20221126-1',
+      architecture: 'amd64',
+      source: { name: 'iputils', version: '3:20221126-1' },
+    },
     provenance: {
       generatedAt: '2026-11-25T12:00:00Z',
       generator: { name: 'sysattest-generator', version: '0.1.0' },
@@ -43,9 +48,27 @@ function sampleManifest(fingerprint: string): Manifest {
         capabilities: '0100000200200000000000000000000000000000',
         distroDigest: { algorithm: 'md5', hex: 'c'.repeat(32) },
       },
-      { type: 'file', path: '/etc/ping.conf', mode: '0644', uid: 0, gid: 0, size: 10, sha256: 'd'.repeat(64), conffile: true },
+      {
+        type: 'file',
+        path: '/etc/ping.conf',
+        mode: '0644',
+        uid: 0,
+        gid: 0,
+        size: 10,
+        sha256: 'd'.repeat(64),
+        conffile: true,
+      },
       { type: 'symlink', path: '/usr/bin/ping6', mode: '0777', uid: 0, gid: 0, target: 'ping' },
-      { type: 'hardlink', path: '/usr/bin/tracepath', mode: '4755', uid: 0, gid: 0, size: 90568, sha256: 'b'.repeat(64), linkTo: '/bin/ping' },
+      {
+        type: 'hardlink',
+        path: '/usr/bin/tracepath',
+        mode: '4755',
+        uid: 0,
+        gid: 0,
+        size: 90568,
+        sha256: 'b'.repeat(64),
+        linkTo: '/bin/ping',
+      },
     ],
   };
 }
@@ -56,10 +79,18 @@ const clone = <T>(v: T): T => structuredClone(v);
 function reverseKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reverseKeys);
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .reverse()
+      .map(([k, x]) => [k, reverseKeys(x)]),
+  );
 }
 
-async function rejects<C extends string>(p: Promise<unknown> | (() => unknown), code: C, re?: RegExp): Promise<void> {
+async function rejects<C extends string>(
+  p: Promise<unknown> | (() => unknown),
+  code: C,
+  re?: RegExp,
+): Promise<void> {
   await assert.rejects(
     async () => (typeof p === 'function' ? p() : p),
     (e: unknown) => {
@@ -73,7 +104,10 @@ async function rejects<C extends string>(p: Promise<unknown> | (() => unknown), 
 
 describe('canonical JSON', () => {
   it('sorts keys at every depth, drops undefined, writes one line ending in a newline', () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [true, null], c: 'x' }, u: undefined }), '{"a":{"c":"x","d":[true,null]},"b":1}\n');
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [true, null], c: 'x' }, u: undefined }),
+      '{"a":{"c":"x","d":[true,null]},"b":1}\n',
+    );
   });
   it('orders keys by UTF-16 code units and escapes like JSON', () => {
     assert.equal(canonicalJson({ é: 1, Z: 2, a: '\u2028"\n' }), '{"Z":2,"a":"\u2028\\"\\n","é":1}\n');
@@ -96,7 +130,9 @@ describe('manifest v1', () => {
     key = await SigningKey.fromArmored(k.armoredSecretKey);
     publicKey = k.armoredPublicKey;
     keyring = await TrustedKeyring.fromArmored(publicKey);
-    other = await SigningKey.fromArmored((await generateSigningKey({ name: 'someone else' })).armoredSecretKey);
+    other = await SigningKey.fromArmored(
+      (await generateSigningKey({ name: 'someone else' })).armoredSecretKey,
+    );
   });
 
   it('serialises deterministically, whatever the key order of the input objects', () => {
@@ -132,7 +168,10 @@ describe('manifest v1', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifest-gpg-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const gpg = (...args: string[]) =>
-      execFileSync('gpg', ['--homedir', dir, '--batch', '--status-fd', '1', ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+      execFileSync('gpg', ['--homedir', dir, '--batch', '--status-fd', '1', ...args], {
+        encoding: 'utf8',
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
     fs.writeFileSync(path.join(dir, 'key.asc'), publicKey);
     gpg('--import', path.join(dir, 'key.asc'));
     const file = path.join(dir, manifestFileName(sampleManifest(key.fingerprint).package));
@@ -167,7 +206,9 @@ describe('manifest v1', () => {
     const m = sampleManifest(key.fingerprint);
     const pretty = Buffer.from(JSON.stringify(JSON.parse(canonicalJson(m)), null, 2));
     await rejects(verifyManifest(pretty, await key.sign(pretty), keyring), 'MANIFEST_INVALID', /canonical/);
-    const dup = Buffer.from(canonicalJson(m).replace('{"entries"', '{"platform":"debian/sid/amd64","entries"'));
+    const dup = Buffer.from(
+      canonicalJson(m).replace('{"entries"', '{"platform":"debian/sid/amd64","entries"'),
+    );
     await rejects(verifyManifest(dup, await key.sign(dup), keyring), 'MANIFEST_INVALID', /canonical/);
   });
 
@@ -188,7 +229,10 @@ describe('manifest v1', () => {
 
   it('cannot be constructed except by verifyManifest', () => {
     const Ctor = VerifiedManifest as unknown as new (...args: unknown[]) => VerifiedManifest;
-    assert.throws(() => new Ctor(Symbol('verified'), {}, new Uint8Array(), '', '', new Date()), /verifyManifest/);
+    assert.throws(
+      () => new Ctor(Symbol('verified'), {}, new Uint8Array(), '', '', new Date()),
+      /verifyManifest/,
+    );
   });
 
   describe('schema', () => {
@@ -203,9 +247,21 @@ describe('manifest v1', () => {
       ['an upper-case sha256', (m) => ((m.entries[1] as { sha256: string }).sha256 = 'B'.repeat(64)), /hex/],
       ['a symlink without target', (m) => delete (m.entries[3] as { target?: string }).target, /target/],
       ['an unknown entry type', (m) => ((m.entries[0] as { type: string }).type = 'door'), /type/],
-      ['an unknown field', (m) => ((m.entries[0] as Record<string, unknown>).color = 'red'), /Unrecognized key/],
-      ['a hard link to a path that is not a file entry', (m) => ((m.entries[4] as { linkTo: string }).linkTo = '/bin'), /hard link/],
-      ['arch that differs from the platform', (m) => (m.package.architecture = 'arm64'), /platform debian\/bookworm\/amd64 is for amd64/],
+      [
+        'an unknown field',
+        (m) => ((m.entries[0] as Record<string, unknown>).color = 'red'),
+        /Unrecognized key/,
+      ],
+      [
+        'a hard link to a path that is not a file entry',
+        (m) => ((m.entries[4] as { linkTo: string }).linkTo = '/bin'),
+        /hard link/,
+      ],
+      [
+        'arch that differs from the platform',
+        (m) => (m.package.architecture = 'arm64'),
+        /platform debian\/bookworm\/amd64 is for amd64/,
+      ],
       ['a bad platform id', (m) => (m.platform = 'Debian/bookworm'), /platform/],
       ['a negative uid', (m) => (m.entries[0]!.uid = -1), /uid/],
       ['a fractional size', (m) => ((m.entries[1] as { size: number }).size = 1.5), /size/],
@@ -226,7 +282,15 @@ describe('manifest v1', () => {
 
     it('accepts setuid, setgid and sticky bits and device entries', () => {
       const m = sampleManifest('A'.repeat(40));
-      m.entries.push({ type: 'chardev', path: '/usr/dev/null', mode: '0666', uid: 0, gid: 0, major: 1, minor: 3 });
+      m.entries.push({
+        type: 'chardev',
+        path: '/usr/dev/null',
+        mode: '0666',
+        uid: 0,
+        gid: 0,
+        major: 1,
+        minor: 3,
+      });
       m.entries.push({ type: 'dir', path: '/usr/tmp', mode: '1777', uid: 0, gid: 0 });
       assert.ok(serialiseManifest(m).length > 0);
     });

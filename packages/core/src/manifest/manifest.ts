@@ -123,7 +123,10 @@ function parseCanonical(bytes: Uint8Array): Manifest {
   // One manifest, one encoding: duplicate keys, reordered keys or extra whitespace would let two
   // different byte strings claim the same content.
   if (canonicalJson(manifest) !== text) {
-    throw new ManifestError('MANIFEST_INVALID', 'manifest is not in canonical form (sorted keys, no whitespace)');
+    throw new ManifestError(
+      'MANIFEST_INVALID',
+      'manifest is not in canonical form (sorted keys, no whitespace)',
+    );
   }
   return manifest;
 }

@@ -69,7 +69,11 @@ export const absolutePath = z
 /** Permission bits including setuid (04000), setgid (02000) and sticky (01000), as 4 octal digits. */
 const mode = z.string().regex(/^[0-7]{4}$/, 'must be 4 octal digits like 0755 or 4755');
 const id = z.int().min(0).max(0xffffffff);
-const ownerName = z.string().min(1).max(64).regex(/^[^\s:/]+$/, 'must be a user or group name');
+const ownerName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\s:/]+$/, 'must be a user or group name');
 
 const distroDigest = z.strictObject({
   algorithm: z.enum(['md5', 'sha1', 'sha256', 'sha512']),
@@ -118,12 +122,22 @@ export const manifestEntrySchema = z.discriminatedUnion('type', [
    * path (in sort order) of that group, which is itself a `file` entry. Content fields repeat so
    * each entry can be checked alone.
    */
-  z.strictObject({ type: z.literal('hardlink'), ...common, ...fileContent, ...distroFields, linkTo: absolutePath }),
+  z.strictObject({
+    type: z.literal('hardlink'),
+    ...common,
+    ...fileContent,
+    ...distroFields,
+    linkTo: absolutePath,
+  }),
   z.strictObject({ type: z.literal('dir'), ...common }),
   z.strictObject({
     type: z.literal('symlink'),
     ...common,
-    target: z.string().min(1).max(MANIFEST_LIMITS.maxPathLength).refine((t) => !t.includes('\0'), 'no NUL'),
+    target: z
+      .string()
+      .min(1)
+      .max(MANIFEST_LIMITS.maxPathLength)
+      .refine((t) => !t.includes('\0'), 'no NUL'),
   }),
   z.strictObject({ type: z.enum(['chardev', 'blockdev']), ...common, major: id, minor: id }),
   z.strictObject({ type: z.enum(['fifo', 'socket']), ...common }),
@@ -179,7 +193,10 @@ export const manifestSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['entries', i, 'path'],
-          message: prev.path === e.path ? `${e.path} is listed twice` : `${e.path} is out of order (entries are sorted by path)`,
+          message:
+            prev.path === e.path
+              ? `${e.path} is listed twice`
+              : `${e.path} is out of order (entries are sorted by path)`,
         });
         return;
       }
@@ -196,4 +213,4 @@ export const manifestSchema = z
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
-export type ManifestEntryType = ManifestEntry["type"];
+export type ManifestEntryType = ManifestEntry['type'];

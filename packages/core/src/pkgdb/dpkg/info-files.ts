@@ -62,19 +62,13 @@ export function parseFileList(text: string, file: string): string[] {
   return paths;
 }
 
-/** Lower-case hex digit, or upper-case (folded to lower-case later). */
-function isHexDigit(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
-}
-
 /** `<32 hex digits><space><space or *><path>`, or undefined. */
 function md5sumsLine(line: string): { hex: string; name: string } | undefined {
-  if (line.length < 35 || line.charCodeAt(32) !== 0x20) return undefined;
-  const mode = line.charCodeAt(33);
-  if (mode !== 0x20 && mode !== 0x2a) return undefined;
-  for (let i = 0; i < 32; i++) if (!isHexDigit(line.charCodeAt(i))) return undefined;
-  return { hex: line.slice(0, 32).toLowerCase(), name: line.slice(34) };
+  return MD5SUMS_LINE.test(line) ? { hex: line.slice(0, 32).toLowerCase(), name: line.slice(34) } : undefined;
 }
+const MD5SUMS_LINE = /^[0-9a-fA-F]{32} [ *]./;
+/** Where some line of a whole file is neither empty nor starts like MD5SUMS_LINE. */
+const MD5SUMS_BAD_LINE = /^(?![0-9a-fA-F]{32} [ *][^\n]|$)/m;
 
 /**
  * `info/<package>.md5sums`, as shipped in the package (made by dh_md5sums with md5sum(1)):
@@ -86,16 +80,27 @@ function md5sumsLine(line: string): { hex: string; name: string } | undefined {
 export function parseMd5sums(text: string, file: string): Map<string, string> {
   const sums = new Map<string, string>();
   const lines = linesOf(text, file, true);
-  const screened = looksClean(text, DOT_COMPONENT_IN_MD5SUMS);
+  if (!MD5SUMS_BAD_LINE.test(text) && looksClean(text, DOT_COMPONENT_IN_MD5SUMS)) {
+    let ok = true;
+    for (const line of lines) {
+      if (line === '') continue;
+      if (line.length > MAX_PATH_LENGTH) {
+        ok = false;
+        break;
+      }
+      const name = line.slice(34);
+      sums.set(name.charCodeAt(0) === 0x2f ? name : `/${name}`, line.slice(0, 32).toLowerCase());
+    }
+    if (ok) return sums;
+    sums.clear();
+  }
   lines.forEach((line, i) => {
     if (line === '') return;
     const parsed = md5sumsLine(line);
     if (parsed === undefined) throw corrupt(`line is not "<md5>  <path>": ${show(line)}`, file, i + 1);
     const path = parsed.name.charCodeAt(0) === 0x2f ? parsed.name : `/${parsed.name}`;
-    if (!screened || path.length > MAX_PATH_LENGTH) {
-      const problem = pathProblem(path);
-      if (problem !== undefined) throw corrupt(`path ${show(parsed.name)} ${problem}`, file, i + 1);
-    }
+    const problem = pathProblem(path);
+    if (problem !== undefined) throw corrupt(`path ${show(parsed.name)} ${problem}`, file, i + 1);
     sums.set(path, parsed.hex);
   });
   return sums;
