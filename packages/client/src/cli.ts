@@ -87,7 +87,7 @@ export function buildProgram(): Command {
           throw new SysattestError(e.code, `${file}: ${e.message}`, { cause: e });
         throw e;
       });
-      const m = verified.manifest;
+      const m = verified.content;
       const summary = {
         platform: m.platform,
         package: m.package,

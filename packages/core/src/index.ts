@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './platform/index.js';
 export * from './versions/index.js';
 export * from './openpgp/index.js';
+export * from './signed/index.js';
 export * from './manifest/index.js';
 export * from './pkgdb/model.js';
 export * from './pkgdb/dpkg/index.js';

@@ -1,11 +1,9 @@
 export * from './schema.js';
-export { canonicalJson } from './canonical-json.js';
 export {
-  VerifiedManifest,
+  MANIFEST_KIND,
   manifestFileName,
   serialiseManifest,
-  sha256Hex,
   signManifest,
   verifyManifest,
-  type SignedManifest,
+  type VerifiedManifest,
 } from './manifest.js';

@@ -6,15 +6,9 @@ import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { ManifestError, SignatureError } from '../errors.js';
 import { SigningKey, TrustedKeyring, generateSigningKey } from '../openpgp/index.js';
-import { canonicalJson } from './canonical-json.js';
-import {
-  VerifiedManifest,
-  manifestFileName,
-  serialiseManifest,
-  sha256Hex,
-  signManifest,
-  verifyManifest,
-} from './manifest.js';
+import { canonicalJson } from '../signed/canonical-json.js';
+import { VerifiedDocument, sha256Hex } from '../signed/signed-document.js';
+import { manifestFileName, serialiseManifest, signManifest, verifyManifest } from './manifest.js';
 import { MANIFEST_LIMITS, type Manifest } from './schema.js';
 
 function sampleManifest(fingerprint: string): Manifest {
@@ -102,23 +96,6 @@ async function rejects<C extends string>(
   );
 }
 
-describe('canonical JSON', () => {
-  it('sorts keys at every depth, drops undefined, writes one line ending in a newline', () => {
-    assert.equal(
-      canonicalJson({ b: 1, a: { d: [true, null], c: 'x' }, u: undefined }),
-      '{"a":{"c":"x","d":[true,null]},"b":1}\n',
-    );
-  });
-  it('orders keys by UTF-16 code units and escapes like JSON', () => {
-    assert.equal(canonicalJson({ é: 1, Z: 2, a: '\u2028"\n' }), '{"Z":2,"a":"\u2028\\"\\n","é":1}\n');
-  });
-  it('refuses numbers that are not safe integers and values JSON cannot hold', () => {
-    assert.throws(() => canonicalJson({ a: 1.5 }), /not a safe integer/);
-    assert.throws(() => canonicalJson({ a: 2 ** 60 }), /not a safe integer/);
-    assert.throws(() => canonicalJson({ a: () => 1 }), /cannot serialise/);
-  });
-});
-
 describe('manifest v1', () => {
   let key: SigningKey;
   let other: SigningKey;
@@ -148,7 +125,7 @@ describe('manifest v1', () => {
     const m = sampleManifest(key.fingerprint);
     const signed = await signManifest(m, key);
     const verified = await verifyManifest(signed.bytes, signed.signature, keyring);
-    assert.deepEqual(verified.manifest, m);
+    assert.deepEqual(verified.content, m);
     assert.equal(verified.signerFingerprint, key.fingerprint);
     assert.equal(verified.digest, sha256Hex(signed.bytes));
     assert.equal(verified.digest, signed.digest);
@@ -227,8 +204,8 @@ describe('manifest v1', () => {
     await rejects(verifyManifest(huge, 'not even a signature', keyring), 'MANIFEST_TOO_LARGE');
   });
 
-  it('cannot be constructed except by verifyManifest', () => {
-    const Ctor = VerifiedManifest as unknown as new (...args: unknown[]) => VerifiedManifest;
+  it('cannot be constructed except by verifying', () => {
+    const Ctor = VerifiedDocument as unknown as new (...args: unknown[]) => unknown;
     assert.throws(
       () => new Ctor(Symbol('verified'), {}, new Uint8Array(), '', '', new Date()),
       /verifyManifest/,
