@@ -208,7 +208,7 @@ describe('manifest v1', () => {
     const Ctor = VerifiedDocument as unknown as new (...args: unknown[]) => unknown;
     assert.throws(
       () => new Ctor(Symbol('verified'), {}, new Uint8Array(), '', '', new Date()),
-      /verifyManifest/,
+      /verifyDocument/,
     );
   });
 
