@@ -92,6 +92,11 @@ export class ManifestError extends SysattestError<
   'MANIFEST_TOO_LARGE' | 'MANIFEST_INVALID' | 'MANIFEST_MISMATCH'
 > {}
 
+/** Catalog snapshots that fail the schema, the size caps, or their own consistency rules. */
+export class CatalogError extends SysattestError<
+  'CATALOG_TOO_LARGE' | 'CATALOG_INVALID' | 'CATALOG_MISMATCH'
+> {}
+
 export function isSysattestError(e: unknown): e is SysattestError {
   return e instanceof SysattestError;
 }

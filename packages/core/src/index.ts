@@ -9,6 +9,7 @@ export * from './versions/index.js';
 export * from './openpgp/index.js';
 export * from './signed/index.js';
 export * from './manifest/index.js';
+export * from './catalog/index.js';
 export * from './pkgdb/model.js';
 export * from './pkgdb/dpkg/index.js';
 export * from './fs/index.js';

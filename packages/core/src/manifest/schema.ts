@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import {
+  fingerprint,
+  packageName as name,
+  platformId,
+  sha256,
+  shortText as text,
+  timestamp,
+  version,
+} from '../signed/fields.js';
 
 /**
  * Manifest v1: what one package version installs on one platform, as the generator saw it in a
@@ -22,30 +31,6 @@ export const MANIFEST_LIMITS = {
   maxTextLength: 1024,
 } as const;
 
-const text = z.string().min(1).max(MANIFEST_LIMITS.maxTextLength);
-const name = z
-  .string()
-  .min(1)
-  .max(MANIFEST_LIMITS.maxNameLength)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9+._~@-]*$/, 'must be a package name (letters, digits, + . _ ~ @ -)');
-const version = z
-  .string()
-  .min(1)
-  .max(MANIFEST_LIMITS.maxNameLength)
-  .regex(/^[A-Za-z0-9.+~:_^-]+$/, 'must be a version string (letters, digits, . + ~ : _ ^ -)');
-const platformId = z
-  .string()
-  .max(200)
-  .regex(
-    /^[a-z0-9][a-z0-9._+-]{0,63}\/[a-z0-9][a-z0-9._+-]{0,63}\/[a-z0-9][a-z0-9._+-]{0,63}$/,
-    'must be a platform id distro/release/arch',
-  );
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');
-const fingerprint = z.string().regex(/^[0-9A-F]{40}$/, 'must be a 40-digit upper-case hex fingerprint');
-const timestamp = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/, 'must be a UTC time like 2026-01-31T12:00:00Z')
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be a real date');
 /**
  * An absolute, normalised path: starts with `/`, no empty, `.` or `..` components, no trailing
  * slash (except `/` itself), no NUL or newline.

@@ -1,0 +1,98 @@
+import { strict as assert } from 'node:assert';
+import { before, describe, it } from 'node:test';
+import { CatalogError, SignatureError } from '../errors.js';
+import { SigningKey, TrustedKeyring, generateSigningKey } from '../openpgp/index.js';
+import { dpkgVersionScheme } from '../versions/index.js';
+import {
+  newestVersions,
+  serialiseCatalog,
+  signCatalog,
+  sortCatalogPackages,
+  verifyCatalog,
+} from './catalog.js';
+import type { Catalog, CatalogPackage } from './schema.js';
+
+function pkg(name: string, version: string, architecture = 'amd64'): CatalogPackage {
+  return { name, version, architecture, source: { name, version }, size: 1000, sha256: 'a'.repeat(64) };
+}
+
+function sampleCatalog(fingerprint: string, packages: CatalogPackage[]): Catalog {
+  return {
+    schema: 'sysattest.catalog',
+    schemaVersion: 1,
+    platform: 'debian/bookworm/amd64',
+    generatedAt: '2026-11-25T12:00:00Z',
+    provenance: {
+      generator: { name: 'sysattest-generator', version: '0.1.0' },
+      keyFingerprint: fingerprint,
+      image: { id: 'img' },
+      sources: [{ name: 'Debian bookworm/main amd64', date: '2026-11-20T09:00:00Z' }],
+    },
+    packages: sortCatalogPackages(packages),
+  };
+}
+
+describe('catalog snapshot v1', () => {
+  let key: SigningKey;
+  let keyring: TrustedKeyring;
+  before(async () => {
+    const k = await generateSigningKey({ name: 'catalog test' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+  });
+
+  it('signs and verifies; the verified content is what was signed', async () => {
+    const c = sampleCatalog(key.fingerprint, [
+      pkg('zlib1g', '1:1.2.13.dfsg-1'),
+      pkg('base-files', '12.4', 'all'),
+    ]);
+    const signed = await signCatalog(c, key);
+    const verified = await verifyCatalog(signed.bytes, signed.signature, keyring);
+    assert.deepEqual(verified.content, c);
+    assert.deepEqual(
+      verified.content.packages.map((p) => p.name),
+      ['base-files', 'zlib1g'],
+    );
+  });
+
+  it('refuses tampering (a version changed after signing)', async () => {
+    const signed = await signCatalog(sampleCatalog(key.fingerprint, [pkg('bash', '5.2.15-2')]), key);
+    const tampered = Buffer.from(Buffer.from(signed.bytes).toString().replace('5.2.15-2', '5.2.15-3'));
+    await assert.rejects(verifyCatalog(tampered, signed.signature, keyring), (e: unknown) => {
+      return e instanceof SignatureError && e.code === 'BAD_SIGNATURE';
+    });
+  });
+
+  for (const [what, packages, re] of [
+    ['unsorted packages', [pkg('b', '1'), pkg('a', '1')], /out of order/],
+    ['a package listed twice', [pkg('a', '1'), pkg('a', '1')], /listed twice/],
+    ['a package of another architecture', [pkg('a', '1', 'arm64')], /is for arm64, not amd64/],
+  ] as const) {
+    it(`refuses ${what}`, () => {
+      const c = sampleCatalog(key.fingerprint, []);
+      c.packages = [...packages];
+      assert.throws(
+        () => serialiseCatalog(c),
+        (e: unknown) => e instanceof CatalogError && e.code === 'CATALOG_INVALID' && re.test(e.message),
+      );
+    });
+  }
+
+  it('finds the newest version of each package by dpkg ordering, not string order', () => {
+    const c = sampleCatalog(key.fingerprint, [
+      pkg('a', '1.10'),
+      pkg('a', '1.9'),
+      pkg('b', '2.0'),
+      pkg('b', '1:1.0'),
+      pkg('c', '1.0~rc1'),
+      pkg('c', '1.0'),
+      pkg('d', '1.0', 'all'),
+    ]);
+    const newest = newestVersions(c, dpkgVersionScheme);
+    assert.equal(newest.get('a:amd64')?.version, '1.10');
+    assert.equal(newest.get('b:amd64')?.version, '1:1.0');
+    assert.equal(newest.get('c:amd64')?.version, '1.0');
+    assert.equal(newest.get('d:all')?.version, '1.0');
+    assert.equal(newest.size, 4);
+  });
+});

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import {
+  fingerprint,
+  packageName,
+  platformId,
+  sha256,
+  shortText,
+  timestamp,
+  version,
+} from '../signed/fields.js';
+
+/**
+ * Catalog snapshot v1: every package version a platform's repositories offered at one moment, as
+ * the generator read it through the distribution's own tools (so apt/dnf/apk had already checked
+ * the repository signatures). Signed like a manifest; a client uses it to tell "you are outdated"
+ * (a newer version exists) from "the server is stale" (the snapshot is old) — trust model rule 4.
+ */
+export const CATALOG_SCHEMA_ID = 'sysattest.catalog';
+export const CATALOG_SCHEMA_VERSION = 1;
+
+export const CATALOG_LIMITS = {
+  /** Debian bookworm main for one architecture is ~64,000 packages, ~15 MB here. */
+  maxBytes: 128 * 1024 * 1024,
+  maxPackages: 1_000_000,
+  maxSources: 256,
+} as const;
+
+/** Architectures that mean "any": such packages appear in every architecture's catalog. */
+export const ARCH_INDEPENDENT = new Set(['all', 'noarch']);
+
+export const catalogPackageSchema = z.strictObject({
+  name: packageName,
+  version,
+  architecture: packageName,
+  source: z.strictObject({ name: packageName, version }),
+  /** Size of the package archive in bytes. */
+  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  /** The repository index's SHA256 of the package archive (.deb, .rpm, .apk). */
+  sha256,
+  /** Path of the archive in the repository (Debian's `Filename:`). */
+  filename: shortText.optional(),
+});
+
+export const catalogSchema = z
+  .strictObject({
+    schema: z.literal(CATALOG_SCHEMA_ID),
+    schemaVersion: z.literal(CATALOG_SCHEMA_VERSION),
+    platform: platformId,
+    /** When the snapshot was taken: the moment the repository indexes were read. */
+    generatedAt: timestamp,
+    provenance: z.strictObject({
+      generator: z.strictObject({ name: shortText, version: shortText }),
+      keyFingerprint: fingerprint,
+      image: z.strictObject({ id: shortText }),
+      /** The repositories read, as the package manager named them, with their index dates. */
+      sources: z
+        .array(
+          z.strictObject({
+            /** e.g. `Debian bookworm/main amd64` or a repository id. */
+            name: shortText,
+            /** The repository's own date for the index (Debian Release `Date:`), when it has one. */
+            date: timestamp.optional(),
+            /** Debian Release `Valid-Until:`. */
+            validUntil: timestamp.optional(),
+          }),
+        )
+        .max(CATALOG_LIMITS.maxSources),
+    }),
+    /** Sorted by name, then architecture, then version string; one entry per triple. */
+    packages: z.array(catalogPackageSchema).max(CATALOG_LIMITS.maxPackages),
+  })
+  .superRefine((c, ctx) => {
+    const platformArch = c.platform.split('/')[2] as string;
+    for (let i = 0; i < c.packages.length; i++) {
+      const p = c.packages[i] as CatalogPackage;
+      if (p.architecture !== platformArch && !ARCH_INDEPENDENT.has(p.architecture)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['packages', i, 'architecture'],
+          message: `${p.name} ${p.version} is for ${p.architecture}, not ${platformArch}`,
+        });
+        return;
+      }
+      const prev = c.packages[i - 1];
+      if (prev !== undefined && compareCatalogKeys(prev, p) >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['packages', i],
+          message:
+            compareCatalogKeys(prev, p) === 0
+              ? `${p.name} ${p.version} (${p.architecture}) is listed twice`
+              : `${p.name} ${p.version} (${p.architecture}) is out of order`,
+        });
+        return;
+      }
+    }
+  });
+
+export type Catalog = z.infer<typeof catalogSchema>;
+export type CatalogPackage = z.infer<typeof catalogPackageSchema>;
+
+/** The canonical order of catalog entries (code units, not version order: no scheme needed). */
+export function compareCatalogKeys(
+  a: Pick<CatalogPackage, 'name' | 'architecture' | 'version'>,
+  b: Pick<CatalogPackage, 'name' | 'architecture' | 'version'>,
+): number {
+  return cmp(a.name, b.name) || cmp(a.architecture, b.architecture) || cmp(a.version, b.version);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
