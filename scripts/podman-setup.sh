@@ -48,22 +48,28 @@ fi
 # mounts binfmt_misc when needed and enables the qemu handlers qemu-user-static ships.
 host_arch=$(dpkg --print-architecture)
 if [ "$host_arch" = arm64 ]; then probe_handler=qemu-x86_64; else probe_handler=qemu-aarch64; fi
-if [ -e "/proc/sys/fs/binfmt_misc/$probe_handler" ] &&
-  head -n1 "/proc/sys/fs/binfmt_misc/$probe_handler" | grep -qx enabled; then
+binfmt=/proc/sys/fs/binfmt_misc
+handler_enabled() { [ -e "$binfmt/$1" ] && head -n1 "$binfmt/$1" | grep -qx enabled; }
+if handler_enabled "$probe_handler"; then
   say "binfmt handlers for foreign architectures are registered ($probe_handler enabled)"
 else
   enabled=0
   for f in /usr/share/binfmts/qemu-*; do
     [ -e "$f" ] || continue
     h=$(basename "$f")
-    [ -e "/proc/sys/fs/binfmt_misc/$h" ] && continue
-    if update-binfmts --enable "$h" 2>/dev/null; then enabled=$((enabled + 1)); fi
+    handler_enabled "$h" && continue
+    if [ -e "$binfmt/$h" ]; then
+      # Registered but switched off by hand: switch it back on.
+      if echo 1 >"$binfmt/$h" 2>/dev/null; then enabled=$((enabled + 1)); fi
+    elif update-binfmts --enable "$h" 2>/dev/null; then
+      enabled=$((enabled + 1))
+    fi
   done
-  if [ -e "/proc/sys/fs/binfmt_misc/$probe_handler" ]; then
-    say "registered $enabled qemu binfmt handlers (foreign-architecture images can be built and run)"
+  if handler_enabled "$probe_handler"; then
+    say "enabled $enabled qemu binfmt handlers (foreign-architecture images can be built and run)"
   else
-    say "WARNING: could not register binfmt handlers ($probe_handler): foreign-architecture images" \
-      "will not build on this host (is /proc/sys/fs/binfmt_misc writable?)"
+    say "WARNING: could not enable the binfmt handler $probe_handler: foreign-architecture images" \
+      "will not build on this host (is $binfmt mounted and writable?)"
   fi
 fi
 

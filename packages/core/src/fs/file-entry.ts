@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as hashOnce } from 'node:crypto';
 import * as fs from 'node:fs';
 import { getAttributeSync } from 'fs-xattr';
 import { PathError } from '../errors.js';
@@ -67,7 +67,7 @@ export type FileEntry =
       type: 'file';
       /** SHA-256 of the content, lower-case hex. */
       sha256: string;
-      /** The `security.capability` xattr, when the file has one. */
+      /** The `security.capability` xattr, when the file has one (and it was read: CapabilityMode). */
       capability?: FileCapability;
     })
   | (EntryStat & {
@@ -80,9 +80,28 @@ export type FileEntry =
   | (EntryStat & { type: 'dir' | 'fifo' | 'socket' })
   | (EntryStat & { type: 'chardev' | 'blockdev'; rdevMajor: number; rdevMinor: number });
 
+/**
+ * Which regular files get their `security.capability` xattr read:
+ *  - `'executable'` (default): files with at least one execute bit. Capabilities act only through
+ *    execve(2), which refuses a file without any execute bit even to root, so on other files they
+ *    are inert; and a file that gains an execute bit has a changed mode, which is reported, and is
+ *    then read. Reading the xattr costs as much as the rest of a small file's inspection (it goes
+ *    through /proc/self/fd), and ~98% of a system's packaged files are not executable.
+ *  - `'all'` (or `true`): every regular file.
+ *  - `'none'` (or `false`): never.
+ * Manifests and the files compared with them must be inspected with the same setting.
+ */
+export type CapabilityMode = 'executable' | 'all' | 'none';
+
 export interface InspectOptions {
-  /** Read the `security.capability` xattr of regular files (default true). */
-  capabilities?: boolean;
+  /** See CapabilityMode (default 'executable'). */
+  capabilities?: CapabilityMode | boolean;
+}
+
+function capabilityMode(option: CapabilityMode | boolean | undefined): CapabilityMode {
+  if (option === undefined) return 'executable';
+  if (typeof option === 'boolean') return option ? 'all' : 'none';
+  return option;
 }
 
 /** Bytes read per read(2) while hashing; one buffer per thread, reused for every file. */
@@ -150,10 +169,16 @@ function failure(path: string, what: string, e: unknown): FileObservation {
   }
 }
 
-function statFields(path: string, resolvedPath: string, st: fs.Stats): EntryStat {
+/**
+ * An `ok` observation. Built as one literal with a fixed field order: object spreads here cost
+ * more than the lstat (measured ~3.7 µs against ~0.05 µs per file).
+ */
+function okEntry<T extends FileType>(path: string, resolvedPath: string, type: T, st: fs.Stats) {
   return {
+    status: 'ok' as const,
     path,
     resolvedPath,
+    type,
     mode: st.mode & 0o7777,
     uid: st.uid,
     gid: st.gid,
@@ -196,7 +221,7 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
   const type = fileType(st.mode);
   switch (type) {
     case 'file':
-      return hashRegularFile(path, resolvedPath, host, st, options.capabilities ?? true);
+      return hashRegularFile(path, resolvedPath, host, st, capabilityMode(options.capabilities));
     case 'symlink': {
       let raw: Buffer;
       try {
@@ -206,23 +231,17 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
         return failure(path, 'read the link', e);
       }
       const target = raw.toString('utf8');
-      const entry: FileEntry = { ...statFields(path, resolvedPath, st), type, target };
-      if (!Buffer.from(target, 'utf8').equals(raw)) entry.targetHex = raw.toString('hex');
-      return { status: 'ok', ...entry };
+      const o: FileObservation = { ...okEntry(path, resolvedPath, type, st), target };
+      if (!Buffer.from(target, 'utf8').equals(raw)) o.targetHex = raw.toString('hex');
+      return o;
     }
     case 'chardev':
     case 'blockdev':
-      return {
-        status: 'ok',
-        ...statFields(path, resolvedPath, st),
-        type,
-        rdevMajor: devMajor(st.rdev),
-        rdevMinor: devMinor(st.rdev),
-      };
+      return { ...okEntry(path, resolvedPath, type, st), rdevMajor: devMajor(st.rdev), rdevMinor: devMinor(st.rdev) };
     case 'dir':
     case 'fifo':
     case 'socket':
-      return { status: 'ok', ...statFields(path, resolvedPath, st), type };
+      return okEntry(path, resolvedPath, type, st);
     default:
       return {
         status: 'error',
@@ -233,12 +252,13 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
   }
 }
 
+/** Opens, checks (against `lst`, the lstat taken before) and hashes a regular file. */
 function hashRegularFile(
   path: string,
   resolvedPath: string,
   host: string,
   lst: fs.Stats,
-  capabilities: boolean,
+  capabilities: CapabilityMode,
 ): FileObservation {
   let fd: number;
   try {
@@ -252,40 +272,61 @@ function hashRegularFile(
       return { status: 'changed', path, detail: `${path} was replaced between lstat and open` };
     }
     const buf = (chunk ??= Buffer.allocUnsafe(HASH_CHUNK_SIZE));
-    const hash = createHash('sha256');
     const size = st.size;
     let total = 0;
+    let sha256: string;
     try {
       // Stop at the size fstat gave: a file that grew is caught by the second fstat below.
-      while (total < size) {
-        const n = fs.readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) break; // shrank: caught below
-        hash.update(n === buf.length ? buf : buf.subarray(0, n));
-        total += n;
+      if (size <= buf.length) {
+        // The common case, one read and a one-shot hash.
+        while (total < size) {
+          const n = fs.readSync(fd, buf, total, size - total, null);
+          if (n === 0) break; // shrank: caught below
+          total += n;
+        }
+        sha256 = hashOnce('sha256', buf.subarray(0, total));
+      } else {
+        const hash = createHash('sha256');
+        while (total < size) {
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          hash.update(n === buf.length ? buf : buf.subarray(0, n));
+          total += n;
+        }
+        sha256 = hash.digest('hex');
       }
     } catch (e) {
       return failure(path, 'read', e);
     }
     const after = fs.fstatSync(fd);
-    if (
-      total !== size ||
-      after.size !== size ||
-      after.mtimeMs !== st.mtimeMs ||
-      after.ctimeMs !== st.ctimeMs
-    ) {
+    if (total !== size || after.size !== size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) {
       return {
         status: 'changed-while-hashing',
         path,
         detail: `${path} changed while it was read (size ${size} -> ${after.size}, ${total} bytes read)`,
       };
     }
-    const entry: FileEntry = { ...statFields(path, resolvedPath, after), type: 'file', sha256: hash.digest('hex') };
-    if (capabilities) {
+    const o: FileObservation = {
+      status: 'ok',
+      path,
+      resolvedPath,
+      type: 'file',
+      mode: after.mode & 0o7777,
+      uid: after.uid,
+      gid: after.gid,
+      size: after.size,
+      mtimeMs: after.mtimeMs,
+      nlink: after.nlink,
+      dev: after.dev,
+      ino: after.ino,
+      sha256,
+    };
+    if (capabilities === 'all' || (capabilities === 'executable' && (after.mode & 0o111) !== 0)) {
       const cap = readCapability(fd);
       if (cap instanceof Error) return failure(path, `read ${CAPABILITY_XATTR} of`, cap);
-      if (cap !== undefined) entry.capability = cap;
+      if (cap !== undefined) o.capability = cap;
     }
-    return { status: 'ok', ...entry };
+    return o;
   } catch (e) {
     return failure(path, 'stat', e);
   } finally {

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SysattestError } from '../errors.js';
-import type { FileObservation } from './file-entry.js';
+import type { CapabilityMode, FileObservation } from './file-entry.js';
 import type { BatchRequest, FromWorker, ToWorker } from './hash-protocol.js';
 import { RootDir } from './in-root.js';
 
@@ -32,8 +32,8 @@ export interface HashPoolOptions {
   maxInFlightPerWorker?: number;
   /** Batches of results an iterator may hold unread before dispatching pauses (default 64). */
   maxBufferedBatches?: number;
-  /** Read `security.capability` of regular files (default true). */
-  capabilities?: boolean;
+  /** Which regular files get `security.capability` read (see CapabilityMode; default 'executable'). */
+  capabilities?: CapabilityMode | boolean;
   /** The worker script (default: hash-worker.js next to this file). For tests and bundlers. */
   workerUrl?: URL;
 }
@@ -218,7 +218,7 @@ export class HashPool {
   private readonly batchSize: number;
   private readonly maxInFlight: number;
   private readonly maxBuffered: number;
-  private readonly capabilities: boolean;
+  private readonly capabilities: CapabilityMode;
   private readonly slots: Slot[] = [];
   private runs: Run[] = [];
   private nextRunId = 1;
@@ -232,7 +232,8 @@ export class HashPool {
     this.batchSize = Math.max(1, Math.floor(options.batchSize ?? 256));
     this.maxInFlight = Math.max(1, Math.floor(options.maxInFlightPerWorker ?? 2));
     this.maxBuffered = Math.max(1, Math.floor(options.maxBufferedBatches ?? 64));
-    this.capabilities = options.capabilities ?? true;
+    const caps = options.capabilities ?? 'executable';
+    this.capabilities = caps === true ? 'all' : caps === false ? 'none' : caps;
     const url = options.workerUrl ?? new URL('./hash-worker.js', import.meta.url);
     for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn(url));
   }

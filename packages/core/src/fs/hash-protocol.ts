@@ -1,4 +1,4 @@
-import type { FileObservation } from './file-entry.js';
+import type { CapabilityMode, FileObservation } from './file-entry.js';
 
 /** Messages between HashPool (main thread) and hash-worker.js. Internal to the pool. */
 
@@ -8,7 +8,7 @@ export interface BatchRequest {
   runId: number;
   batchId: number;
   root: string;
-  capabilities: boolean;
+  capabilities: CapabilityMode;
   paths: string[];
 }
 

@@ -5,28 +5,32 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { isSysattestError } from '../errors.js';
-import { inspectFile, type FileObservation } from './file-entry.js';
+import { inspectFile, type FileObservation, type InspectOptions } from './file-entry.js';
 import type { FromWorker, ToWorker } from './hash-protocol.js';
 import { RootDir } from './in-root.js';
 
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js must run as a worker thread (HashPool starts it)');
 
-const roots = new Map<number, RootDir>();
+/** Per run: the root (with its directory cache) and the inspection options. */
+const runs = new Map<number, { root: RootDir; options: InspectOptions }>();
 
 port.on('message', (msg: ToWorker) => {
   if (msg.kind === 'end-run') {
-    roots.delete(msg.runId);
+    runs.delete(msg.runId);
     return;
   }
   let reply: FromWorker;
   try {
-    let root = roots.get(msg.runId);
-    if (root === undefined) {
-      root = RootDir.open(msg.root);
-      roots.set(msg.runId, root);
+    let run = runs.get(msg.runId);
+    if (run === undefined) {
+      run = {
+        root: RootDir.open(msg.root),
+        options: { capabilities: msg.capabilities },
+      };
+      runs.set(msg.runId, run);
     }
-    const options = { capabilities: msg.capabilities };
+    const { root, options } = run;
     const observations: FileObservation[] = new Array<FileObservation>(msg.paths.length);
     let bytes = 0;
     for (let i = 0; i < msg.paths.length; i++) {

@@ -128,6 +128,41 @@ describe('RootDir on a hostile tree', () => {
     assert.deepEqual(root.resolveFinal('/bin/evil'), { host: path.join(R, 'usr/bin/evil'), canonical: '/usr/bin/evil' });
     assert.deepEqual(root.resolveFinal('/'), { host: R, canonical: '/' });
     assert.deepEqual(root.resolveFinal('/usr/../bin/ls'), { host: path.join(R, 'usr/bin/ls'), canonical: '/usr/bin/ls' });
+    // Every spelling agrees with the general walk (resolve + canonical).
+    for (const p of [
+      'bin/ls',
+      '/bin/ls',
+      '//bin//ls',
+      '/./bin/./ls',
+      '/bin/.',
+      '/bin/..',
+      '/bin/../etc/passwd',
+      '/usr/bin/',
+      '/lib/lib/etc/shadow',
+      '/usr/bin/evil',
+      '/etc/nope',
+      '.',
+      '..',
+      'ls',
+      '/...',
+      '/..a/b',
+    ]) {
+      let general: unknown;
+      let fast: unknown;
+      try {
+        general = { host: root.resolve(p), canonical: root.canonical(p) };
+      } catch (e) {
+        general = (e as PathError).code;
+      }
+      try {
+        fast = root.resolveFinal(p);
+      } catch (e) {
+        fast = (e as PathError).code;
+      }
+      assert.deepEqual(fast, general, p);
+    }
+    assert.throws(() => root.resolveFinal('/etc/passwd/x'), pathError('NOT_A_DIRECTORY'));
+    assert.throws(() => root.resolveFinal('/etc/pass\0wd/x'), pathError('INVALID_PATH'));
   });
 
   test('readFile follows symlinks inside the root and caps the size', () => {

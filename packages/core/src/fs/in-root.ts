@@ -43,8 +43,14 @@ type FinalMode = 'nofollow' | 'follow' | 'directory';
 /** A resolved directory: canonical components and the host path they name. */
 interface ResolvedDirectory {
   components: string[];
-  host: string;
+  /** Host path plus `/`: a name appended gives the host path of an entry. */
+  hostPrefix: string;
+  /** Canonical in-root path plus `/` (just `/` for the root). */
+  canonicalPrefix: string;
 }
+
+/** Paths resolveFinal() leaves to the general walk: NUL, `//`, `.` or `..` components. */
+const IRREGULAR_PATH = /\0|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
 
 /**
  * A root directory and a resolver for paths inside it. Resolved directories are cached (a package
@@ -57,6 +63,8 @@ export class RootDir {
   /** `hostPath` without a trailing slash (empty for the host's `/`), to append `/component` to. */
   private readonly prefix: string;
   private readonly dirCache = new Map<string, ResolvedDirectory>();
+  /** The same entries, keyed by the directory part of a path as it was written. */
+  private readonly rawDirCache = new Map<string, ResolvedDirectory>();
 
   private constructor(hostPath: string) {
     this.hostPath = hostPath;
@@ -97,6 +105,19 @@ export class RootDir {
    * like resolve().
    */
   resolveFinal(p: string): { host: string; canonical: string } {
+    // Fast path for the usual `/usr/bin/ls`: no `.`, `..` or empty components, no NUL, short
+    // enough in any encoding. The directory part, as written, keys a second cache.
+    const slash = p.lastIndexOf('/');
+    if (slash >= 0 && slash < p.length - 1 && p.length * 3 <= MAX_PATH_LENGTH && !IRREGULAR_PATH.test(p)) {
+      const dirPart = p.slice(0, slash);
+      let dir = this.rawDirCache.get(dirPart);
+      if (dir === undefined) {
+        dir = this.directory(splitRootPath(dirPart));
+        this.rawDirCache.set(dirPart, dir);
+      }
+      const name = p.slice(slash + 1);
+      return { host: dir.hostPrefix + name, canonical: dir.canonicalPrefix + name };
+    }
     const components = splitRootPath(p);
     const last = components.pop();
     if (last === undefined) return { host: this.hostPath, canonical: '/' };
@@ -106,10 +127,7 @@ export class RootDir {
       return { host: this.toHost(resolved), canonical: '/' + resolved.join('/') };
     }
     const dir = this.directory(components);
-    return {
-      host: `${dir.host === '/' ? '' : dir.host}/${last}`,
-      canonical: dir.components.length === 0 ? `/${last}` : `/${dir.components.join('/')}/${last}`,
-    };
+    return { host: dir.hostPrefix + last, canonical: dir.canonicalPrefix + last };
   }
 
   /** The host path of a canonical in-root component list. */
@@ -208,7 +226,11 @@ export class RootDir {
     const hit = this.dirCache.get(key);
     if (hit !== undefined) return hit;
     const resolved = this.walk([], components, 'directory');
-    const entry = { components: resolved, host: this.toHost(resolved) };
+    const entry: ResolvedDirectory = {
+      components: resolved,
+      hostPrefix: resolved.length === 0 ? `${this.prefix}/` : `${this.toHost(resolved)}/`,
+      canonicalPrefix: resolved.length === 0 ? '/' : `/${resolved.join('/')}/`,
+    };
     if (!components.includes('..')) this.dirCache.set(key, entry);
     return entry;
   }

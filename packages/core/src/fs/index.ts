@@ -5,6 +5,7 @@ export {
   devMajor,
   devMinor,
   inspectFile,
+  type CapabilityMode,
   type EntryStat,
   type FileEntry,
   type FileObservation,

@@ -34,13 +34,13 @@ interface Architectures {
   foreign: string[];
 }
 
-type ArchDetector = (root: string, rootDir: RootDir, options: DetectPlatformsOptions) => Promise<Architectures | undefined>;
+type ArchDetector = (rootDir: RootDir, options: DetectPlatformsOptions) => Promise<Architectures | undefined>;
 
 /** dpkg: the installed `dpkg` package is always of the native architecture; `arch` lists the rest. */
-const dpkgArchitectures: ArchDetector = async (root, rootDir, options) => {
+const dpkgArchitectures: ArchDetector = async (rootDir, options) => {
   const adminDir = options.dpkgAdminDir ?? DEFAULT_DPKG_ADMIN_DIR;
   if (!rootDir.exists(`${adminDir}/status`)) return undefined;
-  const { nativeArch, foreignArchs } = await readDpkgArchitectures(root, { adminDir });
+  const { nativeArch, foreignArchs } = await readDpkgArchitectures(rootDir.hostPath, { adminDir });
   return { source: 'dpkg', native: nativeArch, foreign: foreignArchs };
 };
 
@@ -74,9 +74,13 @@ function readOsRelease(rootDir: RootDir): Record<string, string> {
     try {
       text = readOptional(rootDir, p, OS_RELEASE_MAX_BYTES);
     } catch (e) {
-      throw new PlatformError('PLATFORM_NOT_DETECTED', `cannot read ${p} in ${rootDir.hostPath}: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PlatformError(
+        'PLATFORM_NOT_DETECTED',
+        `cannot read ${p} in ${rootDir.hostPath}: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
     if (text !== undefined) return parseOsRelease(text);
   }
@@ -86,16 +90,22 @@ function readOsRelease(rootDir: RootDir): Record<string, string> {
   );
 }
 
+/** A file read as evidence only: one that cannot be read (too large, not a file…) tells nothing. */
+function readEvidence(rootDir: RootDir, p: string, maxBytes: number): string | undefined {
+  try {
+    return readOptional(rootDir, p, maxBytes);
+  } catch (e) {
+    if (e instanceof PathError) return undefined;
+    throw e;
+  }
+}
+
 /** Suites named in the root's apt sources (best effort: unreadable files are skipped). */
 function readAptSuites(rootDir: RootDir): string[] {
   const suites: string[] = [];
   const read = (p: string, format: 'list' | 'sources'): void => {
-    try {
-      const text = readOptional(rootDir, p, APT_SOURCES_MAX_BYTES);
-      if (text !== undefined) suites.push(...parseAptSources(text, format));
-    } catch {
-      // evidence only: a source that cannot be read tells nothing
-    }
+    const text = readEvidence(rootDir, p, APT_SOURCES_MAX_BYTES);
+    if (text !== undefined) suites.push(...parseAptSources(text, format));
   };
   read('/etc/apt/sources.list', 'list');
   let names: string[] = [];
@@ -115,22 +125,28 @@ function readAptSuites(rootDir: RootDir): string[] {
  * The platforms of the system under `root`, without running anything from it: the distro and
  * release from os-release (see releaseFromOsRelease for the rules), the architecture from the
  * package database. Throws PLATFORM_NOT_DETECTED when os-release is missing or lacks what is
- * needed, or when no known package database records the architecture and no `archHint` is given.
+ * needed, or when no known package database records the architecture and no `archHint` is given;
+ * a package database that is there but damaged throws its reader's PackageDatabaseError.
  */
-export async function detectPlatforms(root: string, options: DetectPlatformsOptions = {}): Promise<DetectedPlatforms> {
+export async function detectPlatforms(
+  root: string,
+  options: DetectPlatformsOptions = {},
+): Promise<DetectedPlatforms> {
   const rootDir = RootDir.open(root);
   const osRelease = readOsRelease(rootDir);
   const distro = distroFromOsRelease(osRelease);
   const debianLike = releaseFamily(osRelease) === 'debian';
   const release = releaseFromOsRelease({
     osRelease,
-    debianVersion: debianLike ? readOptional(rootDir, '/etc/debian_version', DEBIAN_VERSION_MAX_BYTES) : undefined,
+    debianVersion: debianLike
+      ? readEvidence(rootDir, '/etc/debian_version', DEBIAN_VERSION_MAX_BYTES)
+      : undefined,
     aptSuites: debianLike && osRelease.VERSION_ID === undefined ? readAptSuites(rootDir) : undefined,
   });
 
   let archs: Architectures | undefined;
   for (const detect of ARCH_DETECTORS) {
-    archs = await detect(root, rootDir, options);
+    archs = await detect(rootDir, options);
     if (archs !== undefined) break;
   }
   if (archs === undefined) {

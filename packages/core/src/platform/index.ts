@@ -10,7 +10,6 @@ export {
 export { OS_RELEASE_MAX_BYTES, parseOsRelease } from './os-release.js';
 export {
   distroFromOsRelease,
-  parseAptSources,
   releaseFamily,
   releaseFromOsRelease,
   type ReleaseEvidence,

@@ -19,7 +19,11 @@ describe('parseOsRelease', () => {
     ['no escapes in single quotes', "A='a\\\"b\\\\'\n", { A: 'a\\"b\\\\' }],
     ['unquoted escapes', 'A=a\\ b\\"c\\\\d\n', { A: 'a b"c\\d' }],
     ['pieces are concatenated', 'A="a b"\'c d\'e\n', { A: 'a bc de' }],
-    ['blanks around the value', 'A=  value with spaces   \nB= "quoted"  \n', { A: 'value with spaces', B: 'quoted' }],
+    [
+      'blanks around the value',
+      'A=  value with spaces   \nB= "quoted"  \n',
+      { A: 'value with spaces', B: 'quoted' },
+    ],
     ['escaped trailing blank is kept', 'A=x\\ \n', { A: 'x ' }],
     ['blanks before the key and =', '  A =1\n\tB=2\n', { A: '1', B: '2' }],
     ['comments and blank lines', '# comment\n\n; also a comment\n   # indented\nA=1\n\n', { A: '1' }],
@@ -53,7 +57,8 @@ describe('parseOsRelease', () => {
     const big = 'A=' + 'x'.repeat(OS_RELEASE_MAX_BYTES) + '\n';
     assert.throws(
       () => parseOsRelease(big),
-      (e: unknown) => e instanceof PlatformError && e.code === 'PLATFORM_NOT_DETECTED' && /more than/.test(e.message),
+      (e: unknown) =>
+        e instanceof PlatformError && e.code === 'PLATFORM_NOT_DETECTED' && /more than/.test(e.message),
     );
   });
 
@@ -71,12 +76,18 @@ describe('parseOsRelease', () => {
     });
   }
 
-  it('agrees with the shell on this machine’s /etc/os-release', { skip: !fs.existsSync('/etc/os-release') }, async () => {
-    const { execFileSync } = await import('node:child_process');
-    const parsed = parseOsRelease(fs.readFileSync('/etc/os-release', 'utf8'));
-    for (const key of Object.keys(parsed)) {
-      const shell = execFileSync('sh', ['-c', `. /etc/os-release; printf %s "$${key}"`], { encoding: 'utf8' });
-      assert.equal(parsed[key], shell, key);
-    }
-  });
+  it(
+    'agrees with the shell on this machine’s /etc/os-release',
+    { skip: !fs.existsSync('/etc/os-release') },
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const parsed = parseOsRelease(fs.readFileSync('/etc/os-release', 'utf8'));
+      for (const key of Object.keys(parsed)) {
+        const shell = execFileSync('sh', ['-c', `. /etc/os-release; printf %s "$${key}"`], {
+          encoding: 'utf8',
+        });
+        assert.equal(parsed[key], shell, key);
+      }
+    },
+  );
 });

@@ -15,7 +15,10 @@ describe('parsePlatform / formatPlatform', () => {
     ['opensuse-leap/15.6/noarch', ['opensuse-leap', '15.6', 'noarch']],
     ['kali/kali-rolling/amd64', ['kali', 'kali-rolling', 'amd64']],
     ['a/1/c+d', ['a', '1', 'c+d']],
-    [`${'d'.repeat(64)}/${'r'.repeat(64)}/${'a'.repeat(64)}`, ['d'.repeat(64), 'r'.repeat(64), 'a'.repeat(64)]],
+    [
+      `${'d'.repeat(64)}/${'r'.repeat(64)}/${'a'.repeat(64)}`,
+      ['d'.repeat(64), 'r'.repeat(64), 'a'.repeat(64)],
+    ],
   ];
   for (const [id, [distro, release, arch]] of valid) {
     it(`accepts ${id.length > 40 ? 'the longest components' : id}`, () => {
@@ -49,7 +52,8 @@ describe('parsePlatform / formatPlatform', () => {
     it(`refuses ${JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id)}`, () => {
       assert.throws(
         () => parsePlatform(id),
-        (e: unknown) => e instanceof PlatformError && e.code === 'INVALID_PLATFORM' && message.test(e.message),
+        (e: unknown) =>
+          e instanceof PlatformError && e.code === 'INVALID_PLATFORM' && message.test(e.message),
       );
       assert.equal(isValidPlatformId(id), false);
     });
@@ -68,9 +72,12 @@ describe('parsePlatform / formatPlatform', () => {
 
   it('refuses values that are not strings', () => {
     assert.throws(() => parsePlatform(42 as unknown as string), { code: 'INVALID_PLATFORM' });
-    assert.throws(() => formatPlatform({ distro: 'debian', release: 12, arch: 'amd64' } as unknown as never), {
-      code: 'INVALID_PLATFORM',
-      message: /the release is not a string/,
-    });
+    assert.throws(
+      () => formatPlatform({ distro: 'debian', release: 12, arch: 'amd64' } as unknown as never),
+      {
+        code: 'INVALID_PLATFORM',
+        message: /the release is not a string/,
+      },
+    );
   });
 });

@@ -70,7 +70,8 @@ export function parsePlatform(id: string): Platform {
   const [distro = '', release = '', arch = ''] = parts;
   const platform = { distro, release, arch };
   const problem = platformProblem(platform);
-  if (problem !== undefined) throw new PlatformError('INVALID_PLATFORM', `invalid platform id ${show(id)}: ${problem}`);
+  if (problem !== undefined)
+    throw new PlatformError('INVALID_PLATFORM', `invalid platform id ${show(id)}: ${problem}`);
   return platform;
 }
 

@@ -136,10 +136,14 @@ export function releaseFromOsRelease(evidence: ReleaseEvidence): string {
   }
   const id = os.ID ?? '(no ID)';
   if (release === undefined || release === '') {
-    throw notDetected(`cannot tell the release of ${id} (${family} rules): os-release has no usable version field`);
+    throw notDetected(
+      `cannot tell the release of ${id} (${family} rules): os-release has no usable version field`,
+    );
   }
   if (!isValidPlatformComponent(release)) {
-    throw notDetected(`the release ${JSON.stringify(release)} that os-release gives for ${id} is not a valid platform release`);
+    throw notDetected(
+      `the release ${JSON.stringify(release)} that os-release gives for ${id} is not a valid platform release`,
+    );
   }
   return release;
 }

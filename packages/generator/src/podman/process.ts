@@ -113,7 +113,11 @@ function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): vo
  * only when the process cannot be started at all (ENOENT, EACCES…: the spawn error, unchanged);
  * a non-zero exit, a timeout or an abort are reported in the result for the caller to judge.
  */
-export function spawnCapture(file: string, args: readonly string[], opts: SpawnOptions = {}): Promise<SpawnResult> {
+export function spawnCapture(
+  file: string,
+  args: readonly string[],
+  opts: SpawnOptions = {},
+): Promise<SpawnResult> {
   const started = Date.now();
   const stdout = new BoundedBuffer(opts.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES, 'head');
   const stderr = new BoundedBuffer(opts.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES, 'tail');
@@ -223,7 +227,12 @@ export function stderrTail(stderr: string, maxChars = 600): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.length > 0 && !/^time="[^"]*" level=(warning|info|debug)/.test(l));
+    .filter(
+      (l) =>
+        l.length > 0 &&
+        !/^time="[^"]*" level=(warning|info|debug)/.test(l) &&
+        !/^WARNING: image platform .* does not match the expected platform/.test(l),
+    );
   const picked: string[] = [];
   let total = 0;
   for (let i = lines.length - 1; i >= 0 && picked.length < 6; i--) {

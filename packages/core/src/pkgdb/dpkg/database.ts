@@ -5,7 +5,7 @@ import { RootDir } from '../../fs/in-root.js';
 import type { Diversion, InstalledFile, InstalledPackage } from '../model.js';
 import { parseArchFile, parseDiversions } from './diversions.js';
 import { parseFileList, parseMd5sums } from './info-files.js';
-import { readDatabaseFile, yieldToEventLoop } from './read.js';
+import { readDatabaseText, yieldToEventLoop } from './read.js';
 import {
   INSTALLED_STATES,
   parseStatus,
@@ -181,7 +181,8 @@ class AdminDir {
     try {
       return this.rootDir.resolve(`${this.adminDir}/${rel}`, { followFinal: true });
     } catch (e) {
-      if (e instanceof PathError && (e.code === 'NOT_FOUND' || e.code === 'NOT_A_DIRECTORY')) return undefined;
+      if (e instanceof PathError && (e.code === 'NOT_FOUND' || e.code === 'NOT_A_DIRECTORY'))
+        return undefined;
       throw e;
     }
   }
@@ -195,14 +196,17 @@ class AdminDir {
   read(rel: string, maxBytes: number): { text: string; file: string } | undefined {
     const file = this.hostPath(rel);
     if (file === undefined) return undefined;
-    const buf = readDatabaseFile(file, maxBytes);
-    return buf === undefined ? undefined : { text: buf.toString('utf8'), file };
+    const text = readDatabaseText(file, maxBytes);
+    return text === undefined ? undefined : { text, file };
   }
 }
 
 function openAdminDir(root: string, adminDir: string): AdminDir {
   if (!adminDir.startsWith('/')) {
-    throw new PathError('INVALID_PATH', `the dpkg admin directory must be absolute inside the root: ${adminDir}`);
+    throw new PathError(
+      'INVALID_PATH',
+      `the dpkg admin directory must be absolute inside the root: ${adminDir}`,
+    );
   }
   return new AdminDir(RootDir.open(root), adminDir);
 }
@@ -210,7 +214,9 @@ function openAdminDir(root: string, adminDir: string): AdminDir {
 function readStatus(admin: AdminDir, limits: DpkgLimits): { entries: StatusEntry[]; file: string } {
   const status = admin.read('status', limits.status);
   if (status === undefined) {
-    throw new PackageDatabaseError('DATABASE_NOT_FOUND', 'no dpkg status file', { file: admin.describe('status') });
+    throw new PackageDatabaseError('DATABASE_NOT_FOUND', 'no dpkg status file', {
+      file: admin.describe('status'),
+    });
   }
   return { entries: parseStatus(status.text, status.file), file: status.file };
 }
@@ -266,14 +272,15 @@ function listInfoDir(admin: AdminDir, limits: DpkgLimits): { dir: string; files:
   try {
     for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
       if (files.size >= limits.infoEntries) {
-        throw new PackageDatabaseError('DATABASE_TOO_LARGE', `more than ${limits.infoEntries} entries in the directory`, {
-          file: dir,
-        });
+        const message = `more than ${limits.infoEntries} entries in the directory`;
+        throw new PackageDatabaseError('DATABASE_TOO_LARGE', message, { file: dir });
       }
-      if (entry.isFile()) files.set(entry.name, path.join(dir, entry.name));
-      else if (entry.isSymbolicLink()) {
+      if (entry.isSymbolicLink()) {
         const host = admin.hostPath(`info/${entry.name}`);
         if (host !== undefined) files.set(entry.name, host);
+      } else {
+        // Anything else (a FIFO, a directory…) is kept, to be refused as "not a regular file".
+        files.set(entry.name, path.join(dir, entry.name));
       }
     }
   } finally {
@@ -294,15 +301,39 @@ function infoName(entry: StatusEntry, format: string): string {
 function readInfoFormat(infoFiles: Map<string, string>, limits: DpkgLimits): string {
   const file = infoFiles.get('format');
   if (file === undefined) return '0'; // dpkg's name for the layout before the file existed
-  const buf = readDatabaseFile(file, limits.small);
-  const format = buf === undefined ? '0' : buf.toString('utf8').trim();
+  const format = readDatabaseText(file, limits.small)?.trim() ?? '0';
   if (format !== '0' && format !== '1') {
-    throw new PackageDatabaseError('DATABASE_CORRUPT', `unknown info database format ${JSON.stringify(format)}`, {
-      file,
-      line: 1,
-    });
+    const message = `unknown info database format ${JSON.stringify(format)}`;
+    throw new PackageDatabaseError('DATABASE_CORRUPT', message, { file, line: 1 });
   }
   return format;
+}
+
+/**
+ * Gives each file its md5sums digest; returns how many md5sums paths named no listed file. A
+ * listed path followed by one of its own children is a directory (dpkg lists a directory before
+ * what it holds), which md5sums never names: it is not looked up.
+ */
+function attachDigests(files: InstalledFile[], sums: Map<string, string>): { unmatched: number } {
+  let matched = 0;
+  for (let i = 0; i < files.length; i++) {
+    const p = (files[i] as InstalledFile).path;
+    const next = files[i + 1]?.path;
+    if (
+      next !== undefined &&
+      next.length > p.length &&
+      next.charCodeAt(p.length) === 0x2f &&
+      next.startsWith(p)
+    ) {
+      continue;
+    }
+    const hex = sums.get(p.slice(1));
+    if (hex !== undefined) {
+      (files[i] as InstalledFile).digest = { algorithm: 'md5', hex };
+      matched++;
+    }
+  }
+  return { unmatched: sums.size - matched };
 }
 
 function readPackage(
@@ -317,11 +348,11 @@ function readPackage(
   const base = infoName(entry, format);
   const listFile = infoFiles.get(`${base}.list`);
   const md5File = infoFiles.get(`${base}.md5sums`);
-  const listBuf = listFile === undefined ? undefined : readDatabaseFile(listFile, limits.list);
-  const md5Buf = md5File === undefined ? undefined : readDatabaseFile(md5File, limits.md5sums);
+  const listText = listFile === undefined ? undefined : readDatabaseText(listFile, limits.list);
+  const md5Text = md5File === undefined ? undefined : readDatabaseText(md5File, limits.md5sums);
 
   let files: InstalledFile[] = [];
-  if (listBuf === undefined || listFile === undefined) {
+  if (listText === undefined || listFile === undefined) {
     // What dpkg itself does: "files list file for package '…' missing; assuming package has no
     // files currently installed".
     notes.push({
@@ -330,43 +361,37 @@ function readPackage(
       message: `no files list for ${key}: taken as owning no files, as dpkg does`,
     });
   } else {
-    files = parseFileList(listBuf.toString('utf8'), listFile).map((p) => ({ path: p }));
+    files = parseFileList(listText, listFile).map((p) => ({ path: p }));
   }
 
-  if (md5Buf !== undefined && md5File !== undefined) {
-    const sums = parseMd5sums(md5Buf.toString('utf8'), md5File);
-    let matched = 0;
-    for (const f of files) {
-      const hex = sums.get(f.path);
-      if (hex !== undefined) {
-        f.digest = { algorithm: 'md5', hex };
-        matched++;
-      }
-    }
-    if (matched < sums.size) {
+  if (md5Text !== undefined && md5File !== undefined) {
+    const matched = attachDigests(files, parseMd5sums(md5Text, md5File));
+    if (matched.unmatched > 0) {
       notes.push({
         file: md5File,
         package: key,
-        message: `${sums.size - matched} path(s) in the md5sums of ${key} are not in its files list`,
+        message: `${matched.unmatched} path(s) in the md5sums of ${key} are not in its files list`,
       });
     }
   }
 
-  if (entry.conffiles.length > 0) {
-    const byPath = new Map(files.map((f) => [f.path, f]));
-    for (const c of entry.conffiles) {
-      const f = byPath.get(c.path);
-      if (f === undefined) {
-        // Obsolete conffiles are no longer shipped; remove-on-upgrade ones are dropped from the list.
-        if (!c.obsolete && !c.removeOnUpgrade && listFile !== undefined) {
-          notes.push({ file: listFile, package: key, message: `conffile ${c.path} of ${key} is not in its files list` });
-        }
-        continue;
+  for (const c of entry.conffiles) {
+    // A linear search: a package has a few conffiles, and hashing every path to find them costs more.
+    const f = files.find((file) => file.path === c.path);
+    if (f === undefined) {
+      // Obsolete conffiles are no longer shipped; remove-on-upgrade ones are dropped from the list.
+      if (!c.obsolete && !c.removeOnUpgrade && listFile !== undefined) {
+        notes.push({
+          file: listFile,
+          package: key,
+          message: `conffile ${c.path} of ${key} is not in its files list`,
+        });
       }
-      f.conffile = true;
-      // Conffiles are usually not in md5sums; the status file's hash is the shipped content's.
-      if (f.digest === undefined && c.hash !== 'newconffile') f.digest = { algorithm: 'md5', hex: c.hash };
+      continue;
     }
+    f.conffile = true;
+    // Conffiles are usually not in md5sums; the status file's hash is the shipped content's.
+    if (f.digest === undefined && c.hash !== 'newconffile') f.digest = { algorithm: 'md5', hex: c.hash };
   }
 
   const pkg: DpkgPackage = {
@@ -379,7 +404,7 @@ function readPackage(
     state: entry.state,
     multiArch: entry.multiArch,
     conffiles: entry.conffiles,
-    listFile: listBuf === undefined ? undefined : listFile,
+    listFile: listText === undefined ? undefined : listFile,
   };
   return { pkg, notes };
 }

@@ -35,7 +35,13 @@ function corrupt(message: string, file: string, line: number): PackageDatabaseEr
 export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
   const paragraphs: Deb822Paragraph[] = [];
   let current: Deb822Paragraph | undefined;
-  let lastField: Deb822Field | undefined;
+  // The open field: its name, and where its continuation lines (if any) start and end. Its value
+  // is sliced out of the text once it is complete, rather than concatenated line by line.
+  let open: { field: Deb822Field; from: number; to: number } | undefined;
+  const close = (): void => {
+    if (open !== undefined && open.to > open.from) open.field.value += text.slice(open.from, open.to);
+    open = undefined;
+  };
   let lineNo = 0;
   let pos = 0;
   while (pos < text.length) {
@@ -45,22 +51,25 @@ export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
       const where = current ? ` (in the paragraph that starts at line ${current.line})` : '';
       throw corrupt(`file ends in the middle of a line${where}: it was cut short`, file, lineNo);
     }
-    const line = text.slice(pos, end);
+    const start = pos;
     pos = end + 1;
-    if (line === '') {
+    if (end === start) {
+      close();
       current = undefined;
-      lastField = undefined;
       continue;
     }
-    const first = line.charCodeAt(0);
+    const first = text.charCodeAt(start);
     if (first === 0x20 || first === 0x09) {
-      if (lastField === undefined) throw corrupt('continuation line without a field before it', file, lineNo);
-      lastField.value += '\n' + line;
+      if (open === undefined) throw corrupt('continuation line without a field before it', file, lineNo);
+      open.to = end; // the value gets `\n` and this line when the field closes
       continue;
     }
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw corrupt(`line is not a "Field: value" line: ${show(line)}`, file, lineNo);
-    const name = line.slice(0, colon);
+    close();
+    const colon = text.indexOf(':', start);
+    if (colon < 0 || colon >= end || colon === start) {
+      throw corrupt(`line is not a "Field: value" line: ${show(text.slice(start, end))}`, file, lineNo);
+    }
+    const name = text.slice(start, colon);
     if (!FIELD_NAME.test(name) || name.startsWith('#') || name.startsWith('-')) {
       throw corrupt(`invalid field name ${show(name)}`, file, lineNo);
     }
@@ -69,10 +78,13 @@ export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
       paragraphs.push(current);
     }
     const key = name.toLowerCase();
-    if (current.fields.has(key)) throw corrupt(`field ${show(name)} appears twice in one paragraph`, file, lineNo);
-    lastField = { value: line.slice(colon + 1).trim(), line: lineNo };
-    current.fields.set(key, lastField);
+    if (current.fields.has(key))
+      throw corrupt(`field ${show(name)} appears twice in one paragraph`, file, lineNo);
+    const field = { value: text.slice(colon + 1, end).trim(), line: lineNo };
+    current.fields.set(key, field);
+    open = { field, from: end, to: end };
   }
+  close();
   if (current !== undefined) {
     throw corrupt(
       `file ends inside the paragraph that starts at line ${current.line} (no empty line after it): it was cut short`,

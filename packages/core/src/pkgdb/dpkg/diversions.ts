@@ -10,7 +10,8 @@ function corrupt(message: string, file: string, line: number): PackageDatabaseEr
 function dpkgLines(text: string, file: string): string[] {
   if (text === '') return [];
   const lines = text.split('\n');
-  if (lines.pop() !== '') throw corrupt('file ends in the middle of a line: it was cut short', file, lines.length + 1);
+  if (lines.pop() !== '')
+    throw corrupt('file ends in the middle of a line: it was cut short', file, lines.length + 1);
   return lines;
 }
 
@@ -42,7 +43,8 @@ export function parseDiversions(text: string, file: string): Diversion[] {
       const problem = pathProblem(p);
       if (problem !== undefined) throw corrupt(`diverted path ${show(p)} ${problem}`, file, n);
     }
-    if (by !== ':' && !isPackageName(by)) throw corrupt(`invalid diverting package ${show(by)}`, file, line + 2);
+    if (by !== ':' && !isPackageName(by))
+      throw corrupt(`invalid diverting package ${show(by)}`, file, line + 2);
     const first = seen.get(from) ?? seen.get(to);
     if (first !== undefined) {
       throw corrupt(`${show(from)} or ${show(to)} is already in the diversion at line ${first}`, file, line);

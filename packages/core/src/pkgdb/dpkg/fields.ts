@@ -1,3 +1,5 @@
+import { MAX_PATH_LENGTH } from '../../fs/in-root.js';
+
 /**
  * Syntax checks for the values a dpkg database holds. The database is untrusted input (a
  * compromised machine, a hostile image), so every value that becomes a key, a path or a version is
@@ -9,8 +11,7 @@ const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
 /** dpkg-architecture(1) names (`amd64`, `musl-linux-arm64`, `all`). */
 const ARCH_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const MAX_NAME_LENGTH = 256;
-/** PATH_MAX on Linux. */
-export const MAX_PATH_LENGTH = 4096;
+export { MAX_PATH_LENGTH };
 /** A `/` followed by an empty, `.` or `..` component. */
 const BAD_COMPONENT = /\/(\.{0,2})(?:\/|$)/;
 
@@ -35,14 +36,21 @@ export function show(s: string): string {
  */
 export function pathProblem(p: string): string | undefined {
   if (!p.startsWith('/')) return 'is not absolute';
-  if (p.length > MAX_PATH_LENGTH) return `is longer than ${MAX_PATH_LENGTH} characters`;
+  if (
+    p.length > MAX_PATH_LENGTH ||
+    (p.length * 3 > MAX_PATH_LENGTH && Buffer.byteLength(p) > MAX_PATH_LENGTH)
+  ) {
+    return `is longer than ${MAX_PATH_LENGTH} bytes`;
+  }
   if (p.includes('\0')) return 'contains a NUL byte';
   if (p.includes('\n')) return 'contains a newline';
   if (p.includes('\uFFFD')) return 'is not valid UTF-8';
   if (p === '/') return undefined;
   const m = BAD_COMPONENT.exec(p);
   if (m !== null) {
-    return m[1] === '' ? 'has an empty component (// or a trailing /)' : `has a ${JSON.stringify(m[1])} component`;
+    return m[1] === ''
+      ? 'has an empty component (// or a trailing /)'
+      : `has a ${JSON.stringify(m[1])} component`;
   }
   return undefined;
 }

@@ -1,3 +1,8 @@
+/**
+ * dpkg's database (Debian, Ubuntu and derivatives): what is installed under a root, the paths
+ * each package owns with dpkg's md5 digests, conffiles, diversions and architectures. The parsers
+ * of the single files are internal to this folder.
+ */
 export {
   DEFAULT_DPKG_ADMIN_DIR,
   DPKG_LIMITS,
@@ -9,15 +14,4 @@ export {
   type DpkgPackage,
   type ReadDpkgOptions,
 } from './database.js';
-export { parseDeb822, type Deb822Field, type Deb822Paragraph } from './deb822.js';
-export { parseArchFile, parseDiversions } from './diversions.js';
-export { isArchName, isPackageName, pathProblem } from './fields.js';
-export { parseFileList, parseMd5sums } from './info-files.js';
-export {
-  INSTALLED_STATES,
-  PARTIAL_STATES,
-  parseStatus,
-  type DpkgConffile,
-  type DpkgState,
-  type StatusEntry,
-} from './status.js';
+export type { DpkgConffile, DpkgState } from './status.js';

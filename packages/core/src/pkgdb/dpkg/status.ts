@@ -17,7 +17,9 @@ export type DpkgState =
 /**
  * States in which the package is installed and configured. `triggers-awaited` and
  * `triggers-pending` are configured packages waiting for a trigger to run: every file is in place,
- * and dpkg-query shows them as installed too (`iW`, `it`).
+ * and dpkg-query shows them as installed too (`iW`, `it`). Only this third word of `Status:`
+ * decides: the selection (`hold ok installed`, or `deinstall ok installed` for a package marked
+ * for removal but not yet removed) says what should happen next, not what is on disk.
  */
 export const INSTALLED_STATES: ReadonlySet<DpkgState> = new Set<DpkgState>([
   'installed',
@@ -39,12 +41,7 @@ export const PARTIAL_STATES: ReadonlySet<DpkgState> = new Set<DpkgState>([
 const WANTS = new Set(['unknown', 'install', 'hold', 'deinstall', 'purge']);
 // `hold` and `hold-reinstreq` are what dpkg before 1.13 wrote; dpkg still reads them.
 const EFLAGS = new Set(['ok', 'reinstreq', 'hold', 'hold-reinstreq']);
-const STATES = new Set<string>([
-  'not-installed',
-  'config-files',
-  ...PARTIAL_STATES,
-  ...INSTALLED_STATES,
-]);
+const STATES = new Set<string>(['not-installed', 'config-files', ...PARTIAL_STATES, ...INSTALLED_STATES]);
 const MULTI_ARCH = new Set(['no', 'same', 'foreign', 'allowed']);
 const MD5_HEX = /^[0-9a-f]{32}$/;
 

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { PathError } from '../errors.js';
+import type { FileObservation } from './file-entry.js';
+import { HashPool, HashPoolError, type HashProgress } from './hash-pool.js';
+import { buildHostileRoot, makeTempDir, mkfifo, writeFile } from './hostile-tree.js';
+
+const FILES = 3000;
+
+/** Deterministic pseudo-random sizes: mostly small, some over the 1 MiB read chunk. */
+function sizeOf(i: number): number {
+  if (i % 500 === 7) return (1 << 20) * (1 + (i % 3)) + (i % 4099);
+  if (i % 97 === 0) return 0;
+  return (i * 7919) % 20000;
+}
+
+describe('HashPool', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let R: string;
+  const paths: string[] = [];
+  const expected = new Map<string, { sha256: string; size: number }>();
+  let totalBytes = 0;
+  let server: net.Server;
+  let pool: HashPool;
+
+  before(async () => {
+    tmp = makeTempDir('sysattest-pool-');
+    R = path.join(tmp.dir, 'root');
+    fs.mkdirSync(R);
+    buildHostileRoot(R);
+    const noise = randomBytes(1 << 16);
+    for (let i = 0; i < FILES; i++) {
+      const rel = `usr/share/d${i % 37}/sub${i % 5}/f${i}`;
+      const size = sizeOf(i);
+      const data = Buffer.alloc(size);
+      for (let off = 0; off < size; off += noise.length) noise.copy(data, off, (i * 131) % 1000);
+      if (size >= 4) data.writeUInt32LE(i, 0); // every file different
+      writeFile(R, rel, data);
+      paths.push('/' + rel);
+      totalBytes += size;
+    }
+    // Expected values computed the simplest way: read the whole file, hash it.
+    for (const p of paths) {
+      const data = fs.readFileSync(path.join(R, p));
+      expected.set(p, { sha256: createHash('sha256').update(data).digest('hex'), size: data.length });
+    }
+    mkfifo(path.join(R, 'run/fifo'));
+    server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(R, 'run/socket'), resolve));
+    pool = new HashPool({ threads: 3, batchSize: 64 });
+  });
+
+  after(async () => {
+    await pool.close();
+    await new Promise((resolve) => server.close(resolve));
+    tmp.cleanup();
+  });
+
+  test(`hashes ${FILES} files exactly as node:crypto over the whole file does`, { timeout: 120_000 }, async () => {
+    let last: HashProgress | undefined;
+    let calls = 0;
+    const results = await pool.inspectAll(R, paths, {
+      onProgress: (p) => {
+        calls++;
+        assert.ok(last === undefined || p.filesDone > last.filesDone);
+        last = p;
+      },
+    });
+    assert.equal(results.length, paths.length);
+    results.forEach((o, i) => {
+      assert.equal(o.path, paths[i], 'input order');
+      assert.equal(o.status, 'ok', JSON.stringify(o));
+      assert.ok(o.status === 'ok' && o.type === 'file');
+      const want = expected.get(o.path);
+      assert.equal(o.sha256, want?.sha256, o.path);
+      assert.equal(o.size, want?.size);
+    });
+    assert.deepEqual(last, { filesDone: FILES, filesTotal: FILES, bytesDone: totalBytes });
+    assert.ok(calls > 10, 'progress is reported per batch');
+  });
+
+  test('agrees with coreutils sha256sum on a sample', { timeout: 60_000 }, async (t) => {
+    const sample = paths.filter((_, i) => i % 60 === 0 || i % 500 === 7);
+    let out: string;
+    try {
+      out = execFileSync('sha256sum', ['--', ...sample.map((p) => path.join(R, p))], { encoding: 'utf8' });
+    } catch (e) {
+      return t.skip(`sha256sum is not available: ${String(e)}`);
+    }
+    const sums = new Map(
+      out
+        .trim()
+        .split('\n')
+        .map((line) => [line.slice(66), line.slice(0, 64)] as const),
+    );
+    const results = await pool.inspectAll(R, sample);
+    for (const o of results) {
+      assert.ok(o.status === 'ok' && o.type === 'file');
+      assert.equal(o.sha256, sums.get(path.join(R, o.path)), o.path);
+    }
+  });
+
+  test('missing, special and hostile paths come back as results', { timeout: 30_000 }, async () => {
+    const odd = [
+      '/etc/nope',
+      '/nope/x',
+      '/run/fifo',
+      '/run/socket',
+      '/usr/bin/evil',
+      '/bin/ls',
+      '/lib/etc/shadow',
+      '/loop/a/x',
+      '/etc/passwd/x',
+      '/etc/pass\0wd',
+      '/usr',
+    ];
+    const results = await pool.inspectAll(R, odd);
+    const by = new Map(results.map((o) => [o.path, o]));
+    const summary = (o: FileObservation | undefined) =>
+      o === undefined ? 'absent' : o.status === 'ok' ? `ok:${o.type}` : o.status === 'error' ? `error:${o.code}` : o.status;
+    assert.deepEqual(
+      odd.map((p) => summary(by.get(p))),
+      [
+        'missing',
+        'missing',
+        fs.existsSync(path.join(R, 'run/fifo')) ? 'ok:fifo' : 'missing',
+        'ok:socket',
+        'ok:symlink',
+        'ok:file',
+        'ok:file',
+        'error:SYMLINK_LOOP',
+        'error:NOT_A_DIRECTORY',
+        'error:INVALID_PATH',
+        'ok:dir',
+      ],
+    );
+    const evil = by.get('/usr/bin/evil');
+    assert.ok(evil?.status === 'ok' && evil.type === 'symlink' && evil.target === '/etc/shadow');
+    const shadow = by.get('/lib/etc/shadow');
+    assert.ok(shadow?.status === 'ok' && shadow.type === 'file' && shadow.resolvedPath === '/etc/shadow');
+  });
+
+  test('the iterator yields every path once; runs can overlap; breaking out cancels', { timeout: 60_000 }, async () => {
+    const seen = new Set<string>();
+    const other = pool.inspectAll(R, paths.slice(0, 500));
+    for await (const o of pool.inspect(R, paths)) {
+      assert.equal(seen.has(o.path), false, `${o.path} twice`);
+      seen.add(o.path);
+    }
+    assert.equal(seen.size, paths.length);
+    assert.equal((await other).length, 500);
+
+    let n = 0;
+    for await (const o of pool.inspect(R, paths)) {
+      void o;
+      if (++n === 10) break;
+    }
+    // The pool is still usable afterwards.
+    const again = await pool.inspectAll(R, paths.slice(0, 100));
+    assert.equal(again.filter((o) => o.status === 'ok').length, 100);
+  });
+
+  test('a slow consumer with a tiny buffer still gets everything', { timeout: 60_000 }, async () => {
+    const small = new HashPool({ threads: 2, batchSize: 8, maxBufferedBatches: 1 });
+    try {
+      let n = 0;
+      for await (const o of small.inspect(R, paths.slice(0, 200))) {
+        assert.equal(o.status, 'ok');
+        if (++n % 50 === 0) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(n, 200);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('an empty list and a missing root', async () => {
+    assert.deepEqual(await pool.inspectAll(R, []), []);
+    await assert.rejects(
+      pool.inspectAll(path.join(tmp.dir, 'no-such-root'), ['/x']),
+      (e) => e instanceof PathError && e.code === 'NOT_FOUND',
+    );
+    const it = pool.inspect(path.join(tmp.dir, 'no-such-root'), ['/x']);
+    await assert.rejects(it.next(), (e) => e instanceof PathError);
+  });
+
+  test('close() ends the workers and fails runs in progress', { timeout: 30_000 }, async () => {
+    const p = new HashPool({ threads: 2 });
+    assert.equal(p.liveWorkers, 2);
+    const run = p.inspectAll(R, paths);
+    const closed = p.close();
+    await assert.rejects(run, (e) => e instanceof HashPoolError && e.code === 'POOL_CLOSED');
+    await closed;
+    assert.equal(p.liveWorkers, 0);
+    await assert.rejects(p.inspectAll(R, paths), (e) => e instanceof HashPoolError && e.code === 'POOL_CLOSED');
+    await p.close(); // idempotent
+  });
+
+  test('a worker that crashes rejects the run instead of hanging', { timeout: 30_000 }, async () => {
+    const cases = {
+      exits: `import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => process.exit(3));`,
+      throws: `import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => { throw new Error('boom'); });`,
+      'sends garbage': `import { parentPort } from 'node:worker_threads';
+        parentPort.on('message', (m) => m.kind === 'batch' && parentPort.postMessage({ kind: 'results', runId: m.runId, batchId: m.batchId, observations: [], bytes: 0 }));`,
+    };
+    for (const [name, source] of Object.entries(cases)) {
+      const file = path.join(tmp.dir, `crash-${name.replace(/ /g, '-')}.mjs`);
+      fs.writeFileSync(file, source);
+      const p = new HashPool({ threads: 2, workerUrl: pathToFileURL(file) });
+      try {
+        await assert.rejects(p.inspectAll(R, paths.slice(0, 50)), (e) => e instanceof HashPoolError && e.code === 'WORKER_FAILED', name);
+      } finally {
+        await p.close();
+      }
+      assert.equal(p.liveWorkers, 0);
+    }
+  });
+});

@@ -1,0 +1,929 @@
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatPlatform, parsePlatform, RootDir, type Platform } from '@sysattest/core';
+import { GeneratorError, isGeneratorError } from '../errors.js';
+import { throwIfAborted } from '../podman/interrupt.js';
+import { Podman } from '../podman/podman.js';
+import { describeCommand, spawnCapture, stderrTail } from '../podman/process.js';
+import { makeTempDir, removeTempDir } from '../podman/tempdir.js';
+import { generatorHome } from '../paths.js';
+import {
+  diffPackages,
+  listContainerPackages,
+  listImagePackages,
+  type InstalledPackageVersion,
+  type PackageChange,
+} from './packages.js';
+import {
+  checkCanRunArch,
+  DEFAULT_IMAGE_NAMESPACE,
+  imageNames,
+  ociArch,
+  packageFamily,
+  type PackageFamily,
+} from './platforms.js';
+import {
+  acquireLock,
+  readState,
+  stateFilePath,
+  updateState,
+  type GenerationRecord,
+  type ImageSource,
+  type PlatformImage,
+} from './state.js';
+
+/**
+ * apt settings every image gets (`/etc/apt/apt.conf.d/`): retry downloads, never install
+ * Recommends or Suggests (a generation installs exactly what it is asked for), no translations.
+ */
+export const APT_CONF = `// sysattest-generator: unattended, reproducible package installs
+Acquire::Retries "5";
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+Dpkg::Use-Pty "false";
+`;
+
+/**
+ * dpkg settings every image gets: no fsync (containers are thrown away; it makes installs much
+ * faster). Never any path-exclude: a manifest must cover every file a package installs.
+ */
+export const DPKG_CFG = `# sysattest-generator: containers are thrown away, skip fsync
+force-unsafe-io
+`;
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Debian suites the generator is known to build (others are tried: mmdebstrap decides). */
+export const KNOWN_DEBIAN_SUITES = ['bullseye', 'bookworm', 'trixie', 'forky', 'sid'];
+
+export interface FleetOptions {
+  /** Generator state directory (default generatorHome()). */
+  home?: string;
+  podman?: Podman;
+  /** Image names are `<namespace>/<distro>:<release>-<arch>[-g<N>]` (default localhost/sysattest). */
+  namespace?: string;
+  /** Where temporary directories go (default the OS temp dir). */
+  tmpDir?: string;
+  /** Generations kept per platform, the current one included (default 2). */
+  keepGenerations?: number;
+  /** The mmdebstrap executable (default `mmdebstrap` from PATH). */
+  mmdebstrap?: string;
+  /** For tests: the binfmt_misc directory and the host architecture. */
+  binfmtDir?: string;
+  hostArch?: string;
+  /** Steps, for people ("running mmdebstrap…"). */
+  onProgress?: (message: string) => void;
+  /** Output lines of the tools doing the work (mmdebstrap, apt-get). */
+  onToolOutput?: (line: string) => void;
+}
+
+export interface BuildOptions {
+  /** Use this image (pulled if podman does not have it) instead of building from the archive. */
+  fromImage?: string;
+  /** Use this root filesystem tarball instead of building from the archive. */
+  rootfs?: string;
+  /** mmdebstrap MIRROR arguments (URIs or one-line `deb …` entries). Default: mmdebstrap's own. */
+  mirrors?: string[];
+  /** Build even when the platform has an image (it becomes a new generation). */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface RefreshOptions {
+  /** Container network for apt (default podman's default network). */
+  network?: string;
+  signal?: AbortSignal;
+}
+
+export interface RemoveOptions {
+  /** Remove only this (non-current) generation. */
+  generation?: number;
+  /** Remove even when containers use the image (podman removes those containers too). */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ImageResult {
+  image: PlatformImage;
+  generation: GenerationRecord;
+  /** Generations whose images were removed to keep the last `keepGenerations`. */
+  pruned: number[];
+  durationMs: number;
+}
+
+export interface RemoveResult {
+  platform: string;
+  /** Tags removed from podman. */
+  removedTags: string[];
+  /** True when the platform's whole entry is gone. */
+  platformRemoved: boolean;
+}
+
+export interface ListedImage extends PlatformImage {
+  /** Whether podman still has the current image; null when podman could not be asked. */
+  present: boolean | null;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function lastGeneration(image: PlatformImage): number {
+  return image.history.reduce((m, g) => Math.max(m, g.generation), image.generation);
+}
+
+/** `ENV K=V` for `--change`, quoting values that need it. */
+function envChange(key: string, value: string): string {
+  return /^[\w@%+=:,./-]*$/.test(value) ? `ENV ${key}=${value}` : `ENV ${key}=${JSON.stringify(value)}`;
+}
+
+/** Rewrap podman's and tools' failures as this operation's failure (keeping the cause). */
+function wrapFailure(e: unknown, code: 'BUILD_FAILED' | 'REFRESH_FAILED', what: string): unknown {
+  if (isGeneratorError(e) && (e.code === 'PODMAN_FAILED' || e.code === 'PODMAN_TIMEOUT')) {
+    return new GeneratorError(code, `${what}: ${e.message}`, { cause: e });
+  }
+  return e;
+}
+
+/**
+ * The generator's images, one per platform, each with a history of generations. Builds Debian
+ * images from the archive with mmdebstrap + `podman import`, or takes an image or a root
+ * filesystem tarball; refreshes them (apt update + upgrade) into new generations; records all
+ * of it in `<home>/images.json`.
+ */
+export class ImageFleet {
+  readonly home: string;
+  readonly podman: Podman;
+  readonly namespace: string;
+  readonly stateFile: string;
+  private readonly tmpDir: string;
+  private readonly keep: number;
+  private readonly mmdebstrapBinary: string;
+  private readonly binfmtDir: string | undefined;
+  private readonly hostArch: string | undefined;
+  private readonly progress: (message: string) => void;
+  private readonly toolOutput: ((line: string) => void) | undefined;
+
+  constructor(opts: FleetOptions = {}) {
+    this.home = opts.home ?? generatorHome();
+    this.podman = opts.podman ?? new Podman();
+    this.namespace = opts.namespace ?? DEFAULT_IMAGE_NAMESPACE;
+    this.stateFile = stateFilePath(this.home);
+    this.tmpDir = opts.tmpDir ?? os.tmpdir();
+    this.keep = Math.max(1, opts.keepGenerations ?? 2);
+    this.mmdebstrapBinary = opts.mmdebstrap ?? 'mmdebstrap';
+    this.binfmtDir = opts.binfmtDir;
+    this.hostArch = opts.hostArch;
+    this.progress = opts.onProgress ?? (() => {});
+    this.toolOutput = opts.onToolOutput;
+  }
+
+  // ---- queries ----------------------------------------------------------------------------------
+
+  /** Every platform's image record, sorted by platform. Reads the state file only. */
+  async listImages(): Promise<PlatformImage[]> {
+    const state = await readState(this.stateFile);
+    return Object.values(state.images).sort((a, b) => (a.platform < b.platform ? -1 : 1));
+  }
+
+  /** As listImages(), plus whether podman still has each current image (null: podman unusable). */
+  async listImagesWithStatus(opts: { signal?: AbortSignal } = {}): Promise<ListedImage[]> {
+    const images = await this.listImages();
+    const out: ListedImage[] = [];
+    let podmanUsable = true;
+    for (const image of images) {
+      let present: boolean | null = null;
+      if (podmanUsable) {
+        try {
+          present = await this.podman.imageExists(image.imageId, opts);
+        } catch (e) {
+          if (isGeneratorError(e, 'INTERRUPTED')) throw e;
+          podmanUsable = false;
+        }
+      }
+      out.push({ ...image, present });
+    }
+    return out;
+  }
+
+  async getImage(platformId: string): Promise<PlatformImage | undefined> {
+    const id = formatPlatform(parsePlatform(platformId));
+    return (await readState(this.stateFile)).images[id];
+  }
+
+  // ---- build ------------------------------------------------------------------------------------
+
+  /**
+   * Builds the platform's image: Debian from the archive with mmdebstrap (minbase), or from
+   * `fromImage` / `rootfs`. The image gets our apt/dpkg settings and an environment (PATH,
+   * DEBIAN_FRONTEND), no command or entrypoint. A platform that has an image needs `force`; the
+   * build then becomes its next generation. Temporary files and containers are removed whatever
+   * happens; a failed build leaves no image behind.
+   */
+  async buildImage(platformId: string, opts: BuildOptions = {}): Promise<ImageResult> {
+    const started = Date.now();
+    const platform = parsePlatform(platformId);
+    const id = formatPlatform(platform);
+    const { signal } = opts;
+    if (opts.fromImage !== undefined && opts.rootfs !== undefined) {
+      throw new GeneratorError('INVALID_ARGUMENT', 'give --from-image or --rootfs, not both');
+    }
+    const kind: ImageSource['kind'] =
+      opts.fromImage !== undefined ? 'image' : opts.rootfs !== undefined ? 'rootfs' : 'mmdebstrap';
+    if (kind !== 'mmdebstrap' && opts.mirrors && opts.mirrors.length > 0) {
+      throw new GeneratorError('INVALID_ARGUMENT', '--mirror applies to builds from the Debian archive only');
+    }
+    if (kind === 'mmdebstrap' && platform.distro !== 'debian') {
+      throw new GeneratorError(
+        'UNSUPPORTED_PLATFORM',
+        `cannot build ${id} from its distribution's archive: only Debian platforms are built (with mmdebstrap) for now; ` +
+          `give an image with --from-image REF or a root filesystem tarball with --rootfs FILE`,
+      );
+    }
+    const oci = ociArch(platform);
+    const family = packageFamily(platform.distro);
+    let rootfsPath: string | undefined;
+    let rootfsBytes = 0;
+    if (opts.rootfs !== undefined) {
+      rootfsPath = path.resolve(opts.rootfs);
+      const st = await fsp.stat(rootfsPath).catch(() => undefined);
+      if (!st?.isFile()) {
+        throw new GeneratorError(
+          'INVALID_ARGUMENT',
+          `--rootfs ${opts.rootfs}: no such file (a root filesystem tarball)`,
+        );
+      }
+      rootfsBytes = st.size;
+    }
+    // Listing packages runs the image's own tools, so even a pulled foreign image needs qemu.
+    const emulation = checkCanRunArch(platform, { binfmtDir: this.binfmtDir, hostArch: this.hostArch });
+    await this.podman.check({ signal });
+
+    const release = await this.lockPlatform(id);
+    try {
+      const state = await readState(this.stateFile);
+      const existing = state.images[id];
+      if (existing && !opts.force) {
+        throw new GeneratorError(
+          'IMAGE_EXISTS',
+          `${id} already has an image (generation ${existing.generation}, ${existing.tag}); ` +
+            `update it with: image refresh ${id}, or rebuild it with: image build ${id} --force`,
+        );
+      }
+      const names = imageNames(platform, this.namespace);
+      const clash = Object.values(state.images).find((i) => i.tag === names.current && i.platform !== id);
+      if (clash) {
+        throw new GeneratorError(
+          'INVALID_ARGUMENT',
+          `${id} would use the image name ${names.current} of ${clash.platform}`,
+        );
+      }
+      const generation = existing ? lastGeneration(existing) + 1 : 1;
+      const genTag = names.generation(generation);
+      const tmp = await makeTempDir('image', this.tmpDir);
+      const created: string[] = [];
+      let committed = false;
+      try {
+        let newId: string;
+        let source: ImageSource;
+        if (kind === 'mmdebstrap') {
+          const tar = path.join(tmp, 'rootfs.tar');
+          const mirrors = opts.mirrors ?? [];
+          await this.mmdebstrap(platform, tar, tmp, mirrors, emulation.emulated, signal);
+          this.progress(`importing the root filesystem as ${genTag}`);
+          newId = await this.importRootfs(tar, genTag, platform, generation, [], signal);
+          created.push(genTag);
+          await fsp.rm(tar, { force: true });
+          source = { kind: 'mmdebstrap', suite: platform.release, variant: 'minbase', mirrors };
+        } else if (kind === 'rootfs') {
+          const rootfs = rootfsPath!;
+          if (family === 'dpkg') {
+            const scratch = `${names.repository}:scratch-${randomBytes(4).toString('hex')}`;
+            this.progress(`importing ${rootfs}`);
+            await this.importRootfs(rootfs, scratch, platform, generation, [], signal);
+            created.push(scratch);
+            newId = await this.finalizeImage(scratch, genTag, platform, generation, tmp, family, [], signal);
+            created.push(genTag);
+            await this.podman.removeImage(scratch, { ignoreMissing: true });
+            created.splice(created.indexOf(scratch), 1);
+          } else {
+            this.progress(`importing ${rootfs} as ${genTag}`);
+            newId = await this.importRootfs(rootfs, genTag, platform, generation, [], signal);
+            created.push(genTag);
+          }
+          source = { kind: 'rootfs', path: rootfs, bytes: rootfsBytes };
+        } else {
+          const ref = opts.fromImage!;
+          let srcId: string;
+          if (await this.podman.imageExists(ref, { signal })) {
+            srcId = (await this.podman.imageInspect(ref, { signal })).id;
+          } else {
+            this.progress(`pulling ${ref}`);
+            srcId = await this.podman.pullImage(ref, { arch: oci.arch, signal });
+          }
+          const src = await this.podman.imageInspect(srcId, { signal });
+          if (src.architecture && src.architecture !== oci.arch) {
+            throw new GeneratorError(
+              'BUILD_FAILED',
+              `image ${ref} is for ${src.os}/${src.architecture}, but ${id} needs ${oci.arch}`,
+            );
+          }
+          newId = await this.finalizeImage(srcId, genTag, platform, generation, tmp, family, src.env, signal);
+          created.push(genTag);
+          source = { kind: 'image', ref, imageId: srcId };
+        }
+
+        let packages: InstalledPackageVersion[] | null = null;
+        let changes: PackageChange[] | null = null;
+        if (family) {
+          this.progress('listing the installed packages');
+          packages = await listImagePackages(this.podman, newId, family, {
+            signal,
+            defaultArch: platform.arch,
+          });
+          if (packages.length === 0) {
+            throw new GeneratorError('BUILD_FAILED', `the new image of ${id} has no installed packages`);
+          }
+          if (existing && (await this.podman.imageExists(existing.imageId, { signal }))) {
+            const before = await listImagePackages(this.podman, existing.imageId, family, {
+              signal,
+              defaultArch: platform.arch,
+            });
+            changes = diffPackages(before, packages);
+          }
+        }
+        const info = await this.podman.imageInspect(newId, { signal });
+        throwIfAborted(signal);
+        await this.podman.tagImage(newId, names.current);
+        created.push(names.current);
+        const record: GenerationRecord = {
+          generation,
+          kind: 'build',
+          createdAt: now(),
+          imageId: newId,
+          tag: genTag,
+          digest: info.digest,
+          packageCount: packages ? packages.length : null,
+          source,
+          changes,
+          removedAt: null,
+        };
+        const image = await updateState(this.stateFile, (s) => {
+          const previous = s.images[id];
+          const entry: PlatformImage = {
+            platform: id,
+            tag: names.current,
+            imageId: newId,
+            digest: info.digest,
+            architecture: info.architecture || oci.arch,
+            builtAt: record.createdAt,
+            refreshedAt: null,
+            generation,
+            packageCount: record.packageCount,
+            source,
+            history: [...(previous?.history ?? []), record],
+          };
+          s.images[id] = entry;
+          return entry;
+        });
+        committed = true;
+        const pruned = await this.prune(id);
+        return {
+          image: (await this.getImage(id)) ?? image,
+          generation: record,
+          pruned,
+          durationMs: Date.now() - started,
+        };
+      } catch (e) {
+        if (!committed) await this.rollback(created, existing, names.current);
+        throw wrapFailure(e, 'BUILD_FAILED', `cannot build ${id}`);
+      } finally {
+        await removeTempDir(tmp);
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  /** Runs mmdebstrap (minbase) for a Debian platform into `tar`. */
+  private async mmdebstrap(
+    platform: Platform,
+    tar: string,
+    tmp: string,
+    mirrors: string[],
+    emulated: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const aptConf = path.join(tmp, 'apt.conf');
+    const dpkgCfg = path.join(tmp, 'dpkg.cfg');
+    await fsp.writeFile(aptConf, APT_CONF);
+    await fsp.writeFile(dpkgCfg, DPKG_CFG);
+    const args = [
+      '--variant=minbase',
+      `--architectures=${platform.arch}`,
+      '--format=tar',
+      // Our settings, written into the image (etc/apt/apt.conf.d/99mmdebstrap, etc/dpkg/…).
+      `--aptopt=${aptConf}`,
+      `--dpkgopt=${dpkgCfg}`,
+      // Keep the package lists of the build: the image can install and list the archive's
+      // packages as it was at build time, and a later `apt-get update` only fetches changes.
+      '--skip=cleanup/apt/lists',
+      '--',
+      platform.release,
+      tar,
+      ...mirrors,
+    ];
+    for (const m of mirrors) {
+      if (m.length === 0 || m.startsWith('-'))
+        throw new GeneratorError('INVALID_ARGUMENT', `invalid mirror ${JSON.stringify(m)}`);
+    }
+    const what = `mmdebstrap (${platform.release}, ${platform.arch}${emulated ? ', emulated with qemu' : ''})`;
+    if (!KNOWN_DEBIAN_SUITES.includes(platform.release)) {
+      this.progress(
+        `note: ${platform.release} is not a suite this generator knows (${KNOWN_DEBIAN_SUITES.join(', ')}); trying anyway`,
+      );
+    }
+    this.progress(`running ${what}: this takes ${emulated ? 'a few minutes' : 'about a minute'}`);
+    let r;
+    try {
+      r = await spawnCapture(this.mmdebstrapBinary, args, {
+        // mmdebstrap builds its chroot in TMPDIR: keep it inside our temporary directory.
+        env: { ...process.env, TMPDIR: tmp },
+        signal,
+        timeoutMs: 60 * 60 * 1000,
+        onStderrLine: this.toolOutput,
+        killGraceMs: 30_000,
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES') {
+        throw new GeneratorError(
+          'TOOL_MISSING',
+          `mmdebstrap is not installed (needed to build ${formatPlatform(platform)} from the archive): ` +
+            `apt-get install mmdebstrap, or run scripts/podman-setup.sh as root`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    if (r.aborted) throwIfAborted(signal);
+    if (r.timedOut)
+      throw new GeneratorError('BUILD_FAILED', `${what} did not finish within an hour and was killed`);
+    if (r.code !== 0) {
+      throw new GeneratorError(
+        'BUILD_FAILED',
+        `${describeCommand('mmdebstrap', args, 160)} failed (exit ${r.code ?? r.exitSignal}): ${stderrTail(r.stderr) || 'no error output'}`,
+      );
+    }
+  }
+
+  /** `podman import` with our image config: environment and labels, no command. */
+  private importRootfs(
+    tar: string,
+    tag: string,
+    platform: Platform,
+    generation: number,
+    inheritedEnv: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const oci = ociArch(platform);
+    const env = new Map<string, string>();
+    for (const kv of inheritedEnv) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+    }
+    if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+    if (packageFamily(platform.distro) === 'dpkg') env.set('DEBIAN_FRONTEND', 'noninteractive');
+    const id = formatPlatform(platform);
+    const changes = [
+      ...[...env].map(([k, v]) => envChange(k, v)),
+      `LABEL org.sysattest.platform=${id}`,
+      `LABEL org.sysattest.generation=${generation}`,
+    ];
+    return this.podman.importImage(tar, {
+      tag,
+      changes,
+      arch: oci.arch,
+      variant: oci.variant,
+      message: `sysattest-generator ${id} generation ${generation}`,
+      signal,
+    });
+  }
+
+  /**
+   * Makes a generation from an existing image (pulled, or an imported operator tarball): our
+   * apt/dpkg settings go in with `podman cp` (the image runs nothing of ours), dpkg path-exclude
+   * rules (minimized images drop documentation) are taken out so every file of a package gets
+   * installed, and the filesystem is exported and imported again so the image has our config and
+   * a single layer.
+   */
+  private async finalizeImage(
+    srcRef: string,
+    genTag: string,
+    platform: Platform,
+    generation: number,
+    tmp: string,
+    family: PackageFamily | undefined,
+    inheritedEnv: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const container = await this.podman.createContainer(srcRef, {
+      command: ['true'],
+      network: 'none',
+      labels: { 'sysattest.platform': formatPlatform(platform), 'sysattest.purpose': 'build' },
+      signal,
+    });
+    try {
+      if (family === 'dpkg') {
+        this.progress('adding apt and dpkg settings');
+        const aptConf = path.join(tmp, '99sysattest-apt');
+        const dpkgCfg = path.join(tmp, '99sysattest-dpkg');
+        await fsp.writeFile(aptConf, APT_CONF);
+        await fsp.writeFile(dpkgCfg, DPKG_CFG);
+        await this.podman.copyInto(container, aptConf, '/etc/apt/apt.conf.d/99sysattest', { signal });
+        await this.podman.copyInto(container, dpkgCfg, '/etc/dpkg/dpkg.cfg.d/99sysattest', { signal });
+        await this.dropPathExcludes(container, tmp, signal);
+      }
+      const tar = path.join(tmp, 'rootfs.tar');
+      this.progress(`exporting and importing the root filesystem as ${genTag}`);
+      await this.podman.exportContainer(container, tar, { signal });
+      const id = await this.importRootfs(tar, genTag, platform, generation, inheritedEnv, signal);
+      await fsp.rm(tar, { force: true });
+      return id;
+    } finally {
+      await this.podman.removeContainer(container).catch(() => {});
+    }
+  }
+
+  /**
+   * Rewrites /etc/dpkg/dpkg.cfg.d files that exclude paths, without those lines. Read through
+   * `podman mount` with core's in-root resolution (never following a link out of the image);
+   * written back with `podman cp`.
+   */
+  private async dropPathExcludes(
+    container: string,
+    tmp: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const mnt = await this.podman.mount(container, { signal });
+    try {
+      const root = RootDir.open(mnt);
+      const dirHost = root.resolve('/etc/dpkg/dpkg.cfg.d', { followFinal: true });
+      const entries = await fsp.readdir(dirHost).catch(() => [] as string[]);
+      for (const name of entries) {
+        const host = path.join(dirHost, name);
+        const st = await fsp.lstat(host);
+        if (!st.isFile() || st.size > 1024 * 1024) continue;
+        const text = await fsp.readFile(host, 'utf8');
+        if (!/^\s*path-exclude/m.test(text)) continue;
+        const kept = text
+          .split('\n')
+          .map((l) => (/^\s*path-(exclude|include)/.test(l) ? `# disabled by sysattest-generator: ${l}` : l))
+          .join('\n');
+        const out = path.join(tmp, `dpkg-cfg-${randomBytes(4).toString('hex')}`);
+        await fsp.writeFile(out, kept);
+        await this.podman.copyInto(container, out, `/etc/dpkg/dpkg.cfg.d/${name}`, { signal });
+        this.progress(
+          `disabled dpkg path-exclude rules in /etc/dpkg/dpkg.cfg.d/${name} (manifests need every file)`,
+        );
+      }
+    } finally {
+      await this.podman.unmount(container).catch(() => {});
+    }
+  }
+
+  /** Undoes a failed build or refresh: the new tags go, the current tag returns to the old image. */
+  private async rollback(
+    created: string[],
+    existing: PlatformImage | undefined,
+    currentTag: string,
+  ): Promise<void> {
+    for (const tag of created.slice().reverse()) {
+      try {
+        if (tag === currentTag && existing && (await this.podman.imageExists(existing.imageId))) {
+          await this.podman.tagImage(existing.imageId, currentTag);
+        } else {
+          await this.podman.removeImage(tag, { ignoreMissing: true });
+        }
+      } catch (e) {
+        this.progress(`warning: could not remove ${tag} after the failure: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  // ---- refresh ----------------------------------------------------------------------------------
+
+  /**
+   * Updates the platform's image into a new generation: a container from the current image runs
+   * `apt-get update` and `apt-get dist-upgrade` (the image's own apt, no shell), its filesystem
+   * becomes the next generation, and what changed (package: old → new version) is recorded. The
+   * last `keepGenerations` generations are kept.
+   */
+  async refreshImage(platformId: string, opts: RefreshOptions = {}): Promise<ImageResult> {
+    const started = Date.now();
+    const platform = parsePlatform(platformId);
+    const id = formatPlatform(platform);
+    const { signal } = opts;
+    const family = packageFamily(platform.distro);
+    if (family !== 'dpkg') {
+      throw new GeneratorError(
+        'UNSUPPORTED_PLATFORM',
+        `refreshing ${id} is not supported yet (apt-based images only); rebuild it with: image build ${id} --force`,
+      );
+    }
+    checkCanRunArch(platform, { binfmtDir: this.binfmtDir, hostArch: this.hostArch });
+    await this.podman.check({ signal });
+    const release = await this.lockPlatform(id);
+    try {
+      const state = await readState(this.stateFile);
+      const existing = state.images[id];
+      if (!existing) {
+        throw new GeneratorError(
+          'IMAGE_NOT_FOUND',
+          `no image for ${id}: build it first with: image build ${id}`,
+        );
+      }
+      if (!(await this.podman.imageExists(existing.imageId, { signal }))) {
+        throw new GeneratorError(
+          'IMAGE_NOT_FOUND',
+          `the image of ${id} (${existing.imageId.slice(0, 12)}) is gone from podman (removed outside sysattest-generator?); ` +
+            `rebuild it with: image build ${id} --force`,
+        );
+      }
+      const current = await this.podman.imageInspect(existing.imageId, { signal });
+      const names = imageNames(platform, this.namespace);
+      const generation = lastGeneration(existing) + 1;
+      const genTag = names.generation(generation);
+      const tmp = await makeTempDir('refresh', this.tmpDir);
+      const created: string[] = [];
+      let container: string | undefined;
+      let committed = false;
+      try {
+        this.progress(`starting a container from generation ${existing.generation}`);
+        container = await this.podman.createContainer(existing.imageId, {
+          name: `sysattest-refresh-${id.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(3).toString('hex')}`,
+          network: opts.network,
+          labels: { 'sysattest.platform': id, 'sysattest.purpose': 'refresh' },
+          signal,
+        });
+        await this.podman.startContainer(container, { signal });
+        const before = await listContainerPackages(this.podman, container, family, { signal });
+        const apt = (argv: string[]) => {
+          this.progress(argv.join(' '));
+          return this.podman.exec(container!, argv, {
+            signal,
+            timeoutMs: 60 * 60 * 1000,
+            onOutputLine: this.toolOutput,
+          });
+        };
+        // A failed download must fail the refresh, not produce a stale "new" generation.
+        await apt(['apt-get', 'update', '--error-on=any']);
+        await apt([
+          'apt-get',
+          '--yes',
+          '-o',
+          'Dpkg::Options::=--force-confdef',
+          '-o',
+          'Dpkg::Options::=--force-confold',
+          'dist-upgrade',
+        ]);
+        // Downloaded .debs and apt's binary caches would only make the image larger.
+        await apt(['apt-get', 'clean']);
+        const after = await listContainerPackages(this.podman, container, family, { signal });
+        const changes = diffPackages(before, after);
+        this.progress(`${changes.length} package(s) changed; exporting the container's filesystem`);
+        const tar = path.join(tmp, 'rootfs.tar');
+        await this.podman.exportContainer(container, tar, { signal });
+        await this.podman.removeContainer(container);
+        container = undefined;
+        this.progress(`importing it as ${genTag}`);
+        const newId = await this.importRootfs(tar, genTag, platform, generation, current.env, signal);
+        created.push(genTag);
+        await fsp.rm(tar, { force: true });
+        const info = await this.podman.imageInspect(newId, { signal });
+        throwIfAborted(signal);
+        await this.podman.tagImage(newId, names.current);
+        created.push(names.current);
+        const record: GenerationRecord = {
+          generation,
+          kind: 'refresh',
+          createdAt: now(),
+          imageId: newId,
+          tag: genTag,
+          digest: info.digest,
+          packageCount: after.length,
+          changes,
+          removedAt: null,
+        };
+        const image = await updateState(this.stateFile, (s) => {
+          const entry = s.images[id];
+          if (!entry)
+            throw new GeneratorError('IMAGE_NOT_FOUND', `${id} was removed while it was being refreshed`);
+          entry.tag = names.current;
+          entry.imageId = newId;
+          entry.digest = info.digest;
+          entry.refreshedAt = record.createdAt;
+          entry.generation = generation;
+          entry.packageCount = after.length;
+          entry.history.push(record);
+          return entry;
+        });
+        committed = true;
+        const pruned = await this.prune(id);
+        return {
+          image: (await this.getImage(id)) ?? image,
+          generation: record,
+          pruned,
+          durationMs: Date.now() - started,
+        };
+      } catch (e) {
+        if (!committed) await this.rollback(created, existing, names.current);
+        throw wrapFailure(e, 'REFRESH_FAILED', `cannot refresh ${id}`);
+      } finally {
+        if (container) await this.podman.removeContainer(container).catch(() => {});
+        await removeTempDir(tmp);
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  // ---- removal ----------------------------------------------------------------------------------
+
+  /** Removes old generations beyond `keepGenerations`; one still in use is kept for next time. */
+  private async prune(id: string): Promise<number[]> {
+    const image = (await readState(this.stateFile)).images[id];
+    if (!image) return [];
+    const old = image.history
+      .filter((g) => g.removedAt === null && g.generation !== image.generation)
+      .sort((a, b) => b.generation - a.generation)
+      .slice(this.keep - 1);
+    const removed: number[] = [];
+    for (const g of old) {
+      try {
+        if ((await this.containersUsing(g.imageId)).length > 0) {
+          this.progress(`keeping generation ${g.generation} for now: a container uses it`);
+          continue;
+        }
+        await this.podman.removeImage(g.tag, { ignoreMissing: true });
+        removed.push(g.generation);
+      } catch (e) {
+        this.progress(`keeping generation ${g.generation} for now: ${(e as Error).message}`);
+      }
+    }
+    if (removed.length > 0) {
+      this.progress(`removed generation(s) ${removed.join(', ')} (keeping the last ${this.keep})`);
+      await updateState(this.stateFile, (s) => {
+        const at = now();
+        for (const g of s.images[id]?.history ?? []) if (removed.includes(g.generation)) g.removedAt = at;
+      });
+    }
+    return removed;
+  }
+
+  private async containersUsing(imageId: string): Promise<string[]> {
+    const r = await this.podman.command([
+      'ps',
+      '--all',
+      '--quiet',
+      '--no-trunc',
+      '--filter',
+      `ancestor=${imageId}`,
+    ]);
+    return r.stdout.split('\n').filter((l) => l.trim().length > 0);
+  }
+
+  /**
+   * Removes a platform's images (every generation still present) and its record, or with
+   * `generation` one old generation's image. Refuses while containers use an image, unless
+   * `force` (podman then removes those containers too).
+   */
+  async removeImage(platformId: string, opts: RemoveOptions = {}): Promise<RemoveResult> {
+    const platform = parsePlatform(platformId);
+    const id = formatPlatform(platform);
+    const { signal } = opts;
+    await this.podman.check({ signal });
+    const release = await this.lockPlatform(id);
+    try {
+      const state = await readState(this.stateFile);
+      const image = state.images[id];
+      if (!image)
+        throw new GeneratorError(
+          'IMAGE_NOT_FOUND',
+          `no image for ${id} (image list shows the platforms that have one)`,
+        );
+      const live = image.history.filter((g) => g.removedAt === null);
+      let targets: GenerationRecord[];
+      if (opts.generation !== undefined) {
+        const g = image.history.find((h) => h.generation === opts.generation);
+        if (!g) {
+          throw new GeneratorError(
+            'IMAGE_NOT_FOUND',
+            `${id} has no generation ${opts.generation} (it has ${image.history.map((h) => h.generation).join(', ')})`,
+          );
+        }
+        if (g.generation === image.generation) {
+          throw new GeneratorError(
+            'INVALID_ARGUMENT',
+            `generation ${g.generation} is the current image of ${id}; remove the platform's images with: image rm ${id}`,
+          );
+        }
+        if (g.removedAt !== null) {
+          throw new GeneratorError(
+            'IMAGE_NOT_FOUND',
+            `generation ${g.generation} of ${id} was already removed (${g.removedAt})`,
+          );
+        }
+        targets = [g];
+      } else {
+        targets = live;
+      }
+      if (!opts.force) {
+        for (const g of targets) {
+          const users = await this.containersUsing(g.imageId);
+          if (users.length > 0) {
+            throw new GeneratorError(
+              'IMAGE_BUSY',
+              `generation ${g.generation} of ${id} is used by ${users.length} container(s) (${users
+                .map((u) => u.slice(0, 12))
+                .join(', ')}); remove them first, or use --force`,
+            );
+          }
+        }
+      }
+      const removedTags: string[] = [];
+      const removedGenerations: number[] = [];
+      const failures: string[] = [];
+      if (opts.generation === undefined) {
+        if (await this.podman.removeImage(image.tag, { force: opts.force, ignoreMissing: true })) {
+          removedTags.push(image.tag);
+        }
+      }
+      for (const g of targets) {
+        try {
+          if (await this.podman.removeImage(g.tag, { force: opts.force, ignoreMissing: true }))
+            removedTags.push(g.tag);
+          removedGenerations.push(g.generation);
+        } catch (e) {
+          failures.push(`generation ${g.generation}: ${(e as Error).message}`);
+        }
+      }
+      const platformRemoved = opts.generation === undefined && failures.length === 0;
+      await updateState(this.stateFile, (s) => {
+        if (platformRemoved) {
+          delete s.images[id];
+          return;
+        }
+        const at = now();
+        for (const g of s.images[id]?.history ?? [])
+          if (removedGenerations.includes(g.generation)) g.removedAt = at;
+        // If the current image went but an older one did not, the record stays for `image rm` again.
+      });
+      if (failures.length > 0) {
+        throw new GeneratorError(
+          'PODMAN_FAILED',
+          `could not remove every image of ${id}: ${failures.join('; ')}`,
+        );
+      }
+      return { platform: id, removedTags, platformRemoved };
+    } finally {
+      await release();
+    }
+  }
+
+  // ---- locks ------------------------------------------------------------------------------------
+
+  private lockPlatform(id: string): Promise<() => Promise<void>> {
+    const file = path.join(this.home, 'locks', `image-${id.replace(/\//g, '_')}.lock`);
+    return acquireLock(file, {
+      busyMessage: (pid) =>
+        `another sysattest-generator (pid ${pid ?? 'unknown'}) is building, refreshing or removing ${id}; ` +
+        `wait for it, or remove ${file} if no such process runs`,
+    });
+  }
+}
+
+/** Convenience wrappers over a default fleet (generator home, podman from PATH). */
+export function buildImage(platform: string, opts: BuildOptions & FleetOptions = {}): Promise<ImageResult> {
+  return new ImageFleet(opts).buildImage(platform, opts);
+}
+
+export function refreshImage(
+  platform: string,
+  opts: RefreshOptions & FleetOptions = {},
+): Promise<ImageResult> {
+  return new ImageFleet(opts).refreshImage(platform, opts);
+}
+
+export function listImages(opts: FleetOptions = {}): Promise<PlatformImage[]> {
+  return new ImageFleet(opts).listImages();
+}
+
+export function removeImage(
+  platform: string,
+  opts: RemoveOptions & FleetOptions = {},
+): Promise<RemoveResult> {
+  return new ImageFleet(opts).removeImage(platform, opts);
+}
