@@ -54,8 +54,10 @@ const { values: args } = parseArgs({
 
 const rounds = Math.max(1, Number(args.rounds));
 const threads = Math.max(1, Number(args.threads ?? os.availableParallelism()));
+/** Progress lines: with --json they go to stderr, so stdout is only the JSON document. */
 const log = (s: string): void => {
-  if (!args.json) console.error(s);
+  if (args.json) console.error(s);
+  else console.log(s);
 };
 
 /** Paths the dpkg database lists (every package, installed or partly), deduplicated. */
@@ -66,7 +68,8 @@ async function dpkgPaths(root: string): Promise<{ paths: string[]; source: strin
       const { readDpkgDatabase } = await import('../pkgdb/dpkg/index.js');
       const db = await readDpkgDatabase(root);
       const set = new Set<string>();
-      for (const pkg of [...db.packages, ...db.partiallyInstalled]) for (const f of pkg.files) set.add(f.path);
+      for (const pkg of [...db.packages, ...db.partiallyInstalled])
+        for (const f of pkg.files) set.add(f.path);
       return { paths: [...set], source: 'readDpkgDatabase' };
     } catch (e) {
       log(`readDpkgDatabase failed (${String(e)}); reading info/*.list directly`);
@@ -78,7 +81,8 @@ async function dpkgPaths(root: string): Promise<{ paths: string[]; source: strin
   const set = new Set<string>();
   for (const name of fs.readdirSync(info)) {
     if (!name.endsWith('.list')) continue;
-    for (const line of fs.readFileSync(path.join(info, name), 'utf8').split('\n')) if (line.startsWith('/')) set.add(line);
+    for (const line of fs.readFileSync(path.join(info, name), 'utf8').split('\n'))
+      if (line.startsWith('/')) set.add(line);
   }
   return { paths: [...set], source: 'info/*.list' };
 }
@@ -116,7 +120,10 @@ function split(files: { host: string; size: number }[], n: number): string[][] {
 class LowerBound {
   private readonly workers: Worker[];
   constructor(n: number) {
-    this.workers = Array.from({ length: n }, () => new Worker(new URL('./lower-bound-worker.js', import.meta.url)));
+    this.workers = Array.from(
+      { length: n },
+      () => new Worker(new URL('./lower-bound-worker.js', import.meta.url)),
+    );
   }
   async run(shares: string[][]): Promise<Map<string, string>> {
     const results = await Promise.all(
@@ -130,7 +137,9 @@ class LowerBound {
       ),
     );
     const digests = new Map<string, string>();
-    results.forEach((r, i) => r.digests.forEach((d, j) => digests.set((shares[i] as string[])[j] as string, d)));
+    results.forEach((r, i) =>
+      r.digests.forEach((d, j) => digests.set((shares[i] as string[])[j] as string, d)),
+    );
     return digests;
   }
   async close(): Promise<void> {
@@ -179,7 +188,8 @@ async function main(): Promise<void> {
   );
 
   const capabilities = args.capabilities as CapabilityMode;
-  if (!['executable', 'all', 'none'].includes(capabilities)) throw new Error(`--capabilities: ${capabilities}?`);
+  if (!['executable', 'all', 'none'].includes(capabilities))
+    throw new Error(`--capabilities: ${capabilities}?`);
   const pool = new HashPool({ threads, capabilities });
   const lower = new LowerBound(threads);
   const shares = split(files, threads);
@@ -191,8 +201,10 @@ async function main(): Promise<void> {
     const lowerMs: Measurement[] = [];
     let poolResults: FileObservation[] = [];
     let lowerDigests = new Map<string, string>();
-    const runPool = async () => poolMs.push(await timed(async () => void (poolResults = await pool.inspectAll(rootDir, paths))));
-    const runLower = async () => lowerMs.push(await timed(async () => void (lowerDigests = await lower.run(shares))));
+    const runPool = async () =>
+      poolMs.push(await timed(async () => void (poolResults = await pool.inspectAll(rootDir, paths))));
+    const runLower = async () =>
+      lowerMs.push(await timed(async () => void (lowerDigests = await lower.run(shares))));
     for (let r = 0; r < rounds; r++) {
       if (r % 2 === 0) {
         await runPool();
@@ -214,7 +226,9 @@ async function main(): Promise<void> {
       const host = (files[i] as { host: string }).host;
       if (o.status === 'ok' && o.type === 'file' && o.sha256 !== lowerDigests.get(host)) mismatches++;
     });
-    const capabilities = poolResults.filter((o) => o.status === 'ok' && o.type === 'file' && o.capability).length;
+    const capabilities = poolResults.filter(
+      (o) => o.status === 'ok' && o.type === 'file' && o.capability,
+    ).length;
 
     const a = summarize('HashPool (inspectAll)', files.length, totalBytes, poolMs);
     const b = summarize('lower bound (open/read/sha256)', files.length, totalBytes, lowerMs);
@@ -232,13 +246,18 @@ async function main(): Promise<void> {
         medianCpu: a.medianCpuS / b.medianCpuS,
       },
       target: 1.3,
-      check: { statuses: Object.fromEntries(statuses), digestMismatches: mismatches, filesWithCapabilities: capabilities },
+      check: {
+        statuses: Object.fromEntries(statuses),
+        digestMismatches: mismatches,
+        filesWithCapabilities: capabilities,
+      },
     };
     if (args.json) {
       console.log(JSON.stringify(report, null, 2));
       return;
     }
-    const row = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(32) : c.padStart(10))).join(' '));
+    const row = (cells: string[]) =>
+      console.log(cells.map((c, i) => (i === 0 ? c.padEnd(32) : c.padStart(10))).join(' '));
     console.log('');
     row(['method', 'files', 'GB', 'median s', 'best s', 'files/s', 'GB/s', 'CPU s']);
     for (const m of [a, b]) {

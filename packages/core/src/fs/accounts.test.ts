@@ -36,15 +36,22 @@ describe('root accounts', () => {
         [65534, 'nobody'],
       ],
     );
-    assert.deepEqual([...parseIdFile('root:x:0:\nadm:x:4:syslog,alice\r\n')], [
-      [0, 'root'],
-      [4, 'adm'],
-    ]);
+    assert.deepEqual(
+      [...parseIdFile('root:x:0:\nadm:x:4:syslog,alice\r\n')],
+      [
+        [0, 'root'],
+        [4, 'adm'],
+      ],
+    );
   });
 
   test("reads the root's own files, through symlinks inside the root", () => {
     const R = path.join(tmp.dir, 'a');
-    writeFile(R, 'usr/share/base-passwd/passwd', 'root:x:0:0:root:/root:/bin/bash\nman:x:6:12::/:/bin/false\n');
+    writeFile(
+      R,
+      'usr/share/base-passwd/passwd',
+      'root:x:0:0:root:/root:/bin/bash\nman:x:6:12::/:/bin/false\n',
+    );
     symlink(R, 'etc/passwd', '/usr/share/base-passwd/passwd');
     writeFile(R, 'etc/group', 'root:x:0:\nman:x:12:\n');
     const accounts = readRootAccounts(RootDir.open(R));

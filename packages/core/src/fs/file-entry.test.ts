@@ -8,7 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decodeCapability } from './capability.js';
 import { devMajor, devMinor, HASH_CHUNK_SIZE, inspectFile, type FileObservation } from './file-entry.js';
-import { buildHostileRoot, isRoot, makeTempDir, mkfifo, mknod, symlink, withFsHook, writeFile } from './hostile-tree.js';
+import {
+  buildHostileRoot,
+  isRoot,
+  makeTempDir,
+  mkfifo,
+  mknod,
+  symlink,
+  withFsHook,
+  writeFile,
+} from './hostile-tree.js';
 import { RootDir } from './in-root.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -25,7 +34,11 @@ type OkLink = Extract<FileObservation, { type: 'symlink' }>;
 type OkDev = Extract<FileObservation, { type: 'chardev' | 'blockdev' }>;
 
 /** Runs inspectFile in a child process (with a deadline, optionally as another user). */
-function inspectInChild(rootPath: string, p: string, options: { uid?: number; gid?: number; timeoutMs?: number } = {}) {
+function inspectInChild(
+  rootPath: string,
+  p: string,
+  options: { uid?: number; gid?: number; timeoutMs?: number } = {},
+) {
   const script = `
     const { RootDir } = await import(${JSON.stringify(path.join(here, 'in-root.js'))});
     const { inspectFile } = await import(${JSON.stringify(path.join(here, 'file-entry.js'))});
@@ -92,7 +105,12 @@ describe('inspectFile', () => {
   test('empty files and files larger than one read chunk', () => {
     writeFile(R, 'data/empty', '');
     assert.equal(ok<OkFile>(inspectFile(root, '/data/empty'), 'file').sha256, sha256(''));
-    for (const size of [HASH_CHUNK_SIZE - 1, HASH_CHUNK_SIZE, HASH_CHUNK_SIZE + 1, 3 * HASH_CHUNK_SIZE + 12345]) {
+    for (const size of [
+      HASH_CHUNK_SIZE - 1,
+      HASH_CHUNK_SIZE,
+      HASH_CHUNK_SIZE + 1,
+      3 * HASH_CHUNK_SIZE + 12345,
+    ]) {
       const data = Buffer.alloc(size).fill(randomBytes(4099));
       writeFile(R, `data/big-${size}`, data);
       const o = ok<OkFile>(inspectFile(root, `/data/big-${size}`), 'file');
@@ -131,7 +149,10 @@ describe('inspectFile', () => {
     const o = ok<OkFile>(inspectFile(root, '/lib/etc/shadow'), 'file');
     assert.equal(o.resolvedPath, '/etc/shadow');
     assert.equal(o.sha256, sha256('root:*:19000:0:99999:7:::\n'));
-    assert.equal(ok<OkFile>(inspectFile(root, '/../../../../etc/passwd'), 'file').resolvedPath, '/etc/passwd');
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/../../../../etc/passwd'), 'file').resolvedPath,
+      '/etc/passwd',
+    );
     ok(inspectFile(root, '/usr/lib/climb'), 'symlink');
   });
 
@@ -201,7 +222,8 @@ describe('inspectFile', () => {
   test('security.capability is read from the opened file itself', (t) => {
     const p = writeFile(R, 'usr/bin/ping', 'ping\n', 0o755);
     const r = spawnSync('setcap', ['cap_net_raw+ep', p], { encoding: 'utf8' });
-    if (r.error !== undefined || r.status !== 0) return t.skip(`setcap failed: ${r.error?.message ?? r.stderr}`);
+    if (r.error !== undefined || r.status !== 0)
+      return t.skip(`setcap failed: ${r.error?.message ?? r.stderr}`);
     const o = ok<OkFile>(inspectFile(root, '/usr/bin/ping'), 'file');
     assert.ok(o.capability, 'capability reported');
     assert.equal(o.capability.version, 2);
@@ -213,17 +235,32 @@ describe('inspectFile', () => {
     const getcap = spawnSync('getcap', [p], { encoding: 'utf8' });
     if (getcap.status === 0) assert.equal(getcap.stdout.trim(), `${p} ${o.capability.text}`);
     // Not read when not asked for.
-    assert.equal(ok<OkFile>(inspectFile(root, '/usr/bin/ping', { capabilities: false }), 'file').capability, undefined);
-    assert.equal(ok<OkFile>(inspectFile(root, '/usr/bin/ping', { capabilities: 'none' }), 'file').capability, undefined);
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/usr/bin/ping', { capabilities: false }), 'file').capability,
+      undefined,
+    );
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/usr/bin/ping', { capabilities: 'none' }), 'file').capability,
+      undefined,
+    );
     // On a file without any execute bit capabilities are inert (execve refuses it): by default not
     // read; read with 'all'.
     const inert = writeFile(R, 'usr/share/inert', 'inert\n', 0o644);
     assert.equal(spawnSync('setcap', ['cap_net_raw+ep', inert]).status, 0);
     assert.equal(ok<OkFile>(inspectFile(root, '/usr/share/inert'), 'file').capability, undefined);
-    assert.equal(ok<OkFile>(inspectFile(root, '/usr/share/inert', { capabilities: 'all' }), 'file').capability?.text, 'cap_net_raw=ep');
-    assert.equal(ok<OkFile>(inspectFile(root, '/usr/share/inert', { capabilities: true }), 'file').capability?.text, 'cap_net_raw=ep');
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/usr/share/inert', { capabilities: 'all' }), 'file').capability?.text,
+      'cap_net_raw=ep',
+    );
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/usr/share/inert', { capabilities: true }), 'file').capability?.text,
+      'cap_net_raw=ep',
+    );
     fs.chmodSync(inert, 0o744); // any execute bit makes it count
-    assert.equal(ok<OkFile>(inspectFile(root, '/usr/share/inert'), 'file').capability?.text, 'cap_net_raw=ep');
+    assert.equal(
+      ok<OkFile>(inspectFile(root, '/usr/share/inert'), 'file').capability?.text,
+      'cap_net_raw=ep',
+    );
     // A symlink to it has no capability of its own (and is not followed).
     symlink(R, 'usr/bin/ping-link', 'ping');
     assert.equal('capability' in ok(inspectFile(root, '/usr/bin/ping-link'), 'symlink'), false);
@@ -243,12 +280,16 @@ describe('inspectFile', () => {
     const { observation, ms } = inspectInChild(R, '/run/fifo', { timeoutMs: 20_000 });
     assert.equal(observation.status === 'ok' && observation.type, 'fifo');
     assert.ok(ms < 15_000);
-    const o = withFsHook('openSync', forbidOpen([path.join(R, 'run/fifo')]), () => inspectFile(root, '/run/fifo'));
+    const o = withFsHook('openSync', forbidOpen([path.join(R, 'run/fifo')]), () =>
+      inspectFile(root, '/run/fifo'),
+    );
     assert.equal(ok(o, 'fifo').mode & 0o777, fs.lstatSync(path.join(R, 'run/fifo')).mode & 0o777);
   });
 
   test('a unix socket is reported without being opened', () => {
-    const o = withFsHook('openSync', forbidOpen([path.join(R, 'run/socket')]), () => inspectFile(root, '/run/socket'));
+    const o = withFsHook('openSync', forbidOpen([path.join(R, 'run/socket')]), () =>
+      inspectFile(root, '/run/socket'),
+    );
     ok(o, 'socket');
   });
 
@@ -259,7 +300,8 @@ describe('inspectFile', () => {
       ['dev/big', 'c', 300, 70000], // needs the 64-bit dev_t encoding
     ];
     for (const [rel, kind, major, minor] of devices) {
-      if (!mknod(path.join(R, rel), kind, major, minor)) return t.skip('mknod is not permitted here (needs root)');
+      if (!mknod(path.join(R, rel), kind, major, minor))
+        return t.skip('mknod is not permitted here (needs root)');
     }
     const hosts = devices.map(([rel]) => path.join(R, rel));
     withFsHook('openSync', forbidOpen(hosts), () => {
@@ -276,29 +318,40 @@ describe('inspectFile', () => {
     const dev = (70000 & 0xff) + (300 & 0xfff) * 2 ** 8 + (70000 >>> 8) * 2 ** 20;
     assert.deepEqual([devMajor(dev), devMinor(dev)], [300, 70000]);
     // makedev(0x12345, 0x6789ab): high major bits go above bit 44.
-    const big = (0x6789ab & 0xff) + (0x12345 & 0xfff) * 2 ** 8 + (0x6789ab >>> 8) * 2 ** 20 + (0x12345 >>> 12) * 2 ** 44;
+    const big =
+      (0x6789ab & 0xff) +
+      (0x12345 & 0xfff) * 2 ** 8 +
+      (0x6789ab >>> 8) * 2 ** 20 +
+      (0x12345 >>> 12) * 2 ** 44;
     assert.deepEqual([devMajor(big), devMinor(big)], [0x12345, 0x6789ab]);
   });
 
-  test('unreadable: EACCES is a result with its errno', (t) => {
+  test('unreadable: EACCES is a result with its errno', () => {
     const p = writeFile(R, 'etc/secret', 'secret\n', 0o000);
-    if (isRoot) {
-      // chmod 000 does not stop root (CAP_DAC_OVERRIDE): look as the unprivileged user nobody.
-      const { observation } = inspectInChild(R, '/etc/secret', { uid: 65534 });
-      assert.equal(observation.status, 'unreadable', JSON.stringify(observation));
-      assert.equal(observation.status === 'unreadable' && observation.errno, 'EACCES');
-      // A directory nobody may not search: even lstat is refused.
-      fs.mkdirSync(path.join(R, 'root'), { mode: 0o700 });
-      writeFile(R, 'root/.profile', 'x');
-      const hidden = inspectInChild(R, '/root/.profile', { uid: 65534 }).observation;
-      assert.equal(hidden.status, 'unreadable', JSON.stringify(hidden));
-    } else {
-      const o = inspectFile(root, '/etc/secret');
-      assert.equal(o.status, 'unreadable');
-      assert.equal(o.status === 'unreadable' && o.errno, 'EACCES');
+    for (const dir of [tmp.dir, R, path.join(R, 'etc')]) fs.chmodSync(dir, 0o755); // whatever the umask
+    try {
+      if (isRoot) {
+        // chmod 000 does not stop root (CAP_DAC_OVERRIDE): look as the unprivileged user nobody.
+        const { observation } = inspectInChild(R, '/etc/secret', { uid: 65534 });
+        assert.ok(observation.status === 'unreadable', JSON.stringify(observation));
+        assert.equal(observation.errno, 'EACCES');
+        assert.match(observation.message, /cannot open/);
+        // A directory nobody may not search: even lstat is refused.
+        fs.mkdirSync(path.join(R, 'root'), { mode: 0o700 });
+        writeFile(R, 'root/.profile', 'x');
+        for (const hiddenPath of ['/root/.profile', '/root/.config/x']) {
+          const hidden = inspectInChild(R, hiddenPath, { uid: 65534 }).observation;
+          assert.ok(hidden.status === 'unreadable', JSON.stringify(hidden));
+          assert.equal(hidden.errno, 'EACCES');
+        }
+      } else {
+        const o = inspectFile(root, '/etc/secret');
+        assert.ok(o.status === 'unreadable', JSON.stringify(o));
+        assert.equal(o.errno, 'EACCES');
+      }
+    } finally {
+      fs.chmodSync(p, 0o644);
     }
-    fs.chmodSync(p, 0o644);
-    void t;
   });
 
   test('unreadable: an I/O error while reading is a result', () => {
@@ -364,14 +417,19 @@ describe('inspectFile', () => {
         },
       ],
     ];
-    for (const [what, change] of changes) {
-      const p = writeFile(R, 'data/moving', Buffer.alloc(3 * HASH_CHUNK_SIZE, 7));
+    // Both read paths: one read and a one-shot hash (small), chunks into a streaming hash (big).
+    for (const [what, change] of changes.flatMap(([w, c]) => [
+      [`${w}, small`, c] as const,
+      [`${w}, big`, c] as const,
+    ])) {
+      const size = what.endsWith('small') ? 5000 : 3 * HASH_CHUNK_SIZE;
+      const p = writeFile(R, 'data/moving', Buffer.alloc(size, 7));
       let reads = 0;
       const o = withFsHook(
         'readSync',
         (original) =>
           ((...args: Parameters<typeof fs.readSync>) => {
-            if (reads++ === 1) change(p);
+            if (reads++ === (size > HASH_CHUNK_SIZE ? 1 : 0)) change(p);
             return original(...args);
           }) as typeof fs.readSync,
         () => inspectFile(root, '/data/moving'),
@@ -460,7 +518,11 @@ describe('decodeCapability', () => {
     v1.writeUInt32LE(0x01000001, 0);
     v1.writeUInt32LE(1 << 7, 4);
     assert.equal(decodeCapability(v1).text, 'cap_setuid=ep');
-    assert.deepEqual(decodeCapability(Buffer.from('0100', 'hex')), { raw: '0100', version: undefined, valid: false });
+    assert.deepEqual(decodeCapability(Buffer.from('0100', 'hex')), {
+      raw: '0100',
+      version: undefined,
+      valid: false,
+    });
     const wrongLength = Buffer.alloc(16);
     wrongLength.writeUInt32LE(0x02000001, 0);
     assert.equal(decodeCapability(wrongLength).valid, false);
@@ -469,7 +531,11 @@ describe('decodeCapability', () => {
     assert.equal(decodeCapability(badFlags).valid, false);
     const unknown = Buffer.alloc(20);
     unknown.writeUInt32LE(0x09000001, 0);
-    assert.deepEqual(decodeCapability(unknown), { raw: unknown.toString('hex'), version: undefined, valid: false });
+    assert.deepEqual(decodeCapability(unknown), {
+      raw: unknown.toString('hex'),
+      version: undefined,
+      valid: false,
+    });
   });
 
   test('no capabilities at all', () => {

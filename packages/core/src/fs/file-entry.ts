@@ -69,6 +69,8 @@ export type FileEntry =
       sha256: string;
       /** The `security.capability` xattr, when the file has one (and it was read: CapabilityMode). */
       capability?: FileCapability;
+      /** MD5 of the content, lower-case hex, when asked for (InspectOptions.md5). */
+      md5?: string;
     })
   | (EntryStat & {
       type: 'symlink';
@@ -96,6 +98,11 @@ export type CapabilityMode = 'executable' | 'all' | 'none';
 export interface InspectOptions {
   /** See CapabilityMode (default 'executable'). */
   capabilities?: CapabilityMode | boolean;
+  /**
+   * Also compute MD5 in the same read (default false). Only to compare with a distribution's own
+   * MD5 digests (dpkg md5sums): MD5 is never what sysattest trusts.
+   */
+  md5?: boolean;
 }
 
 function capabilityMode(option: CapabilityMode | boolean | undefined): CapabilityMode {
@@ -148,24 +155,36 @@ function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? 'UNKNOWN';
 }
 
-/** Errors that mean the OS refused to let us look, not that the tree is wrong. */
-const UNREADABLE = new Set(['EACCES', 'EPERM', 'EIO', 'ENXIO', 'EOVERFLOW', 'EFBIG', 'ENOMEM', 'EMFILE', 'ENFILE']);
-
 function failure(path: string, what: string, e: unknown): FileObservation {
   const errno = errnoOf(e);
   switch (errno) {
     case 'ENOENT':
       return { status: 'vanished', path };
     case 'ENOTDIR':
-      return { status: 'error', path, code: 'NOT_A_DIRECTORY', message: `a directory of ${path} is not a directory` };
+      return {
+        status: 'error',
+        path,
+        code: 'NOT_A_DIRECTORY',
+        message: `a directory of ${path} is not a directory`,
+      };
     case 'ENAMETOOLONG':
-      return { status: 'error', path, code: 'INVALID_PATH', message: `${path} (or one of its components) is too long` };
+      return {
+        status: 'error',
+        path,
+        code: 'INVALID_PATH',
+        message: `${path} (or one of its components) is too long`,
+      };
     case 'ELOOP':
       // O_NOFOLLOW met a symlink: the regular file lstat saw was replaced by a symlink.
       return { status: 'changed', path, detail: `${path} became a symlink before it was opened` };
     default:
-      if (UNREADABLE.has(errno)) return { status: 'unreadable', path, errno, message: `cannot ${what} ${path}: ${errno}` };
-      return { status: 'unreadable', path, errno, message: `cannot ${what} ${path}: ${String(e)}` };
+      // The OS refused to let us look (EACCES, EPERM, EIO…), not a fact about the tree.
+      return {
+        status: 'unreadable',
+        path,
+        errno,
+        message: `cannot ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`,
+      };
   }
 }
 
@@ -204,6 +223,8 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
   } catch (e) {
     if (e instanceof PathError) {
       if (e.code === 'NOT_FOUND') return { status: 'missing', path };
+      // A directory on the way that the OS would not let us look into (EACCES…).
+      if (e.code === 'IO_ERROR' && e.cause !== undefined) return failure(path, 'resolve', e.cause);
       return { status: 'error', path, code: e.code, message: e.message };
     }
     return { status: 'error', path, code: 'IO_ERROR', message: String(e) };
@@ -221,13 +242,21 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
   const type = fileType(st.mode);
   switch (type) {
     case 'file':
-      return hashRegularFile(path, resolvedPath, host, st, capabilityMode(options.capabilities));
+      return hashRegularFile(
+        path,
+        resolvedPath,
+        host,
+        st,
+        capabilityMode(options.capabilities),
+        options.md5 === true,
+      );
     case 'symlink': {
       let raw: Buffer;
       try {
         raw = fs.readlinkSync(host, { encoding: 'buffer' });
       } catch (e) {
-        if (errnoOf(e) === 'EINVAL') return { status: 'changed', path, detail: `${path} is no longer a symlink` };
+        if (errnoOf(e) === 'EINVAL')
+          return { status: 'changed', path, detail: `${path} is no longer a symlink` };
         return failure(path, 'read the link', e);
       }
       const target = raw.toString('utf8');
@@ -237,7 +266,11 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
     }
     case 'chardev':
     case 'blockdev':
-      return { ...okEntry(path, resolvedPath, type, st), rdevMajor: devMajor(st.rdev), rdevMinor: devMinor(st.rdev) };
+      return {
+        ...okEntry(path, resolvedPath, type, st),
+        rdevMajor: devMajor(st.rdev),
+        rdevMinor: devMinor(st.rdev),
+      };
     case 'dir':
     case 'fifo':
     case 'socket':
@@ -259,6 +292,7 @@ function hashRegularFile(
   host: string,
   lst: fs.Stats,
   capabilities: CapabilityMode,
+  withMd5: boolean,
 ): FileObservation {
   let fd: number;
   try {
@@ -275,6 +309,7 @@ function hashRegularFile(
     const size = st.size;
     let total = 0;
     let sha256: string;
+    const md5 = withMd5 ? createHash('md5') : undefined;
     try {
       // Stop at the size fstat gave: a file that grew is caught by the second fstat below.
       if (size <= buf.length) {
@@ -285,12 +320,14 @@ function hashRegularFile(
           total += n;
         }
         sha256 = hashOnce('sha256', buf.subarray(0, total));
+        md5?.update(buf.subarray(0, total));
       } else {
         const hash = createHash('sha256');
         while (total < size) {
           const n = fs.readSync(fd, buf, 0, buf.length, null);
           if (n === 0) break;
           hash.update(n === buf.length ? buf : buf.subarray(0, n));
+          md5?.update(n === buf.length ? buf : buf.subarray(0, n));
           total += n;
         }
         sha256 = hash.digest('hex');
@@ -299,7 +336,12 @@ function hashRegularFile(
       return failure(path, 'read', e);
     }
     const after = fs.fstatSync(fd);
-    if (total !== size || after.size !== size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) {
+    if (
+      total !== size ||
+      after.size !== size ||
+      after.mtimeMs !== st.mtimeMs ||
+      after.ctimeMs !== st.ctimeMs
+    ) {
       return {
         status: 'changed-while-hashing',
         path,
@@ -321,6 +363,7 @@ function hashRegularFile(
       ino: after.ino,
       sha256,
     };
+    if (md5 !== undefined) o.md5 = md5.digest('hex');
     if (capabilities === 'all' || (capabilities === 'executable' && (after.mode & 0o111) !== 0)) {
       const cap = readCapability(fd);
       if (cap instanceof Error) return failure(path, `read ${CAPABILITY_XATTR} of`, cap);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PathError } from '../errors.js';
-import type { FileObservation } from './file-entry.js';
+import { inspectFile, type FileObservation } from './file-entry.js';
 import { HashPool, HashPoolError, type HashProgress } from './hash-pool.js';
-import { buildHostileRoot, makeTempDir, mkfifo, writeFile } from './hostile-tree.js';
+import { buildHostileRoot, makeTempDir, mkfifo, mknod, symlink, writeFile } from './hostile-tree.js';
+import { RootDir } from './in-root.js';
 
 const FILES = 3000;
 
@@ -62,28 +63,51 @@ describe('HashPool', () => {
     tmp.cleanup();
   });
 
-  test(`hashes ${FILES} files exactly as node:crypto over the whole file does`, { timeout: 120_000 }, async () => {
-    let last: HashProgress | undefined;
-    let calls = 0;
-    const results = await pool.inspectAll(R, paths, {
-      onProgress: (p) => {
-        calls++;
-        assert.ok(last === undefined || p.filesDone > last.filesDone);
-        last = p;
-      },
-    });
-    assert.equal(results.length, paths.length);
-    results.forEach((o, i) => {
-      assert.equal(o.path, paths[i], 'input order');
-      assert.equal(o.status, 'ok', JSON.stringify(o));
-      assert.ok(o.status === 'ok' && o.type === 'file');
-      const want = expected.get(o.path);
-      assert.equal(o.sha256, want?.sha256, o.path);
-      assert.equal(o.size, want?.size);
-    });
-    assert.deepEqual(last, { filesDone: FILES, filesTotal: FILES, bytesDone: totalBytes });
-    assert.ok(calls > 10, 'progress is reported per batch');
+  test('computes MD5 in the same read when asked (for comparing with dpkg md5sums)', async () => {
+    const md5Pool = new HashPool({ threads: 2, batchSize: 64, md5: true });
+    try {
+      const sample = paths.filter((_, i) => i % 50 === 7 || i % 97 === 0);
+      const results = await md5Pool.inspectAll(R, sample);
+      for (const o of results) {
+        assert.ok(o.status === 'ok' && o.type === 'file', `${o.path}: ${o.status}`);
+        const data = fs.readFileSync(path.join(R, o.path));
+        assert.equal(o.md5, createHash('md5').update(data).digest('hex'), o.path);
+        assert.equal(o.sha256, expected.get(o.path)?.sha256);
+      }
+      // The default pool does not spend time on MD5.
+      const [plain] = await pool.inspectAll(R, sample.slice(0, 1));
+      assert.ok(plain?.status === 'ok' && plain.type === 'file' && plain.md5 === undefined);
+    } finally {
+      await md5Pool.close();
+    }
   });
+
+  test(
+    `hashes ${FILES} files exactly as node:crypto over the whole file does`,
+    { timeout: 120_000 },
+    async () => {
+      let last: HashProgress | undefined;
+      let calls = 0;
+      const results = await pool.inspectAll(R, paths, {
+        onProgress: (p) => {
+          calls++;
+          assert.ok(last === undefined || p.filesDone > last.filesDone);
+          last = p;
+        },
+      });
+      assert.equal(results.length, paths.length);
+      results.forEach((o, i) => {
+        assert.equal(o.path, paths[i], 'input order');
+        assert.equal(o.status, 'ok', JSON.stringify(o));
+        assert.ok(o.status === 'ok' && o.type === 'file');
+        const want = expected.get(o.path);
+        assert.equal(o.sha256, want?.sha256, o.path);
+        assert.equal(o.size, want?.size);
+      });
+      assert.deepEqual(last, { filesDone: FILES, filesTotal: FILES, bytesDone: totalBytes });
+      assert.ok(calls > 10, 'progress is reported per batch');
+    },
+  );
 
   test('agrees with coreutils sha256sum on a sample', { timeout: 60_000 }, async (t) => {
     const sample = paths.filter((_, i) => i % 60 === 0 || i % 500 === 7);
@@ -123,7 +147,13 @@ describe('HashPool', () => {
     const results = await pool.inspectAll(R, odd);
     const by = new Map(results.map((o) => [o.path, o]));
     const summary = (o: FileObservation | undefined) =>
-      o === undefined ? 'absent' : o.status === 'ok' ? `ok:${o.type}` : o.status === 'error' ? `error:${o.code}` : o.status;
+      o === undefined
+        ? 'absent'
+        : o.status === 'ok'
+          ? `ok:${o.type}`
+          : o.status === 'error'
+            ? `error:${o.code}`
+            : o.status;
     assert.deepEqual(
       odd.map((p) => summary(by.get(p))),
       [
@@ -146,25 +176,77 @@ describe('HashPool', () => {
     assert.ok(shadow?.status === 'ok' && shadow.type === 'file' && shadow.resolvedPath === '/etc/shadow');
   });
 
-  test('the iterator yields every path once; runs can overlap; breaking out cancels', { timeout: 60_000 }, async () => {
-    const seen = new Set<string>();
-    const other = pool.inspectAll(R, paths.slice(0, 500));
-    for await (const o of pool.inspect(R, paths)) {
-      assert.equal(seen.has(o.path), false, `${o.path} twice`);
-      seen.add(o.path);
-    }
-    assert.equal(seen.size, paths.length);
-    assert.equal((await other).length, 500);
+  test(
+    'every kind of observation survives the trip from the worker unchanged',
+    { timeout: 30_000 },
+    async () => {
+      const ping = writeFile(R, 'usr/bin/ping', 'ping\n', 0o4755);
+      const hasCap = spawnSync('setcap', ['cap_net_raw+ep', ping]).status === 0;
+      symlink(R, 'usr/bin/latin', Buffer.from([0x2f, 0xff, 0xfe]));
+      mknod(path.join(R, 'dev/null'), 'c', 1, 3);
+      const sample = [
+        ...paths.filter((_, i) => i % 100 === 0),
+        '/usr/bin/ping',
+        '/bin/ping',
+        '/usr/bin/latin',
+        '/dev/null',
+        '/etc/nope',
+        '/run/fifo',
+        '/run/socket',
+        '/usr/bin/evil',
+        '/bin/ls',
+        '/lib/etc/shadow',
+        '/loop/a/x',
+        '/etc/passwd/x',
+        '/',
+      ];
+      for (const capabilities of ['executable', 'all', 'none'] as const) {
+        const p = new HashPool({ threads: 2, batchSize: 16, capabilities });
+        try {
+          const fromPool = await p.inspectAll(R, sample);
+          const root = RootDir.open(R);
+          assert.deepEqual(
+            fromPool,
+            sample.map((s) => inspectFile(root, s, { capabilities })),
+            capabilities,
+          );
+          const pingObs = fromPool.find((o) => o.path === '/bin/ping');
+          assert.ok(
+            pingObs?.status === 'ok' && pingObs.type === 'file' && pingObs.resolvedPath === '/usr/bin/ping',
+          );
+          assert.equal(pingObs.mode, 0o4755);
+          if (hasCap)
+            assert.equal(pingObs.capability?.text, capabilities === 'none' ? undefined : 'cap_net_raw=ep');
+        } finally {
+          await p.close();
+        }
+      }
+    },
+  );
 
-    let n = 0;
-    for await (const o of pool.inspect(R, paths)) {
-      void o;
-      if (++n === 10) break;
-    }
-    // The pool is still usable afterwards.
-    const again = await pool.inspectAll(R, paths.slice(0, 100));
-    assert.equal(again.filter((o) => o.status === 'ok').length, 100);
-  });
+  test(
+    'the iterator yields every path once; runs can overlap; breaking out cancels',
+    { timeout: 60_000 },
+    async () => {
+      const seen = new Set<string>();
+      const other = pool.inspectAll(R, paths.slice(0, 500));
+      for await (const o of pool.inspect(R, paths)) {
+        assert.equal(seen.has(o.path), false, `${o.path} twice`);
+        seen.add(o.path);
+      }
+      assert.equal(seen.size, paths.length);
+      assert.equal((await other).length, 500);
+
+      let n = 0;
+      for await (const o of pool.inspect(R, paths)) {
+        void o;
+        if (++n === 10) break;
+      }
+      // The pool is still usable afterwards.
+      const again = await pool.inspectAll(R, paths.slice(0, 100));
+      assert.equal(again.filter((o) => o.status === 'ok').length, 100);
+    },
+  );
 
   test('a slow consumer with a tiny buffer still gets everything', { timeout: 60_000 }, async () => {
     const small = new HashPool({ threads: 2, batchSize: 8, maxBufferedBatches: 1 });
@@ -178,6 +260,18 @@ describe('HashPool', () => {
     } finally {
       await small.close();
     }
+  });
+
+  test('a throwing progress callback fails its run, not the process', { timeout: 30_000 }, async () => {
+    await assert.rejects(
+      pool.inspectAll(R, paths.slice(0, 300), {
+        onProgress: () => {
+          throw new Error('progress bar broke');
+        },
+      }),
+      /progress bar broke/,
+    );
+    assert.equal((await pool.inspectAll(R, paths.slice(0, 10))).length, 10);
   });
 
   test('an empty list and a missing root', async () => {
@@ -198,7 +292,10 @@ describe('HashPool', () => {
     await assert.rejects(run, (e) => e instanceof HashPoolError && e.code === 'POOL_CLOSED');
     await closed;
     assert.equal(p.liveWorkers, 0);
-    await assert.rejects(p.inspectAll(R, paths), (e) => e instanceof HashPoolError && e.code === 'POOL_CLOSED');
+    await assert.rejects(
+      p.inspectAll(R, paths),
+      (e) => e instanceof HashPoolError && e.code === 'POOL_CLOSED',
+    );
     await p.close(); // idempotent
   });
 
@@ -214,7 +311,11 @@ describe('HashPool', () => {
       fs.writeFileSync(file, source);
       const p = new HashPool({ threads: 2, workerUrl: pathToFileURL(file) });
       try {
-        await assert.rejects(p.inspectAll(R, paths.slice(0, 50)), (e) => e instanceof HashPoolError && e.code === 'WORKER_FAILED', name);
+        await assert.rejects(
+          p.inspectAll(R, paths.slice(0, 50)),
+          (e) => e instanceof HashPoolError && e.code === 'WORKER_FAILED',
+          name,
+        );
       } finally {
         await p.close();
       }

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SysattestError } from '../errors.js';
 import type { CapabilityMode, FileObservation } from './file-entry.js';
-import type { BatchRequest, FromWorker, ToWorker } from './hash-protocol.js';
+import { decodeResults, ROW, type BatchRequest, type FromWorker, type ToWorker } from './hash-protocol.js';
 import { RootDir } from './in-root.js';
 
 /**
@@ -34,6 +34,8 @@ export interface HashPoolOptions {
   maxBufferedBatches?: number;
   /** Which regular files get `security.capability` read (see CapabilityMode; default 'executable'). */
   capabilities?: CapabilityMode | boolean;
+  /** Also compute MD5 of regular files (see InspectOptions.md5; default false). */
+  md5?: boolean;
   /** The worker script (default: hash-worker.js next to this file). For tests and bundlers. */
   workerUrl?: URL;
 }
@@ -46,11 +48,24 @@ export interface HashProgress {
 }
 
 export interface InspectManyOptions {
-  /** Called after each batch completes (a few hundred files). Must not throw. */
+  /** Called after each batch completes (a few hundred files). If it throws, the run rejects with that. */
   onProgress?: (progress: HashProgress) => void;
 }
 
 const MIN_BATCH = 16;
+
+/** A results message of the right shape for a batch of `count` paths. */
+function isWellFormed(msg: FromWorker & { kind: 'results' }, count: number): boolean {
+  return (
+    msg.numbers instanceof Float64Array &&
+    msg.numbers.length === count * ROW &&
+    typeof msg.sha256 === 'string' &&
+    msg.sha256.length === count * 64 &&
+    Array.isArray(msg.others) &&
+    msg.others.every(([i]) => Number.isInteger(i) && i >= 0 && i < count) &&
+    Array.isArray(msg.resolved)
+  );
+}
 
 interface Slot {
   worker: Worker;
@@ -113,7 +128,8 @@ class ArrayRun extends Run {
   }
 
   deliver(start: number, observations: FileObservation[]): void {
-    for (let i = 0; i < observations.length; i++) this.results[start + i] = observations[i] as FileObservation;
+    for (let i = 0; i < observations.length; i++)
+      this.results[start + i] = observations[i] as FileObservation;
   }
 
   fail(error: Error): void {
@@ -131,7 +147,8 @@ class IteratorRun extends Run implements AsyncIterableIterator<FileObservation> 
   private index = 0;
   private error: Error | undefined;
   private finished = false;
-  private waiter: { resolve: (r: IteratorResult<FileObservation>) => void; reject: (e: Error) => void } | undefined;
+  private waiter:
+    { resolve: (r: IteratorResult<FileObservation>) => void; reject: (e: Error) => void } | undefined;
 
   constructor(
     private readonly pool: HashPool,
@@ -219,6 +236,7 @@ export class HashPool {
   private readonly maxInFlight: number;
   private readonly maxBuffered: number;
   private readonly capabilities: CapabilityMode;
+  private readonly md5: boolean;
   private readonly slots: Slot[] = [];
   private runs: Run[] = [];
   private nextRunId = 1;
@@ -234,6 +252,7 @@ export class HashPool {
     this.maxBuffered = Math.max(1, Math.floor(options.maxBufferedBatches ?? 64));
     const caps = options.capabilities ?? 'executable';
     this.capabilities = caps === true ? 'all' : caps === false ? 'none' : caps;
+    this.md5 = options.md5 === true;
     const url = options.workerUrl ?? new URL('./hash-worker.js', import.meta.url);
     for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn(url));
   }
@@ -249,14 +268,22 @@ export class HashPool {
    * the rest. Rejects with PathError when the root cannot be opened, HashPoolError when the pool
    * fails or is closed.
    */
-  inspect(root: string | RootDir, paths: readonly string[], options: InspectManyOptions = {}): AsyncIterableIterator<FileObservation> {
+  inspect(
+    root: string | RootDir,
+    paths: readonly string[],
+    options: InspectManyOptions = {},
+  ): AsyncIterableIterator<FileObservation> {
     const run = new IteratorRun(this, this.maxBuffered, this.nextRunId++, '', paths, options.onProgress);
     this.start(run, root);
     return run;
   }
 
   /** As inspect(), but resolves to every observation in input order (one per path). */
-  inspectAll(root: string | RootDir, paths: readonly string[], options: InspectManyOptions = {}): Promise<FileObservation[]> {
+  inspectAll(
+    root: string | RootDir,
+    paths: readonly string[],
+    options: InspectManyOptions = {},
+  ): Promise<FileObservation[]> {
     const run = new ArrayRun(this.nextRunId++, '', paths, options.onProgress);
     this.start(run, root);
     return run.done;
@@ -272,7 +299,8 @@ export class HashPool {
   }
 
   private start(run: Run, root: string | RootDir): void {
-    if (this.closing !== undefined) return run.fail(new HashPoolError('POOL_CLOSED', 'the hash pool is closed'));
+    if (this.closing !== undefined)
+      return run.fail(new HashPoolError('POOL_CLOSED', 'the hash pool is closed'));
     if (this.broken !== undefined) return run.fail(this.broken);
     let hostPath: string;
     try {
@@ -292,14 +320,22 @@ export class HashPool {
     const slot: Slot = { worker, inFlight: new Map(), exited: false };
     worker.unref();
     worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
-    worker.on('error', (e) => this.crash(new HashPoolError('WORKER_FAILED', `a hash worker failed: ${e.message}`, { cause: e })));
+    worker.on('error', (e) =>
+      this.crash(new HashPoolError('WORKER_FAILED', `a hash worker failed: ${e.message}`, { cause: e })),
+    );
     worker.on('messageerror', (e) =>
-      this.crash(new HashPoolError('WORKER_FAILED', `a hash worker sent an unreadable message: ${e.message}`, { cause: e })),
+      this.crash(
+        new HashPoolError('WORKER_FAILED', `a hash worker sent an unreadable message: ${e.message}`, {
+          cause: e,
+        }),
+      ),
     );
     worker.on('exit', (code) => {
       slot.exited = true;
       if (this.closing === undefined) {
-        this.crash(new HashPoolError('WORKER_FAILED', `a hash worker exited unexpectedly (exit code ${code})`));
+        this.crash(
+          new HashPoolError('WORKER_FAILED', `a hash worker exited unexpectedly (exit code ${code})`),
+        );
       }
     });
     return slot;
@@ -313,7 +349,11 @@ export class HashPool {
       if (run === undefined) return;
       let slot: Slot | undefined;
       for (const s of this.slots) {
-        if (!s.exited && s.inFlight.size < this.maxInFlight && (slot === undefined || s.inFlight.size < slot.inFlight.size)) {
+        if (
+          !s.exited &&
+          s.inFlight.size < this.maxInFlight &&
+          (slot === undefined || s.inFlight.size < slot.inFlight.size)
+        ) {
           slot = s;
         }
       }
@@ -346,6 +386,7 @@ export class HashPool {
       batchId,
       root: run.root,
       capabilities: this.capabilities,
+      md5: this.md5,
       paths: run.paths.slice(run.cursor, run.cursor + count),
     };
     slot.inFlight.set(batchId, { run, start: run.cursor, count });
@@ -364,16 +405,30 @@ export class HashPool {
     if (!run.ended) {
       if (msg.kind === 'failed') {
         this.endRun(run);
-        run.fail(new HashPoolError('WORKER_FAILED', `a hash worker could not process a batch: ${msg.message} (${msg.code})`));
-      } else if (msg.observations.length !== batch.count) {
+        run.fail(
+          new HashPoolError(
+            'WORKER_FAILED',
+            `a hash worker could not process a batch: ${msg.message} (${msg.code})`,
+          ),
+        );
+      } else if (!isWellFormed(msg, batch.count)) {
         this.endRun(run);
-        run.fail(new HashPoolError('WORKER_FAILED', 'a hash worker returned a batch of the wrong size'));
+        run.fail(new HashPoolError('WORKER_FAILED', 'a hash worker returned a malformed batch'));
       } else {
         run.filesDone += batch.count;
         run.bytesDone += msg.bytes;
-        run.deliver(batch.start, msg.observations);
-        run.onProgress?.({ filesDone: run.filesDone, filesTotal: run.paths.length, bytesDone: run.bytesDone });
-        if (run.dispatchDone && run.outstanding === 0) {
+        run.deliver(batch.start, decodeResults(msg, run.paths, batch.start, batch.count));
+        try {
+          run.onProgress?.({
+            filesDone: run.filesDone,
+            filesTotal: run.paths.length,
+            bytesDone: run.bytesDone,
+          });
+        } catch (e) {
+          this.endRun(run);
+          run.fail(e instanceof Error ? e : new Error(String(e)));
+        }
+        if (!run.ended && run.dispatchDone && run.outstanding === 0) {
           this.endRun(run);
           run.finish();
         }

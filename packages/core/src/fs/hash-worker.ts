@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { isSysattestError } from '../errors.js';
 import { inspectFile, type FileObservation, type InspectOptions } from './file-entry.js';
-import type { FromWorker, ToWorker } from './hash-protocol.js';
+import { encodeResults, type FromWorker, type ToWorker } from './hash-protocol.js';
 import { RootDir } from './in-root.js';
 
 const port = parentPort;
@@ -26,19 +26,15 @@ port.on('message', (msg: ToWorker) => {
     if (run === undefined) {
       run = {
         root: RootDir.open(msg.root),
-        options: { capabilities: msg.capabilities },
+        options: { capabilities: msg.capabilities, md5: msg.md5 },
       };
       runs.set(msg.runId, run);
     }
     const { root, options } = run;
     const observations: FileObservation[] = new Array<FileObservation>(msg.paths.length);
-    let bytes = 0;
-    for (let i = 0; i < msg.paths.length; i++) {
-      const o = inspectFile(root, msg.paths[i] as string, options);
-      if (o.status === 'ok' && o.type === 'file') bytes += o.size;
-      observations[i] = o;
-    }
-    reply = { kind: 'results', runId: msg.runId, batchId: msg.batchId, observations, bytes };
+    for (let i = 0; i < msg.paths.length; i++)
+      observations[i] = inspectFile(root, msg.paths[i] as string, options);
+    reply = encodeResults(msg.runId, msg.batchId, observations);
   } catch (e) {
     reply = {
       kind: 'failed',
@@ -48,5 +44,6 @@ port.on('message', (msg: ToWorker) => {
       message: e instanceof Error ? e.message : String(e),
     };
   }
-  port.postMessage(reply);
+  // The rows' buffer is moved, not copied.
+  port.postMessage(reply, reply.kind === 'results' ? [reply.numbers.buffer as ArrayBuffer] : []);
 });

@@ -59,7 +59,11 @@ export function mknod(p: string, kind: 'c' | 'b', major: number, minor: number):
  *  chain/m0 -> m1 … m39 -> target                      40 symlinks (exactly the limit)
  */
 export function buildHostileRoot(root: string): void {
-  writeFile(root, 'etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nman:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n');
+  writeFile(
+    root,
+    'etc/passwd',
+    'root:x:0:0:root:/root:/bin/bash\nman:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n',
+  );
   writeFile(root, 'etc/group', 'root:x:0:\nman:x:12:\n');
   writeFile(root, 'etc/shadow', 'root:*:19000:0:99999:7:::\n', 0o640);
   writeFile(root, 'usr/bin/ls', 'not really ls\n', 0o755);

@@ -125,9 +125,15 @@ describe('RootDir on a hostile tree', () => {
   });
 
   test('resolveFinal gives host and canonical paths without following the final component', () => {
-    assert.deepEqual(root.resolveFinal('/bin/evil'), { host: path.join(R, 'usr/bin/evil'), canonical: '/usr/bin/evil' });
+    assert.deepEqual(root.resolveFinal('/bin/evil'), {
+      host: path.join(R, 'usr/bin/evil'),
+      canonical: '/usr/bin/evil',
+    });
     assert.deepEqual(root.resolveFinal('/'), { host: R, canonical: '/' });
-    assert.deepEqual(root.resolveFinal('/usr/../bin/ls'), { host: path.join(R, 'usr/bin/ls'), canonical: '/usr/bin/ls' });
+    assert.deepEqual(root.resolveFinal('/usr/../bin/ls'), {
+      host: path.join(R, 'usr/bin/ls'),
+      canonical: '/usr/bin/ls',
+    });
     // Every spelling agrees with the general walk (resolve + canonical).
     for (const p of [
       'bin/ls',
@@ -167,7 +173,10 @@ describe('RootDir on a hostile tree', () => {
 
   test('readFile follows symlinks inside the root and caps the size', () => {
     assert.equal(root.readFile('/usr/bin/evil', 1000).toString(), 'root:*:19000:0:99999:7:::\n');
-    assert.equal(root.readFile('/usr/lib/climb', 1000).toString().split('\n')[0], 'root:x:0:0:root:/root:/bin/bash');
+    assert.equal(
+      root.readFile('/usr/lib/climb', 1000).toString().split('\n')[0],
+      'root:x:0:0:root:/root:/bin/bash',
+    );
     assert.throws(() => root.readFile('/etc/passwd', 10), pathError('TOO_LARGE'));
     assert.throws(() => root.readFile('/etc', 10), pathError('NOT_A_REGULAR_FILE'));
     assert.throws(() => root.readFile('/etc/nope', 10), pathError('NOT_FOUND'));

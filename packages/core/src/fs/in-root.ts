@@ -30,7 +30,10 @@ export interface ResolveOptions {
  */
 export function splitRootPath(p: string): string[] {
   // Cheap check first; a UTF-16 length over a third of the cap may still be over it in UTF-8 bytes.
-  if (p.length > MAX_PATH_LENGTH || (p.length * 3 > MAX_PATH_LENGTH && Buffer.byteLength(p) > MAX_PATH_LENGTH)) {
+  if (
+    p.length > MAX_PATH_LENGTH ||
+    (p.length * 3 > MAX_PATH_LENGTH && Buffer.byteLength(p) > MAX_PATH_LENGTH)
+  ) {
     throw new PathError('INVALID_PATH', `path is longer than ${MAX_PATH_LENGTH} bytes`);
   }
   if (p.includes('\0')) throw new PathError('INVALID_PATH', `path contains a NUL byte: ${JSON.stringify(p)}`);
@@ -177,33 +180,55 @@ export class RootDir {
             resolved.push(component);
             break;
           }
-          throw new PathError('NOT_FOUND', `/${[...resolved, component].join('/')} does not exist in ${this.hostPath}`);
+          throw new PathError(
+            'NOT_FOUND',
+            `/${[...resolved, component].join('/')} does not exist in ${this.hostPath}`,
+          );
         }
         if (code === 'ENOTDIR') {
-          throw new PathError('NOT_A_DIRECTORY', `/${resolved.join('/')} is not a directory in ${this.hostPath}`);
+          throw new PathError(
+            'NOT_A_DIRECTORY',
+            `/${resolved.join('/')} is not a directory in ${this.hostPath}`,
+          );
         }
         if (code === 'ENAMETOOLONG') {
-          throw new PathError('INVALID_PATH', `a component of /${[...resolved, component].join('/')} is too long`);
+          throw new PathError(
+            'INVALID_PATH',
+            `a component of /${[...resolved, component].join('/')} is too long`,
+          );
         }
-        throw new PathError('IO_ERROR', `cannot stat /${[...resolved, component].join('/')}: ${code ?? String(e)}`, {
-          cause: e,
-        });
+        throw new PathError(
+          'IO_ERROR',
+          `cannot stat /${[...resolved, component].join('/')}: ${code ?? String(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
       if (st.isSymbolicLink()) {
         if (++symlinks > MAX_SYMLINKS) {
-          throw new PathError('SYMLINK_LOOP', `too many levels of symbolic links resolving ${JSON.stringify(pending.join('/'))}`);
+          throw new PathError(
+            'SYMLINK_LOOP',
+            `too many levels of symbolic links resolving ${JSON.stringify(pending.join('/'))}`,
+          );
         }
         const target = fs.readlinkSync(host);
         // Linux refuses to create an empty symlink; a crafted image may still hold one: ENOENT.
         if (target === '') {
-          throw new PathError('NOT_FOUND', `/${[...resolved, component].join('/')} is an empty symlink in ${this.hostPath}`);
+          throw new PathError(
+            'NOT_FOUND',
+            `/${[...resolved, component].join('/')} is an empty symlink in ${this.hostPath}`,
+          );
         }
         if (target.startsWith('/')) resolved.length = 0; // absolute targets restart at the root
         queue.unshift(...splitRootPath(target));
         continue;
       }
       if ((!isFinal || final === 'directory') && !st.isDirectory()) {
-        throw new PathError('NOT_A_DIRECTORY', `/${[...resolved, component].join('/')} is not a directory in ${this.hostPath}`);
+        throw new PathError(
+          'NOT_A_DIRECTORY',
+          `/${[...resolved, component].join('/')} is not a directory in ${this.hostPath}`,
+        );
       }
       resolved.push(component);
     }
@@ -252,13 +277,19 @@ export class RootDir {
       if (e instanceof PathError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new PathError('NOT_FOUND', `${p} does not exist in ${this.hostPath}`);
-      throw new PathError('IO_ERROR', `cannot open ${p} in ${this.hostPath}: ${code ?? String(e)}`, { cause: e });
+      throw new PathError('IO_ERROR', `cannot open ${p} in ${this.hostPath}: ${code ?? String(e)}`, {
+        cause: e,
+      });
     }
     try {
       const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new PathError('NOT_A_REGULAR_FILE', `${p} in ${this.hostPath} is not a regular file`);
+      if (!st.isFile())
+        throw new PathError('NOT_A_REGULAR_FILE', `${p} in ${this.hostPath} is not a regular file`);
       if (st.size > maxBytes) {
-        throw new PathError('TOO_LARGE', `${p} in ${this.hostPath} is ${st.size} bytes, more than the ${maxBytes} allowed`);
+        throw new PathError(
+          'TOO_LARGE',
+          `${p} in ${this.hostPath} is ${st.size} bytes, more than the ${maxBytes} allowed`,
+        );
       }
       // Read up to maxBytes + 1 so a file that grew after fstat is still caught.
       const buf = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(st.size + 1, 1)));
@@ -270,13 +301,18 @@ export class RootDir {
           n = fs.readSync(fd, buf, length, buf.length - length, null);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          throw new PathError('IO_ERROR', `cannot read ${p} in ${this.hostPath}: ${code ?? String(e)}`, { cause: e });
+          throw new PathError('IO_ERROR', `cannot read ${p} in ${this.hostPath}: ${code ?? String(e)}`, {
+            cause: e,
+          });
         }
         if (n === 0) break;
         length += n;
       }
       if (length > maxBytes) {
-        throw new PathError('TOO_LARGE', `${p} in ${this.hostPath} is larger than the ${maxBytes} bytes allowed`);
+        throw new PathError(
+          'TOO_LARGE',
+          `${p} in ${this.hostPath} is larger than the ${maxBytes} bytes allowed`,
+        );
       }
       return buf.subarray(0, length);
     } finally {
