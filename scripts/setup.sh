@@ -30,6 +30,9 @@ if [ "${#missing[@]}" -gt 0 ] || [ -n "${need_update:-}" ]; then
   fi
 fi
 
+# The generator drives podman (and mmdebstrap, qemu-user-static for foreign architectures).
+bash scripts/podman-setup.sh
+
 if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; then
   echo "setup: Node.js >= 20.19 is required (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1

@@ -9,6 +9,7 @@ import {
   runCli,
   writeSecretKeyFile,
 } from '@sysattest/core';
+import { registerImageCommands } from './commands/image.js';
 import { signingKeyPath } from './paths.js';
 
 const VERSION = '0.1.0';
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
     )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
+
+  registerImageCommands(program);
 
   const key = program.command('key').description("manage the generator's OpenPGP signing key");
   const passphraseOption = new Option(

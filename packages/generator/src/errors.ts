@@ -36,7 +36,9 @@ export type GeneratorErrorCode =
   /** A bad option value (the CLI's own parsing catches most). */
   | 'INVALID_ARGUMENT'
   /** Stopped by Ctrl-C / SIGTERM / an AbortSignal; containers and temporary files were removed. */
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  /** Reading a platform's catalog (apt lists…) failed (used by the catalog code). */
+  | 'CATALOG_FAILED';
 
 export class GeneratorError extends SysattestError<GeneratorErrorCode> {}
 

@@ -206,6 +206,7 @@ registers it. Ctrl-C stops the build and removes its temporary files and contain
     .command('refresh')
     .description("update a platform's image (apt-get update + dist-upgrade) into a new generation")
     .argument('<platform>', 'distro/release/arch')
+    .option('-o, --apt-option <name=value>', 'extra apt configuration for this refresh (repeatable)', collect)
     .option('--json', 'print the resulting image record as JSON')
     .option('-q, --quiet', 'print only the result')
     .option('-v, --verbose', "also show apt-get's output")
@@ -217,7 +218,9 @@ image list --history. The last 2 generations are kept, older images are removed.
     )
     .action(async (platform: string, opts) => {
       const fleet = fleetFor(opts);
-      const r = await interruptible((signal) => fleet.refreshImage(platform, { signal }));
+      const r = await interruptible((signal) =>
+        fleet.refreshImage(platform, { aptOptions: opts.aptOption, signal }),
+      );
       out.write(opts.json ? `${JSON.stringify(r.image, null, 2)}\n` : `${summary('refreshed to', r)}\n`);
       if (!opts.json && !opts.quiet)
         for (const c of r.generation.changes ?? []) out.write(`  ${formatChange(c)}\n`);

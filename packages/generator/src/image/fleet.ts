@@ -6,7 +6,7 @@ import { formatPlatform, parsePlatform, RootDir, type Platform } from '@sysattes
 import { GeneratorError, isGeneratorError } from '../errors.js';
 import { throwIfAborted } from '../podman/interrupt.js';
 import { Podman } from '../podman/podman.js';
-import { describeCommand, spawnCapture, stderrTail } from '../podman/process.js';
+import { spawnCapture, stderrTail } from '../podman/process.js';
 import { makeTempDir, removeTempDir } from '../podman/tempdir.js';
 import { generatorHome } from '../paths.js';
 import {
@@ -94,6 +94,8 @@ export interface BuildOptions {
 export interface RefreshOptions {
   /** Container network for apt (default podman's default network). */
   network?: string;
+  /** Extra apt configuration for this refresh, as `-o` values (`Acquire::Retries=0`). */
+  aptOptions?: string[];
   signal?: AbortSignal;
 }
 
@@ -137,6 +139,14 @@ function lastGeneration(image: PlatformImage): number {
 /** `ENV K=V` for `--change`, quoting values that need it. */
 function envChange(key: string, value: string): string {
   return /^[\w@%+=:,./-]*$/.test(value) ? `ENV ${key}=${value}` : `ENV ${key}=${JSON.stringify(value)}`;
+}
+
+/** mmdebstrap's own error lines (`E: …`), the most telling first-hand; else its last lines. */
+function mmdebstrapErrors(stderr: string): string {
+  const errors = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('E: ') && !/^E: mmdebstrap failed to run/.test(l));
+  return stderrTail(errors.length > 0 ? errors.slice(0, 3).join('\n') : stderr);
 }
 
 /** Rewrap podman's and tools' failures as this operation's failure (keeping the cause). */
@@ -474,7 +484,7 @@ export class ImageFleet {
     if (r.code !== 0) {
       throw new GeneratorError(
         'BUILD_FAILED',
-        `${describeCommand('mmdebstrap', args, 160)} failed (exit ${r.code ?? r.exitSignal}): ${stderrTail(r.stderr) || 'no error output'}`,
+        `${what} failed (exit ${r.code ?? r.exitSignal}): ${mmdebstrapErrors(r.stderr) || 'no error output'}`,
       );
     }
   }
@@ -627,6 +637,13 @@ export class ImageFleet {
     const id = formatPlatform(platform);
     const { signal } = opts;
     const family = packageFamily(platform.distro);
+    for (const o of opts.aptOptions ?? []) {
+      if (!/^[A-Za-z0-9][\w:.-]*=/.test(o))
+        throw new GeneratorError(
+          'INVALID_ARGUMENT',
+          `invalid apt option ${JSON.stringify(o)} (expected Name::Of::Option=value)`,
+        );
+    }
     if (family !== 'dpkg') {
       throw new GeneratorError(
         'UNSUPPORTED_PLATFORM',
@@ -672,7 +689,9 @@ export class ImageFleet {
         const before = await listContainerPackages(this.podman, container, family, { signal });
         const apt = (argv: string[]) => {
           this.progress(argv.join(' '));
-          return this.podman.exec(container!, argv, {
+          const [tool, ...rest] = argv;
+          const withOptions = [tool!, ...(opts.aptOptions ?? []).flatMap((o) => ['-o', o]), ...rest];
+          return this.podman.exec(container!, withOptions, {
             signal,
             timeoutMs: 60 * 60 * 1000,
             onOutputLine: this.toolOutput,

@@ -87,6 +87,7 @@ describe('podman driver: faults', () => {
       'Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied';
     assert.match(podmanMisconfiguration(setrlimit) ?? '', /rlimits/);
     assert.equal(podmanMisconfiguration('Error: image not known'), undefined);
+    assert.equal(podmanMisconfiguration('W: a tool in the container said setrlimit failed'), undefined);
   });
 
   it('reports a runtime that is not installed as a misconfiguration, with the fix', async (t) => {

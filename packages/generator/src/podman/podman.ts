@@ -131,17 +131,24 @@ export interface ImportOptions extends CommandOptions {
   message?: string;
 }
 
-/** Why podman (as its stderr tells) cannot run containers on this host, or undefined. */
+/**
+ * Why podman cannot run containers on this host, as its stderr tells, or undefined. Only podman's
+ * own `Error: …` lines count (a command's output inside the container is not podman's verdict).
+ */
 export function podmanMisconfiguration(stderr: string): string | undefined {
-  if (/cgroups in hybrid mode/i.test(stderr)) {
+  const errors = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('Error: '))
+    .join('\n');
+  if (/cgroups in hybrid mode/i.test(errors)) {
     return `the OCI runtime crun does not support this host's cgroups ("cgroups in hybrid mode not supported"); ${PODMAN_SETUP_HINT}`;
   }
-  const rlimit = /(?:setrlimit|error setting rlimit)[^\n]*/i.exec(stderr);
+  const rlimit = /(?:setrlimit|error setting rlimit)[^\n]*/i.exec(errors);
   if (rlimit) {
     const what = rlimit[0].length > 100 ? `${rlimit[0].slice(0, 99)}…` : rlimit[0];
     return `podman's default rlimits exceed this host's hard limits ("${what}"); ${PODMAN_SETUP_HINT}`;
   }
-  const runtime = /default OCI runtime "([^"]+)" not found/i.exec(stderr);
+  const runtime = /default OCI runtime "([^"]+)" not found/i.exec(errors);
   if (runtime) {
     return `podman's OCI runtime ${runtime[1]} is not installed; ${PODMAN_SETUP_HINT}`;
   }
@@ -541,7 +548,17 @@ export class Podman {
     assertRef('image', image);
     if (argv.length === 0) throw new GeneratorError('INVALID_ARGUMENT', 'run needs a command');
     const name = `sysattest-run-${randomBytes(6).toString('hex')}`;
-    const args = ['run', '--rm', '--pull=never', '--name', name, ...this.labelArgs(opts.labels)];
+    // --sig-proxy=false: stopping this client must not just forward the signal to a command that
+    // ignores it (PID 1 does); the container is removed by name below instead.
+    const args = [
+      'run',
+      '--rm',
+      '--pull=never',
+      '--sig-proxy=false',
+      '--name',
+      name,
+      ...this.labelArgs(opts.labels),
+    ];
     if (opts.network) args.push('--network', opts.network);
     for (const [k, v] of Object.entries(opts.env ?? {})) args.push('--env', `${k}=${v}`);
     if (opts.user) args.push('--user', opts.user);
