@@ -219,7 +219,7 @@ describe('manifest v1', () => {
       ['a relative path', (m) => (m.entries[1]!.path = 'bin/ping'), /absolute normalised path/],
       ['a path with ..', (m) => (m.entries[1]!.path = '/bin/../ping'), /absolute normalised path/],
       ['a path with a trailing slash', (m) => (m.entries[0]!.path = '/bin/'), /absolute normalised path/],
-      ['a mode that is not 4 octal digits', (m) => (m.entries[1]!.mode = '755'), /octal/],
+      ['a mode that is not 4 octal digits', (m) => ((m.entries[1] as { mode: string }).mode = '755'), /octal/],
       ['a file without sha256', (m) => delete (m.entries[1] as { sha256?: string }).sha256, /sha256/],
       ['an upper-case sha256', (m) => ((m.entries[1] as { sha256: string }).sha256 = 'B'.repeat(64)), /hex/],
       ['a symlink without target', (m) => delete (m.entries[3] as { target?: string }).target, /target/],
@@ -240,7 +240,7 @@ describe('manifest v1', () => {
         /platform debian\/bookworm\/amd64 is for amd64/,
       ],
       ['a bad platform id', (m) => (m.platform = 'Debian/bookworm'), /platform/],
-      ['a negative uid', (m) => (m.entries[0]!.uid = -1), /uid/],
+      ['a negative uid', (m) => ((m.entries[0] as { uid: number }).uid = -1), /uid/],
       ['a fractional size', (m) => ((m.entries[1] as { size: number }).size = 1.5), /size/],
       ['a bad fingerprint', (m) => (m.provenance.keyFingerprint = 'abc'), /fingerprint/],
       ['a non-UTC time', (m) => (m.provenance.generatedAt = '2026-11-25T12:00:00+01:00'), /UTC/],
@@ -257,7 +257,7 @@ describe('manifest v1', () => {
       });
     }
 
-    it('accepts setuid, setgid and sticky bits and device entries', () => {
+    it('accepts setuid, setgid and sticky bits, device entries and absent paths', () => {
       const m = sampleManifest('A'.repeat(40));
       m.entries.push({
         type: 'chardev',
@@ -269,6 +269,7 @@ describe('manifest v1', () => {
         minor: 3,
       });
       m.entries.push({ type: 'dir', path: '/usr/tmp', mode: '1777', uid: 0, gid: 0 });
+      m.entries.push({ type: 'absent', path: '/usr/zz-removed-by-postinst' });
       assert.ok(serialiseManifest(m).length > 0);
     });
   });

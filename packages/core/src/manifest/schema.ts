@@ -126,6 +126,12 @@ export const manifestEntrySchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.enum(['chardev', 'blockdev']), ...common, major: id, minor: id }),
   z.strictObject({ type: z.enum(['fifo', 'socket']), ...common }),
+  /**
+   * The package database lists the path but a fresh install does not have it (a maintainer script
+   * removed it, or the package never shipped it): a client must not expect it, and must not take it
+   * as unowned either.
+   */
+  z.strictObject({ type: z.literal('absent'), path: absolutePath, conffile: z.literal(true).optional() }),
 ]);
 
 export const manifestSchema = z

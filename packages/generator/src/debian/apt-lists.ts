@@ -50,7 +50,10 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
   try {
     names = fs.readdirSync(listsHost).sort();
   } catch (e) {
-    throw new GeneratorError('CATALOG_FAILED', `cannot read ${LISTS_DIR} in the image: ${(e as Error).message}`);
+    throw new GeneratorError(
+      'CATALOG_FAILED',
+      `cannot read ${LISTS_DIR} in the image: ${(e as Error).message}`,
+    );
   }
   const releases = new Map<string, ReleaseInfo>();
   for (const name of names) {
@@ -58,10 +61,15 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
     if (!m) continue;
     const prefix = m[1] as string;
     if (releases.has(prefix)) continue; // InRelease and Release both present: same content
-    releases.set(prefix, parseRelease(root.readFile(`${LISTS_DIR}/${name}`, MAX_RELEASE_FILE).toString('utf8'), name));
+    releases.set(
+      prefix,
+      parseRelease(root.readFile(`${LISTS_DIR}/${name}`, MAX_RELEASE_FILE).toString('utf8'), name),
+    );
   }
 
-  const packageFiles = names.filter((n) => n.endsWith(`_binary-${arch}_Packages`) || n.endsWith('_binary-all_Packages'));
+  const packageFiles = names.filter(
+    (n) => n.endsWith(`_binary-${arch}_Packages`) || n.endsWith('_binary-all_Packages'),
+  );
   if (packageFiles.length === 0) {
     const compressed = names.filter((n) => /_Packages\.(lz4|gz|xz|zst)$/.test(n));
     throw new GeneratorError(
@@ -80,10 +88,16 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
       .filter((p) => file.startsWith(`${p}_`))
       .sort((a, b) => b.length - a.length)[0];
     if (releasePrefix === undefined) {
-      throw new GeneratorError('CATALOG_FAILED', `${file} has no Release file beside it: refusing an unsigned index`);
+      throw new GeneratorError(
+        'CATALOG_FAILED',
+        `${file} has no Release file beside it: refusing an unsigned index`,
+      );
     }
     const release = releases.get(releasePrefix) as ReleaseInfo;
-    const component = file.slice(releasePrefix.length + 1).replace(/_binary-[^_]+_Packages$/, '').replaceAll('_', '/');
+    const component = file
+      .slice(releasePrefix.length + 1)
+      .replace(/_binary-[^_]+_Packages$/, '')
+      .replaceAll('_', '/');
     const listArch = /_binary-([^_]+)_Packages$/.exec(file)?.[1] as string;
     sources.push({
       name: `${release.label}/${component} ${listArch}`,
@@ -96,7 +110,9 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
       const existing = byKey.get(key);
       if (existing === undefined) byKey.set(key, p);
       else if (existing.sha256 !== p.sha256) {
-        warnings.push(`${p.name} ${p.version} (${p.architecture}) has different archives in two repositories; kept the first`);
+        warnings.push(
+          `${p.name} ${p.version} (${p.architecture}) has different archives in two repositories; kept the first`,
+        );
       }
     }
   }

@@ -524,6 +524,21 @@ export class Podman {
   }
 
   /**
+   * `podman start --attach`: runs a created container's own command to its end and returns its
+   * exit status and output (the container stays, stopped, so its filesystem can be mounted and
+   * read). A non-zero exit of the command is returned, not thrown.
+   */
+  async startAttached(
+    container: string,
+    opts: CommandOptions & { onOutputLine?: (line: string, stream: 'stdout' | 'stderr') => void } = {},
+  ): Promise<ExecResult> {
+    assertRef('container', container);
+    const args = ['start', '--attach', container];
+    const r = await this.command(args, { ...opts, allowFailure: true });
+    return this.commandResult(args, r, ['(its command)'], `in container ${container.slice(0, 12)}`, true);
+  }
+
+  /**
    * `podman exec`: runs `argv` (no shell) in a running container. A non-zero exit throws
    * PODMAN_FAILED naming the command and the tail of its stderr, unless `allowFailure`.
    */

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PackageDatabaseError } from '../../errors.js';
+import { filesWithDigests } from './database.js';
 import { readDpkgArchitectures, readDpkgDatabase } from './index.js';
 
 const tmpRoots: string[] = [];
@@ -460,3 +461,59 @@ function hasMkfifo(): boolean {
     return false;
   }
 }
+
+describe('filesWithDigests', () => {
+  /** The obvious way: look every path up in a Map. */
+  function naive(paths: string[], names: string[], hexes: string[]): Array<string | undefined> {
+    const byName = new Map(names.map((n, i) => [n, hexes[i]]));
+    return paths.map((p) => byName.get(p.slice(1)));
+  }
+
+  /** A deterministic shuffle (a small LCG), so a failure can be replayed. */
+  function shuffled<T>(items: T[], seed: number): T[] {
+    const out = items.slice();
+    let x = seed;
+    for (let i = out.length - 1; i > 0; i--) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      const j = x % (i + 1);
+      [out[i], out[j]] = [out[j] as T, out[i] as T];
+    }
+    return out;
+  }
+
+  const dirs = ['/usr', '/usr/bin', '/usr/share', '/usr/share/doc', '/usr/share/doc/p'];
+  const regular = Array.from({ length: 40 }, (_, i) => `/usr/share/doc/p/f${String(i).padStart(2, '0')}`);
+  const paths = [...dirs, ...regular, '/usr/bin/tool', '/usr/bin/link-without-md5'];
+  const withMd5 = [...regular, '/usr/bin/tool'].map((p) => p.slice(1));
+
+  for (let seed = 0; seed < 20; seed++) {
+    it(`matches what a Map lookup of every path gives (md5sums order ${seed === 0 ? 'same as the list' : `shuffled #${seed}`})`, () => {
+      const names = seed === 0 ? withMd5 : shuffled(withMd5, seed);
+      const extra = seed % 3 === 0 ? ['usr/share/not-listed'] : [];
+      const allNames = [...names, ...extra];
+      const hexes = allNames.map((_, i) => i.toString(16).padStart(32, '0'));
+      const listOrder =
+        seed % 2 === 0
+          ? paths
+          : [...dirs, ...shuffled([...regular, '/usr/bin/tool', '/usr/bin/link-without-md5'], seed + 100)];
+      const { files, unmatched } = filesWithDigests(listOrder, { names: allNames, hexes });
+      assert.deepEqual(
+        files.map((f) => f.digest?.hex),
+        naive(listOrder, allNames, hexes),
+      );
+      assert.deepEqual(
+        files.map((f) => f.path),
+        listOrder,
+      );
+      assert.equal(unmatched, extra.length);
+      assert.ok(files.every((f) => f.digest === undefined || f.digest.algorithm === 'md5'));
+    });
+  }
+
+  it('without md5sums every file is a bare path', () => {
+    assert.deepEqual(filesWithDigests(['/a', '/a/b'], undefined), {
+      files: [{ path: '/a' }, { path: '/a/b' }],
+      unmatched: 0,
+    });
+  });
+});

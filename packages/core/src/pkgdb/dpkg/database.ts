@@ -4,7 +4,7 @@ import { PackageDatabaseError, PathError } from '../../errors.js';
 import { RootDir } from '../../fs/in-root.js';
 import type { Diversion, InstalledFile, InstalledPackage } from '../model.js';
 import { parseArchFile, parseDiversions } from './diversions.js';
-import { parseFileList, parseMd5sums } from './info-files.js';
+import { parseFileList, parseMd5sums, type Md5sums } from './info-files.js';
 import { readDatabaseText, yieldToEventLoop } from './read.js';
 import {
   INSTALLED_STATES,
@@ -280,7 +280,8 @@ function listInfoDir(admin: AdminDir, limits: DpkgLimits): { dir: string; files:
         if (host !== undefined) files.set(entry.name, host);
       } else {
         // Anything else (a FIFO, a directory…) is kept, to be refused as "not a regular file".
-        files.set(entry.name, path.join(dir, entry.name));
+        // `dir` is normalised and a directory entry's name has no `/`: no path.join needed.
+        files.set(entry.name, `${dir}/${entry.name}`);
       }
     }
   } finally {
@@ -311,34 +312,68 @@ function readInfoFormat(infoFiles: Map<string, string>, limits: DpkgLimits): str
 
 /**
  * The files of a package, each with its md5sums digest when it has one; `unmatched` counts the
- * md5sums paths that named no listed file. Each object is made whole at once (adding `digest`
- * later would cost every one of ~100,000 objects a second allocation). A listed path followed by
+ * md5sums paths that named no listed file.
+ *
+ * md5sums is usually in the order of the files list (both sorted by name in packages built
+ * since dpkg-deb sorts its tar members), so the two are first walked together, matching each file
+ * against the next md5sums line by a plain comparison; only what that leaves (files lists in the
+ * older unsorted tar order, md5sums lines out of step) is matched through a Map. The result is
+ * the same as a Map lookup of every file (for paths named once each), at a fraction of the hashing. A listed path followed by
  * one of its own children is a directory (dpkg lists a directory before what it holds), which
- * md5sums never names: it is not looked up.
+ * md5sums never names: it is not looked up. Each object is made whole at once: adding `digest`
+ * later would cost every one of ~100,000 objects a second allocation.
  */
-function filesWithDigests(
+export function filesWithDigests(
   paths: string[],
-  sums: Map<string, string> | undefined,
+  sums: Md5sums | undefined,
 ): { files: InstalledFile[]; unmatched: number } {
   const files = new Array<InstalledFile>(paths.length);
-  let matched = 0;
+  if (sums === undefined) {
+    for (let i = 0; i < paths.length; i++) files[i] = { path: paths[i] as string };
+    return { files, unmatched: 0 };
+  }
+  const { names, hexes } = sums;
+  const digests = new Array<string | undefined>(paths.length);
+  const pending: number[] = [];
+  let next = 0; // md5sums lines before `next` are matched; none after it is
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i] as string;
-    const next = paths[i + 1];
-    const isDirectory =
-      next !== undefined &&
-      next.length > p.length &&
-      next.charCodeAt(p.length) === 0x2f &&
-      next.startsWith(p);
-    const hex = sums === undefined || isDirectory ? undefined : sums.get(p.slice(1));
-    if (hex === undefined) {
-      files[i] = { path: p };
+    const following = paths[i + 1];
+    if (
+      following !== undefined &&
+      following.length > p.length &&
+      following.charCodeAt(p.length) === 0x2f &&
+      following.startsWith(p)
+    ) {
+      continue; // a directory
+    }
+    const name = names[next];
+    if (name !== undefined && p.length === name.length + 1 && p.endsWith(name)) {
+      digests[i] = hexes[next++];
     } else {
-      files[i] = { path: p, digest: { algorithm: 'md5', hex } };
-      matched++;
+      pending.push(i);
     }
   }
-  return { files, unmatched: (sums?.size ?? 0) - matched };
+  let matched = next;
+  if (next < names.length && pending.length > 0) {
+    const rest = new Map<string, string>();
+    for (let k = next; k < names.length; k++) rest.set(names[k] as string, hexes[k] as string);
+    for (const i of pending) {
+      const hex = rest.get((paths[i] as string).slice(1));
+      if (hex !== undefined) {
+        digests[i] = hex;
+        matched++;
+      }
+    }
+  }
+  for (let i = 0; i < paths.length; i++) {
+    const hex = digests[i];
+    files[i] =
+      hex === undefined
+        ? { path: paths[i] as string }
+        : { path: paths[i] as string, digest: { algorithm: 'md5', hex } };
+  }
+  return { files, unmatched: names.length - matched };
 }
 
 function readPackage(

@@ -24,15 +24,25 @@ function corrupt(message: string, file: string, line: number): PackageDatabaseEr
   return new PackageDatabaseError('DATABASE_CORRUPT', message, { file, line });
 }
 
+export interface ParseDeb822Options {
+  /**
+   * The text is a file dpkg wrote (status, available…): dpkg ends every line with a newline and
+   * every paragraph with an empty line, so a text that ends otherwise was cut short and is
+   * refused. Without it (apt's Release and Packages files, files people write), the last line
+   * and paragraph may end at the end of the text.
+   */
+  dpkgWritten?: boolean;
+}
+
 /**
  * Parses deb822 paragraphs (deb822(5); dpkg's lib/dpkg/parse.c is the reference): `Name: value`
  * lines, continuation lines starting with a space or tab, paragraphs separated by empty lines.
- * dpkg writes its databases with every line ended by a newline and every paragraph by an empty
- * line, so a file that ends otherwise was cut short and is refused (`file` names it in errors).
- * Also refused, naming the line: a line that is neither a field nor a continuation, a
- * continuation with no field before it, an invalid field name, a field given twice.
+ * Refused as DATABASE_CORRUPT naming `file` and the line: a line that is neither a field nor a
+ * continuation, a continuation with no field before it, an invalid field name, a field given
+ * twice, and (see `dpkgWritten`) a text that was cut short.
  */
-export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
+export function parseDeb822(text: string, file: string, options: ParseDeb822Options = {}): Deb822Paragraph[] {
+  const strict = options.dpkgWritten === true;
   const paragraphs: Deb822Paragraph[] = [];
   let current: Deb822Paragraph | undefined;
   // The open field: its name, and where its continuation lines (if any) start and end. Its value
@@ -46,10 +56,13 @@ export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
   let pos = 0;
   while (pos < text.length) {
     lineNo++;
-    const end = text.indexOf('\n', pos);
+    let end = text.indexOf('\n', pos);
     if (end < 0) {
-      const where = current ? ` (in the paragraph that starts at line ${current.line})` : '';
-      throw corrupt(`file ends in the middle of a line${where}: it was cut short`, file, lineNo);
+      if (strict) {
+        const where = current ? ` (in the paragraph that starts at line ${current.line})` : '';
+        throw corrupt(`file ends in the middle of a line${where}: it was cut short`, file, lineNo);
+      }
+      end = text.length;
     }
     const start = pos;
     pos = end + 1;
@@ -85,7 +98,7 @@ export function parseDeb822(text: string, file: string): Deb822Paragraph[] {
     open = { field, from: end, to: end };
   }
   close();
-  if (current !== undefined) {
+  if (strict && current !== undefined) {
     throw corrupt(
       `file ends inside the paragraph that starts at line ${current.line} (no empty line after it): it was cut short`,
       file,

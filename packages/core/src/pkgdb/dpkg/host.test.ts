@@ -107,6 +107,29 @@ describe('readDpkgDatabase on this machine', { skip: !hasDpkg() && 'no dpkg here
     });
   }
 
+  it('every package’s digests equal a plain reading of its md5sums file', () => {
+    let compared = 0;
+    for (const p of [...db.packages, ...db.partiallyInstalled]) {
+      if (p.listFile === undefined) continue;
+      const md5File = p.listFile.replace(/\.list$/, '.md5sums');
+      const shipped = new Map<string, string>();
+      if (fs.existsSync(md5File)) {
+        for (const l of fs.readFileSync(md5File, 'utf8').split('\n')) {
+          if (l !== '') shipped.set(`/${l.slice(34).replace(/^\//, '')}`, l.slice(0, 32).toLowerCase());
+        }
+      }
+      const conffiles = new Map(p.conffiles.map((c) => [c.path, c.hash]));
+      for (const f of p.files) {
+        const conffileHash = conffiles.get(f.path);
+        const expected = shipped.get(f.path) ?? (conffileHash === 'newconffile' ? undefined : conffileHash);
+        if (f.digest?.hex !== expected)
+          assert.fail(`${p.name}:${p.architecture} ${f.path}: ${f.digest?.hex} ≠ ${expected}`);
+        if (expected !== undefined) compared++;
+      }
+    }
+    assert.ok(compared > 1000, `${compared} digests compared`);
+  });
+
   it('libc6 (Multi-Arch: same) was read from its name:arch files list', () => {
     const libc = db.find('libc6');
     assert.equal(libc?.multiArch, 'same');

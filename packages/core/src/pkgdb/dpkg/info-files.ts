@@ -67,21 +67,27 @@ function md5sumsLineProblem(line: string): string | undefined {
   return problem === undefined ? undefined : `path ${show(name)} ${problem}`;
 }
 
+/** The lines of an md5sums file, in its order. */
+export interface Md5sums {
+  /** Each path WITHOUT its leading `/`, as the file names it (a leading `/`, if any, is dropped). */
+  names: string[];
+  /** The md5 of names[i], lower-case hex. */
+  hexes: string[];
+}
+
 /**
  * `info/<package>.md5sums`, as shipped in the package (made by dh_md5sums with md5sum(1)):
- * `<32 hex digits><space><space or *><path without its leading />`. Returns lower-case hex by
- * path WITHOUT its leading `/`, as the file names it (a leading `/`, if any, is dropped):
- * building ~100,000 absolute keys by concatenation costs more than slicing the lookups. The
- * package, not dpkg, writes this file, so a missing final newline and empty lines are accepted;
- * a line that does not parse, or names a bad path (see pathProblem), is DATABASE_CORRUPT naming
- * the line.
+ * `<32 hex digits><space><space or *><path without its leading />`. The package, not dpkg,
+ * writes this file, so a missing final newline and empty lines are accepted; a line that does not
+ * parse, or names a bad path (see pathProblem), is DATABASE_CORRUPT naming the line.
  *
  * Lines are checked by scanning their characters in place (md5sumsLineCheck) and sliced out of
  * the text only once known good: splitting ~100,000 lines into strings and running regular
  * expressions over each costs several times more.
  */
-export function parseMd5sums(text: string, file: string): Map<string, string> {
-  const sums = new Map<string, string>();
+export function parseMd5sums(text: string, file: string): Md5sums {
+  const names: string[] = [];
+  const hexes: string[] = [];
   const n = text.length;
   let lineNo = 0;
   for (let pos = 0; pos < n;) {
@@ -95,12 +101,12 @@ export function parseMd5sums(text: string, file: string): Map<string, string> {
         if (problem !== undefined) throw corrupt(problem, file, lineNo);
         check = UPPER_CASE;
       }
-      const hex = check === UPPER_CASE ? text.slice(pos, pos + 32).toLowerCase() : text.slice(pos, pos + 32);
-      sums.set(text.slice(text.charCodeAt(pos + 34) === 0x2f ? pos + 35 : pos + 34, end), hex);
+      hexes.push(check === UPPER_CASE ? text.slice(pos, pos + 32).toLowerCase() : text.slice(pos, pos + 32));
+      names.push(text.slice(text.charCodeAt(pos + 34) === 0x2f ? pos + 35 : pos + 34, end));
     }
     pos = end + 1;
   }
-  return sums;
+  return { names, hexes };
 }
 
 const UNSURE = 0;

@@ -42,12 +42,10 @@ export function readDatabaseText(hostPath: string, maxBytes: number): string | u
     let checked = false;
     for (;;) {
       if (length === scratch.length) {
-        if (!checked) {
-          checkRegularFile(fd, hostPath, maxBytes);
-          checked = true;
-        }
-        if (length > maxBytes) throw tooLarge(hostPath, maxBytes);
-        const bigger = Buffer.allocUnsafe(Math.min(scratch.length * 2, maxBytes + 1));
+        // The file fills the scratch buffer: learn its size once, and grow to fit it.
+        const size = checked ? 0 : checkRegularFile(fd, hostPath, maxBytes);
+        checked = true;
+        const bigger = Buffer.allocUnsafe(Math.min(Math.max(scratch.length * 2, size + 1), maxBytes + 1));
         scratch.copy(bigger, 0, 0, length);
         scratch = bigger;
       }
@@ -81,7 +79,8 @@ export function readDatabaseText(hostPath: string, maxBytes: number): string | u
   }
 }
 
-function checkRegularFile(fd: number, hostPath: string, maxBytes: number): void {
+/** Throws unless `fd` is a regular file of at most `maxBytes`; returns its size. */
+function checkRegularFile(fd: number, hostPath: string, maxBytes: number): number {
   const st = fs.fstatSync(fd);
   if (!st.isFile()) {
     throw new PackageDatabaseError('DATABASE_CORRUPT', 'database file is not a regular file', {
@@ -89,6 +88,7 @@ function checkRegularFile(fd: number, hostPath: string, maxBytes: number): void 
     });
   }
   if (st.size > maxBytes) throw tooLarge(hostPath, maxBytes, st.size);
+  return st.size;
 }
 
 function tooLarge(file: string, maxBytes: number, size?: number): PackageDatabaseError {

@@ -33,7 +33,14 @@ describe('parseDeb822', () => {
 
   it('an empty file has no paragraphs', () => assert.deepEqual(parseDeb822('', FILE), []));
 
-  const bad: Array<[string, string, number, RegExp]> = [
+  it('without dpkgWritten, the last line and paragraph may end with the text', () => {
+    const [p] = parseDeb822('Origin: Debian\nSuite: stable\nDescription: x\n more', FILE);
+    assert.equal(p?.fields.get('suite')?.value, 'stable');
+    assert.equal(p?.fields.get('description')?.value, 'x\n more');
+    assert.equal(parseDeb822('Origin: Debian\n', FILE).length, 1);
+  });
+
+  const cut: Array<[string, string, number, RegExp]> = [
     [
       'cut in the middle of a line',
       'Package: a\nVers',
@@ -46,6 +53,13 @@ describe('parseDeb822', () => {
       2,
       /ends inside the paragraph that starts at line 1/,
     ],
+  ];
+  for (const [what, text, line, pattern] of cut) {
+    it(`dpkgWritten: refuses a text ${what}`, () =>
+      assert.throws(() => parseDeb822(text, FILE, { dpkgWritten: true }), corruptAt(line, pattern)));
+  }
+
+  const bad: Array<[string, string, number, RegExp]> = [
     ['a line that is not a field', 'Package: a\nthis is not a field\n\n', 2, /not a "Field: value" line/],
     ['a continuation first', ' continuation\n\n', 1, /continuation line without a field/],
     ['a field given twice', 'Package: a\npackage: b\n\n', 2, /appears twice/],

@@ -119,7 +119,7 @@ class ParagraphReader {
 export function parseStatus(text: string, file: string): StatusEntry[] {
   const entries: StatusEntry[] = [];
   const seen = new Map<string, number>();
-  for (const paragraph of parseDeb822(text, file)) {
+  for (const paragraph of parseDeb822(text, file, { dpkgWritten: true })) {
     const r = new ParagraphReader(paragraph, file);
     const packageField = r.required('Package', `the paragraph at line ${paragraph.line}`);
     const name = packageField.value;
