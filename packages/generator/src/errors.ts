@@ -35,6 +35,14 @@ export type GeneratorErrorCode =
   | 'STATE_IO'
   /** A bad option value (the CLI's own parsing catches most). */
   | 'INVALID_ARGUMENT'
+  /** The package is not in the platform's repositories. */
+  | 'UNKNOWN_PACKAGE'
+  /** The package is, but not at the version asked for (the message lists the versions offered). */
+  | 'UNKNOWN_VERSION'
+  /** Installing or observing a package failed. */
+  | 'GENERATION_FAILED'
+  /** Writing a manifest or catalog file failed (disk full, permissions…). */
+  | 'OUTPUT_FAILED'
   /** Stopped by Ctrl-C / SIGTERM / an AbortSignal; containers and temporary files were removed. */
   | 'INTERRUPTED'
   /** Reading a platform's catalog (apt lists…) failed (used by the catalog code). */

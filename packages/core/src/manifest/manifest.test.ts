@@ -219,7 +219,11 @@ describe('manifest v1', () => {
       ['a relative path', (m) => (m.entries[1]!.path = 'bin/ping'), /absolute normalised path/],
       ['a path with ..', (m) => (m.entries[1]!.path = '/bin/../ping'), /absolute normalised path/],
       ['a path with a trailing slash', (m) => (m.entries[0]!.path = '/bin/'), /absolute normalised path/],
-      ['a mode that is not 4 octal digits', (m) => ((m.entries[1] as { mode: string }).mode = '755'), /octal/],
+      [
+        'a mode that is not 4 octal digits',
+        (m) => ((m.entries[1] as { mode: string }).mode = '755'),
+        /octal/,
+      ],
       ['a file without sha256', (m) => delete (m.entries[1] as { sha256?: string }).sha256, /sha256/],
       ['an upper-case sha256', (m) => ((m.entries[1] as { sha256: string }).sha256 = 'B'.repeat(64)), /hex/],
       ['a symlink without target', (m) => delete (m.entries[3] as { target?: string }).target, /target/],

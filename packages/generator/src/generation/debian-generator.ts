@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  HashPool,
+  RootDir,
+  manifestFileName,
+  maxVersion,
+  readDpkgDatabase,
+  readRootAccounts,
+  signManifest,
+  type CatalogPackage,
+  type DpkgDatabase,
+  type DpkgPackage,
+  type FileObservation,
+  type Manifest,
+  type Platform,
+  type SigningKey,
+} from '@sysattest/core';
+import { readAptLists } from '../debian/apt-lists.js';
+import { GeneratorError } from '../errors.js';
+import type { PlatformImage } from '../image/state.js';
+import { stderrTail, type Podman } from '../podman/index.js';
+import { GENERATOR_VERSION } from '../version.js';
+import { ManifestBuildError, buildManifest } from './manifest-builder.js';
+
+/**
+ * Generation for Debian platforms: a fresh container per batch from the platform image, whose one
+ * command is apt-get installing exact versions; then, from the host, through `podman mount`, the
+ * container's dpkg database gives each package's paths and every path is inspected with core's
+ * in-root resolution. One signed manifest per package version.
+ */
+
+export interface PackageRequest {
+  name: string;
+  /** Exact version; undefined means the newest the image's catalog offers. */
+  version?: string;
+}
+
+export type GenerationEvent =
+  | { kind: 'batch-start'; packages: string[] }
+  | { kind: 'manifest'; name: string; version: string; architecture: string; entries: number; file: string }
+  | { kind: 'digest-mismatch'; name: string; version: string; paths: string[] }
+  | { kind: 'failed'; request: string; message: string }
+  | { kind: 'retry'; packages: string[]; reason: string };
+
+export interface GenerationResult {
+  manifests: { name: string; version: string; architecture: string; file: string }[];
+  failures: { request: string; message: string }[];
+  /** Time spent in apt-get inside containers (the package manager's share). */
+  packageManagerMs: number;
+  /** Time spent by us: mounting, reading the database, hashing, signing, writing. */
+  ownMs: number;
+  /** Time spent by podman creating and removing containers. */
+  podmanMs: number;
+}
+
+export interface DebianGenerationOptions {
+  platform: Platform;
+  image: PlatformImage;
+  podman: Podman;
+  key: SigningKey;
+  outDir: string;
+  requests: PackageRequest[];
+  /** Also make manifests for the dependencies the install pulled in. */
+  withDeps?: boolean;
+  /** Containers at once. */
+  jobs?: number;
+  /** Packages per container. */
+  batchSize?: number;
+  /** Hash threads (default: all cores). */
+  hashThreads?: number;
+  network?: string;
+  signal?: AbortSignal;
+  onEvent?: (e: GenerationEvent) => void;
+}
+
+interface ResolvedRequest {
+  spec: string;
+  name: string;
+  version: string;
+  /** The architecture apt will install (native, or `all`). */
+  architecture: string;
+  catalog: CatalogPackage;
+}
+
+/** What apt-get's output says when the archive could not be reached: worth one retry. */
+const DOWNLOAD_FAILURE =
+  /(Failed to fetch|Unable to fetch|Could not connect|Temporary failure resolving|Connection failed|Hash Sum mismatch)/;
+
+export async function generateDebian(opts: DebianGenerationOptions): Promise<GenerationResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const result: GenerationResult = {
+    manifests: [],
+    failures: [],
+    packageManagerMs: 0,
+    ownMs: 0,
+    podmanMs: 0,
+  };
+  const pool = new HashPool({ threads: opts.hashThreads, capabilities: 'all', md5: true });
+  try {
+    const baseline = await inspectImage(opts, result);
+    const resolved: ResolvedRequest[] = [];
+    for (const request of opts.requests) {
+      try {
+        resolved.push(resolveRequest(request, baseline.catalog, opts.platform.arch));
+      } catch (e) {
+        const message = (e as Error).message;
+        result.failures.push({ request: requestText(request), message });
+        emit({ kind: 'failed', request: requestText(request), message });
+      }
+    }
+    const batchSize = Math.max(1, opts.batchSize ?? 25);
+    const queue: ResolvedRequest[][] = [];
+    for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
+    const ctx: BatchContext = { opts, pool, baseline, result, emit, catalog: baseline.catalog };
+    const workers = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, queue.length)) }, async () => {
+      for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
+        await runBatch(ctx, batch);
+      }
+    });
+    await Promise.all(workers);
+  } finally {
+    await pool.close();
+  }
+  return result;
+}
+
+interface ImageBaseline {
+  /** `name:arch:version` of every package already in the image. */
+  installed: Set<string>;
+  /** The catalog the image's apt lists offer, by `name`. */
+  catalog: Map<string, CatalogPackage[]>;
+  aptVersion: string;
+}
+
+/** Reads the image once: what it already has installed, and what its apt lists offer. */
+async function inspectImage(opts: DebianGenerationOptions, result: GenerationResult): Promise<ImageBaseline> {
+  return withContainer(opts, ['apt-get', '--version'], result, async (run) => {
+    const { mount } = await run();
+    const db = await readDpkgDatabase(mount);
+    const lists = readAptLists(RootDir.open(mount), opts.platform.arch);
+    const catalog = new Map<string, CatalogPackage[]>();
+    for (const p of lists.packages) {
+      const list = catalog.get(p.name);
+      if (list === undefined) catalog.set(p.name, [p]);
+      else list.push(p);
+    }
+    return {
+      installed: new Set(db.packages.map(key)),
+      catalog,
+      aptVersion: db.find('apt')?.version ?? 'unknown',
+    };
+  });
+}
+
+function resolveRequest(
+  request: PackageRequest,
+  catalog: Map<string, CatalogPackage[]>,
+  nativeArch: string,
+): ResolvedRequest {
+  const offered = (catalog.get(request.name) ?? []).filter(
+    (p) => p.architecture === nativeArch || p.architecture === 'all',
+  );
+  if (offered.length === 0) {
+    throw new GeneratorError(
+      'UNKNOWN_PACKAGE',
+      `${request.name}: no such package in the image's repositories`,
+    );
+  }
+  const version =
+    request.version ??
+    (maxVersion(
+      'dpkg',
+      offered.map((p) => p.version),
+    ) as string);
+  const match = offered.find((p) => p.version === version);
+  if (match === undefined) {
+    const versions = [...new Set(offered.map((p) => p.version))].join(', ');
+    throw new GeneratorError(
+      'UNKNOWN_VERSION',
+      `${request.name}: version ${version} is not offered by the image's repositories (offered: ${versions})`,
+    );
+  }
+  return {
+    spec: `${match.name}:${match.architecture === 'all' ? nativeArch : match.architecture}=${match.version}`,
+    name: match.name,
+    version: match.version,
+    architecture: match.architecture,
+    catalog: match,
+  };
+}
+
+interface BatchContext {
+  opts: DebianGenerationOptions;
+  pool: HashPool;
+  baseline: ImageBaseline;
+  catalog: Map<string, CatalogPackage[]>;
+  result: GenerationResult;
+  emit: (e: GenerationEvent) => void;
+}
+
+/**
+ * One container installs the batch. If apt refuses the batch (one broken package fails the whole
+ * transaction), each package is tried in a container of its own, so one bad package fails alone.
+ */
+async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = false): Promise<void> {
+  const { opts, emit } = ctx;
+  emit({ kind: 'batch-start', packages: batch.map((r) => r.spec) });
+  const command = [
+    'apt-get',
+    'install',
+    '--yes',
+    '--no-install-recommends',
+    '-o',
+    'Dpkg::Options::=--force-confdef',
+    '-o',
+    'Dpkg::Options::=--force-confold',
+    ...batch.map((r) => r.spec),
+  ];
+  const outcome = await withContainer(opts, command, ctx.result, async (run) => {
+    const r = await run();
+    if (r.code !== 0) return { failed: aptError(r.stderr, r.stdout) };
+    const own = Date.now();
+    try {
+      await manifestsFromContainer(ctx, batch, r.mount);
+    } finally {
+      ctx.result.ownMs += Date.now() - own;
+    }
+    return { failed: undefined };
+  });
+  if (outcome.failed === undefined) return;
+  if (!retried && DOWNLOAD_FAILURE.test(outcome.failed)) {
+    emit({ kind: 'retry', packages: batch.map((r) => r.spec), reason: outcome.failed });
+    await delay(5000, opts.signal);
+    return runBatch(ctx, batch, true);
+  }
+  if (batch.length > 1) {
+    for (const one of batch) await runBatch(ctx, [one], retried);
+    return;
+  }
+  const request = batch[0] as ResolvedRequest;
+  const message = `${request.spec}: apt-get install failed: ${outcome.failed}`;
+  ctx.result.failures.push({ request: request.spec, message });
+  emit({ kind: 'failed', request: request.spec, message });
+}
+
+async function manifestsFromContainer(
+  ctx: BatchContext,
+  batch: ResolvedRequest[],
+  mount: string,
+): Promise<void> {
+  const { opts } = ctx;
+  const db = await readDpkgDatabase(mount);
+  const targets = selectTargets(db, batch, ctx.baseline, opts.withDeps === true);
+  // Every actual path of every target, inspected once.
+  const actual = new Set<string>();
+  for (const pkg of targets) {
+    for (const f of pkg.files) if (f.path !== '/') actual.add(db.applyDiversions(f.path, pkg.name));
+  }
+  const paths = [...actual];
+  const observed = await ctx.pool.inspectAll(mount, paths);
+  const byPath = new Map<string, FileObservation>(paths.map((p, i) => [p, observed[i] as FileObservation]));
+  const accounts = readRootAccounts(RootDir.open(mount));
+  const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  for (const pkg of targets) {
+    const catalogEntry = ctx.catalog
+      .get(pkg.name)
+      ?.find((c) => c.version === pkg.version && c.architecture === pkg.architecture);
+    const provenance: Manifest['provenance'] = {
+      generatedAt,
+      generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
+      keyFingerprint: opts.key.fingerprint,
+      image: {
+        id: opts.image.imageId,
+        ...((opts.image.refreshedAt ?? opts.image.builtAt)
+          ? { refreshedAt: toSeconds(opts.image.refreshedAt ?? opts.image.builtAt) }
+          : {}),
+      },
+      installer: `apt ${ctx.baseline.aptVersion}`,
+      ...(catalogEntry ? { archiveSha256: catalogEntry.sha256 } : {}),
+    };
+    const spec = `${pkg.name}:${pkg.architecture}=${pkg.version}`;
+    try {
+      const built = buildManifest(pkg, {
+        distroRelease: `${opts.platform.distro}/${opts.platform.release}`,
+        provenance,
+        accounts,
+        divertedLocation: (p, name) => db.applyDiversions(p, name),
+        observation: (p) => byPath.get(p),
+      });
+      const signed = await signManifest(built.manifest, opts.key);
+      const dir = path.join(opts.outDir, ...built.manifest.platform.split('/'));
+      const file = path.join(dir, manifestFileName(built.manifest.package));
+      writeAtomically(`${file}.asc`, signed.signature);
+      writeAtomically(file, signed.bytes);
+      ctx.result.manifests.push({
+        name: pkg.name,
+        version: pkg.version,
+        architecture: pkg.architecture,
+        file,
+      });
+      ctx.emit({
+        kind: 'manifest',
+        name: pkg.name,
+        version: pkg.version,
+        architecture: pkg.architecture,
+        entries: built.manifest.entries.length,
+        file,
+      });
+      if (built.digestMismatches.length > 0) {
+        ctx.emit({
+          kind: 'digest-mismatch',
+          name: pkg.name,
+          version: pkg.version,
+          paths: built.digestMismatches,
+        });
+      }
+    } catch (e) {
+      const message = e instanceof ManifestBuildError || e instanceof Error ? e.message : String(e);
+      ctx.result.failures.push({ request: spec, message });
+      ctx.emit({ kind: 'failed', request: spec, message });
+    }
+  }
+}
+
+/** The requested packages as installed, plus (with deps) everything the install added. */
+function selectTargets(
+  db: DpkgDatabase,
+  batch: ResolvedRequest[],
+  baseline: ImageBaseline,
+  withDeps: boolean,
+): DpkgPackage[] {
+  const targets = new Map<string, DpkgPackage>();
+  for (const r of batch) {
+    const pkg = db.findAll(r.name).find((p) => p.version === r.version && p.architecture === r.architecture);
+    if (pkg === undefined) {
+      throw new GeneratorError(
+        'GENERATION_FAILED',
+        `${r.spec} is not installed after apt-get reported success`,
+      );
+    }
+    targets.set(key(pkg), pkg);
+  }
+  if (withDeps) for (const p of db.packages) if (!baseline.installed.has(key(p))) targets.set(key(p), p);
+  return [...targets.values()];
+}
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Host path of the container's root filesystem (mounted after the command ended). */
+  mount: string;
+}
+
+/**
+ * Creates a labelled container of the platform image whose one command is `command`, hands `use`
+ * a function that runs it and mounts the result, and removes the container whatever happens
+ * (success, failure, abort).
+ */
+async function withContainer<T>(
+  opts: DebianGenerationOptions,
+  command: string[],
+  result: GenerationResult,
+  use: (run: () => Promise<Ran>) => Promise<T>,
+): Promise<T> {
+  const { podman, signal } = opts;
+  const t0 = Date.now();
+  const container = await podman.createContainer(opts.image.imageId, {
+    name: `sysattest-gen-${randomBytes(5).toString('hex')}`,
+    command,
+    network: opts.network,
+    labels: {
+      'sysattest.platform': `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
+      'sysattest.purpose': 'generate',
+    },
+    signal,
+  });
+  result.podmanMs += Date.now() - t0;
+  try {
+    return await use(async () => {
+      const started = Date.now();
+      const r = await podman.startAttached(container, { signal, timeoutMs: 60 * 60 * 1000 });
+      result.packageManagerMs += Date.now() - started;
+      const t = Date.now();
+      const mount = await podman.mount(container, { signal });
+      result.podmanMs += Date.now() - t;
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr, mount };
+    });
+  } finally {
+    const t = Date.now();
+    await podman.unmount(container).catch(() => {});
+    await podman.removeContainer(container).catch(() => {});
+    result.podmanMs += Date.now() - t;
+  }
+}
+
+function aptError(stderr: string, stdout: string): string {
+  const errors = `${stdout}\n${stderr}`
+    .split('\n')
+    .filter((l) => /^E: /.test(l))
+    .map((l) => l.slice(3).trim());
+  return errors.length > 0 ? errors.slice(0, 3).join('; ') : stderrTail(stderr, 400) || 'no error output';
+}
+
+function writeAtomically(file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    fs.writeFileSync(tmp, data, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new GeneratorError('OUTPUT_FAILED', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function key(p: { name: string; architecture: string; version: string }): string {
+  return `${p.name}:${p.architecture}:${p.version}`;
+}
+
+function requestText(r: PackageRequest): string {
+  return r.version === undefined ? r.name : `${r.name}=${r.version}`;
+}
+
+function toSeconds(iso: string): string {
+  return new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new GeneratorError('INTERRUPTED', 'interrupted'));
+    });
+  });
+}
