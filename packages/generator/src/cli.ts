@@ -2,29 +2,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  KeyError,
   TrustedKeyring,
   generateSigningKey,
   readKeyFile,
   runCli,
   writeSecretKeyFile,
 } from '@sysattest/core';
+import { readPassphrase, registerGenerationCommands } from './commands/generate.js';
 import { registerImageCommands } from './commands/image.js';
 import { signingKeyPath } from './paths.js';
 
 const VERSION = '0.1.0';
-
-/** Reads a passphrase from --passphrase-file or SYSATTEST_KEY_PASSPHRASE (never from argv). */
-function passphrase(file: string | undefined): string | undefined {
-  if (file) {
-    try {
-      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new KeyError('KEY_FILE_ERROR', `cannot read passphrase file ${file}: ${(e as Error).message}`);
-    }
-  }
-  return process.env.SYSATTEST_KEY_PASSPHRASE || undefined;
-}
 
 export function buildProgram(): Command {
   const program = new Command('sysattest-generator')
@@ -35,6 +23,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
 
   registerImageCommands(program);
+  registerGenerationCommands(program);
 
   const key = program.command('key').description("manage the generator's OpenPGP signing key");
   const passphraseOption = new Option(
@@ -62,7 +51,7 @@ export function buildProgram(): Command {
         name: opts.name,
         email: opts.email,
         algorithm: opts.algorithm,
-        passphrase: passphrase(opts.passphraseFile),
+        passphrase: readPassphrase(opts.passphraseFile),
       });
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       await writeSecretKeyFile(file, generated.armoredSecretKey, { overwrite: Boolean(opts.force) });

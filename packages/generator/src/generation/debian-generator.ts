@@ -8,13 +8,17 @@ import {
   maxVersion,
   readDpkgDatabase,
   readRootAccounts,
+  signCatalog,
   signManifest,
+  sortCatalogPackages,
+  type Catalog,
   type CatalogPackage,
   type DpkgDatabase,
   type DpkgPackage,
   type FileObservation,
   type Manifest,
   type Platform,
+  type SignedDocument,
   type SigningKey,
 } from '@sysattest/core';
 import { readAptLists } from '../debian/apt-lists.js';
@@ -360,7 +364,7 @@ interface Ran {
  * (success, failure, abort).
  */
 async function withContainer<T>(
-  opts: DebianGenerationOptions,
+  opts: Pick<DebianGenerationOptions, 'podman' | 'image' | 'platform' | 'network' | 'signal'>,
   command: string[],
   result: GenerationResult,
   use: (run: () => Promise<Ran>) => Promise<T>,
@@ -437,3 +441,49 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
     });
   });
 }
+
+export interface DebianCatalogOptions {
+  platform: Platform;
+  image: PlatformImage;
+  podman: Podman;
+  key: SigningKey;
+  network?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * A signed catalog snapshot of what the image's repositories offer, read from the apt lists that
+ * `apt-get update` left in the image (apt checked the InRelease signatures and index hashes).
+ */
+export async function catalogDebian(
+  opts: DebianCatalogOptions,
+): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
+  const timing: GenerationResult = {
+    manifests: [],
+    failures: [],
+    packageManagerMs: 0,
+    ownMs: 0,
+    podmanMs: 0,
+  };
+  const lists = await withContainer(opts, ['apt-get', '--version'], timing, async (run) => {
+    const { mount } = await run();
+    return readAptLists(RootDir.open(mount), opts.platform.arch);
+  });
+  const catalog: Catalog = {
+    schema: 'sysattest.catalog',
+    schemaVersion: 1,
+    platform: `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
+    generatedAt: toSeconds(new Date().toISOString()),
+    provenance: {
+      generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
+      keyFingerprint: opts.key.fingerprint,
+      image: { id: opts.image.imageId },
+      sources: lists.sources,
+    },
+    packages: sortCatalogPackages(lists.packages),
+  };
+  const signed = await signCatalog(catalog, opts.key);
+  return { catalog, signed, warnings: lists.warnings };
+}
+
+export { writeAtomically };

@@ -1,0 +1,254 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { KeyError, SigningKey, parsePlatform, readKeyFile, type Platform } from '@sysattest/core';
+import { GeneratorError } from '../errors.js';
+import {
+  catalogDebian,
+  generateDebian,
+  writeAtomically,
+  type GenerationEvent,
+  type PackageRequest,
+} from '../generation/debian-generator.js';
+import { ImageFleet } from '../image/fleet.js';
+import type { PlatformImage } from '../image/state.js';
+import { withInterrupt } from '../podman/interrupt.js';
+import { Podman } from '../podman/podman.js';
+import { signingKeyPath } from '../paths.js';
+
+interface Output {
+  write(s: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Reads a passphrase from a file or SYSATTEST_KEY_PASSPHRASE (never from argv). */
+export function readPassphrase(file: string | undefined): string | undefined {
+  if (file) {
+    try {
+      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new KeyError('KEY_FILE_ERROR', `cannot read passphrase file ${file}: ${(e as Error).message}`);
+    }
+  }
+  return process.env.SYSATTEST_KEY_PASSPHRASE || undefined;
+}
+
+async function loadKey(opts: { key?: string; passphraseFile?: string }): Promise<SigningKey> {
+  const file = signingKeyPath(opts.key);
+  if (!fs.existsSync(file)) {
+    throw new KeyError(
+      'KEY_FILE_ERROR',
+      `no signing key at ${file}: create one with "sysattest-generator key generate" or pass --key FILE`,
+    );
+  }
+  return SigningKey.fromArmored(await readKeyFile(file), readPassphrase(opts.passphraseFile));
+}
+
+function debianPlatform(id: string): Platform {
+  const platform = parsePlatform(id);
+  if (!['debian', 'ubuntu'].includes(platform.distro)) {
+    throw new GeneratorError(
+      'UNSUPPORTED_PLATFORM',
+      `${id}: generation is implemented for Debian platforms (debian/RELEASE/ARCH) in this version`,
+    );
+  }
+  return platform;
+}
+
+async function imageFor(fleet: ImageFleet, id: string): Promise<PlatformImage> {
+  const image = await fleet.getImage(id);
+  if (image === undefined) {
+    throw new GeneratorError(
+      'IMAGE_NOT_FOUND',
+      `no image for ${id}; build it with: sysattest-generator image build ${id}`,
+    );
+  }
+  return image;
+}
+
+/** `name` or `name=version`. */
+function parseRequest(spec: string): PackageRequest {
+  const m = /^([a-z0-9][a-z0-9+.-]*)(?:=([A-Za-z0-9.+~:-]+))?$/.exec(spec);
+  if (!m) throw new InvalidArgumentError(`"${spec}" is not PACKAGE or PACKAGE=VERSION`);
+  return m[2] === undefined ? { name: m[1] as string } : { name: m[1] as string, version: m[2] };
+}
+
+function positive(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError(`${what} must be 1…1000`);
+    return n;
+  };
+}
+
+/** A progress line that rewrites itself on a terminal; one line per event otherwise. */
+class Progress {
+  private done = 0;
+  private failed = 0;
+  private readonly started = Date.now();
+  constructor(
+    private readonly err: Output,
+    private readonly total: number,
+  ) {}
+
+  event(e: GenerationEvent): void {
+    switch (e.kind) {
+      case 'manifest':
+        this.done++;
+        this.line(`${e.name} ${e.version} (${e.architecture}): ${e.entries} paths`);
+        break;
+      case 'digest-mismatch':
+        this.print(
+          `warning: ${e.name} ${e.version}: ${e.paths.length} file(s) differ from the package's own md5sums: ` +
+            e.paths.slice(0, 5).join(', ') +
+            (e.paths.length > 5 ? ', …' : ''),
+        );
+        break;
+      case 'failed':
+        this.failed++;
+        this.print(`failed: ${e.message}`);
+        break;
+      case 'retry':
+        this.print(`retrying ${e.packages.join(' ')} after a download failure: ${e.reason}`);
+        break;
+      case 'batch-start':
+        this.line(`installing ${e.packages.length} package(s)…`);
+        break;
+    }
+  }
+
+  /** A status update: rewritten in place on a TTY, printed as a line otherwise. */
+  private line(text: string): void {
+    const elapsed = ((Date.now() - this.started) / 1000).toFixed(0);
+    const status = `[${this.done} done, ${this.failed} failed / ${this.total} requested, ${elapsed} s] ${text}`;
+    if (this.err.isTTY) this.err.write(`\r\x1b[K${status.slice(0, (process.stderr.columns || 100) - 1)}`);
+    else this.err.write(`${status}\n`);
+  }
+
+  /** A message that must stay on screen. */
+  print(text: string): void {
+    this.err.write(this.err.isTTY ? `\r\x1b[K${text}\n` : `${text}\n`);
+  }
+
+  end(): void {
+    if (this.err.isTTY) this.err.write('\r\x1b[K');
+  }
+}
+
+export function registerGenerationCommands(
+  program: Command,
+  deps: { stdout?: Output; stderr?: Output } = {},
+): void {
+  const out = deps.stdout ?? process.stdout;
+  const err = deps.stderr ?? process.stderr;
+  const keyOption = () =>
+    new Option('--key <file>', 'signing key (default: $SYSATTEST_GENERATOR_KEY or the generator home)');
+  const passphraseOption = () =>
+    new Option(
+      '--passphrase-file <file>',
+      'file holding the key passphrase (else $SYSATTEST_KEY_PASSPHRASE)',
+    );
+  const interruptible = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
+    withInterrupt(fn, {
+      onInterrupt: (sig) => err.write(`\n${sig}: stopping, removing containers (again to quit now)…\n`),
+      onForcedExit: () =>
+        err.write('quitting without cleaning up; leftovers: podman ps -a --filter label=sysattest=1\n'),
+    });
+
+  program
+    .command('catalog')
+    .description(
+      "sign a snapshot of every package version the platform's repositories offer, read from the image's apt " +
+        'lists after apt-get update (the image is refreshed first unless --no-refresh)',
+    )
+    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64')
+    .option('--out <file>', 'where to write the catalog (a .asc signature is written beside it)')
+    .option('--no-refresh', "read the image's lists as they are, without apt-get update")
+    .option('--network <name>', 'podman network for the containers')
+    .addOption(keyOption())
+    .addOption(passphraseOption())
+    .action(async (platformId: string, opts) => {
+      const platform = debianPlatform(platformId);
+      const key = await loadKey(opts);
+      const podman = new Podman();
+      const fleet = new ImageFleet({ podman, onProgress: (m) => err.write(`${m}\n`) });
+      await imageFor(fleet, platformId);
+      const r = await interruptible(async (signal) => {
+        if (opts.refresh) await fleet.refreshImage(platformId, { network: opts.network, signal });
+        const image = await imageFor(fleet, platformId);
+        return catalogDebian({ platform, image, podman, key, network: opts.network, signal });
+      });
+      for (const w of r.warnings) err.write(`warning: ${w}\n`);
+      const file = path.resolve(
+        opts.out ??
+          `catalog_${platform.distro}_${platform.release}_${platform.arch}_${r.catalog.generatedAt.replace(/[-:]/g, '')}.json`,
+      );
+      writeAtomically(`${file}.asc`, r.signed.signature);
+      writeAtomically(file, r.signed.bytes);
+      out.write(`${file}\n`);
+      err.write(
+        `${r.catalog.platform}: ${r.catalog.packages.length} package versions from ${r.catalog.provenance.sources.length} ` +
+          `index(es), signed by ${key.fingerprint}\n`,
+      );
+    });
+
+  program
+    .command('generate')
+    .description(
+      'install package versions in fresh containers of the platform image and write one signed manifest per ' +
+        'package version: <out>/<distro>/<release>/<arch>/<name>_<version>_<arch>.json (+ .asc)',
+    )
+    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64')
+    .argument(
+      '<packages...>',
+      'PACKAGE or PACKAGE=VERSION (default: the newest version the image offers)',
+      (v, prev: PackageRequest[] | undefined) => [...(prev ?? []), parseRequest(v)],
+    )
+    .option('--out <dir>', 'output directory', 'manifests')
+    .option('--with-deps', 'also make manifests for the dependencies each install pulled in')
+    .option('--jobs <n>', 'containers at once', positive('--jobs'), 1)
+    .option('--batch-size <n>', 'packages installed per container', positive('--batch-size'), 25)
+    .option('--network <name>', 'podman network for the containers')
+    .option('--json', 'print the result as JSON')
+    .addOption(keyOption())
+    .addOption(passphraseOption())
+    .action(async (platformId: string, requests: PackageRequest[], opts) => {
+      const platform = debianPlatform(platformId);
+      const key = await loadKey(opts);
+      const podman = new Podman();
+      await podman.check();
+      const fleet = new ImageFleet({ podman });
+      const image = await imageFor(fleet, platformId);
+      const progress = new Progress(err, requests.length);
+      const started = Date.now();
+      const r = await interruptible((signal) =>
+        generateDebian({
+          platform,
+          image,
+          podman,
+          key,
+          outDir: path.resolve(opts.out),
+          requests,
+          withDeps: Boolean(opts.withDeps),
+          jobs: opts.jobs,
+          batchSize: opts.batchSize,
+          network: opts.network,
+          signal,
+          onEvent: (e) => progress.event(e),
+        }),
+      );
+      progress.end();
+      const elapsed = Date.now() - started;
+      if (opts.json) {
+        out.write(`${JSON.stringify({ ...r, elapsedMs: elapsed }, null, 2)}\n`);
+      } else {
+        for (const m of r.manifests) out.write(`${m.file}\n`);
+        err.write(
+          `${r.manifests.length} manifest(s), ${r.failures.length} failure(s) in ${(elapsed / 1000).toFixed(1)} s ` +
+            `(apt ${(r.packageManagerMs / 1000).toFixed(1)} s, podman ${(r.podmanMs / 1000).toFixed(1)} s, ` +
+            `hashing+signing ${(r.ownMs / 1000).toFixed(1)} s)\n`,
+        );
+      }
+      if (r.failures.length > 0) process.exitCode = 1;
+    });
+}
