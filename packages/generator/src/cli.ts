@@ -1,13 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import {
-  TrustedKeyring,
-  generateSigningKey,
-  readKeyFile,
-  runCli,
-  writeSecretKeyFile,
-} from '@sysattest/core';
+import { TrustedKeyring, generateSigningKey, readKeyFile, runCli, writeSecretKeyFile } from '@sysattest/core';
 import { readPassphrase, registerGenerationCommands } from './commands/generate.js';
 import { registerImageCommands } from './commands/image.js';
 import { signingKeyPath } from './paths.js';

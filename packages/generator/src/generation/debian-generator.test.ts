@@ -1,0 +1,264 @@
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  SigningKey,
+  TrustedKeyring,
+  generateSigningKey,
+  parsePlatform,
+  verifyCatalog,
+  verifyManifest,
+  type Manifest,
+} from '@sysattest/core';
+import { ImageFleet } from '../image/fleet.js';
+import type { PlatformImage } from '../image/state.js';
+import { Podman } from '../podman/podman.js';
+import { catalogDebian, generateDebian, type GenerationEvent } from './debian-generator.js';
+
+/**
+ * Real generation on a real bookworm image, checked against the truth: the .deb files themselves
+ * (their file list, md5sums and contents, through dpkg-deb) and stock gpg for every signature.
+ */
+
+const PLATFORM = 'debian/bookworm/amd64';
+const TEST_LABEL = `sysattest.test=generation-${process.pid}`;
+
+function leftoverContainers(): string[] {
+  const r = spawnSync(
+    'podman',
+    ['ps', '-a', '--filter', 'label=sysattest.purpose=generate', '--format', '{{.Names}}'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+describe('Debian generation in fresh podman containers', { timeout: 15 * 60_000 }, () => {
+  let home: string;
+  let outDir: string;
+  let podman: Podman;
+  let image: PlatformImage;
+  let key: SigningKey;
+  let publicKey: string;
+  let keyring: TrustedKeyring;
+  const events: GenerationEvent[] = [];
+  let result: Awaited<ReturnType<typeof generateDebian>>;
+
+  before(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-gen-test-'));
+    outDir = path.join(home, 'out');
+    podman = new Podman({ labels: { 'sysattest.test': TEST_LABEL.split('=')[1] as string } });
+    const fleet = new ImageFleet({ home, podman, namespace: `localhost/sysattest-test-${process.pid}` });
+    image = (await fleet.buildImage(PLATFORM)).image;
+    const k = await generateSigningKey({ name: 'generation test' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    publicKey = k.armoredPublicKey;
+    keyring = await TrustedKeyring.fromArmored(publicKey);
+    result = await generateDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman,
+      key,
+      outDir,
+      // hello: plain files; iputils-ping: a file capability set by postinst; adduser: conffiles,
+      // arch all; plus one unknown package and one unknown version, which must fail alone.
+      requests: [
+        { name: 'hello' },
+        { name: 'iputils-ping' },
+        { name: 'adduser' },
+        { name: 'no-such-package-sysattest' },
+        { name: 'jq', version: '0.0-nope' },
+      ],
+      batchSize: 10,
+      onEvent: (e) => events.push(e),
+    });
+  });
+
+  after(() => {
+    spawnSync('podman', ['rmi', '--force', image.tag]);
+    spawnSync('podman', ['rmi', '--force', ...image.history.map((h) => h.imageId)]);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('makes one manifest per requested package version and fails the bad requests alone', () => {
+    assert.deepEqual(result.manifests.map((m) => m.name).sort(), ['adduser', 'hello', 'iputils-ping']);
+    const failures = result.failures.map((f) => f.message).join('\n');
+    assert.match(failures, /no-such-package-sysattest: no such package/);
+    assert.match(failures, /jq: version 0\.0-nope is not offered .*\(offered: 1\.6/);
+    assert.equal(result.failures.length, 2);
+    const adduser = result.manifests.find((m) => m.name === 'adduser');
+    assert.equal(adduser?.architecture, 'all');
+    assert.match(adduser?.file ?? '', /debian\/bookworm\/all\/adduser_[^/]+_all\.json$/);
+  });
+
+  it('writes signatures that stock gpg --verify accepts and pinned-key verification accepts', async () => {
+    const gnupg = fs.mkdtempSync(path.join(home, 'gnupg-'));
+    execFileSync('gpg', ['--homedir', gnupg, '--batch', '--import'], {
+      input: publicKey,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    for (const m of result.manifests) {
+      const status = execFileSync(
+        'gpg',
+        ['--homedir', gnupg, '--batch', '--status-fd', '1', '--verify', `${m.file}.asc`, m.file],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
+      assert.match(status, new RegExp(`VALIDSIG ${key.fingerprint} `), m.file);
+      const verified = await verifyManifest(
+        fs.readFileSync(m.file),
+        fs.readFileSync(`${m.file}.asc`, 'utf8'),
+        keyring,
+      );
+      assert.equal(verified.content.package.name, m.name);
+    }
+  });
+
+  it('matches the .deb archives: same paths, same md5sums, same content hashes', async () => {
+    const debs = path.join(home, 'debs');
+    fs.mkdirSync(debs);
+    for (const m of result.manifests) {
+      const manifest = JSON.parse(fs.readFileSync(m.file, 'utf8')) as Manifest;
+      const spec = `${manifest.package.name}=${manifest.package.version}`;
+      // The archive the image's apt would fetch, downloaded by apt inside a container of the image.
+      const dl = spawnSync(
+        'podman',
+        [
+          'run',
+          '--rm',
+          '--label',
+          TEST_LABEL,
+          '-v',
+          `${debs}:/out`,
+          '--workdir',
+          '/out',
+          image.imageId,
+          'apt-get',
+          'download',
+          spec,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(dl.status, 0, dl.stderr);
+      const deb = fs.readdirSync(debs).find((f) => f.startsWith(`${manifest.package.name}_`)) as string;
+      const debPath = path.join(debs, deb);
+      // The archive is the one the catalog names.
+      assert.equal(
+        createHash('sha256').update(fs.readFileSync(debPath)).digest('hex'),
+        manifest.provenance.archiveSha256,
+      );
+
+      const listing = execFileSync('dpkg-deb', ['--fsys-tarfile', debPath]);
+      const tarPaths = execFileSync('tar', ['-t'], { input: listing, encoding: 'utf8', maxBuffer: 64 << 20 })
+        .split('\n')
+        .filter((l) => l && l !== './')
+        .map((l) => l.replace(/^\./, '').replace(/\/$/, ''));
+      const manifestPaths = manifest.entries.map((e) => e.path);
+      assert.deepEqual([...manifestPaths].sort(), [...new Set(tarPaths)].sort(), `${deb}: paths`);
+
+      const extracted = path.join(home, 'x', manifest.package.name);
+      fs.mkdirSync(extracted, { recursive: true });
+      execFileSync('dpkg-deb', ['-x', debPath, extracted]);
+      const ctrl = path.join(home, 'ctrl', manifest.package.name);
+      fs.mkdirSync(ctrl, { recursive: true });
+      execFileSync('dpkg-deb', ['-e', debPath, ctrl]);
+      const md5sums = new Map(
+        (fs.existsSync(path.join(ctrl, 'md5sums')) ? fs.readFileSync(path.join(ctrl, 'md5sums'), 'utf8') : '')
+          .split('\n')
+          .filter(Boolean)
+          .map((l): [string, string] => [`/${l.slice(34)}`, l.slice(0, 32)]),
+      );
+      const conffiles = new Set(
+        (fs.existsSync(path.join(ctrl, 'conffiles'))
+          ? fs.readFileSync(path.join(ctrl, 'conffiles'), 'utf8')
+          : ''
+        )
+          .split('\n')
+          .filter(Boolean),
+      );
+      let files = 0;
+      for (const e of manifest.entries) {
+        if (e.type !== 'file' && e.type !== 'hardlink') continue;
+        files++;
+        const content = fs.readFileSync(path.join(extracted, e.path));
+        assert.equal(
+          e.sha256,
+          createHash('sha256').update(content).digest('hex'),
+          `${deb}: ${e.path} sha256`,
+        );
+        assert.equal(e.size, content.length, `${deb}: ${e.path} size`);
+        const md5 = md5sums.get(e.path);
+        if (md5 !== undefined) {
+          assert.deepEqual(e.distroDigest, { algorithm: 'md5', hex: md5 }, `${deb}: ${e.path} md5`);
+          assert.equal(e.distroDigestMismatch, undefined);
+        }
+        assert.equal(e.conffile === true, conffiles.has(e.path), `${deb}: ${e.path} conffile flag`);
+      }
+      assert.ok(files > 0, `${deb} has files`);
+      fs.rmSync(debPath);
+    }
+  });
+
+  it('records what the fresh install has: the capability postinst set on ping, owners, modes', () => {
+    const ping = JSON.parse(
+      fs.readFileSync(result.manifests.find((m) => m.name === 'iputils-ping')?.file as string, 'utf8'),
+    ) as Manifest;
+    const bin = ping.entries.find((e) => e.path === '/bin/ping');
+    assert.ok(bin && bin.type === 'file');
+    assert.equal(bin.capabilities?.slice(0, 8), '01000002', 'VFS_CAP_REVISION_2 xattr');
+    assert.equal(bin.mode, '0755');
+    assert.equal(bin.user, 'root');
+    const adduser = JSON.parse(
+      fs.readFileSync(result.manifests.find((m) => m.name === 'adduser')?.file as string, 'utf8'),
+    ) as Manifest;
+    assert.ok(adduser.entries.some((e) => e.path === '/etc/deluser.conf' && e.conffile === true));
+  });
+
+  it('leaves no container behind', () => {
+    assert.deepEqual(leftoverContainers(), []);
+  });
+
+  it('signs a catalog of the image lists that names the versions it generated', async () => {
+    const { signed, catalog } = await catalogDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman,
+      key,
+    });
+    const verified = await verifyCatalog(signed.bytes, signed.signature, keyring);
+    assert.ok(verified.content.packages.length > 50_000, `${verified.content.packages.length} packages`);
+    for (const m of result.manifests) {
+      assert.ok(
+        catalog.packages.some((p) => p.name === m.name && p.version === m.version),
+        `${m.name} ${m.version} in the catalog`,
+      );
+    }
+    assert.ok(catalog.provenance.sources.some((s) => /bookworm\/main amd64/.test(s.name) && s.date));
+  });
+
+  it('removes the container when interrupted mid-install', async () => {
+    const controller = new AbortController();
+    const run = generateDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman,
+      key,
+      outDir: path.join(home, 'interrupted'),
+      requests: [{ name: 'python3' }],
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.kind === 'batch-start') setTimeout(() => controller.abort(), 1500);
+      },
+    });
+    await assert.rejects(run, (e: unknown) => (e as { code?: string }).code === 'INTERRUPTED');
+    assert.deepEqual(leftoverContainers(), []);
+    assert.equal(fs.existsSync(path.join(home, 'interrupted', 'debian')), false);
+  });
+});
