@@ -1,0 +1,129 @@
+/**
+ * Generation benchmark: make manifests for every package installed on this machine that the
+ * platform image's catalog offers at the same version, and report packages/minute and where the
+ * time went (apt inside containers vs podman vs our own work: reading the database, hashing,
+ * signing, writing).
+ *
+ * Usage: node packages/generator/dist/bench/generate-bench.js [--platform debian/bookworm/amd64]
+ *          [--jobs N] [--batch-size N] [--limit N] [--json]
+ * Needs root and podman; builds the platform image first if the generator has none.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  RootDir,
+  SigningKey,
+  detectPlatforms,
+  formatPlatform,
+  generateSigningKey,
+  parsePlatform,
+  readDpkgDatabase,
+} from '@sysattest/core';
+import { generateDebian, type PackageRequest } from '../generation/debian-generator.js';
+import { ImageFleet } from '../image/fleet.js';
+import { Podman } from '../podman/podman.js';
+import { readAptLists } from '../debian/apt-lists.js';
+
+const { values: args } = parseArgs({
+  options: {
+    platform: { type: 'string' },
+    jobs: { type: 'string', default: '2' },
+    'batch-size': { type: 'string', default: '40' },
+    limit: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  const platformId = args.platform ?? formatPlatform((await detectPlatforms('/')).primary);
+  const platform = parsePlatform(platformId);
+  const podman = new Podman();
+  await podman.check();
+  const fleet = new ImageFleet({ podman, onProgress: log });
+  let image = await fleet.getImage(platformId);
+  if (image === undefined) image = (await fleet.buildImage(platformId)).image;
+
+  // What this machine has installed, and what the image's catalog offers.
+  const host = await readDpkgDatabase('/');
+  const mountContainer = await podman.createContainer(image.imageId, { command: ['apt-get', '--version'] });
+  let offered: Set<string>;
+  try {
+    const mount = await podman.mount(mountContainer);
+    offered = new Set(
+      readAptLists(RootDir.open(mount), platform.arch).packages.map((p) => `${p.name}=${p.version}`),
+    );
+  } finally {
+    await podman.unmount(mountContainer).catch(() => {});
+    await podman.removeContainer(mountContainer).catch(() => {});
+  }
+  let requests: PackageRequest[] = host.packages
+    .filter(
+      (p) =>
+        (p.architecture === platform.arch || p.architecture === 'all') &&
+        offered.has(`${p.name}=${p.version}`),
+    )
+    .map((p) => ({ name: p.name, version: p.version }));
+  const notOffered = host.packages.length - requests.length;
+  if (args.limit) requests = requests.slice(0, Number(args.limit));
+  log(
+    `${host.packages.length} packages installed here; ${requests.length} offered by the catalog at the installed version (${notOffered} not)`,
+  );
+
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-generate-bench-'));
+  const key = await SigningKey.fromArmored((await generateSigningKey({ name: 'bench' })).armoredSecretKey);
+  const started = Date.now();
+  let done = 0;
+  const r = await generateDebian({
+    platform,
+    image,
+    podman,
+    key,
+    outDir: out,
+    requests,
+    jobs: Number(args.jobs),
+    batchSize: Number(args['batch-size']),
+    onEvent: (e) => {
+      if (e.kind === 'manifest' && ++done % 50 === 0)
+        log(`${done} manifests, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      if (e.kind === 'failed') log(`failed: ${e.message}`);
+    },
+  });
+  const wallMs = Date.now() - started;
+  fs.rmSync(out, { recursive: true, force: true });
+  // apt and podman time are summed over parallel containers; our own time likewise. The share
+  // that matters is ours against the total work.
+  const work = r.packageManagerMs + r.podmanMs + r.ownMs;
+  const figures = {
+    platform: platformId,
+    requested: requests.length,
+    manifests: r.manifests.length,
+    failures: r.failures.length,
+    wallSeconds: +(wallMs / 1000).toFixed(1),
+    packagesPerMinute: +((r.manifests.length / wallMs) * 60_000).toFixed(1),
+    aptSeconds: +(r.packageManagerMs / 1000).toFixed(1),
+    podmanSeconds: +(r.podmanMs / 1000).toFixed(1),
+    ownSeconds: +(r.ownMs / 1000).toFixed(1),
+    ownShare: +(r.ownMs / work).toFixed(3),
+    jobs: Number(args.jobs),
+    batchSize: Number(args['batch-size']),
+  };
+  if (args.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+  else {
+    process.stdout.write(
+      `generation bench (${platformId}, ${figures.jobs} job(s), batches of ${figures.batchSize})\n` +
+        `  manifests        ${figures.manifests} of ${figures.requested} (${figures.failures} failed)\n` +
+        `  wall time        ${figures.wallSeconds} s  = ${figures.packagesPerMinute} packages/minute\n` +
+        `  apt in containers ${figures.aptSeconds} s, podman ${figures.podmanSeconds} s, ours ${figures.ownSeconds} s\n` +
+        `  our share        ${(figures.ownShare * 100).toFixed(1)} % of the work (target ≤ 15 %)\n`,
+    );
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`generate-bench: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
