@@ -221,6 +221,26 @@ describe('Debian generation in fresh podman containers', { timeout: 15 * 60_000 
     assert.ok(adduser.entries.some((e) => e.path === '/etc/deluser.conf' && e.conffile === true));
   });
 
+  it('with dependencies, also makes manifests for what the install pulled in (and not for the image)', async () => {
+    const r = await generateDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman,
+      key,
+      outDir: path.join(home, 'deps'),
+      requests: [{ name: 'jq' }],
+      withDeps: true,
+    });
+    const names = r.manifests.map((m) => m.name).sort();
+    // jq depends on libjq1, which depends on libonig5; base-files is in the image already.
+    assert.ok(
+      ['jq', 'libjq1', 'libonig5'].every((n) => names.includes(n)),
+      names.join(' '),
+    );
+    assert.ok(!names.includes('base-files'));
+    assert.deepEqual(r.failures, []);
+  });
+
   it('leaves no container behind', () => {
     assert.deepEqual(leftoverContainers(), []);
   });
