@@ -206,7 +206,7 @@ interface BatchContext {
 
 /**
  * One container installs the batch. If apt refuses the batch (one broken package fails the whole
- * transaction), each package is tried in a container of its own, so one bad package fails alone.
+ * transaction), the batch is split in two and each half tried again, so one bad package fails alone.
  */
 async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = false): Promise<void> {
   const { opts, emit } = ctx;
@@ -216,6 +216,8 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     'install',
     '--yes',
     '--no-install-recommends',
+    // An older version than the image carries (a machine that is behind on updates) is a downgrade.
+    '--allow-downgrades',
     '-o',
     'Dpkg::Options::=--force-confdef',
     '-o',
@@ -240,7 +242,11 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     return runBatch(ctx, batch, true);
   }
   if (batch.length > 1) {
-    for (const one of batch) await runBatch(ctx, [one], retried);
+    // Bisect: the packages apt can install together still share a container, and the one that
+    // cannot ends up alone, in log2(batch) rounds rather than one container per package.
+    const half = Math.ceil(batch.length / 2);
+    await runBatch(ctx, batch.slice(0, half), retried);
+    await runBatch(ctx, batch.slice(half), retried);
     return;
   }
   const request = batch[0] as ResolvedRequest;

@@ -1,0 +1,177 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The tables as Kysely sees them (the schema itself, and why it is shaped so, is in
+ * migrations.ts). Conventions that hold on both SQLite and PostgreSQL, so that one code path
+ * serves both:
+ * - ids are 64-bit integers (PostgreSQL `bigint` identity, parsed to numbers by the pool; SQLite
+ *   rowids);
+ * - times are TEXT in `Date.prototype.toISOString()` form (`2026-11-25T12:00:00.000Z`): fixed
+ *   width, so text order is time order, and written by the store's clock, never the database's,
+ *   so a test can move time (leases, backoff) without sleeping;
+ * - exact document bytes and binary digests are BLOB / bytea (Buffer on read).
+ */
+
+type Id = Generated<number>;
+/** A binary column: Buffer when read, any Uint8Array when written. */
+type Bytes = ColumnType<Buffer, Uint8Array, Uint8Array>;
+
+export interface PlatformsTable {
+  id: Id;
+  /** `distro/release/arch`. */
+  name: string;
+  distro: string;
+  release: string;
+  arch: string;
+  created_at: string;
+}
+
+export interface CatalogSnapshotsTable {
+  id: Id;
+  platform_id: number;
+  digest: string;
+  generated_at: string;
+  signer_fingerprint: string;
+  signed_at: string;
+  package_count: number;
+  ingested_at: string;
+  signature: string;
+  bytes: Bytes;
+}
+
+export interface CatalogPackagesTable {
+  id: Id;
+  platform_id: number;
+  name: string;
+  arch: string;
+  newest_version: string | null;
+}
+
+export interface CatalogEntriesTable {
+  id: Id;
+  package_id: number;
+  version: string;
+  source_name: string;
+  source_version: string;
+  size: number;
+  archive_sha256: string;
+  filename: string | null;
+  first_seen: string;
+  last_seen: string;
+  withdrawn_at: string | null;
+}
+
+export interface ManifestsTable {
+  id: Id;
+  platform_id: number;
+  name: string;
+  version: string;
+  arch: string;
+  source_name: string;
+  source_version: string;
+  digest: string;
+  signer_fingerprint: string;
+  signed_at: string;
+  generated_at: string;
+  entry_count: number;
+  file_count: number;
+  ingested_at: string;
+  signature: string;
+  bytes: Bytes;
+}
+
+export interface PathsTable {
+  id: Id;
+  /** sha256 of the UTF-8 path: the unique key (a btree cannot index 4 KiB paths on PostgreSQL). */
+  key: Bytes;
+  path: string;
+}
+
+export interface ContentsTable {
+  id: Id;
+  /** The file's sha256, 32 bytes. */
+  sha256: Bytes;
+  size: number;
+}
+
+export interface ManifestFilesTable {
+  manifest_id: number;
+  path_id: number;
+  content_id: number;
+}
+
+export interface ConflictsTable {
+  id: Id;
+  platform_id: number;
+  name: string;
+  version: string;
+  arch: string;
+  manifest_id: number;
+  digest: string;
+  signer_fingerprint: string;
+  first_received_at: string;
+  last_received_at: string;
+  attempts: number;
+  signature: string;
+  bytes: Bytes;
+}
+
+export interface TokensTable {
+  id: Id;
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface TrustedKeysTable {
+  fingerprint: string;
+  armored: string;
+  added_at: string;
+  removed_at: string | null;
+}
+
+export interface TrackedPackagesTable {
+  platform_id: number;
+  name: string;
+  source: string;
+  created_at: string;
+}
+
+export interface JobsTable {
+  id: Id;
+  platform_id: number;
+  target_platform_id: number;
+  name: string;
+  version: string;
+  arch: string;
+  reason: string;
+  state: string;
+  attempts: number;
+  next_run_at: string;
+  lease_owner: string | null;
+  lease_seconds: number | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  manifest_id: number | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+export interface Database {
+  platforms: PlatformsTable;
+  catalog_snapshots: CatalogSnapshotsTable;
+  catalog_packages: CatalogPackagesTable;
+  catalog_entries: CatalogEntriesTable;
+  manifests: ManifestsTable;
+  paths: PathsTable;
+  contents: ContentsTable;
+  manifest_files: ManifestFilesTable;
+  conflicts: ConflictsTable;
+  tokens: TokensTable;
+  trusted_keys: TrustedKeysTable;
+  tracked_packages: TrackedPackagesTable;
+  jobs: JobsTable;
+}

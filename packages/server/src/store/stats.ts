@@ -1,0 +1,152 @@
+import { sql } from 'kysely';
+import { reading, type StoreContext } from './context.js';
+import type { JobState } from './jobs.js';
+
+/** Counts for one platform, for the dashboard and metrics. */
+export interface PlatformStats {
+  platform: string;
+  /** Package versions the latest catalog offers / versions seen once and withdrawn since. */
+  catalogEntries: number;
+  withdrawnEntries: number;
+  catalogSnapshots: number;
+  latestCatalogAt?: string;
+  manifests: number;
+  trackedPackages: number;
+  /** Jobs built on this platform, by state; `retrying` are the pending ones that failed before. */
+  jobs: Record<JobState, number> & { retrying: number };
+}
+
+export interface StoreStats {
+  dialect: 'sqlite' | 'postgres';
+  platforms: PlatformStats[];
+  manifests: number;
+  /** Rows of the reverse index, distinct file contents and distinct paths behind it. */
+  manifestFiles: number;
+  contents: number;
+  paths: number;
+  conflicts: number;
+  activeTokens: number;
+  trustedKeys: number;
+  /** Bytes the database occupies (SQLite: the main file's pages; PostgreSQL: pg_database_size). */
+  databaseBytes: number;
+}
+
+const n = (v: unknown): number => Number(v ?? 0);
+
+export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
+  const { db } = ctx;
+  return reading(async () => {
+    const platforms = await db.selectFrom('platforms').select(['id', 'name']).orderBy('id').execute();
+    const byId = new Map<number, PlatformStats>(
+      platforms.map((p) => [
+        p.id,
+        {
+          platform: p.name,
+          catalogEntries: 0,
+          withdrawnEntries: 0,
+          catalogSnapshots: 0,
+          manifests: 0,
+          trackedPackages: 0,
+          jobs: { pending: 0, running: 0, done: 0, dead: 0, retrying: 0 },
+        },
+      ]),
+    );
+    const at = (id: number): PlatformStats | undefined => byId.get(id);
+
+    const entries = await db
+      .selectFrom('catalog_entries as e')
+      .innerJoin('catalog_packages as p', 'p.id', 'e.package_id')
+      .select((eb) => [
+        'p.platform_id',
+        eb.fn.countAll().as('total'),
+        eb.fn.count('e.withdrawn_at').as('withdrawn'),
+      ])
+      .groupBy('p.platform_id')
+      .execute();
+    for (const r of entries) {
+      const s = at(r.platform_id);
+      if (s === undefined) continue;
+      s.withdrawnEntries = n(r.withdrawn);
+      s.catalogEntries = n(r.total) - s.withdrawnEntries;
+    }
+
+    const snapshots = await db
+      .selectFrom('catalog_snapshots')
+      .select((eb) => ['platform_id', eb.fn.countAll().as('count'), eb.fn.max('generated_at').as('latest')])
+      .groupBy('platform_id')
+      .execute();
+    for (const r of snapshots) {
+      const s = at(r.platform_id);
+      if (s === undefined) continue;
+      s.catalogSnapshots = n(r.count);
+      s.latestCatalogAt = r.latest;
+    }
+
+    const manifests = await db
+      .selectFrom('manifests')
+      .select((eb) => ['platform_id', eb.fn.countAll().as('count')])
+      .groupBy('platform_id')
+      .execute();
+    for (const r of manifests) {
+      const s = at(r.platform_id);
+      if (s !== undefined) s.manifests = n(r.count);
+    }
+
+    const tracked = await db
+      .selectFrom('tracked_packages')
+      .select((eb) => ['platform_id', eb.fn.count('name').distinct().as('count')])
+      .groupBy('platform_id')
+      .execute();
+    for (const r of tracked) {
+      const s = at(r.platform_id);
+      if (s !== undefined) s.trackedPackages = n(r.count);
+    }
+
+    const jobs = await db
+      .selectFrom('jobs')
+      .select((eb) => [
+        'platform_id',
+        'state',
+        eb.fn.countAll().as('count'),
+        eb.fn.sum<number>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retried'),
+      ])
+      .groupBy(['platform_id', 'state'])
+      .execute();
+    for (const r of jobs) {
+      const s = at(r.platform_id);
+      if (s === undefined) continue;
+      s.jobs[r.state as JobState] = n(r.count);
+      if (r.state === 'pending') s.jobs.retrying = n(r.retried);
+    }
+
+    const count = async (table: 'manifests' | 'manifest_files' | 'contents' | 'paths' | 'conflicts'): Promise<number> =>
+      n((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('c')).executeTakeFirst())?.c);
+    const activeTokens = await db
+      .selectFrom('tokens')
+      .select((eb) => eb.fn.countAll().as('c'))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    const trustedKeys = await db
+      .selectFrom('trusted_keys')
+      .select((eb) => eb.fn.countAll().as('c'))
+      .where('removed_at', 'is', null)
+      .executeTakeFirst();
+    const size =
+      ctx.dialect === 'postgres'
+        ? await sql<{ size: number }>`select pg_database_size(current_database()) as size`.execute(db)
+        : await sql<{ size: number }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(db);
+
+    return {
+      dialect: ctx.dialect,
+      platforms: [...byId.values()],
+      manifests: await count('manifests'),
+      manifestFiles: await count('manifest_files'),
+      contents: await count('contents'),
+      paths: await count('paths'),
+      conflicts: await count('conflicts'),
+      activeTokens: n(activeTokens?.c),
+      trustedKeys: n(trustedKeys?.c),
+      databaseBytes: n(size.rows[0]?.size),
+    };
+  });
+}

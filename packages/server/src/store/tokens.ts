@@ -1,0 +1,96 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { inTransaction, iso, reading, type StoreContext } from './context.js';
+import { StoreError } from './store-error.js';
+
+/**
+ * API tokens. The secret is 32 random bytes shown once, at creation; the database keeps only its
+ * sha256. Authentication looks the hash up through a unique index, so the comparison that decides
+ * is between hashes: nothing about the secret leaks through timing, and a copy of the database
+ * yields no usable token (a 256-bit random secret cannot be found from its hash).
+ */
+export type TokenRole = 'admin' | 'generator' | 'reader';
+export const TOKEN_ROLES: readonly TokenRole[] = ['admin', 'generator', 'reader'];
+
+/** Prefix of every secret: recognisable by people and by secret scanners. */
+export const TOKEN_PREFIX = 'sat_';
+
+export interface TokenInfo {
+  id: number;
+  name: string;
+  role: TokenRole;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+export interface CreatedToken {
+  id: number;
+  /** Shown once: it is not stored and cannot be recovered. */
+  secret: string;
+}
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+export async function createToken(ctx: StoreContext, role: TokenRole, name: string): Promise<CreatedToken> {
+  if (!TOKEN_ROLES.includes(role)) throw new StoreError('INVALID', `unknown token role ${JSON.stringify(role)}`);
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 200) {
+    throw new StoreError('INVALID', 'a token name must be a non-empty string of at most 200 characters');
+  }
+  const secret = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const row = await inTransaction(ctx, (trx) =>
+    trx
+      .insertInto('tokens')
+      .values({ name, role, secret_hash: hashSecret(secret), created_at: iso(ctx.now()) })
+      .returning('id')
+      .executeTakeFirstOrThrow(),
+  );
+  return { id: row.id, secret };
+}
+
+/** The token a secret belongs to, unless it is unknown or revoked. */
+export async function authenticate(
+  ctx: StoreContext,
+  secret: string,
+): Promise<{ id: number; role: TokenRole; name: string } | undefined> {
+  if (typeof secret !== 'string' || !secret.startsWith(TOKEN_PREFIX) || secret.length > 100) return undefined;
+  const row = await reading(() =>
+    ctx.db
+      .selectFrom('tokens')
+      .select(['id', 'role', 'name'])
+      .where('secret_hash', '=', hashSecret(secret))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst(),
+  );
+  return row === undefined ? undefined : { id: row.id, role: row.role as TokenRole, name: row.name };
+}
+
+/** Revokes a token (kept, for the record). NOT_FOUND for an unknown id; revoking twice is a no-op. */
+export async function revokeToken(ctx: StoreContext, id: number): Promise<TokenInfo> {
+  return inTransaction(ctx, async (trx) => {
+    await trx
+      .updateTable('tokens')
+      .set({ revoked_at: iso(ctx.now()) })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+    const row = await trx.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) throw new StoreError('NOT_FOUND', `no token ${id}`);
+    return toInfo(row);
+  });
+}
+
+export async function listTokens(ctx: StoreContext): Promise<TokenInfo[]> {
+  const rows = await reading(() => ctx.db.selectFrom('tokens').selectAll().orderBy('id').execute());
+  return rows.map(toInfo);
+}
+
+function toInfo(r: { id: number; name: string; role: string; created_at: string; revoked_at: string | null }): TokenInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as TokenRole,
+    createdAt: r.created_at,
+    ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
+  };
+}
