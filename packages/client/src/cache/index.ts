@@ -1,0 +1,2 @@
+/** The local cache of verified manifests. */
+export * from './manifest-cache.js';

@@ -1,0 +1,2 @@
+/** The pinned generator keys. */
+export * from './store.js';

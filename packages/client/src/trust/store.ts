@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KeyError, SysattestError, TrustedKeyring, readKeyFile } from '@sysattest/core';
+
+/**
+ * The pinned generator keys: a directory holding one armored public key per file, named
+ * `<FINGERPRINT>.asc` (40 upper-case hex), mode 0644, in a directory of mode 0700. Only these keys
+ * (or a `--keyring FILE`) are ever used to verify manifests; nothing a server says adds to them.
+ */
+export class TrustError extends SysattestError<
+  'NO_TRUSTED_KEYS' | 'SECRET_KEY_REFUSED' | 'KEY_NOT_PINNED' | 'INVALID_KEY' | 'TRUST_STORE_ERROR'
+> {}
+
+export interface TrustStoreOptions {
+  /** The keyring directory (default: defaultTrustDir()). */
+  dir?: string;
+}
+
+export interface PinnedKey {
+  /** 40 upper-case hex. */
+  fingerprint: string;
+  /** The file holding it. */
+  file: string;
+}
+
+/** `$SYSATTEST_CLIENT_HOME`, else `$XDG_CONFIG_HOME/sysattest`, else `~/.config/sysattest`. */
+export function clientHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SYSATTEST_CLIENT_HOME) return env.SYSATTEST_CLIENT_HOME;
+  const config = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  return path.join(config, 'sysattest');
+}
+
+/** `<clientHome()>/trusted-keys`. */
+export function defaultTrustDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(clientHome(env), 'trusted-keys');
+}
+
+const FPR_FILE = /^([0-9A-F]{40})\.asc$/;
+const SECRET_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----/;
+
+function normalizeFingerprint(fpr: string): string {
+  const n = fpr.replace(/\s+/g, '').toUpperCase();
+  if (!/^[0-9A-F]{40}$/.test(n)) {
+    throw new TrustError('INVALID_KEY', `${JSON.stringify(fpr)} is not a key fingerprint (40 hex digits)`);
+  }
+  return n;
+}
+
+/**
+ * Pins the single public key in `armoredFile` and returns its fingerprint. Refuses a secret key
+ * (SECRET_KEY_REFUSED: export the public part with `gpg --export --armor FPR`), anything but exactly
+ * one v4 key (INVALID_KEY; v5/v6 keys are not supported). Pinning a key twice replaces the file.
+ */
+export async function addTrustedKey(armoredFile: string, options: TrustStoreOptions = {}): Promise<string> {
+  const text = await readKeyFile(armoredFile);
+  if (SECRET_BLOCK.test(text)) {
+    throw new TrustError(
+      'SECRET_KEY_REFUSED',
+      `${armoredFile} holds a secret key: pin the public key only (gpg --export --armor FINGERPRINT)`,
+    );
+  }
+  let keyring: TrustedKeyring;
+  try {
+    keyring = await TrustedKeyring.fromArmored(text);
+  } catch (e) {
+    if (e instanceof KeyError) {
+      throw new TrustError('INVALID_KEY', `${armoredFile}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+  if (keyring.size !== 1) {
+    throw new TrustError('INVALID_KEY', `${armoredFile} holds ${keyring.size} keys; pin one key per file`);
+  }
+  const fingerprint = keyring.fingerprints[0] as string;
+  const dir = await ensureDir(options.dir ?? defaultTrustDir());
+  await writeAtomic(path.join(dir, `${fingerprint}.asc`), keyring.armoredPublicKeys()[0] as string, 0o644);
+  return fingerprint;
+}
+
+/** The pinned keys, sorted by fingerprint. Files whose content is not the key they are named after are refused. */
+export async function listTrustedKeys(options: TrustStoreOptions = {}): Promise<PinnedKey[]> {
+  const dir = options.dir ?? defaultTrustDir();
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new TrustError('TRUST_STORE_ERROR', `cannot read the trusted keys directory ${dir}: ${String(e)}`, {
+      cause: e,
+    });
+  }
+  const out: PinnedKey[] = [];
+  for (const name of names.sort()) {
+    const m = FPR_FILE.exec(name);
+    if (m === null) continue;
+    const file = path.join(dir, name);
+    const keyring = await readPinnedFile(file);
+    if (keyring.size !== 1 || keyring.fingerprints[0] !== m[1]) {
+      throw new TrustError(
+        'TRUST_STORE_ERROR',
+        `${file} does not hold the key ${m[1]} it is named after (holds ${keyring.fingerprints.join(', ') || 'nothing'}): remove it and pin again`,
+      );
+    }
+    out.push({ fingerprint: m[1] as string, file });
+  }
+  return out;
+}
+
+/** Unpins a key by fingerprint (any case, spaces allowed). KEY_NOT_PINNED if it is not pinned. */
+export async function removeTrustedKey(fpr: string, options: TrustStoreOptions = {}): Promise<void> {
+  const fingerprint = normalizeFingerprint(fpr);
+  const file = path.join(options.dir ?? defaultTrustDir(), `${fingerprint}.asc`);
+  try {
+    await fs.unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new TrustError('KEY_NOT_PINNED', `key ${fingerprint} is not pinned`);
+    }
+    throw new TrustError('TRUST_STORE_ERROR', `cannot remove ${file}: ${String(e)}`, { cause: e });
+  }
+}
+
+/**
+ * The keyring manifests are verified with: the keys in `keyringFile` when given (`--keyring`),
+ * else every pinned key. NO_TRUSTED_KEYS when there is none, with how to pin one.
+ */
+export async function loadKeyring(
+  options: TrustStoreOptions & { keyringFile?: string } = {},
+): Promise<TrustedKeyring> {
+  if (options.keyringFile !== undefined) {
+    const text = await readKeyFile(options.keyringFile);
+    const keyring = await TrustedKeyring.fromArmored(text);
+    if (keyring.size === 0) {
+      throw new TrustError('NO_TRUSTED_KEYS', `${options.keyringFile} holds no key`);
+    }
+    return keyring;
+  }
+  const pinned = await listTrustedKeys(options);
+  if (pinned.length === 0) {
+    throw new TrustError(
+      'NO_TRUSTED_KEYS',
+      `no generator key is pinned (in ${options.dir ?? defaultTrustDir()}): pin one with ` +
+        '`sysattest trust add KEYFILE` (or give --keyring FILE); manifests are never trusted without one',
+    );
+  }
+  const texts = await Promise.all(pinned.map((k) => readKeyFile(k.file)));
+  return TrustedKeyring.fromArmored(texts);
+}
+
+async function readPinnedFile(file: string): Promise<TrustedKeyring> {
+  try {
+    return await TrustedKeyring.fromArmored(await readKeyFile(file));
+  } catch (e) {
+    throw new TrustError(
+      'TRUST_STORE_ERROR',
+      `pinned key file ${file} is unusable: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** Creates `dir` (and parents) and makes it exactly 0700. */
+async function ensureDir(dir: string): Promise<string> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+  return dir;
+}
+
+/** Writes via a fresh temporary file in the same directory, fsync, then rename. */
+export async function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  try {
+    try {
+      await fh.chmod(mode);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}

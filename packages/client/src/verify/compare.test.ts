@@ -1,0 +1,346 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { FileObservation, ManifestEntry } from '@sysattest/core';
+import { compareEntries, compareEntry, formatMode, locationOf, type Finding } from './compare.js';
+
+const PKG = { name: 'pkg', arch: 'amd64' };
+const SHA_A = 'a'.repeat(64);
+const SHA_B = 'b'.repeat(64);
+
+function fileEntry(over: Partial<ManifestEntry & { type: 'file' }> = {}): ManifestEntry {
+  return {
+    type: 'file',
+    path: '/usr/bin/tool',
+    mode: '0755',
+    uid: 0,
+    gid: 0,
+    size: 10,
+    sha256: SHA_A,
+    ...over,
+  };
+}
+
+const stat = { resolvedPath: '', mtimeMs: 0, nlink: 1, dev: 1, ino: 1 };
+
+function obsFile(over: Record<string, unknown> = {}): FileObservation {
+  return {
+    status: 'ok',
+    type: 'file',
+    path: '/usr/bin/tool',
+    ...stat,
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    size: 10,
+    sha256: SHA_A,
+    ...over,
+  } as FileObservation;
+}
+
+function obsLink(target: string, over: Record<string, unknown> = {}): FileObservation {
+  return {
+    status: 'ok',
+    type: 'symlink',
+    path: '/usr/bin/tool',
+    ...stat,
+    mode: 0o777,
+    uid: 0,
+    gid: 0,
+    size: target.length,
+    target,
+    ...over,
+  } as FileObservation;
+}
+
+const classes = (fs: Finding[]): string[] => fs.map((f) => f.class);
+
+describe('compareEntry', () => {
+  it('reports nothing for an identical file', () => {
+    assert.deepEqual(compareEntry(PKG, fileEntry(), obsFile()), []);
+  });
+
+  it('modified: content (sha256) differs', () => {
+    const f = compareEntry(PKG, fileEntry(), obsFile({ sha256: SHA_B }));
+    assert.deepEqual(classes(f), ['modified']);
+    assert.equal(f[0]?.expected, SHA_A);
+    assert.equal(f[0]?.actual, SHA_B);
+    assert.equal(f[0]?.failure, true);
+    assert.equal(f[0]?.package, 'pkg');
+    assert.equal(f[0]?.path, '/usr/bin/tool');
+  });
+
+  it('modified: size differs even if the hash were equal', () => {
+    const f = compareEntry(PKG, fileEntry(), obsFile({ size: 11 }));
+    assert.deepEqual(classes(f), ['modified']);
+    assert.match(f[0]?.detail ?? '', /size 10 → 11/);
+  });
+
+  it('metadata: setuid bit added', () => {
+    const f = compareEntry(PKG, fileEntry(), obsFile({ mode: 0o4755 }));
+    assert.deepEqual(classes(f), ['metadata']);
+    assert.equal(f[0]?.attribute, 'mode');
+    assert.equal(f[0]?.expected, '0755');
+    assert.equal(f[0]?.actual, '4755');
+    assert.match(f[0]?.detail ?? '', /setuid/);
+  });
+
+  it('metadata: setgid removed and sticky added are mode changes', () => {
+    assert.deepEqual(classes(compareEntry(PKG, fileEntry({ mode: '2755' }), obsFile({ mode: 0o755 }))), [
+      'metadata',
+    ]);
+    const dir: ManifestEntry = { type: 'dir', path: '/tmp', mode: '1777', uid: 0, gid: 0 };
+    const f = compareEntry(PKG, dir, {
+      ...(obsFile() as object),
+      type: 'dir',
+      mode: 0o777,
+    } as FileObservation);
+    assert.deepEqual(classes(f), ['metadata']);
+    assert.equal(f[0]?.expected, '1777');
+  });
+
+  it('metadata: uid and gid, one finding each', () => {
+    const f = compareEntry(PKG, fileEntry(), obsFile({ uid: 1000, gid: 1000 }));
+    assert.deepEqual(
+      f.map((x) => [x.class, x.attribute, x.expected, x.actual]),
+      [
+        ['metadata', 'uid', '0', '1000'],
+        ['metadata', 'gid', '0', '1000'],
+      ],
+    );
+  });
+
+  it('owners compare by name when both sides name them (dynamic system ids)', () => {
+    const entry = fileEntry({ uid: 101, gid: 102, user: 'messagebus', group: 'messagebus' });
+    const accounts = {
+      users: new Map([[105, 'messagebus']]),
+      groups: new Map([
+        [106, 'messagebus'],
+        [0, 'root'],
+      ]),
+    };
+    assert.deepEqual(compareEntry(PKG, entry, obsFile({ uid: 105, gid: 106 }), { accounts }), []);
+    const f = compareEntry(PKG, entry, obsFile({ uid: 105, gid: 0 }), { accounts });
+    assert.deepEqual(
+      f.map((x) => [x.attribute, x.expected, x.actual]),
+      [['gid', 'messagebus(102)', 'root(0)']],
+    );
+  });
+
+  it('metadata: a capability added to an executable', () => {
+    const f = compareEntry(
+      PKG,
+      fileEntry(),
+      obsFile({ capability: { raw: '01000002', valid: true, version: 2 } }),
+    );
+    assert.deepEqual(classes(f), ['metadata']);
+    assert.equal(f[0]?.attribute, 'capabilities');
+    assert.equal(f[0]?.expected, '');
+    assert.equal(f[0]?.actual, '01000002');
+  });
+
+  it('metadata: a capability changed or removed on an executable', () => {
+    const entry = fileEntry({ capabilities: '0100000200200000' });
+    assert.deepEqual(compareEntry(PKG, entry, obsFile({ capability: { raw: '0100000200200000' } })), []);
+    assert.deepEqual(
+      classes(compareEntry(PKG, entry, obsFile({ capability: { raw: '0100000200300000' } }))),
+      ['metadata'],
+    );
+    assert.deepEqual(classes(compareEntry(PKG, entry, obsFile())), ['metadata']);
+  });
+
+  it('capabilities are not compared on a non-executable file (inert, and not read by the pool)', () => {
+    const entry = fileEntry({ mode: '0644', capabilities: '0100000200200000' });
+    assert.deepEqual(compareEntry(PKG, entry, obsFile({ mode: 0o644 })), []);
+  });
+
+  it('metadata: symlink retargeted', () => {
+    const entry: ManifestEntry = {
+      type: 'symlink',
+      path: '/usr/bin/tool',
+      mode: '0777',
+      uid: 0,
+      gid: 0,
+      target: 'real',
+    };
+    assert.deepEqual(compareEntry(PKG, entry, obsLink('real')), []);
+    const f = compareEntry(PKG, entry, obsLink('/tmp/evil'));
+    assert.deepEqual(
+      f.map((x) => [x.class, x.attribute, x.expected, x.actual]),
+      [['metadata', 'target', 'real', '/tmp/evil']],
+    );
+  });
+
+  it('metadata: device numbers', () => {
+    const entry: ManifestEntry = {
+      type: 'chardev',
+      path: '/dev/null',
+      mode: '0666',
+      uid: 0,
+      gid: 0,
+      major: 1,
+      minor: 3,
+    };
+    const dev = (major: number, minor: number): FileObservation =>
+      ({
+        ...(obsFile() as object),
+        type: 'chardev',
+        mode: 0o666,
+        rdevMajor: major,
+        rdevMinor: minor,
+      }) as FileObservation;
+    assert.deepEqual(compareEntry(PKG, entry, dev(1, 3)), []);
+    const f = compareEntry(PKG, entry, dev(8, 0));
+    assert.deepEqual(
+      f.map((x) => [x.attribute, x.expected, x.actual]),
+      [['device', '1:3', '8:0']],
+    );
+  });
+
+  it('replaced: a file became a symlink (and nothing else is compared)', () => {
+    const f = compareEntry(PKG, fileEntry(), obsLink('/tmp/evil'));
+    assert.deepEqual(classes(f), ['replaced']);
+    assert.equal(f[0]?.expected, 'file');
+    assert.equal(f[0]?.actual, 'symlink');
+    assert.match(f[0]?.detail ?? '', /symlink -> \/tmp\/evil/);
+  });
+
+  it('replaced: a directory became a file', () => {
+    const dir: ManifestEntry = { type: 'dir', path: '/usr/lib/x', mode: '0755', uid: 0, gid: 0 };
+    assert.deepEqual(classes(compareEntry(PKG, dir, obsFile())), ['replaced']);
+  });
+
+  it('missing', () => {
+    const f = compareEntry(PKG, fileEntry(), { status: 'missing', path: '/usr/bin/tool' });
+    assert.deepEqual(classes(f), ['missing']);
+    assert.equal(f[0]?.failure, true);
+  });
+
+  it('several differences on one file are each reported', () => {
+    const f = compareEntry(PKG, fileEntry(), obsFile({ sha256: SHA_B, mode: 0o4755, uid: 1 }));
+    assert.deepEqual(classes(f), ['modified', 'metadata', 'metadata']);
+  });
+
+  describe('conffiles', () => {
+    const conf = fileEntry({ path: '/etc/tool.conf', mode: '0644', conffile: true });
+    it('an edited conffile is config-modified, not a failure by default', () => {
+      const f = compareEntry(PKG, conf, obsFile({ mode: 0o644, sha256: SHA_B }));
+      assert.deepEqual(classes(f), ['config-modified']);
+      assert.equal(f[0]?.failure, false);
+      assert.match(f[0]?.detail ?? '', /^conffile: .*content differs/);
+    });
+    it('with includeConfig it is a failure', () => {
+      const f = compareEntry(PKG, conf, obsFile({ mode: 0o644, sha256: SHA_B }), { includeConfig: true });
+      assert.deepEqual(classes(f), ['config-modified']);
+      assert.equal(f[0]?.failure, true);
+    });
+    it('a deleted, chmod-ed or replaced conffile is config-modified too', () => {
+      assert.deepEqual(classes(compareEntry(PKG, conf, { status: 'missing', path: '/etc/tool.conf' })), [
+        'config-modified',
+      ]);
+      const meta = compareEntry(PKG, conf, obsFile({ mode: 0o600 }));
+      assert.deepEqual(classes(meta), ['config-modified']);
+      assert.equal(meta[0]?.attribute, 'mode');
+      assert.deepEqual(classes(compareEntry(PKG, conf, obsLink('x'))), ['config-modified']);
+    });
+    it('an unchanged conffile reports nothing', () => {
+      assert.deepEqual(compareEntry(PKG, conf, obsFile({ mode: 0o644 })), []);
+    });
+  });
+
+  describe('absent entries', () => {
+    const absent: ManifestEntry = { type: 'absent', path: '/usr/lib/tool/old' };
+    it('not there: nothing to report', () => {
+      assert.deepEqual(compareEntry(PKG, absent, { status: 'missing', path: absent.path }), []);
+    });
+    it('there: unexpected, a failure', () => {
+      const f = compareEntry(PKG, absent, obsFile({ path: absent.path }));
+      assert.deepEqual(classes(f), ['unexpected']);
+      assert.equal(f[0]?.failure, true);
+      assert.equal(f[0]?.expected, 'absent');
+    });
+    it('an absent conffile that exists is config-modified (the administrator made it)', () => {
+      const f = compareEntry(PKG, { ...absent, conffile: true }, obsFile());
+      assert.deepEqual(classes(f), ['config-modified']);
+      assert.equal(f[0]?.failure, false);
+    });
+  });
+
+  it('hard links compare like files', () => {
+    const hl: ManifestEntry = {
+      type: 'hardlink',
+      path: '/usr/bin/tool2',
+      linkTo: '/usr/bin/tool',
+      mode: '0755',
+      uid: 0,
+      gid: 0,
+      size: 10,
+      sha256: SHA_A,
+    };
+    assert.deepEqual(compareEntry(PKG, hl, obsFile()), []);
+    assert.deepEqual(classes(compareEntry(PKG, hl, obsFile({ sha256: SHA_B }))), ['modified']);
+    assert.deepEqual(classes(compareEntry(PKG, hl, obsFile({ mode: 0o6755 }))), ['metadata']);
+    assert.deepEqual(classes(compareEntry(PKG, hl, obsLink('x'))), ['replaced']);
+  });
+
+  it('observation failures are their own classes', () => {
+    const p = '/usr/bin/tool';
+    const cases: [FileObservation, string][] = [
+      [{ status: 'unreadable', path: p, errno: 'EACCES', message: 'denied' }, 'unreadable'],
+      [{ status: 'vanished', path: p }, 'unstable'],
+      [{ status: 'changed', path: p, detail: 'inode' }, 'unstable'],
+      [{ status: 'changed-while-hashing', path: p, detail: 'size' }, 'unstable'],
+      [{ status: 'error', path: p, code: 'NOT_A_DIRECTORY', message: 'x' }, 'unresolvable'],
+    ];
+    for (const [o, cls] of cases) {
+      const f = compareEntry(PKG, fileEntry(), o);
+      assert.deepEqual(classes(f), [cls], o.status);
+      assert.equal(f[0]?.failure, true);
+    }
+    assert.deepEqual(classes(compareEntry(PKG, fileEntry(), undefined)), ['unresolvable']);
+  });
+});
+
+describe('locationOf and diversions', () => {
+  it('the manifest divertedTo is where the file is looked at', () => {
+    const e = fileEntry({ path: '/bin/sh', divertedTo: '/bin/sh.distrib' });
+    assert.equal(locationOf(e), '/bin/sh.distrib');
+  });
+  it('a local diversion wins over the manifest', () => {
+    const e = fileEntry({ path: '/bin/sh', divertedTo: '/bin/sh.distrib' });
+    assert.equal(
+      locationOf(e, (p) => (p === '/bin/sh' ? '/bin/sh.local' : p)),
+      '/bin/sh.local',
+    );
+    assert.equal(
+      locationOf(e, (p) => p),
+      '/bin/sh.distrib',
+    );
+    assert.equal(locationOf(fileEntry()), '/usr/bin/tool');
+  });
+  it('compareEntries looks at the diverted location and says so', () => {
+    const entries = [
+      fileEntry({ path: '/usr/bin/a', divertedTo: '/usr/bin/a.real' }),
+      fileEntry({ path: '/usr/bin/b' }),
+    ];
+    const seen: string[] = [];
+    const f = compareEntries(
+      PKG,
+      entries,
+      (loc) => {
+        seen.push(loc);
+        return loc === '/usr/bin/a.real' ? obsFile({ sha256: SHA_B }) : obsFile();
+      },
+      { localDiversion: (p) => (p === '/usr/bin/b' ? '/usr/bin/b.diverted' : p) },
+    );
+    assert.deepEqual(seen, ['/usr/bin/a.real', '/usr/bin/b.diverted']);
+    assert.deepEqual(
+      f.map((x) => [x.class, x.path, x.location]),
+      [['modified', '/usr/bin/a', '/usr/bin/a.real']],
+    );
+  });
+});
+
+it('formatMode', () => {
+  assert.equal(formatMode(0o4755), '4755');
+  assert.equal(formatMode(0o100644), '0644');
+});

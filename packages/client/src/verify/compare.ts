@@ -1,0 +1,318 @@
+import type { FileObservation, ManifestEntry } from '@sysattest/core';
+
+/**
+ * Comparing one verified manifest with what is on disk. PURE: no I/O; the caller hashes the paths
+ * (HashPool) and passes the observations in.
+ *
+ * Classes of finding (ARCHITECTURE.md "Client result classes", plus what an inspection can fail with):
+ *
+ * | class             | when                                                                        |
+ * |-------------------|-----------------------------------------------------------------------------|
+ * | `modified`        | a regular file (or hard link) whose sha256 or size differs                  |
+ * | `metadata`        | mode (incl. setuid/setgid/sticky), uid, gid, capabilities, symlink target,  |
+ * |                   | device numbers differ — one finding per attribute (`attribute` names it)    |
+ * | `replaced`        | the path is there but of another type (file → symlink, …)                   |
+ * | `missing`         | the path is not there                                                       |
+ * | `config-modified` | any of the above, for a conffile: reported, but a failure only with        |
+ * |                   | `includeConfig` (`detail` says what differs)                               |
+ * | `unexpected`      | an `absent` entry (a fresh install has no such path) that exists here: a     |
+ * |                   | file where the distribution ships none is suspicious, so it is a failure    |
+ * |                   | (for an absent conffile it is `config-modified` instead)                    |
+ * | `unreadable`      | the OS refused to read it (EACCES, EIO…)                                    |
+ * | `unstable`        | it vanished, was swapped, or changed while being hashed: check again        |
+ * | `unresolvable`    | the path cannot be resolved inside the root (a directory on the way is not   |
+ * |                   | a directory, a symlink loop…)                                               |
+ *
+ * Rules:
+ * - Hard links compare exactly like files (content and metadata of each path on its own).
+ * - Capabilities are compared only when the local file has an execute bit: the hash pool reads
+ *   `security.capability` only on executables, and a capability on a non-executable file is inert
+ *   (execve refuses the file). A file that lost its execute bit already has a `metadata` mode finding.
+ * - Owners: when the manifest names the user (group) and the root's accounts name the local uid
+ *   (gid), the names are compared (dynamically allocated system ids differ between machines);
+ *   otherwise the numbers are.
+ * - Where to look: see `locationOf`.
+ */
+
+export type FindingClass =
+  | 'modified'
+  | 'metadata'
+  | 'replaced'
+  | 'missing'
+  | 'config-modified'
+  | 'unexpected'
+  | 'unreadable'
+  | 'unstable'
+  | 'unresolvable'
+  | 'unverified'
+  | 'bad-signature';
+
+/** Every finding class, in the order reports list them. */
+export const FINDING_CLASSES: readonly FindingClass[] = [
+  'bad-signature',
+  'modified',
+  'replaced',
+  'missing',
+  'metadata',
+  'unexpected',
+  'config-modified',
+  'unreadable',
+  'unstable',
+  'unresolvable',
+  'unverified',
+];
+
+export type MetadataAttribute = 'mode' | 'uid' | 'gid' | 'capabilities' | 'target' | 'device';
+
+export interface Finding {
+  class: FindingClass;
+  /** Package name. */
+  package: string;
+  /** The package's architecture. */
+  arch: string;
+  /** The path as the package ships it. */
+  path?: string;
+  /** Where it was looked at, when that differs from `path` (a diversion). */
+  location?: string;
+  /** For `metadata` (and `config-modified` caused by metadata): which attribute. */
+  attribute?: MetadataAttribute;
+  expected?: string;
+  actual?: string;
+  /** One line for a human. */
+  detail: string;
+  /** Whether the finding is an integrity failure (false: reported for information). */
+  failure: boolean;
+}
+
+export interface PackageRef {
+  name: string;
+  arch: string;
+}
+
+export interface CompareOptions {
+  /** Count `config-modified` as a failure (default false). */
+  includeConfig?: boolean;
+  /** The root's accounts (RootAccounts), to compare owners by name. */
+  accounts?: { users: ReadonlyMap<number, string>; groups: ReadonlyMap<number, string> };
+}
+
+/**
+ * Where an entry is looked at: a local diversion (dpkg-divert on this machine, as `localDiversion`
+ * maps it) wins; else the manifest's `divertedTo` (the file was diverted in the image the manifest
+ * was made in); else the path itself.
+ */
+export function locationOf(entry: ManifestEntry, localDiversion?: (path: string) => string): string {
+  const local = localDiversion?.(entry.path);
+  if (local !== undefined && local !== entry.path) return local;
+  if (entry.type !== 'absent' && entry.divertedTo !== undefined) return entry.divertedTo;
+  return entry.path;
+}
+
+/** Permission bits as 4 octal digits, like the manifest writes them. */
+export function formatMode(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+function describeMode(mode: number): string {
+  const special: string[] = [];
+  if (mode & 0o4000) special.push('setuid');
+  if (mode & 0o2000) special.push('setgid');
+  if (mode & 0o1000) special.push('sticky');
+  return special.length > 0 ? `${formatMode(mode)} (${special.join(', ')})` : formatMode(mode);
+}
+
+function observedType(o: FileObservation & { status: 'ok' }): string {
+  return o.type === 'symlink' ? `symlink -> ${o.target}` : o.type;
+}
+
+/**
+ * Compares every entry of one manifest with its observation. `observe(location)` returns the
+ * observation of a location (see `locationOf`); undefined means it was not inspected, which is
+ * reported as `unresolvable` (never silently passed).
+ */
+export function compareEntries(
+  pkg: PackageRef,
+  entries: readonly ManifestEntry[],
+  observe: (location: string) => FileObservation | undefined,
+  options: CompareOptions & { localDiversion?: (path: string) => string } = {},
+): Finding[] {
+  const findings: Finding[] = [];
+  for (const entry of entries) {
+    const location = locationOf(entry, options.localDiversion);
+    findings.push(...compareEntry(pkg, entry, observe(location), { ...options, location }));
+  }
+  return findings;
+}
+
+/** Compares one entry with the observation of its location. */
+export function compareEntry(
+  pkg: PackageRef,
+  entry: ManifestEntry,
+  observation: FileObservation | undefined,
+  options: CompareOptions & { location?: string } = {},
+): Finding[] {
+  const includeConfig = options.includeConfig === true;
+  const location = options.location ?? entry.path;
+  const conffile = entry.conffile === true;
+  const base = {
+    package: pkg.name,
+    arch: pkg.arch,
+    path: entry.path,
+    ...(location !== entry.path ? { location } : {}),
+  };
+  const at = location !== entry.path ? `${entry.path} (diverted to ${location})` : entry.path;
+  const make = (
+    cls: FindingClass,
+    detail: string,
+    extra: { expected?: string; actual?: string; attribute?: MetadataAttribute } = {},
+  ): Finding => {
+    // A conffile's content, metadata, type or presence is the administrator's business.
+    const asConfig =
+      conffile &&
+      (cls === 'modified' ||
+        cls === 'metadata' ||
+        cls === 'replaced' ||
+        cls === 'missing' ||
+        cls === 'unexpected');
+    const finalClass: FindingClass = asConfig ? 'config-modified' : cls;
+    return {
+      class: finalClass,
+      ...base,
+      ...(extra.attribute !== undefined ? { attribute: extra.attribute } : {}),
+      ...(extra.expected !== undefined ? { expected: extra.expected } : {}),
+      ...(extra.actual !== undefined ? { actual: extra.actual } : {}),
+      detail: asConfig ? `conffile: ${detail}` : detail,
+      failure: finalClass === 'config-modified' ? includeConfig : true,
+    };
+  };
+
+  if (observation === undefined) {
+    return [make('unresolvable', `${at} was not inspected`)];
+  }
+  switch (observation.status) {
+    case 'missing':
+      return entry.type === 'absent' ? [] : [make('missing', `${at} is missing`, { expected: entry.type })];
+    case 'unreadable':
+      return [make('unreadable', `${at} cannot be read: ${observation.errno} ${observation.message}`)];
+    case 'vanished':
+      return [make('unstable', `${at} vanished while it was being inspected`)];
+    case 'changed':
+    case 'changed-while-hashing':
+      return [make('unstable', `${at} ${observation.status}: ${observation.detail}`)];
+    case 'error':
+      return [make('unresolvable', `${at} cannot be resolved: ${observation.code} ${observation.message}`)];
+    case 'ok':
+      break;
+  }
+  const o = observation;
+
+  if (entry.type === 'absent') {
+    return [
+      make(
+        'unexpected',
+        `${at} exists (${observedType(o)}), but a fresh install of the package has no such path`,
+        {
+          expected: 'absent',
+          actual: o.type,
+        },
+      ),
+    ];
+  }
+
+  const expectedType = entry.type === 'hardlink' ? 'file' : entry.type;
+  if (o.type !== expectedType) {
+    return [
+      make('replaced', `${at} should be a ${expectedType} but is a ${observedType(o)}`, {
+        expected: expectedType,
+        actual: o.type,
+      }),
+    ];
+  }
+
+  const out: Finding[] = [];
+  if ((entry.type === 'file' || entry.type === 'hardlink') && o.type === 'file') {
+    if (o.sha256 !== entry.sha256 || o.size !== entry.size) {
+      const sizes = o.size !== entry.size ? ` (size ${entry.size} → ${o.size})` : '';
+      out.push(
+        make('modified', `${at} content differs${sizes}`, { expected: entry.sha256, actual: o.sha256 }),
+      );
+    }
+  }
+
+  const expectedMode = parseInt(entry.mode, 8);
+  const mode = o.mode & 0o7777;
+  if (mode !== expectedMode) {
+    out.push(
+      make('metadata', `${at} mode ${describeMode(expectedMode)} → ${describeMode(mode)}`, {
+        attribute: 'mode',
+        expected: formatMode(expectedMode),
+        actual: formatMode(mode),
+      }),
+    );
+  }
+  const owner = compareOwner(entry.uid, entry.user, o.uid, options.accounts?.users);
+  if (owner !== undefined) {
+    out.push(
+      make('metadata', `${at} owner ${owner.expected} → ${owner.actual}`, { attribute: 'uid', ...owner }),
+    );
+  }
+  const group = compareOwner(entry.gid, entry.group, o.gid, options.accounts?.groups);
+  if (group !== undefined) {
+    out.push(
+      make('metadata', `${at} group ${group.expected} → ${group.actual}`, { attribute: 'gid', ...group }),
+    );
+  }
+
+  if ((entry.type === 'file' || entry.type === 'hardlink') && o.type === 'file' && (o.mode & 0o111) !== 0) {
+    const expected = entry.capabilities;
+    const actual = o.capability?.raw;
+    if (expected !== actual) {
+      const names = o.capability?.permitted?.join(',');
+      out.push(
+        make(
+          'metadata',
+          `${at} capabilities ${expected ?? 'none'} → ${actual ?? 'none'}${names ? ` (${names})` : ''}`,
+          { attribute: 'capabilities', expected: expected ?? '', actual: actual ?? '' },
+        ),
+      );
+    }
+  }
+
+  if (entry.type === 'symlink' && o.type === 'symlink' && o.target !== entry.target) {
+    out.push(
+      make('metadata', `${at} points to ${o.target} instead of ${entry.target}`, {
+        attribute: 'target',
+        expected: entry.target,
+        actual: o.target,
+      }),
+    );
+  }
+
+  if (
+    (entry.type === 'chardev' || entry.type === 'blockdev') &&
+    (o.type === 'chardev' || o.type === 'blockdev') &&
+    (o.rdevMajor !== entry.major || o.rdevMinor !== entry.minor)
+  ) {
+    const expected = `${entry.major}:${entry.minor}`;
+    const actual = `${o.rdevMajor}:${o.rdevMinor}`;
+    out.push(
+      make('metadata', `${at} device ${expected} → ${actual}`, { attribute: 'device', expected, actual }),
+    );
+  }
+  return out;
+}
+
+function compareOwner(
+  expectedId: number,
+  expectedName: string | undefined,
+  actualId: number,
+  names: ReadonlyMap<number, string> | undefined,
+): { expected: string; actual: string } | undefined {
+  const actualName = names?.get(actualId);
+  if (expectedName !== undefined && actualName !== undefined) {
+    return expectedName === actualName
+      ? undefined
+      : { expected: `${expectedName}(${expectedId})`, actual: `${actualName}(${actualId})` };
+  }
+  return expectedId === actualId ? undefined : { expected: String(expectedId), actual: String(actualId) };
+}

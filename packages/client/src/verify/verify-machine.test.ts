@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  SigningKey,
+  TrustedKeyring,
+  generateSigningKey,
+  manifestFileName,
+  sha256Hex,
+  signManifest,
+  type Manifest,
+  type ManifestEntry,
+} from '@sysattest/core';
+import { ManifestCache } from '../cache/manifest-cache.js';
+import type { Finding } from './compare.js';
+import { exitCodeOf, renderJson, renderText, type VerifyReport } from './report.js';
+import { DirectoryManifestSource } from './source.js';
+import { verifyMachine } from './verify-machine.js';
+
+/**
+ * End to end on a small fake root: a dpkg database, real files, manifests made from those files
+ * and signed, laid out as the generator writes them; then a clean run, then tampering.
+ */
+
+interface FakePackage {
+  name: string;
+  version: string;
+  arch: string;
+  /** Paths the package owns, as dpkg lists them. */
+  paths: string[];
+  conffiles?: string[];
+  multiArchSame?: boolean;
+}
+
+const PACKAGES: FakePackage[] = [
+  { name: 'dpkg', version: '1.21.22', arch: 'amd64', paths: ['/usr', '/usr/bin', '/usr/bin/dpkg'] },
+  {
+    name: 'tool',
+    version: '1:2.0-1',
+    arch: 'amd64',
+    paths: [
+      '/etc',
+      '/etc/tool.conf',
+      '/usr',
+      '/usr/bin',
+      '/usr/bin/tool',
+      '/usr/bin/tool-helper',
+      '/usr/bin/tool-link',
+      '/usr/bin/div',
+      '/usr/share',
+      '/usr/share/tool',
+      '/usr/share/tool/readme',
+    ],
+    conffiles: ['/etc/tool.conf'],
+  },
+  {
+    name: 'libdata',
+    version: '3.1',
+    arch: 'all',
+    paths: [
+      '/usr',
+      '/usr/share',
+      '/usr/share/libdata',
+      '/usr/share/libdata/a.txt',
+      '/usr/share/libdata/b.txt',
+    ],
+  },
+  { name: 'extra', version: '0.9', arch: 'amd64', paths: ['/usr', '/usr/bin', '/usr/bin/extra'] },
+];
+
+const FILES: Record<string, [string, number]> = {
+  'usr/bin/dpkg': ['dpkg binary\n', 0o755],
+  'etc/tool.conf': ['setting = 1\n', 0o644],
+  'usr/bin/tool': ['tool binary\n', 0o755],
+  'usr/bin/tool-helper': ['tool helper\n', 0o755],
+  // /usr/bin/div is diverted locally (dpkg-divert --local): the package's file lives at div.real,
+  // and the administrator's own wrapper at /usr/bin/div is none of this package's business.
+  'usr/bin/div.real': ['the real div\n', 0o755],
+  'usr/bin/div': ['#!/bin/sh\nexec div.real "$@"\n', 0o755],
+  'usr/share/tool/readme': ['read me\n', 0o644],
+  'usr/share/libdata/a.txt': ['data a\n', 0o644],
+  'usr/share/libdata/b.txt': ['data b\n', 0o644],
+  'usr/bin/extra': ['extra binary\n', 0o755],
+};
+
+const para = (...lines: string[]): string => lines.join('\n') + '\n\n';
+const md5 = (s: string | Buffer): string => createHash('md5').update(s).digest('hex');
+
+function statusParagraph(p: FakePackage): string {
+  const lines = [
+    `Package: ${p.name}`,
+    'Status: install ok installed',
+    `Architecture: ${p.arch}`,
+    `Version: ${p.version}`,
+  ];
+  if (p.multiArchSame) lines.push('Multi-Arch: same');
+  if (p.conffiles !== undefined) {
+    lines.push('Conffiles:');
+    for (const c of p.conffiles) lines.push(` ${c} ${md5(FILES[c.slice(1)]?.[0] ?? '')}`);
+  }
+  return para(...lines);
+}
+
+function writeDpkgDatabase(root: string, packages: FakePackage[]): void {
+  const admin = path.join(root, 'var/lib/dpkg');
+  fs.mkdirSync(path.join(admin, 'info'), { recursive: true });
+  fs.writeFileSync(path.join(admin, 'status'), packages.map(statusParagraph).join(''));
+  fs.writeFileSync(path.join(admin, 'info/format'), '1\n');
+  fs.writeFileSync(path.join(admin, 'diversions'), '/usr/bin/div\n/usr/bin/div.real\n:\n');
+  for (const p of packages) {
+    fs.writeFileSync(path.join(admin, 'info', `${p.name}.list`), ['/.', ...p.paths].join('\n') + '\n');
+    const sums = p.paths
+      .filter((x) => FILES[x.slice(1)] !== undefined)
+      .map((x) => `${md5(FILES[x.slice(1)]?.[0] ?? '')}  ${x.slice(1)}\n`);
+    fs.writeFileSync(path.join(admin, 'info', `${p.name}.md5sums`), sums.join(''));
+  }
+}
+
+function makeRoot(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-root-'));
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  fs.writeFileSync(
+    path.join(root, 'etc/os-release'),
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+  );
+  for (const [p, [content, mode]] of Object.entries(FILES)) {
+    const host = path.join(root, p);
+    fs.mkdirSync(path.dirname(host), { recursive: true });
+    fs.writeFileSync(host, content);
+    fs.chmodSync(host, mode);
+  }
+  fs.symlinkSync('tool', path.join(root, 'usr/bin/tool-link'));
+  for (const d of ['etc', 'usr', 'usr/bin', 'usr/share', 'usr/share/tool', 'usr/share/libdata']) {
+    fs.chmodSync(path.join(root, d), 0o755);
+  }
+  writeDpkgDatabase(root, PACKAGES);
+  return root;
+}
+
+/** What a generator would record for a package: the entries as they are on disk now. */
+function manifestFor(root: string, p: FakePackage, fingerprint: string): Manifest {
+  const entries: ManifestEntry[] = [];
+  for (const pkgPath of [...p.paths].sort()) {
+    // The generator's image has no local diversion: the content is the diverted file's.
+    const host = path.join(root, pkgPath === '/usr/bin/div' ? '/usr/bin/div.real' : pkgPath);
+    const st = fs.lstatSync(host);
+    const common = {
+      path: pkgPath,
+      mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+      uid: st.uid,
+      gid: st.gid,
+      ...(p.conffiles?.includes(pkgPath) ? { conffile: true as const } : {}),
+    };
+    if (st.isDirectory()) entries.push({ type: 'dir', ...common });
+    else if (st.isSymbolicLink()) entries.push({ type: 'symlink', ...common, target: fs.readlinkSync(host) });
+    else {
+      const bytes = fs.readFileSync(host);
+      entries.push({ type: 'file', ...common, size: bytes.length, sha256: sha256Hex(bytes) });
+    }
+  }
+  return {
+    schema: 'sysattest.manifest',
+    schemaVersion: 1,
+    platform: `debian/bookworm/${p.arch}`,
+    package: {
+      name: p.name,
+      version: p.version,
+      architecture: p.arch,
+      source: { name: p.name, version: p.version },
+    },
+    provenance: {
+      generatedAt: '2026-11-01T00:00:00Z',
+      generator: { name: 'test', version: '0' },
+      keyFingerprint: fingerprint,
+      image: { id: 'test-image' },
+      installer: 'apt 2.6.1',
+    },
+    entries,
+  };
+}
+
+function manifestPath(dir: string, p: FakePackage): string {
+  return path.join(
+    dir,
+    'debian',
+    'bookworm',
+    p.arch,
+    manifestFileName({ name: p.name, version: p.version, architecture: p.arch }),
+  );
+}
+
+async function publish(dir: string, root: string, p: FakePackage, key: SigningKey): Promise<void> {
+  const signed = await signManifest(manifestFor(root, p, key.fingerprint), key);
+  const file = manifestPath(dir, p);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, signed.bytes);
+  fs.writeFileSync(`${file}.asc`, signed.signature);
+}
+
+const summarise = (findings: Finding[]): string[] =>
+  findings.map(
+    (f) => `${f.class} ${f.package}${f.path ? ` ${f.path}` : ''}${f.attribute ? ` ${f.attribute}` : ''}`,
+  );
+
+describe('verifyMachine on a fake root', () => {
+  let root: string;
+  let manifests: string;
+  let cacheDir: string;
+  let key: SigningKey;
+  let rogue: SigningKey;
+  let keyring: TrustedKeyring;
+
+  before(async () => {
+    root = makeRoot();
+    manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
+    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-cache-'));
+    const k = await generateSigningKey({ name: 'generator' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+    rogue = await SigningKey.fromArmored((await generateSigningKey({ name: 'rogue' })).armoredSecretKey);
+    for (const p of PACKAGES) await publish(manifests, root, p, key);
+  });
+  after(() => {
+    for (const d of [root, manifests, cacheDir]) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('an untouched root: every package verified, zero findings, exit 0', async () => {
+    const report = await verifyMachine({
+      root,
+      keyring,
+      source: new DirectoryManifestSource(manifests),
+      cache: new ManifestCache(cacheDir),
+      jobs: 2,
+    });
+    assert.deepEqual(summarise(report.findings), []);
+    assert.equal(report.platform, 'debian/bookworm/amd64');
+    assert.equal(report.summary.packages, 4);
+    assert.equal(report.summary.verified, 4);
+    assert.equal(
+      report.summary.filesChecked,
+      PACKAGES.reduce((n, p) => n + p.paths.length, 0),
+    );
+    assert.deepEqual(
+      report.packages.map((p) => [p.name, p.status]),
+      PACKAGES.map((p) => [p.name, 'verified']),
+    );
+    assert.equal(exitCodeOf(report), 0);
+    assert.match(renderText(report), /no findings/);
+    assert.equal((JSON.parse(renderJson(report)) as VerifyReport).summary.verified, 4);
+  });
+
+  it('offline, from the cache alone, gives the same answer', async () => {
+    const report = await verifyMachine({ root, keyring, cache: new ManifestCache(cacheDir), jobs: 2 });
+    assert.equal(report.summary.verified, 4);
+    assert.deepEqual(report.findings, []);
+  });
+
+  it('offline without a cache: every package unverified (no-manifest), exit 2', async () => {
+    const report = await verifyMachine({ root, keyring, jobs: 1 });
+    assert.equal(report.summary.unverified, 4);
+    assert.ok(report.packages.every((p) => p.reason === 'no-manifest'));
+    assert.equal(exitCodeOf(report), 2);
+  });
+
+  it('finds each tampering with the right class, exactly where it is', async () => {
+    const at = (p: string): string => path.join(root, p);
+    // content changed (one byte)
+    fs.writeFileSync(at('usr/bin/tool'), 'tool binarY\n');
+    // setuid added
+    fs.chmodSync(at('usr/bin/tool-helper'), 0o4755);
+    // deleted
+    fs.rmSync(at('usr/share/tool/readme'));
+    // a file replaced by a symlink
+    fs.rmSync(at('usr/share/libdata/a.txt'));
+    fs.symlinkSync('/etc/shadow', at('usr/share/libdata/a.txt'));
+    // a symlink retargeted
+    fs.rmSync(at('usr/bin/tool-link'));
+    fs.symlinkSync('/tmp/evil', at('usr/bin/tool-link'));
+    // a conffile edited
+    fs.writeFileSync(at('etc/tool.conf'), 'setting = 2\n');
+    // the administrator's wrapper at a locally diverted path changes: not this package's file
+    fs.writeFileSync(at('usr/bin/div'), '#!/bin/sh\necho changed\n');
+    // extra: modified on disk, and its manifest re-signed by a key that is not pinned
+    fs.writeFileSync(at('usr/bin/extra'), 'evil extra\n');
+    await publish(manifests, root, PACKAGES[3] as FakePackage, rogue);
+    // dpkg: its manifest tampered with after signing (one byte)
+    const dpkgFile = manifestPath(manifests, PACKAGES[0] as FakePackage);
+    fs.writeFileSync(dpkgFile, fs.readFileSync(dpkgFile, 'utf8').replace('1.21.22', '1.21.23'));
+    // a package the catalog does not know
+    const orphan: FakePackage = { name: 'orphan', version: '1', arch: 'amd64', paths: ['/usr', '/usr/bin'] };
+    writeDpkgDatabase(root, [...PACKAGES, orphan]);
+
+    // A fresh cache: the cached good manifests of dpkg and extra would (rightly) still verify.
+    const report = await verifyMachine({
+      root,
+      keyring,
+      source: new DirectoryManifestSource(manifests),
+      cache: new ManifestCache(fs.mkdtempSync(path.join(cacheDir, 'fresh-'))),
+      jobs: 2,
+    });
+    assert.deepEqual(summarise(report.findings), [
+      'bad-signature dpkg',
+      'bad-signature extra',
+      'modified tool /usr/bin/tool',
+      'replaced libdata /usr/share/libdata/a.txt',
+      'missing tool /usr/share/tool/readme',
+      'metadata tool /usr/bin/tool-helper mode',
+      'metadata tool /usr/bin/tool-link target',
+      'config-modified tool /etc/tool.conf',
+      'unverified orphan',
+    ]);
+    const byClass = (c: string): Finding[] => report.findings.filter((f) => f.class === c);
+    assert.equal(byClass('config-modified')[0]?.failure, false);
+    assert.equal(byClass('metadata')[0]?.actual, '4755');
+    assert.match(byClass('bad-signature')[0]?.detail ?? '', /BAD_SIGNATURE/);
+    assert.match(byClass('bad-signature')[1]?.detail ?? '', /UNKNOWN_SIGNER/);
+    assert.deepEqual(
+      report.packages.map((p) => [p.name, p.status, p.reason?.split(':')[0]]),
+      [
+        ['dpkg', 'bad-signature', 'BAD_SIGNATURE'],
+        ['tool', 'verified', undefined],
+        ['libdata', 'verified', undefined],
+        ['extra', 'bad-signature', 'UNKNOWN_SIGNER'],
+        ['orphan', 'unverified', 'not-in-catalog'],
+      ],
+    );
+    assert.equal(report.summary.findingsByClass.modified, 1);
+    assert.equal(report.summary.badSignature, 2);
+    assert.equal(report.summary.unverified, 1);
+    assert.equal(exitCodeOf(report), 1 | 2 | 4);
+
+    const text = renderText(report);
+    assert.ok(text.indexOf('packages: 5') < text.indexOf('Modified content'));
+    assert.ok(!text.includes('\u001b['));
+    assert.ok(renderText(report, { colour: true }).includes('\u001b[31m'));
+
+    // with --include-config the conffile counts as a failure
+    const strict = await verifyMachine({
+      root,
+      keyring,
+      source: new DirectoryManifestSource(manifests),
+      includeConfig: true,
+      packages: ['tool'],
+      jobs: 1,
+    });
+    assert.equal(strict.summary.packages, 1);
+    assert.equal(strict.findings.find((f) => f.class === 'config-modified')?.failure, true);
+  });
+
+  it('refuses a validly signed manifest for another package version', async () => {
+    const libdata = PACKAGES[2] as FakePackage;
+    const other = { ...libdata, version: '3.0' };
+    const signed = await signManifest(manifestFor(root, other, key.fingerprint), key);
+    fs.writeFileSync(manifestPath(manifests, libdata), signed.bytes);
+    fs.writeFileSync(`${manifestPath(manifests, libdata)}.asc`, signed.signature);
+    const report = await verifyMachine({
+      root,
+      keyring,
+      source: new DirectoryManifestSource(manifests),
+      packages: ['libdata'],
+      jobs: 1,
+    });
+    assert.deepEqual(summarise(report.findings), ['bad-signature libdata']);
+    assert.match(report.packages[0]?.reason ?? '', /^MANIFEST_MISMATCH: asked for libdata 3.1/);
+  });
+});
