@@ -103,7 +103,8 @@ export async function ingestCatalog(ctx: StoreContext, doc: VerifiedCatalog): Pr
   try {
     newest = newestVersions(catalog, schemeFor(platform.distro));
   } catch (e) {
-    if (e instanceof VersionError) throw new StoreError('INVALID', `catalog ${catalog.platform}: ${e.message}`, { cause: e });
+    if (e instanceof VersionError)
+      throw new StoreError('INVALID', `catalog ${catalog.platform}: ${e.message}`, { cause: e });
     throw e;
   }
   const time = normaliseTime(catalog.generatedAt);
@@ -131,9 +132,16 @@ export async function ingestCatalog(ctx: StoreContext, doc: VerifiedCatalog): Pr
     }
 
     const previousTimes = (
-      await trx.selectFrom('catalog_snapshots').select('generated_at').where('platform_id', '=', platformId).execute()
+      await trx
+        .selectFrom('catalog_snapshots')
+        .select('generated_at')
+        .where('platform_id', '=', platformId)
+        .execute()
     ).map((r) => r.generated_at);
-    const latestBefore = previousTimes.reduce<string | undefined>((a, b) => (a === undefined || b > a ? b : a), undefined);
+    const latestBefore = previousTimes.reduce<string | undefined>(
+      (a, b) => (a === undefined || b > a ? b : a),
+      undefined,
+    );
     // Ties go to the snapshot received last, as latestSnapshotRow orders them.
     const isLatest = latestBefore === undefined || time >= latestBefore;
     const times = [...previousTimes, time].sort();
@@ -158,7 +166,12 @@ export async function ingestCatalog(ctx: StoreContext, doc: VerifiedCatalog): Pr
       .executeTakeFirstOrThrow();
 
     const packages = await syncPackages(trx, platformId, catalog.packages, isLatest ? newest : undefined);
-    const counts = await syncEntries(trx, platformId, catalog.packages, packages.ids, { time, isLatest, latestTime, firstAfter });
+    const counts = await syncEntries(trx, platformId, catalog.packages, packages.ids, {
+      time,
+      isLatest,
+      latestTime,
+      firstAfter,
+    });
 
     let jobsQueued = 0;
     if (isLatest && packages.changes.length > 0) {
@@ -191,7 +204,8 @@ async function syncPackages(
     .where('platform_id', '=', platformId)
     .execute();
   const byKey = new Map(rows.map((r) => [key2(r.name, r.arch), r]));
-  const newestOf = (name: string, arch: string): string | null => newest?.get(`${name}:${arch}`)?.version ?? null;
+  const newestOf = (name: string, arch: string): string | null =>
+    newest?.get(`${name}:${arch}`)?.version ?? null;
 
   const missing = new Map<string, { name: string; arch: string }>();
   for (const p of listed) {
@@ -203,13 +217,19 @@ async function syncPackages(
     const inserted = await trx
       .insertInto('catalog_packages')
       .values(
-        batch.map((p) => ({ platform_id: platformId, name: p.name, arch: p.arch, newest_version: newestOf(p.name, p.arch) })),
+        batch.map((p) => ({
+          platform_id: platformId,
+          name: p.name,
+          arch: p.arch,
+          newest_version: newestOf(p.name, p.arch),
+        })),
       )
       .returning(['id', 'name', 'arch', 'newest_version'])
       .execute();
     for (const r of inserted) {
       byKey.set(key2(r.name, r.arch), r);
-      if (r.newest_version !== null) changes.push({ name: r.name, arch: r.arch, from: null, to: r.newest_version });
+      if (r.newest_version !== null)
+        changes.push({ name: r.name, arch: r.arch, from: null, to: r.newest_version });
     }
   }
 
@@ -298,7 +318,11 @@ async function syncEntries(
     const firstSeen = time < entry.first_seen ? time : entry.first_seen;
     const lastSeen = time > entry.last_seen ? time : entry.last_seen;
     const withdrawnAt = lastSeen >= latestTime ? null : firstAfter(lastSeen);
-    if (firstSeen !== entry.first_seen || lastSeen !== entry.last_seen || withdrawnAt !== entry.withdrawn_at) {
+    if (
+      firstSeen !== entry.first_seen ||
+      lastSeen !== entry.last_seen ||
+      withdrawnAt !== entry.withdrawn_at
+    ) {
       update(entry.id, { first_seen: firstSeen, last_seen: lastSeen, withdrawn_at: withdrawnAt });
     }
   }
@@ -319,10 +343,7 @@ async function syncEntries(
   }
 
   for (const batch of chunks(inserts, rowsPerStatement(11))) {
-    await trx
-      .insertInto('catalog_entries')
-      .values(batch)
-      .execute();
+    await trx.insertInto('catalog_entries').values(batch).execute();
   }
   for (const { set, ids } of updates.values()) {
     for (const batch of chunks(ids, rowsPerStatement(1))) {
@@ -342,7 +363,12 @@ async function enqueueTrackedNewest(
 ): Promise<number> {
   const tracked = new Set(
     (
-      await trx.selectFrom('tracked_packages').select('name').distinct().where('platform_id', '=', platformId).execute()
+      await trx
+        .selectFrom('tracked_packages')
+        .select('name')
+        .distinct()
+        .where('platform_id', '=', platformId)
+        .execute()
     ).map((r) => r.name),
   );
   const wanted = changes.filter(
@@ -401,7 +427,10 @@ export async function latestSnapshotRow(db: Db, platformId: number): Promise<Sna
     .executeTakeFirst();
 }
 
-export async function latestCatalog(ctx: StoreContext, platform: string): Promise<CatalogSnapshotInfo | undefined> {
+export async function latestCatalog(
+  ctx: StoreContext,
+  platform: string,
+): Promise<CatalogSnapshotInfo | undefined> {
   platformOf(platform);
   return reading(async () => {
     const id = (await findPlatformIds(ctx.db, [platform])).get(platform);
@@ -463,7 +492,11 @@ export interface CatalogPackageInfo {
 }
 
 /** What the catalogs of a platform say about one package name (every architecture). */
-export async function catalogPackage(ctx: StoreContext, platform: string, name: string): Promise<CatalogPackageInfo[]> {
+export async function catalogPackage(
+  ctx: StoreContext,
+  platform: string,
+  name: string,
+): Promise<CatalogPackageInfo[]> {
   platformOf(platform);
   return reading(async () => {
     const rows = await ctx.db
@@ -493,7 +526,12 @@ export async function catalogPackage(ctx: StoreContext, platform: string, name: 
     for (const r of rows) {
       let p = out.get(r.package_id);
       if (p === undefined) {
-        p = { name, arch: r.arch, versions: [], ...(r.newest_version === null ? {} : { newestVersion: r.newest_version }) };
+        p = {
+          name,
+          arch: r.arch,
+          versions: [],
+          ...(r.newest_version === null ? {} : { newestVersion: r.newest_version }),
+        };
         out.set(r.package_id, p);
       }
       if (r.version === null) continue;

@@ -74,9 +74,9 @@ export function createDatabase(location: StoreLocation, options: ConnectionOptio
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const file = location.path;
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o750 });
   let sqlite: SqliteDatabase.Database;
   try {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o750 });
     sqlite = new SqliteDatabase(file, { timeout: options.busyTimeoutMs ?? 5000 });
     // WAL: readers do not block the writer. synchronous=FULL: an acknowledged upload survives a
     // power cut (better-sqlite3 builds default to NORMAL in WAL mode, which may lose the last

@@ -58,7 +58,10 @@ const MAX_TRANSACTION_ATTEMPTS = 5;
  * On PostgreSQL a deadlock or serialization failure reruns it (so `work` must have no effect
  * outside the transaction). Database errors come out translated (see translateError).
  */
-export async function inTransaction<T>(ctx: StoreContext, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  ctx: StoreContext,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await ctx.db.transaction().execute(work);
@@ -87,7 +90,14 @@ function sqlState(e: unknown): string | undefined {
 }
 
 /** Node's socket errors that mean "the database server is not there". */
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+]);
 
 /**
  * StoreErrors pass through. "Cannot reach or lock the database" becomes UNAVAILABLE (the caller

@@ -22,12 +22,7 @@ export type {
   CatalogSnapshotInfo,
   NewestChange,
 } from './catalogs.js';
-export type {
-  ManifestConflict,
-  ManifestDocument,
-  ManifestInfo,
-  ManifestIngestOutcome,
-} from './manifests.js';
+export type { ManifestConflict, ManifestDocument, ManifestInfo, ManifestIngestOutcome } from './manifests.js';
 export {
   LOOKUP_LIMITS,
   type LookupItem,

@@ -1,5 +1,14 @@
 import type { Selectable, SelectQueryBuilder, Transaction } from 'kysely';
-import { addSeconds, chunks, inTransaction, iso, reading, rowsPerStatement, type Db, type StoreContext } from './context.js';
+import {
+  addSeconds,
+  chunks,
+  inTransaction,
+  iso,
+  reading,
+  rowsPerStatement,
+  type Db,
+  type StoreContext,
+} from './context.js';
 import type { Database } from './database.js';
 import { findPlatformIds, platformOf } from './platforms.js';
 import { StoreError } from './store-error.js';
@@ -55,11 +64,17 @@ export const JOB_LIMITS = {
 } as const;
 
 /** Runs `row lock, skip rows others hold` on PostgreSQL; SQLite has one writer and needs neither. */
-function skipLocked<O>(ctx: StoreContext, q: SelectQueryBuilder<Database, 'jobs', O>): SelectQueryBuilder<Database, 'jobs', O> {
+function skipLocked<O>(
+  ctx: StoreContext,
+  q: SelectQueryBuilder<Database, 'jobs', O>,
+): SelectQueryBuilder<Database, 'jobs', O> {
   return ctx.dialect === 'postgres' ? q.forUpdate().skipLocked() : q;
 }
 
-function lockRow<O>(ctx: StoreContext, q: SelectQueryBuilder<Database, 'jobs', O>): SelectQueryBuilder<Database, 'jobs', O> {
+function lockRow<O>(
+  ctx: StoreContext,
+  q: SelectQueryBuilder<Database, 'jobs', O>,
+): SelectQueryBuilder<Database, 'jobs', O> {
   return ctx.dialect === 'postgres' ? q.forUpdate() : q;
 }
 
@@ -98,7 +113,10 @@ function toJob(r: JobRow): GenerationJob {
 
 async function jobsByIds(db: Db, ids: readonly number[]): Promise<GenerationJob[]> {
   if (ids.length === 0) return [];
-  const rows = await selectJobs(db).where('j.id', 'in', [...ids]).orderBy('j.id').execute();
+  const rows = await selectJobs(db)
+    .where('j.id', 'in', [...ids])
+    .orderBy('j.id')
+    .execute();
   return rows.map((r) => toJob(r as JobRow));
 }
 
@@ -188,8 +206,15 @@ export async function completeJobsFor(
 }
 
 function checkWorker(workerId: unknown): string {
-  if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > JOB_LIMITS.maxWorkerIdLength) {
-    throw new StoreError('INVALID', `a worker id must be a string of 1 to ${JOB_LIMITS.maxWorkerIdLength} characters`);
+  if (
+    typeof workerId !== 'string' ||
+    workerId.length === 0 ||
+    workerId.length > JOB_LIMITS.maxWorkerIdLength
+  ) {
+    throw new StoreError(
+      'INVALID',
+      `a worker id must be a string of 1 to ${JOB_LIMITS.maxWorkerIdLength} characters`,
+    );
   }
   return workerId;
 }
@@ -290,7 +315,20 @@ export async function claimJobs(
         .orderBy('id')
         .limit(max),
     ).execute();
-    const claimed = due.map((r) => r.id);
+    // A job whose manifest is already stored (it arrived while a lookup was queueing the job) is
+    // done, not work.
+    const stored = await storedManifestsOf(
+      trx,
+      due.map((r) => r.id),
+    );
+    for (const [jobId, manifestId] of stored) {
+      await trx
+        .updateTable('jobs')
+        .set({ state: 'done', manifest_id: manifestId, completed_at: nowIso, updated_at: nowIso })
+        .where('id', '=', jobId)
+        .execute();
+    }
+    const claimed = due.map((r) => r.id).filter((id) => !stored.has(id));
     if (claimed.length === 0) return [];
     await trx
       .updateTable('jobs')
@@ -308,6 +346,24 @@ export async function claimJobs(
   });
 }
 
+/** Of these jobs, those whose manifest is stored: job id → manifest id. */
+async function storedManifestsOf(db: Db, jobIds: readonly number[]): Promise<Map<number, number>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('jobs as j')
+    .innerJoin('manifests as m', (join) =>
+      join
+        .onRef('m.platform_id', '=', 'j.target_platform_id')
+        .onRef('m.name', '=', 'j.name')
+        .onRef('m.version', '=', 'j.version')
+        .onRef('m.arch', '=', 'j.arch'),
+    )
+    .select(['j.id', 'm.id as manifest_id'])
+    .where('j.id', 'in', [...jobIds])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.manifest_id]));
+}
+
 /** The job, locked for this transaction, after checking it is running under `workerId`'s lease. */
 async function heldJob(
   ctx: StoreContext,
@@ -315,7 +371,10 @@ async function heldJob(
   jobId: number,
   workerId: string,
 ): Promise<Selectable<Database['jobs']>> {
-  const row = await lockRow(ctx, trx.selectFrom('jobs').selectAll().where('id', '=', jobId)).executeTakeFirst();
+  const row = await lockRow(
+    ctx,
+    trx.selectFrom('jobs').selectAll().where('id', '=', jobId),
+  ).executeTakeFirst();
   if (row === undefined) throw new StoreError('NOT_FOUND', `no job ${jobId}`);
   if (row.state !== 'running' || row.lease_owner !== workerId) {
     const holder =
@@ -349,11 +408,18 @@ export async function heartbeat(ctx: StoreContext, jobId: number, workerId: stri
  * the job; this confirms it): INVALID otherwise, so that a job can never be done without its
  * manifest. Completing a job that is already done is a no-op.
  */
-export async function completeJob(ctx: StoreContext, jobId: number, workerId: string): Promise<GenerationJob> {
+export async function completeJob(
+  ctx: StoreContext,
+  jobId: number,
+  workerId: string,
+): Promise<GenerationJob> {
   checkJobId(jobId);
   checkWorker(workerId);
   return inTransaction(ctx, async (trx) => {
-    const current = await lockRow(ctx, trx.selectFrom('jobs').select('state').where('id', '=', jobId)).executeTakeFirst();
+    const current = await lockRow(
+      ctx,
+      trx.selectFrom('jobs').select('state').where('id', '=', jobId),
+    ).executeTakeFirst();
     if (current?.state === 'done') return (await jobsByIds(trx, [jobId]))[0] as GenerationJob;
     const row = await heldJob(ctx, trx, jobId, workerId);
     const manifest = await trx
@@ -391,7 +457,12 @@ export function backoffSeconds(ctx: Pick<StoreContext, 'jobs'>, attempts: number
  * The worker could not make the manifest. The job goes back to pending after a backoff, or is dead
  * once it has had `maxAttempts` claims. `error` is kept (truncated) for the operator.
  */
-export async function failJob(ctx: StoreContext, jobId: number, workerId: string, error: string): Promise<GenerationJob> {
+export async function failJob(
+  ctx: StoreContext,
+  jobId: number,
+  workerId: string,
+  error: string,
+): Promise<GenerationJob> {
   checkJobId(jobId);
   checkWorker(workerId);
   const message = String(error).slice(0, JOB_LIMITS.maxErrorLength);
@@ -419,7 +490,10 @@ export async function failJob(ctx: StoreContext, jobId: number, workerId: string
 export async function requeueJob(ctx: StoreContext, jobId: number): Promise<GenerationJob> {
   checkJobId(jobId);
   return inTransaction(ctx, async (trx) => {
-    const row = await lockRow(ctx, trx.selectFrom('jobs').select('state').where('id', '=', jobId)).executeTakeFirst();
+    const row = await lockRow(
+      ctx,
+      trx.selectFrom('jobs').select('state').where('id', '=', jobId),
+    ).executeTakeFirst();
     if (row === undefined) throw new StoreError('NOT_FOUND', `no job ${jobId}`);
     if (row.state === 'done') throw new StoreError('INVALID', `job ${jobId} is done: its manifest is stored`);
     const now = iso(ctx.now());

@@ -1,7 +1,15 @@
 import { ARCH_INDEPENDENT, isValidPlatformComponent } from '@sysattest/core';
-import { sql, type Expression, type SqlBool, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { latestSnapshotRow, type CatalogSnapshotInfo } from './catalogs.js';
-import { chunks, inTransaction, iso, reading, rowsPerStatement, type Db, type StoreContext } from './context.js';
+import {
+  chunks,
+  inTransaction,
+  iso,
+  reading,
+  rowsPerStatement,
+  type Db,
+  type StoreContext,
+} from './context.js';
 import type { Database } from './database.js';
 import { enqueueJobs, type JobReason, type JobState } from './jobs.js';
 import { ensurePlatformIds, findPlatformIds, platformOf } from './platforms.js';
@@ -67,7 +75,10 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 function checkItems(items: unknown): asserts items is LookupItem[] {
   if (!Array.isArray(items)) throw new StoreError('INVALID', 'lookup items must be an array');
   if (items.length > LOOKUP_LIMITS.maxItems) {
-    throw new StoreError('INVALID', `at most ${LOOKUP_LIMITS.maxItems} items per lookup, got ${items.length}`);
+    throw new StoreError(
+      'INVALID',
+      `at most ${LOOKUP_LIMITS.maxItems} items per lookup, got ${items.length}`,
+    );
   }
   items.forEach((item: unknown, i) => {
     const it = item as Partial<Record<keyof LookupItem, unknown>> | null;
@@ -83,11 +94,28 @@ function checkItems(items: unknown): asserts items is LookupItem[] {
   });
 }
 
-/** `(col, col, …) in (values (?, ?, …), …)`: a batch of composite keys in one statement. */
-function tupleIn(columns: readonly string[], rows: readonly (readonly string[])[]): Expression<SqlBool> {
-  return sql<SqlBool>`(${sql.join(columns.map((c) => sql.ref(c)))}) in (values ${sql.join(
+/**
+ * A batch of composite keys as a derived table, `(values (?, ?, ?), …) as k`, whose columns both
+ * databases name column1, column2, …. Joined to an indexed table, it makes SQLite and PostgreSQL
+ * seek the index once per key. (A row-value `in (values …)` spanning two joined tables made
+ * SQLite compare every key with every row.)
+ */
+function keyTable(rows: readonly (readonly string[])[]) {
+  return sql<{ column1: string; column2: string; column3: string }>`(values ${sql.join(
     rows.map((r) => sql`(${sql.join(r)})`),
-  )})`;
+  )})`.as('k');
+}
+
+/**
+ * The manifest bytes as `document`. PostgreSQL sends bytea hex-encoded, twice the size, to be
+ * decoded in JavaScript: for a 750-package machine that was most of the lookup's time. A manifest
+ * is UTF-8 JSON (core refuses anything else), so on PostgreSQL it travels as text
+ * (`convert_from`, which checks the encoding) and Buffer.from(text) gives back the same bytes.
+ */
+function documentBytes(dialect: StoreContext['dialect']) {
+  return dialect === 'postgres'
+    ? sql<string>`convert_from(${sql.ref('m.bytes')}, 'UTF8')`.as('document')
+    : sql<Buffer>`${sql.ref('m.bytes')}`.as('document');
 }
 
 function groupBy<T, K>(items: Iterable<T>, keyOf: (t: T) => K | undefined): Map<K, T[]> {
@@ -103,7 +131,8 @@ function groupBy<T, K>(items: Iterable<T>, keyOf: (t: T) => K | undefined): Map<
 }
 
 const itemKey = (i: LookupItem): string => `${i.name}\u0000${i.version}\u0000${i.arch}`;
-const packageKey = (platformId: number, name: string, arch: string): string => `${platformId}\u0000${name}\u0000${arch}`;
+const packageKey = (platformId: number, name: string, arch: string): string =>
+  `${platformId}\u0000${name}\u0000${arch}`;
 
 /** Where an item's manifest and catalog entry live, relative to the platform asked about. */
 interface Placement {
@@ -117,7 +146,9 @@ interface Placement {
 
 function place(platform: string, item: LookupItem): Placement {
   const { distro, release } = platformOf(platform);
-  const manifestPlatform = isValidPlatformComponent(item.arch) ? `${distro}/${release}/${item.arch}` : undefined;
+  const manifestPlatform = isValidPlatformComponent(item.arch)
+    ? `${distro}/${release}/${item.arch}`
+    : undefined;
   const catalogPlatform = ARCH_INDEPENDENT.has(item.arch) ? platform : manifestPlatform;
   return { item, key: itemKey(item), manifestPlatform, catalogPlatform };
 }
@@ -141,8 +172,8 @@ interface Facts {
  * platform's catalog and on the release's `…/all` manifest platform; an item of another
  * architecture (multiarch) on that architecture's platform.
  *
- * Reads are batched (composite keys in `in (values …)` lists, a few thousand per statement). The
- * only writes — new jobs and newly tracked packages — happen in one transaction, and only when
+ * Reads are batched: a few thousand composite keys per statement, as a `values` table joined to
+ * the indexed tables (see keyTable). The only writes — new jobs and newly tracked packages — happen in one transaction, and only when
  * there is something new to write, so a machine already known costs reads alone.
  */
 export async function lookup(
@@ -171,7 +202,9 @@ export async function lookupWith(
     const p = place(platform, item);
     if (!placements.has(p.key)) placements.set(p.key, p);
   }
-  const facts = await reading(() => readFacts(ctx.db, platform, [...placements.values()], options.includeDocuments));
+  const facts = await reading(() =>
+    readFacts(ctx, platform, [...placements.values()], options.includeDocuments),
+  );
 
   // What the answers need written: jobs for pending items that have none, tracking of new packages.
   const newJobs: Placement[] = [];
@@ -187,13 +220,28 @@ export async function lookupWith(
       newTracked.set(cpId, names);
     }
     const entry = facts.entries.get(`${cpId}\u0000${p.key}`);
-    if (!facts.manifests.has(p.key) && entry !== undefined && entry.withdrawnAt === null && !facts.jobs.has(p.key)) {
+    if (
+      !facts.manifests.has(p.key) &&
+      entry !== undefined &&
+      entry.withdrawnAt === null &&
+      !facts.jobs.has(p.key)
+    ) {
       newJobs.push(p);
     }
   }
   if (newJobs.length > 0 || newTracked.size > 0) {
-    const created = await inTransaction(ctx, (trx) => writeRequests(trx, ctx, newJobs, newTracked, options.reason));
-    for (const [k, job] of created) facts.jobs.set(k, job);
+    const written = await inTransaction(ctx, (trx) =>
+      writeRequests(trx, ctx, newJobs, newTracked, options.reason),
+    );
+    for (const [k, job] of written.jobs) facts.jobs.set(k, job);
+    // Manifests uploaded while we were reading: answer with them.
+    const byPlatform = groupBy(written.stored, (p) => facts.platformIds.get(p.manifestPlatform as string));
+    for (const [platformId, group] of byPlatform) {
+      const found = await reading(() =>
+        findManifests(ctx.db, ctx.dialect, platformId, group, options.includeDocuments),
+      );
+      for (const [k, m] of found) facts.manifests.set(k, m);
+    }
   }
 
   const results = items.map((item) => answer(facts, placements.get(itemKey(item)) as Placement));
@@ -212,7 +260,7 @@ function answer(facts: Facts, p: Placement): LookupItemResult {
   const cpId = p.catalogPlatform === undefined ? undefined : facts.platformIds.get(p.catalogPlatform);
   const known = cpId !== undefined && facts.snapshots.has(cpId);
   const newest = known ? facts.packages.get(packageKey(cpId, name, arch))?.newest : undefined;
-  const base: LookupItemBase = { name, version, arch, ...(newest == null ? {} : { newestVersion: newest }) };
+  const base: LookupItemBase = { name, version, arch, ...(newest ? { newestVersion: newest } : {}) };
   const manifest = facts.manifests.get(p.key);
   if (manifest !== undefined) return { ...base, status: 'ok', manifest };
   if (!known) return { ...base, status: 'unknown-platform' };
@@ -224,11 +272,17 @@ function answer(facts: Facts, p: Placement): LookupItemResult {
   return {
     ...base,
     status: 'not-in-catalog',
-    ...(entry?.withdrawnAt == null ? {} : { withdrawnAt: entry.withdrawnAt }),
+    ...(entry?.withdrawnAt ? { withdrawnAt: entry.withdrawnAt } : {}),
   };
 }
 
-async function readFacts(db: Db, platform: string, placements: Placement[], includeDocuments: boolean): Promise<Facts> {
+async function readFacts(
+  ctx: StoreContext,
+  platform: string,
+  placements: Placement[],
+  includeDocuments: boolean,
+): Promise<Facts> {
+  const { db } = ctx;
   const names = new Set<string>([platform]);
   for (const p of placements) {
     if (p.manifestPlatform !== undefined) names.add(p.manifestPlatform);
@@ -250,20 +304,8 @@ async function readFacts(db: Db, platform: string, placements: Placement[], incl
     p.manifestPlatform === undefined ? undefined : platformIds.get(p.manifestPlatform),
   );
   for (const [platformId, group] of byManifestPlatform) {
-    for (const batch of chunks(group, rowsPerStatement(3))) {
-      const rows = await db
-        .selectFrom('manifests')
-        .select(['name', 'version', 'arch', 'digest'])
-        .$if(includeDocuments, (q) => q.select(['bytes', 'signature']))
-        .where('platform_id', '=', platformId)
-        .where(tupleIn(['name', 'version', 'arch'], batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
-        .execute();
-      for (const r of rows) {
-        facts.manifests.set(itemKey(r), {
-          digest: r.digest,
-          ...(includeDocuments ? { bytes: r.bytes as Buffer, signature: r.signature as string } : {}),
-        });
-      }
+    for (const [k, m] of await findManifests(db, ctx.dialect, platformId, group, includeDocuments)) {
+      facts.manifests.set(k, m);
     }
   }
 
@@ -288,26 +330,39 @@ async function readFacts(db: Db, platform: string, placements: Placement[], incl
     const packages = [...new Map(group.map((p) => [`${p.item.name}\u0000${p.item.arch}`, p.item])).values()];
     for (const batch of chunks(packages, rowsPerStatement(2))) {
       const rows = await db
-        .selectFrom('catalog_packages')
-        .select(['name', 'arch', 'newest_version'])
-        .where('platform_id', '=', platformId)
-        .where(tupleIn(['name', 'arch'], batch.map((i) => [i.name, i.arch])))
+        .selectFrom(keyTable(batch.map((i) => [i.name, i.arch])))
+        .innerJoin('catalog_packages as p', (j) =>
+          j
+            .on('p.platform_id', '=', platformId)
+            .onRef('p.name', '=', 'k.column1')
+            .onRef('p.arch', '=', 'k.column2'),
+        )
+        .select(['p.name', 'p.arch', 'p.newest_version'])
         .execute();
-      for (const r of rows) facts.packages.set(packageKey(platformId, r.name, r.arch), { newest: r.newest_version });
+      for (const r of rows)
+        facts.packages.set(packageKey(platformId, r.name, r.arch), { newest: r.newest_version });
     }
 
     const wanted = group.filter(
-      (p) => !facts.manifests.has(p.key) && facts.packages.has(packageKey(platformId, p.item.name, p.item.arch)),
+      (p) =>
+        !facts.manifests.has(p.key) && facts.packages.has(packageKey(platformId, p.item.name, p.item.arch)),
     );
     for (const batch of chunks(wanted, rowsPerStatement(3))) {
       const rows = await db
-        .selectFrom('catalog_entries as e')
-        .innerJoin('catalog_packages as p', 'p.id', 'e.package_id')
+        .selectFrom(keyTable(batch.map((p) => [p.item.name, p.item.arch, p.item.version])))
+        .innerJoin('catalog_packages as p', (j) =>
+          j
+            .on('p.platform_id', '=', platformId)
+            .onRef('p.name', '=', 'k.column1')
+            .onRef('p.arch', '=', 'k.column2'),
+        )
+        .innerJoin('catalog_entries as e', (j) =>
+          j.onRef('e.package_id', '=', 'p.id').onRef('e.version', '=', 'k.column3'),
+        )
         .select(['p.name', 'p.arch', 'e.version', 'e.withdrawn_at'])
-        .where('p.platform_id', '=', platformId)
-        .where(tupleIn(['p.name', 'p.arch', 'e.version'], batch.map((p) => [p.item.name, p.item.arch, p.item.version])))
         .execute();
-      for (const r of rows) facts.entries.set(`${platformId}\u0000${itemKey(r)}`, { withdrawnAt: r.withdrawn_at });
+      for (const r of rows)
+        facts.entries.set(`${platformId}\u0000${itemKey(r)}`, { withdrawnAt: r.withdrawn_at });
     }
 
     const found = [...new Set(group.map((p) => p.item.name))];
@@ -329,36 +384,97 @@ async function readFacts(db: Db, platform: string, placements: Placement[], incl
     return cpId !== undefined && facts.entries.has(`${cpId}\u0000${p.key}`);
   });
   for (const [targetId, group] of groupBy(candidates, (p) => platformIds.get(p.manifestPlatform as string))) {
-    for (const batch of chunks(group, rowsPerStatement(3))) {
-      const rows = await db
-        .selectFrom('jobs')
-        .select(['id', 'state', 'name', 'version', 'arch'])
-        .where('target_platform_id', '=', targetId)
-        .where(tupleIn(['name', 'version', 'arch'], batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
-        .execute();
-      for (const r of rows) facts.jobs.set(itemKey(r), { id: r.id, state: r.state as JobState });
-    }
+    for (const [k, job] of await findJobs(db, targetId, group)) facts.jobs.set(k, job);
   }
   return facts;
 }
 
-/** Queues the missing jobs and records newly tracked packages; returns the jobs by item key. */
+/** The stored manifests of these items on platform `platformId`, by item key. */
+async function findManifests(
+  db: Db,
+  dialect: StoreContext['dialect'],
+  platformId: number,
+  placements: readonly Placement[],
+  includeDocuments: boolean,
+): Promise<Map<string, { digest: string; bytes?: Buffer; signature?: string }>> {
+  const found = new Map<string, { digest: string; bytes?: Buffer; signature?: string }>();
+  for (const batch of chunks(placements, rowsPerStatement(3))) {
+    const rows = await db
+      .selectFrom(keyTable(batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
+      .innerJoin('manifests as m', (j) =>
+        j
+          .on('m.platform_id', '=', platformId)
+          .onRef('m.name', '=', 'k.column1')
+          .onRef('m.version', '=', 'k.column2')
+          .onRef('m.arch', '=', 'k.column3'),
+      )
+      .select(['m.name', 'm.version', 'm.arch', 'm.digest'])
+      .$if(includeDocuments, (q) => q.select([documentBytes(dialect), 'm.signature']))
+      .execute();
+    for (const r of rows) {
+      found.set(itemKey(r), {
+        digest: r.digest,
+        ...(includeDocuments
+          ? { bytes: Buffer.from(r.document as Buffer | string), signature: r.signature as string }
+          : {}),
+      });
+    }
+  }
+  return found;
+}
+
+/** The jobs of these items whose manifests go to platform `targetId`, by item key. */
+async function findJobs(
+  db: Db,
+  targetId: number,
+  placements: readonly Placement[],
+): Promise<Map<string, { id: number; state: JobState }>> {
+  const found = new Map<string, { id: number; state: JobState }>();
+  for (const batch of chunks(placements, rowsPerStatement(3))) {
+    const rows = await db
+      .selectFrom(keyTable(batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
+      .innerJoin('jobs as j', (j) =>
+        j
+          .on('j.target_platform_id', '=', targetId)
+          .onRef('j.name', '=', 'k.column1')
+          .onRef('j.version', '=', 'k.column2')
+          .onRef('j.arch', '=', 'k.column3'),
+      )
+      .select(['j.id', 'j.state', 'j.name', 'j.version', 'j.arch'])
+      .execute();
+    for (const r of rows) found.set(itemKey(r), { id: r.id, state: r.state as JobState });
+  }
+  return found;
+}
+
+/**
+ * Queues the missing jobs and records newly tracked packages. Returns the jobs by item key, and
+ * the items whose manifest turned out to be stored by now (they need no job).
+ */
 async function writeRequests(
   trx: Transaction<Database>,
   ctx: StoreContext,
   newJobs: readonly Placement[],
   newTracked: ReadonlyMap<number, ReadonlySet<string>>,
   reason: JobReason,
-): Promise<Map<string, { id: number; state: JobState }>> {
+): Promise<{ jobs: Map<string, { id: number; state: JobState }>; stored: Placement[] }> {
   const now = ctx.now();
   const created = new Map<string, { id: number; state: JobState }>();
+  const stored = new Set<string>();
   if (newJobs.length > 0) {
     const ids = await ensurePlatformIds(
       trx,
       newJobs.flatMap((p) => [p.catalogPlatform as string, p.manifestPlatform as string]),
       now,
     );
-    for (const [buildId, group] of groupBy(newJobs, (p) => ids.get(p.catalogPlatform as string))) {
+    // A manifest stored since the reads needs no job. (On SQLite this transaction holds the write
+    // lock, so the check is exact; on PostgreSQL an upload committing right now can still slip
+    // in between, and claimJobs then finds the manifest and closes the job.)
+    for (const [targetId, group] of groupBy(newJobs, (p) => ids.get(p.manifestPlatform as string))) {
+      for (const [k] of await findManifests(trx, ctx.dialect, targetId, group, false)) stored.add(k);
+    }
+    const needed = newJobs.filter((p) => !stored.has(p.key));
+    for (const [buildId, group] of groupBy(needed, (p) => ids.get(p.catalogPlatform as string))) {
       await enqueueJobs(
         trx,
         ctx,
@@ -368,28 +484,27 @@ async function writeRequests(
       );
     }
     // Read back every job (ours or a concurrent request's: the unique key kept exactly one).
-    for (const [targetId, group] of groupBy(newJobs, (p) => ids.get(p.manifestPlatform as string))) {
-      for (const batch of chunks(group, rowsPerStatement(3))) {
-        const rows = await trx
-          .selectFrom('jobs')
-          .select(['id', 'state', 'name', 'version', 'arch'])
-          .where('target_platform_id', '=', targetId)
-          .where(tupleIn(['name', 'version', 'arch'], batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
-          .execute();
-        for (const r of rows) created.set(itemKey(r), { id: r.id, state: r.state as JobState });
-      }
+    for (const [targetId, group] of groupBy(needed, (p) => ids.get(p.manifestPlatform as string))) {
+      for (const [k, job] of await findJobs(trx, targetId, group)) created.set(k, job);
     }
   }
   for (const [platformId, names] of newTracked) {
     for (const batch of chunks([...names].sort(), rowsPerStatement(4))) {
       await trx
         .insertInto('tracked_packages')
-        .values(batch.map((name) => ({ platform_id: platformId, name, source: 'client-request', created_at: iso(now) })))
+        .values(
+          batch.map((name) => ({
+            platform_id: platformId,
+            name,
+            source: 'client-request',
+            created_at: iso(now),
+          })),
+        )
         .onConflict((oc) => oc.columns(['platform_id', 'name', 'source']).doNothing())
         .execute();
     }
   }
-  return created;
+  return { jobs: created, stored: newJobs.filter((p) => stored.has(p.key)) };
 }
 
 /** Where a file content was found: one path of one package version. */
@@ -420,7 +535,10 @@ export async function reverseLookup(
 ): Promise<ReverseLookupResult[]> {
   if (!Array.isArray(hashes)) throw new StoreError('INVALID', 'hashes must be an array');
   if (hashes.length > LOOKUP_LIMITS.maxHashes) {
-    throw new StoreError('INVALID', `at most ${LOOKUP_LIMITS.maxHashes} hashes per reverse lookup, got ${hashes.length}`);
+    throw new StoreError(
+      'INVALID',
+      `at most ${LOOKUP_LIMITS.maxHashes} hashes per reverse lookup, got ${hashes.length}`,
+    );
   }
   hashes.forEach((h, i) => {
     if (typeof h !== 'string' || !SHA256_HEX.test(h)) {
@@ -428,7 +546,8 @@ export async function reverseLookup(
     }
   });
   const cap = options.maxHitsPerHash ?? LOOKUP_LIMITS.defaultHitsPerHash;
-  if (!Number.isInteger(cap) || cap < 1) throw new StoreError('INVALID', 'maxHitsPerHash must be a positive integer');
+  if (!Number.isInteger(cap) || cap < 1)
+    throw new StoreError('INVALID', 'maxHitsPerHash must be a positive integer');
 
   const found = new Map<string, ReverseLookupHit[]>();
   const unique = [...new Set(hashes)];

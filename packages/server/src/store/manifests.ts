@@ -82,7 +82,10 @@ function filesOf(doc: VerifiedManifest): FileRow[] {
  *   version + arch: the stored manifest is never replaced, and the refused upload is recorded in
  *   the conflicts table for the operator (that record is committed even though the call throws).
  */
-export async function ingestManifest(ctx: StoreContext, doc: VerifiedManifest): Promise<ManifestIngestOutcome> {
+export async function ingestManifest(
+  ctx: StoreContext,
+  doc: VerifiedManifest,
+): Promise<ManifestIngestOutcome> {
   const m = doc.content;
   platformOf(m.platform);
   const files = filesOf(doc);
@@ -205,29 +208,34 @@ async function recordConflict(
  * (`on conflict do nothing`, keys sorted so concurrent ingests take locks in the same order), then
  * one (manifest, path, content) row per file.
  */
-async function indexFiles(trx: Transaction<Database>, manifestId: number, files: readonly FileRow[]): Promise<void> {
+async function indexFiles(
+  trx: Transaction<Database>,
+  manifestId: number,
+  files: readonly FileRow[],
+): Promise<void> {
   if (files.length === 0) return;
   const pathIds = await idsForKeys(
     files.map((f) => ({ key: f.pathKey, row: { key: f.pathKey, path: f.path } })),
     (keys) => trx.selectFrom('paths').select(['id', 'key']).where('key', 'in', keys).execute(),
-    async (rows) => {
-      await trx
+    (rows) =>
+      trx
         .insertInto('paths')
         .values(rows)
         .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
-    },
+        .returning(['id', 'key'])
+        .execute(),
   );
   const contentIds = await idsForKeys(
     files.map((f) => ({ key: f.sha256, row: { sha256: f.sha256, size: f.size } })),
-    (keys) => trx.selectFrom('contents').select(['id', 'sha256 as key']).where('sha256', 'in', keys).execute(),
-    async (rows) => {
-      await trx
+    (keys) =>
+      trx.selectFrom('contents').select(['id', 'sha256 as key']).where('sha256', 'in', keys).execute(),
+    (rows) =>
+      trx
         .insertInto('contents')
         .values(rows)
         .onConflict((oc) => oc.column('sha256').doNothing())
-        .execute();
-    },
+        .returning(['id', 'sha256 as key'])
+        .execute(),
   );
   const rows = files.map((f) => ({
     manifest_id: manifestId,
@@ -240,13 +248,15 @@ async function indexFiles(trx: Transaction<Database>, manifestId: number, files:
 }
 
 /**
- * The id of every key (by hex), inserting the rows whose key is new. Reads first, so that keys
- * already stored (most of them, once a few versions are in) cost no write.
+ * The id of every key (by hex), inserting the rows whose key is new: `insert … on conflict do
+ * nothing returning` gives the new ids, one select the ids of the keys already stored. (Two
+ * statements per batch at most; a concurrent transaction inserting the same key makes ours wait
+ * for it, then find its row.)
  */
 async function idsForKeys<R>(
   items: readonly { key: Buffer; row: R }[],
   find: (keys: Buffer[]) => Promise<{ id: number; key: Buffer }[]>,
-  insert: (rows: R[]) => Promise<void>,
+  insert: (rows: R[]) => Promise<{ id: number; key: Buffer }[]>,
 ): Promise<Map<string, number>> {
   const unique = new Map<string, { key: Buffer; row: R }>();
   for (const item of items) unique.set(item.key.toString('hex'), item);
@@ -256,11 +266,9 @@ async function idsForKeys<R>(
     for (const r of rows) ids.set(Buffer.from(r.key).toString('hex'), r.id);
   };
   for (const batch of chunks(sorted, rowsPerStatement(2))) {
-    remember(await find(batch.map((b) => b.key)));
-    const missing = batch.filter((b) => !ids.has(b.key.toString('hex')));
-    if (missing.length === 0) continue;
-    await insert(missing.map((b) => b.row));
-    remember(await find(missing.map((b) => b.key)));
+    remember(await insert(batch.map((b) => b.row)));
+    const known = batch.filter((b) => !ids.has(b.key.toString('hex')));
+    if (known.length > 0) remember(await find(known.map((b) => b.key)));
   }
   return ids;
 }
@@ -339,7 +347,11 @@ export async function getManifest(
 }
 
 /** Every stored version of a package on a platform (no bytes), oldest stored first. */
-export async function listManifests(ctx: StoreContext, platform: string, name: string): Promise<ManifestInfo[]> {
+export async function listManifests(
+  ctx: StoreContext,
+  platform: string,
+  name: string,
+): Promise<ManifestInfo[]> {
   platformOf(platform);
   return reading(async () => {
     const rows = await ctx.db
@@ -355,7 +367,10 @@ export async function listManifests(ctx: StoreContext, platform: string, name: s
 }
 
 /** The recorded conflicts, newest first; with the refused bytes when `id` names one. */
-export async function listConflicts(ctx: StoreContext, options: { limit?: number } = {}): Promise<ManifestConflict[]> {
+export async function listConflicts(
+  ctx: StoreContext,
+  options: { limit?: number } = {},
+): Promise<ManifestConflict[]> {
   const limit = options.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
     throw new StoreError('INVALID', 'limit must be an integer from 1 to 10000');

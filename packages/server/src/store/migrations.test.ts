@@ -1,20 +1,32 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { DEFAULT_SQLITE_PATH, parseStoreLocation, redactLocation } from './connection.js';
 import { MIGRATION_NAMES, SCHEMA_VERSION } from './migrations.js';
 import { isStoreError } from './store-error.js';
 import { openStore } from './store.js';
-import { TEST_DIALECTS, createTestDatabase, openTestStore } from './store-testkit.js';
+import { TEST_DIALECTS, createTestDatabase, openTestStore, runNode } from './store-testkit.js';
 
 describe('store locations', () => {
   it('parses postgres URLs, sqlite: locations, plain paths and the default', () => {
     assert.deepEqual(parseStoreLocation(), { dialect: 'sqlite', path: DEFAULT_SQLITE_PATH });
     assert.deepEqual(parseStoreLocation(''), { dialect: 'sqlite', path: DEFAULT_SQLITE_PATH });
-    assert.deepEqual(parseStoreLocation('postgres://u@h/db'), { dialect: 'postgres', url: 'postgres://u@h/db' });
-    assert.deepEqual(parseStoreLocation('postgresql://h/db'), { dialect: 'postgres', url: 'postgresql://h/db' });
+    assert.deepEqual(parseStoreLocation('postgres://u@h/db'), {
+      dialect: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+    assert.deepEqual(parseStoreLocation('postgresql://h/db'), {
+      dialect: 'postgres',
+      url: 'postgresql://h/db',
+    });
     assert.deepEqual(parseStoreLocation('sqlite:data/x.db'), { dialect: 'sqlite', path: 'data/x.db' });
-    assert.deepEqual(parseStoreLocation('sqlite:///var/lib/x.db'), { dialect: 'sqlite', path: '/var/lib/x.db' });
+    assert.deepEqual(parseStoreLocation('sqlite:///var/lib/x.db'), {
+      dialect: 'sqlite',
+      path: '/var/lib/x.db',
+    });
     assert.deepEqual(parseStoreLocation('sqlite::memory:'), { dialect: 'sqlite', path: ':memory:' });
     assert.deepEqual(parseStoreLocation('/srv/x.db'), { dialect: 'sqlite', path: '/srv/x.db' });
   });
@@ -39,7 +51,14 @@ for (const dialect of TEST_DIALECTS) {
       try {
         assert.deepEqual(await t.store.schemaVersion(), { applied: SCHEMA_VERSION, known: SCHEMA_VERSION });
         const tables = (await t.raw().introspection.getTables()).map((x) => x.name).sort();
-        for (const table of ['platforms', 'catalog_snapshots', 'manifests', 'manifest_files', 'jobs', 'tokens']) {
+        for (const table of [
+          'platforms',
+          'catalog_snapshots',
+          'manifests',
+          'manifest_files',
+          'jobs',
+          'tokens',
+        ]) {
           assert.ok(tables.includes(table), `${table} exists`);
         }
         const again = await openStore(t.db.url);
@@ -50,12 +69,16 @@ for (const dialect of TEST_DIALECTS) {
       }
     });
 
-    it('two stores opening a fresh database at once both succeed (the migrator locks)', async () => {
+    it('two processes opening a fresh database at once both succeed (migrations are serialised)', async () => {
       const db = await createTestDatabase(dialect);
       try {
-        const stores = await Promise.all([openStore(db.url), openStore(db.url)]);
-        for (const s of stores) assert.equal((await s.schemaVersion()).applied, SCHEMA_VERSION);
-        await Promise.all(stores.map((s) => s.close()));
+        const runs = await Promise.all(
+          [1, 2].map(() => runNode('./store-testkit-worker.js', ['open', db.url]).done),
+        );
+        for (const run of runs) {
+          assert.equal(run.code, 0, run.stderr);
+          assert.deepEqual(JSON.parse(run.stdout), { applied: SCHEMA_VERSION, known: SCHEMA_VERSION });
+        }
       } finally {
         await db.drop();
       }
@@ -92,8 +115,14 @@ describe('opening an unreachable database', () => {
   });
 
   it('fails with UNAVAILABLE for an SQLite file that cannot be created', async () => {
-    await assert.rejects(openStore('sqlite:/proc/self/no/such/dir/x.db'), (e: unknown) =>
-      isStoreError(e, 'UNAVAILABLE'),
-    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-store-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'a-file'), '');
+      await assert.rejects(openStore(`sqlite:${dir}/a-file/x.db`), (e: unknown) =>
+        isStoreError(e, 'UNAVAILABLE'),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -82,8 +82,7 @@ async function initialSchema(db: AnyDb, dialect: DialectName): Promise<void> {
   const text = (t: Table, column: string): Table => t.addColumn(column, 'text', (c) => c.notNull());
   const texts = (t: Table, ...columns: string[]): Table => columns.reduce(text, t);
 
-  // `if not exists` everywhere: SQLite DDL is not run in a transaction by the migrator, so a crash
-  // in the middle must leave a migration that can simply run again.
+  // `if not exists` everywhere, so that a migration interrupted before it was recorded can run again.
   await texts(
     withId(db.schema.createTable('platforms').ifNotExists()),
     'name',
@@ -254,7 +253,9 @@ async function initialSchema(db: AnyDb, dialect: DialectName): Promise<void> {
     .addColumn('reason', 'text', (c) =>
       c.notNull().check(sql`reason in ('client-request', 'tracked', 'operator')`),
     )
-    .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('pending', 'running', 'done', 'dead')`))
+    .addColumn('state', 'text', (c) =>
+      c.notNull().check(sql`state in ('pending', 'running', 'done', 'dead')`),
+    )
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('lease_owner', 'text')
     .addColumn('lease_seconds', 'integer')
@@ -283,10 +284,27 @@ async function initialSchema(db: AnyDb, dialect: DialectName): Promise<void> {
 /**
  * Brings the database to SCHEMA_VERSION. Refuses (SCHEMA_TOO_NEW) a database that a newer
  * server has migrated further than this code knows: running old code over a newer schema could
- * write rows the newer code does not expect. Concurrent callers are serialised by the migrator's
- * lock (a PostgreSQL advisory lock; SQLite has one writer).
+ * write rows the newer code does not expect.
+ *
+ * Concurrent openers are serialised. PostgreSQL: the migrator's advisory lock, and each migration
+ * runs in a transaction. SQLite: Kysely's migrator assumes one process and takes no lock, so the
+ * whole check-and-migrate runs inside one `begin immediate` transaction on the store's single
+ * connection: a second process waits for it (busy_timeout), then finds the schema current; and
+ * a migration that fails half-way leaves nothing behind.
  */
 export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName): Promise<void> {
+  if (dialect === 'postgres') return checkAndMigrate(db, dialect);
+  await sql`begin immediate`.execute(db);
+  try {
+    await checkAndMigrate(db, dialect);
+  } catch (e) {
+    await sql`rollback`.execute(db).catch(() => undefined);
+    throw e;
+  }
+  await sql`commit`.execute(db);
+}
+
+async function checkAndMigrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {
   const executed = await executedMigrations(db);
   const unknown = executed.filter((name) => !MIGRATION_NAMES.includes(name));
   if (unknown.length > 0) {

@@ -22,7 +22,11 @@ export async function findPlatformIds(db: Db, names: Iterable<string>): Promise<
 }
 
 /** The ids of these platforms, creating the missing ones (inside the caller's transaction). */
-export async function ensurePlatformIds(db: Db, names: Iterable<string>, now: Date): Promise<Map<string, number>> {
+export async function ensurePlatformIds(
+  db: Db,
+  names: Iterable<string>,
+  now: Date,
+): Promise<Map<string, number>> {
   const wanted = [...new Set(names)].sort();
   const known = await findPlatformIds(db, wanted);
   const missing = wanted.filter((n) => !known.has(n));

@@ -119,8 +119,17 @@ export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
       if (r.state === 'pending') s.jobs.retrying = n(r.retried);
     }
 
-    const count = async (table: 'manifests' | 'manifest_files' | 'contents' | 'paths' | 'conflicts'): Promise<number> =>
-      n((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('c')).executeTakeFirst())?.c);
+    const count = async (
+      table: 'manifests' | 'manifest_files' | 'contents' | 'paths' | 'conflicts',
+    ): Promise<number> =>
+      n(
+        (
+          await db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll().as('c'))
+            .executeTakeFirst()
+        )?.c,
+      );
     const activeTokens = await db
       .selectFrom('tokens')
       .select((eb) => eb.fn.countAll().as('c'))
@@ -134,7 +143,9 @@ export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
     const size =
       ctx.dialect === 'postgres'
         ? await sql<{ size: number }>`select pg_database_size(current_database()) as size`.execute(db)
-        : await sql<{ size: number }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(db);
+        : await sql<{
+            size: number;
+          }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(db);
 
     return {
       dialect: ctx.dialect,

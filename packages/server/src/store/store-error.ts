@@ -11,13 +11,7 @@ import { SysattestError } from '@sysattest/core';
  * - UNAVAILABLE: the database cannot be reached, opened or locked right now (retry later).
  */
 export type StoreErrorCode =
-  | 'CONFLICT'
-  | 'NOT_FOUND'
-  | 'INVALID'
-  | 'LEASE_LOST'
-  | 'UNSUPPORTED'
-  | 'SCHEMA_TOO_NEW'
-  | 'UNAVAILABLE';
+  'CONFLICT' | 'NOT_FOUND' | 'INVALID' | 'LEASE_LOST' | 'UNSUPPORTED' | 'SCHEMA_TOO_NEW' | 'UNAVAILABLE';
 
 export class StoreError extends SysattestError<StoreErrorCode> {}
 

@@ -3,10 +3,12 @@
  * are dropped afterwards, a clock tests can move, and a generator that makes real signed
  * manifests and catalogs.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   generateSigningKey,
   signCatalog,
@@ -23,7 +25,7 @@ import {
   type VerifiedCatalog,
   type VerifiedManifest,
 } from '@sysattest/core';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createDatabase, parseStoreLocation, type DialectName } from './connection.js';
 import type { Database } from './database.js';
@@ -138,6 +140,20 @@ export async function openTestStore(dialect: DialectName, options: StoreOptions 
   };
 }
 
+/** Runs `test` against a store over a fresh database, closed and dropped afterwards. */
+export async function withStore(
+  dialect: DialectName,
+  test: (t: TestStore) => Promise<void>,
+  options: StoreOptions = {},
+): Promise<void> {
+  const t = await openTestStore(dialect, options);
+  try {
+    await test(t);
+  } finally {
+    await t.close();
+  }
+}
+
 export async function countRows(db: Kysely<Database>, table: keyof Database): Promise<number> {
   const r = await db
     .selectFrom(table)
@@ -173,6 +189,16 @@ export class TestGenerator {
     readonly armoredSecretKey: string,
   ) {}
 
+  /** The same generator in another process (see store-testkit-worker.ts). */
+  static async fromArmored(secretKey: string, publicKey: string): Promise<TestGenerator> {
+    return new TestGenerator(
+      await SigningKey.fromArmored(secretKey),
+      await TrustedKeyring.fromArmored(publicKey),
+      publicKey,
+      secretKey,
+    );
+  }
+
   static async create(name = 'sysattest store tests'): Promise<TestGenerator> {
     const generated = await generateSigningKey({ name });
     return new TestGenerator(
@@ -187,11 +213,20 @@ export class TestGenerator {
    * A Debian-like manifest: /usr, /usr/bin, the package's doc directory, its files (default: a
    * binary, a copyright file and a changelog), and a symlink. `files` replaces the default files.
    */
-  manifestContent(platform: string, pkg: TestPackage, files?: readonly TestFile[], generatedAt?: string): Manifest {
+  manifestContent(
+    platform: string,
+    pkg: TestPackage,
+    files?: readonly TestFile[],
+    generatedAt?: string,
+  ): Manifest {
     const arch = pkg.arch ?? platform.split('/')[2] ?? 'amd64';
     const doc = `/usr/share/doc/${pkg.name}`;
     const given = files ?? [
-      { path: `/usr/bin/${pkg.name}`, content: `${pkg.name} ${pkg.version} ${arch} executable`, mode: '0755' },
+      {
+        path: `/usr/bin/${pkg.name}`,
+        content: `${pkg.name} ${pkg.version} ${arch} executable`,
+        mode: '0755',
+      },
       { path: `${doc}/changelog.Debian.gz`, content: `${pkg.name} ${pkg.version} changelog` },
       { path: `${doc}/copyright`, content: `${pkg.name} copyright (unchanged between versions)` },
     ];
@@ -266,7 +301,11 @@ export class TestGenerator {
   }
 
   /** A catalog snapshot listing `packages` (architecture default: the platform's). */
-  async catalog(platform: string, generatedAt: string, packages: readonly TestPackage[]): Promise<VerifiedCatalog> {
+  async catalog(
+    platform: string,
+    generatedAt: string,
+    packages: readonly TestPackage[],
+  ): Promise<VerifiedCatalog> {
     const arch = platform.split('/')[2] ?? 'amd64';
     const list: CatalogPackage[] = packages.map((p) => {
       const a = p.arch ?? arch;
@@ -296,4 +335,66 @@ export class TestGenerator {
     const signed = await signCatalog(content, this.key);
     return verifyCatalog(signed.bytes, signed.signature, this.keyring);
   }
+}
+
+/**
+ * Makes a statement on `table` fail inside the database (a trigger), to prove that a write that
+ * fails half-way leaves nothing behind. Returns the function that removes the trigger.
+ */
+export async function injectFailure(
+  raw: Kysely<Database>,
+  dialect: DialectName,
+  table: keyof Database,
+): Promise<() => Promise<void>> {
+  const name = `inject_failure_${table}`;
+  if (dialect === 'sqlite') {
+    await sql
+      .raw(
+        `create trigger ${name} before insert on ${table} begin select raise(abort, 'injected failure'); end`,
+      )
+      .execute(raw);
+    return async () => {
+      await sql.raw(`drop trigger ${name}`).execute(raw);
+    };
+  }
+  await sql
+    .raw(
+      `create or replace function ${name}() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`,
+    )
+    .execute(raw);
+  await sql
+    .raw(`create trigger ${name} before insert on ${table} for each statement execute function ${name}()`)
+    .execute(raw);
+  return async () => {
+    await sql.raw(`drop trigger ${name} on ${table}`).execute(raw);
+  };
+}
+
+/** Runs a compiled script of this folder in a child process (a second "server process"). */
+export function runNode(
+  script: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
 }

@@ -94,6 +94,10 @@ export const DEFAULT_JOB_POLICY: JobPolicy = {
  * Opens the store at `location` (see parseStoreLocation: `postgres://…`, `sqlite:PATH`, a path,
  * or nothing for ./data/sysattest.db), brings its schema up to date, and returns it.
  * Errors: INVALID (location), UNAVAILABLE (cannot connect or open), SCHEMA_TOO_NEW.
+ *
+ * SQLite: open one Store per database file per process (it is one connection; several server
+ * processes on one file are fine, their writes take turns). PostgreSQL: any number of stores and
+ * processes; each store is a pool of `poolSize` connections.
  */
 export async function openStore(location?: string, options: StoreOptions = {}): Promise<Store> {
   const parsed = parseStoreLocation(location);
@@ -106,7 +110,9 @@ export async function openStore(location?: string, options: StoreOptions = {}): 
     const translated = translateError(e);
     if (translated instanceof StoreError) {
       throw translated.code === 'UNAVAILABLE'
-        ? new StoreError('UNAVAILABLE', `cannot open the database ${where}: ${translated.message}`, { cause: e })
+        ? new StoreError('UNAVAILABLE', `cannot open the database ${where}: ${translated.message}`, {
+            cause: e,
+          })
         : translated;
     }
     throw translated;
@@ -208,7 +214,10 @@ export class Store {
   }
 
   /** For each sha256 (lower-case hex), the package versions and paths that contain it. */
-  reverseLookup(hashes: readonly string[], options?: { maxHitsPerHash?: number }): Promise<ReverseLookupResult[]> {
+  reverseLookup(
+    hashes: readonly string[],
+    options?: { maxHitsPerHash?: number },
+  ): Promise<ReverseLookupResult[]> {
     return reverseLookup(this.#ctx, hashes, options);
   }
 
@@ -233,7 +242,12 @@ export class Store {
   }
 
   /** Leases up to `max` due jobs of these platforms to `workerId` for `leaseSeconds`. */
-  claimJobs(workerId: string, platforms: readonly string[], max: number, leaseSeconds: number): Promise<GenerationJob[]> {
+  claimJobs(
+    workerId: string,
+    platforms: readonly string[],
+    max: number,
+    leaseSeconds: number,
+  ): Promise<GenerationJob[]> {
     return claimJobs(this.#ctx, workerId, platforms, max, leaseSeconds);
   }
 
@@ -268,7 +282,11 @@ export class Store {
   // --- tracked packages -----------------------------------------------------------------------
 
   /** Tracks packages and queues their newest versions that lack a manifest. */
-  trackPackages(platform: string, names: readonly string[], source?: TrackingSource): Promise<{ jobsQueued: number }> {
+  trackPackages(
+    platform: string,
+    names: readonly string[],
+    source?: TrackingSource,
+  ): Promise<{ jobsQueued: number }> {
     return trackPackages(this.#ctx, platform, names, source);
   }
 

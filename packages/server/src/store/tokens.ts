@@ -33,7 +33,8 @@ function hashSecret(secret: string): string {
 }
 
 export async function createToken(ctx: StoreContext, role: TokenRole, name: string): Promise<CreatedToken> {
-  if (!TOKEN_ROLES.includes(role)) throw new StoreError('INVALID', `unknown token role ${JSON.stringify(role)}`);
+  if (!TOKEN_ROLES.includes(role))
+    throw new StoreError('INVALID', `unknown token role ${JSON.stringify(role)}`);
   if (typeof name !== 'string' || name.trim() === '' || name.length > 200) {
     throw new StoreError('INVALID', 'a token name must be a non-empty string of at most 200 characters');
   }
@@ -67,6 +68,8 @@ export async function authenticate(
 
 /** Revokes a token (kept, for the record). NOT_FOUND for an unknown id; revoking twice is a no-op. */
 export async function revokeToken(ctx: StoreContext, id: number): Promise<TokenInfo> {
+  if (!Number.isSafeInteger(id) || id < 1)
+    throw new StoreError('INVALID', `a token id must be a positive integer`);
   return inTransaction(ctx, async (trx) => {
     await trx
       .updateTable('tokens')
@@ -85,7 +88,13 @@ export async function listTokens(ctx: StoreContext): Promise<TokenInfo[]> {
   return rows.map(toInfo);
 }
 
-function toInfo(r: { id: number; name: string; role: string; created_at: string; revoked_at: string | null }): TokenInfo {
+function toInfo(r: {
+  id: number;
+  name: string;
+  role: string;
+  created_at: string;
+  revoked_at: string | null;
+}): TokenInfo {
   return {
     id: r.id,
     name: r.name,

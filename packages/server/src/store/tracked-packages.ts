@@ -137,6 +137,11 @@ export async function listTrackedPackages(ctx: StoreContext, platform?: string):
     const key = (r: (typeof rows)[number]): string => `${r.platform}\u0000${r.name}\u0000${r.source}`;
     return rows
       .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
-      .map((r) => ({ platform: r.platform, name: r.name, source: r.source as TrackingSource, since: r.created_at }));
+      .map((r) => ({
+        platform: r.platform,
+        name: r.name,
+        source: r.source as TrackingSource,
+        since: r.created_at,
+      }));
   });
 }

@@ -1,4 +1,4 @@
-import { KeyError, TrustedKeyring } from '@sysattest/core';
+import { KeyError, MAX_KEYRING_KEYS, TrustedKeyring } from '@sysattest/core';
 import { inTransaction, iso, reading, type StoreContext } from './context.js';
 import { StoreError } from './store-error.js';
 
@@ -34,12 +34,25 @@ export async function addTrustedKey(ctx: StoreContext, armored: string): Promise
   }
   return inTransaction(ctx, async (trx) => {
     const now = iso(ctx.now());
+    const others = await trx
+      .selectFrom('trusted_keys')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('removed_at', 'is', null)
+      .where('fingerprint', '!=', fingerprint)
+      .executeTakeFirstOrThrow();
+    if (Number(others.n) >= MAX_KEYRING_KEYS) {
+      throw new StoreError('INVALID', `at most ${MAX_KEYRING_KEYS} generator keys can be trusted at once`);
+    }
     await trx
       .insertInto('trusted_keys')
       .values({ fingerprint, armored: publicArmor, added_at: now, removed_at: null })
       .onConflict((oc) => oc.column('fingerprint').doUpdateSet({ armored: publicArmor, removed_at: null }))
       .execute();
-    const row = await trx.selectFrom('trusted_keys').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirstOrThrow();
+    const row = await trx
+      .selectFrom('trusted_keys')
+      .selectAll()
+      .where('fingerprint', '=', fingerprint)
+      .executeTakeFirstOrThrow();
     return toInfo(row);
   });
 }
@@ -59,7 +72,10 @@ export async function removeTrustedKey(ctx: StoreContext, fingerprint: string): 
 }
 
 /** Currently trusted keys, or with `includeRemoved` every key ever trusted. */
-export async function listTrustedKeys(ctx: StoreContext, options: { includeRemoved?: boolean } = {}): Promise<TrustedKeyInfo[]> {
+export async function listTrustedKeys(
+  ctx: StoreContext,
+  options: { includeRemoved?: boolean } = {},
+): Promise<TrustedKeyInfo[]> {
   const rows = await reading(() =>
     ctx.db
       .selectFrom('trusted_keys')
@@ -78,7 +94,12 @@ export async function trustedKeyring(ctx: StoreContext): Promise<TrustedKeyring>
   return TrustedKeyring.fromArmored(keys.map((k) => k.armored));
 }
 
-function toInfo(r: { fingerprint: string; armored: string; added_at: string; removed_at: string | null }): TrustedKeyInfo {
+function toInfo(r: {
+  fingerprint: string;
+  armored: string;
+  added_at: string;
+  removed_at: string | null;
+}): TrustedKeyInfo {
   return {
     fingerprint: r.fingerprint,
     armored: r.armored,
