@@ -117,7 +117,7 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
     const batchSize = Math.max(1, opts.batchSize ?? 25);
     const queue: ResolvedRequest[][] = [];
     for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
-    const ctx: BatchContext = { opts, pool, baseline, result, emit, catalog: baseline.catalog };
+    const ctx: BatchContext = { opts, pool, baseline, result, emit };
     const workers = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, queue.length)) }, async () => {
       for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
         await runBatch(ctx, batch);
@@ -199,7 +199,6 @@ interface BatchContext {
   opts: DebianGenerationOptions;
   pool: HashPool;
   baseline: ImageBaseline;
-  catalog: Map<string, CatalogPackage[]>;
   result: GenerationResult;
   emit: (e: GenerationEvent) => void;
 }
@@ -274,7 +273,7 @@ async function manifestsFromContainer(
   const accounts = readRootAccounts(RootDir.open(mount));
   const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   for (const pkg of targets) {
-    const catalogEntry = ctx.catalog
+    const catalogEntry = ctx.baseline.catalog
       .get(pkg.name)
       ?.find((c) => c.version === pkg.version && c.architecture === pkg.architecture);
     const provenance: Manifest['provenance'] = {
