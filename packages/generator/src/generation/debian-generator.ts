@@ -440,10 +440,14 @@ function toSeconds(iso: string): string {
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new GeneratorError('INTERRUPTED', 'interrupted'));
-    });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new GeneratorError('INTERRUPTED', 'interrupted'));
+      },
+      { once: true },
+    );
   });
 }
 
