@@ -1,13 +1,146 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { it } from 'node:test';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { generateSigningKey } from '@sysattest/core';
 
 const bin = fileURLToPath(new URL('../bin/sysattest-server.js', import.meta.url));
 
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
 it('sysattest-server --help describes the server', () => {
-  const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+  const r = run(['--help']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Usage: sysattest-server/);
   assert.match(r.stdout, /manifests/);
+});
+
+it('every command has --help', () => {
+  for (const cmd of [
+    ['serve'],
+    ['token'],
+    ['token', 'create'],
+    ['token', 'list'],
+    ['token', 'revoke'],
+    ['key'],
+    ['key', 'add'],
+    ['key', 'list'],
+    ['key', 'remove'],
+  ]) {
+    const r = run([...cmd, '--help']);
+    assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`Usage: sysattest-server ${cmd.join(' ')}`));
+  }
+  const serve = run(['serve', '--help']).stdout;
+  for (const option of ['--host', '--port', '--database', '--trust-key'])
+    assert.match(serve, new RegExp(option));
+});
+
+it('usage errors exit 2', () => {
+  assert.equal(run(['--port', '99999']).status, 2);
+  assert.equal(run(['token', 'create', '--role', 'overlord', '--name', 'x']).status, 2);
+  assert.equal(run(['token', 'revoke', 'abc']).status, 2);
+});
+
+describe('sysattest-server against a database', () => {
+  let dir: string;
+  let database: string;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-server-cli-'));
+    database = path.join(dir, 'server.db');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('token create / list / revoke work offline', () => {
+    const created = run(['token', 'create', '--role', 'reader', '--name', 'dashboard'], {
+      SYSATTEST_DATABASE: database,
+    });
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(created.stdout, /^sat_\S+\n$/);
+    const listed = run(['token', 'list', '--database', database]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /^1\treader\tdashboard\t.*active\n$/);
+    assert.doesNotMatch(listed.stdout, /sat_/);
+    const revoked = run(['token', 'revoke', '1', '--database', database]);
+    assert.equal(revoked.status, 0, revoked.stderr);
+    assert.match(run(['token', 'list', '--database', database]).stdout, /revoked/);
+    const missing = run(['token', 'revoke', '99', '--database', database]);
+    assert.equal(missing.status, 3);
+    assert.match(missing.stderr, /no token 99/);
+  });
+
+  it('key add / list / remove work offline', async () => {
+    const key = await generateSigningKey({ name: 'cli test generator' });
+    const file = path.join(dir, 'generator.asc');
+    fs.writeFileSync(file, key.armoredPublicKey);
+    const added = run(['key', 'add', file, '--database', database]);
+    assert.equal(added.status, 0, added.stderr);
+    const fpr = added.stdout.trim();
+    assert.match(fpr, /^[0-9A-F]{40}$/);
+    assert.match(run(['key', 'list', '--database', database]).stdout, new RegExp(`^${fpr}\t.*trusted\n$`));
+    assert.equal(run(['key', 'remove', fpr, '--database', database]).status, 0);
+    assert.equal(run(['key', 'list', '--database', database]).stdout, '');
+    assert.match(run(['key', 'list', '--all', '--database', database]).stdout, /removed/);
+    const bad = run(['key', 'add', path.join(dir, 'nope.asc'), '--database', database]);
+    assert.equal(bad.status, 3);
+    assert.match(bad.stderr, /cannot read the key file/);
+    fs.writeFileSync(path.join(dir, 'garbage.asc'), 'not a key');
+    assert.equal(run(['key', 'add', path.join(dir, 'garbage.asc'), '--database', database]).status, 3);
+  });
+
+  it('serves on a free port: a token made offline works over real HTTP; SIGTERM stops it cleanly', async () => {
+    const created = run(['token', 'create', '--role', 'admin', '--name', 'operator', '--database', database]);
+    assert.equal(created.status, 0, created.stderr);
+    const secret = created.stdout.trim();
+    const key = await generateSigningKey({ name: 'served generator' });
+    const keyFile = path.join(dir, 'served.asc');
+    fs.writeFileSync(keyFile, key.armoredPublicKey);
+
+    const child = spawn(
+      process.execPath,
+      [bin, '--port', '0', '--database', database, '--trust-key', keyFile],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 15_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+          if (m?.[1]) {
+            clearTimeout(timer);
+            resolve(m[1]);
+          }
+        });
+        child.on('close', () => reject(new Error(`exited early; stderr: ${stderr}`)));
+      });
+      assert.equal(stdout.trim().split('\n').length, 1);
+      const ready = await fetch(`${url}/readyz`);
+      assert.equal(ready.status, 200);
+      const jobs = await fetch(`${url}/v1/jobs`, { headers: { authorization: `Bearer ${secret}` } });
+      assert.equal(jobs.status, 200, await jobs.clone().text());
+      assert.deepEqual(await jobs.json(), { jobs: [] });
+      const anonymous = await fetch(`${url}/v1/jobs`);
+      assert.equal(anonymous.status, 401);
+      assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+      // --trust-key added the key to the database.
+      const keys = run(['key', 'list', '--database', database]);
+      assert.match(keys.stdout, /trusted/);
+      assert.match(stderr, /trusting generator key/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /SIGTERM: shutting down/);
+  });
 });

@@ -1,24 +1,233 @@
-import { Command } from 'commander';
-import { runCli } from '@sysattest/core';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { KeyError, runCli, SysattestError } from '@sysattest/core';
+import { buildApp } from './http/index.js';
+import { DEFAULT_SQLITE_PATH, openStore, TOKEN_ROLES, type Store, type TokenRole } from './store/index.js';
 
 const VERSION = '0.1.0';
 
+function databaseOption(): Option {
+  return new Option(
+    '--database <location>',
+    'the database: a SQLite file path, sqlite:PATH, or postgres://user@host/db',
+  )
+    .env('SYSATTEST_DATABASE')
+    .default(DEFAULT_SQLITE_PATH);
+}
+
+function parsePort(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new InvalidArgumentError('a port is an integer from 0 to 65535 (0: any free port)');
+  }
+  return Number(value);
+}
+
+function parseId(value: string): number {
+  if (!/^[1-9][0-9]{0,14}$/.test(value)) throw new InvalidArgumentError('an id is a positive integer');
+  return Number(value);
+}
+
+function parseRole(value: string): TokenRole {
+  if (!(TOKEN_ROLES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`a role is one of ${TOKEN_ROLES.join(', ')}`);
+  }
+  return value as TokenRole;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function readKeyText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KeyError('KEY_FILE_ERROR', `cannot read the key file ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Opens the store, runs `fn`, and closes the store whatever happens. */
+async function withStore<T>(location: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(location);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  database: string;
+  trustKey: string[];
+  readsNeedToken?: boolean;
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  const store = await openStore(opts.database);
+  try {
+    for (const file of opts.trustKey) {
+      const key = await store.addTrustedKey(readKeyText(file));
+      process.stderr.write(`sysattest-server: trusting generator key ${key.fingerprint} (${file})\n`);
+    }
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const app = buildApp({ store, readsNeedToken: opts.readsNeedToken ?? false });
+  let url: string;
+  try {
+    url = await app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    await store.close();
+    throw new SysattestError(
+      'LISTEN_FAILED',
+      `cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  process.stdout.write(`sysattest-server: listening on ${url} (database ${store.location})\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  process.stderr.write(`sysattest-server: ${signal}: shutting down\n`);
+  try {
+    await app.close();
+  } finally {
+    await store.close();
+  }
+}
+
+function addServeOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <address>', 'the address to listen on', '127.0.0.1')
+    .option('--port <port>', 'the TCP port to listen on (0: any free port)', parsePort, 8080)
+    .addOption(databaseOption())
+    .option(
+      '--trust-key <file>',
+      'a generator public key (armored) to add to the trusted keys at start; repeatable',
+      collect,
+      [],
+    )
+    .option('--reads-need-token', 'lookups need a reader token too (default: anyone may read)');
+}
+
+function tokenCommand(): Command {
+  const token = new Command('token').description(
+    'create, list and revoke API tokens (offline, on the database)',
+  );
+  token
+    .command('create')
+    .description('create a token and print its secret (shown once: it is stored hashed)')
+    .requiredOption('--role <role>', `the token's role: ${TOKEN_ROLES.join(', ')}`, parseRole)
+    .requiredOption('--name <name>', 'what the token is for (shown in listings)')
+    .addOption(databaseOption())
+    .action(async (opts: { role: TokenRole; name: string; database: string }) => {
+      const created = await withStore(opts.database, (s) => s.createToken(opts.role, opts.name));
+      process.stdout.write(`${created.secret}\n`);
+      process.stderr.write(
+        `sysattest-server: token ${created.id} (${opts.role}, ${JSON.stringify(opts.name)}) created; ` +
+          'the secret above is shown only this once\n',
+      );
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .addOption(databaseOption())
+    .action(async (opts: { database: string }) => {
+      const tokens = await withStore(opts.database, (s) => s.listTokens());
+      for (const t of tokens) {
+        const state = t.revokedAt === undefined ? 'active' : `revoked ${t.revokedAt}`;
+        process.stdout.write(`${t.id}\t${t.role}\t${t.name}\tcreated ${t.createdAt}\t${state}\n`);
+      }
+    });
+  token
+    .command('revoke')
+    .description('revoke a token by id (it stays listed, marked revoked)')
+    .argument('<id>', 'the token id (see token list)', parseId)
+    .addOption(databaseOption())
+    .action(async (id: number, opts: { database: string }) => {
+      const info = await withStore(opts.database, (s) => s.revokeToken(id));
+      process.stdout.write(`revoked token ${info.id} (${info.role}, ${JSON.stringify(info.name)})\n`);
+    });
+  return token;
+}
+
+function keyCommand(): Command {
+  const key = new Command('key').description(
+    'add, list and remove trusted generator keys (offline, on the database)',
+  );
+  key
+    .command('add')
+    .description('trust a generator public key (armored OpenPGP) for uploads')
+    .argument('<file>', 'the armored public key file')
+    .addOption(databaseOption())
+    .action(async (file: string, opts: { database: string }) => {
+      const text = readKeyText(file);
+      const info = await withStore(opts.database, (s) => s.addTrustedKey(text));
+      process.stdout.write(`${info.fingerprint}\n`);
+    });
+  key
+    .command('list')
+    .description('list the trusted generator keys')
+    .option('--all', 'include removed keys')
+    .addOption(databaseOption())
+    .action(async (opts: { database: string; all?: boolean }) => {
+      const keys = await withStore(opts.database, (s) =>
+        s.listTrustedKeys({ includeRemoved: opts.all ?? false }),
+      );
+      for (const k of keys) {
+        const state = k.removedAt === undefined ? 'trusted' : `removed ${k.removedAt}`;
+        process.stdout.write(`${k.fingerprint}\tadded ${k.addedAt}\t${state}\n`);
+      }
+    });
+  key
+    .command('remove')
+    .description('stop trusting a generator key (stored manifests stay)')
+    .argument('<fingerprint>', 'the key fingerprint (40 hex digits, see key list)')
+    .addOption(databaseOption())
+    .action(async (fingerprint: string, opts: { database: string }) => {
+      await withStore(opts.database, (s) => s.removeTrustedKey(fingerprint));
+      process.stdout.write(`removed ${fingerprint}\n`);
+    });
+  return key;
+}
+
 export function buildProgram(): Command {
-  return new Command('sysattest-server')
+  const program = new Command('sysattest-server')
     .description(
-      'Stores signed manifests and catalogs, queues generation jobs, answers clients in batches and serves the ' +
-        'dashboard. (The HTTP service is being built; this version only provides the command and its help.)',
+      'Stores signed manifests and catalogs, queues generation jobs and answers clients in batches over an ' +
+        'HTTP API. With no command it serves (SQLite under ./data/ on 127.0.0.1:8080 unless told otherwise).',
     )
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .action(() => {
-      process.stderr.write(
-        'sysattest-server: the HTTP service is not part of this version yet; see the README\n',
-      );
-      process.exitCode = 3;
-    });
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(
+    addServeOptions(new Command('serve'))
+      .description('serve the HTTP API (the default command); stops cleanly on SIGINT / SIGTERM')
+      .action((opts: ServeOptions) => serve(opts)),
+    { isDefault: true },
+  );
+  program.addCommand(tokenCommand());
+  program.addCommand(keyCommand());
+  return program;
+}
+
+/** Subcommands added with addCommand do not inherit runCli's exitOverride: give it to them all. */
+function overrideExits(cmd: Command): void {
+  for (const sub of cmd.commands) {
+    sub.exitOverride();
+    sub.showHelpAfterError('(run with --help for usage)');
+    overrideExits(sub);
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await runCli(buildProgram(), argv);
+  const program = buildProgram();
+  overrideExits(program);
+  await runCli(program, argv);
 }

@@ -1,0 +1,2 @@
+export { buildApp, type AppOptions } from './app.js';
+export { ApiError, ERROR_CODES, errorBody, toApiError, type ErrorBody, type ErrorCode } from './errors.js';
