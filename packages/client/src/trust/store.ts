@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KeyError, SysattestError, TrustedKeyring, readKeyFile } from '@sysattest/core';
+import { KeyError, SysattestError, TrustedKeyring, readKeyFile, writeFileAtomic } from '@sysattest/core';
 
 /**
  * The pinned generator keys: a directory holding one armored public key per file, named
@@ -171,20 +170,6 @@ async function ensureDir(dir: string): Promise<string> {
 }
 
 /** Writes via a fresh temporary file in the same directory, fsync, then rename. */
-export async function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await fs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
-  try {
-    try {
-      await fh.chmod(mode);
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
+export function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  return writeFileAtomic(file, data, { mode });
 }

@@ -29,3 +29,4 @@ export {
   type HashProgress,
   type InspectManyOptions,
 } from './hash-pool.js';
+export { writeFileAtomic } from './write-atomic.js';

@@ -183,8 +183,8 @@ export function registerGenerationCommands(
         opts.out ??
           `catalog_${platform.distro}_${platform.release}_${platform.arch}_${r.catalog.generatedAt.replace(/[-:]/g, '')}.json`,
       );
-      writeAtomically(`${file}.asc`, r.signed.signature);
-      writeAtomically(file, r.signed.bytes);
+      await writeAtomically(`${file}.asc`, r.signed.signature);
+      await writeAtomically(file, r.signed.bytes);
       out.write(`${file}\n`);
       err.write(
         `${r.catalog.platform}: ${r.catalog.packages.length} package versions from ${r.catalog.provenance.sources.length} ` +

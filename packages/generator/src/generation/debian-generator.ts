@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   HashPool,
@@ -9,6 +8,7 @@ import {
   readDpkgDatabase,
   readRootAccounts,
   signCatalog,
+  writeFileAtomic,
   signManifest,
   sortCatalogPackages,
   type Catalog,
@@ -301,8 +301,8 @@ async function manifestsFromContainer(
       const signed = await signManifest(built.manifest, opts.key);
       const dir = path.join(opts.outDir, ...built.manifest.platform.split('/'));
       const file = path.join(dir, manifestFileName(built.manifest.package));
-      writeAtomically(`${file}.asc`, signed.signature);
-      writeAtomically(file, signed.bytes);
+      await writeAtomically(`${file}.asc`, signed.signature);
+      await writeAtomically(file, signed.bytes);
       ctx.result.manifests.push({
         name: pkg.name,
         version: pkg.version,
@@ -413,14 +413,10 @@ function aptError(stderr: string, stdout: string): string {
   return errors.length > 0 ? errors.slice(0, 3).join('; ') : stderrTail(stderr, 400) || 'no error output';
 }
 
-function writeAtomically(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
   try {
-    fs.writeFileSync(tmp, data, { mode: 0o644 });
-    fs.renameSync(tmp, file);
+    await writeFileAtomic(file, data, { mode: 0o644 });
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw new GeneratorError('OUTPUT_FAILED', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { isValidPlatformId } from '@sysattest/core';
+import { isValidPlatformId, writeFileAtomic } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
 import type { PackageChange } from './packages.js';
 
@@ -254,20 +253,9 @@ export async function readState(file: string): Promise<ImageState> {
 /** Writes the state atomically: a temporary file in the same directory, fsync, rename. */
 export async function writeState(file: string, state: ImageState): Promise<void> {
   validateState(state);
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await fsp.open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(tmp, file);
+    await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
   } catch (e) {
-    await fsp.rm(tmp, { force: true }).catch(() => {});
     throw new GeneratorError(
       'STATE_IO',
       `cannot write the image state file ${file}: ${(e as Error).message}`,
