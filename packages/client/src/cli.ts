@@ -10,10 +10,10 @@ import {
   runCli,
   verifyManifest,
   MANIFEST_LIMITS,
+  MAX_SIGNATURE_BYTES,
 } from '@sysattest/core';
 
 const VERSION = '0.1.0';
-const MAX_SIGNATURE_FILE = 64 * 1024;
 
 function readBounded(file: string, maxBytes: number, what: string): Buffer {
   let st: fs.Stats;
@@ -79,7 +79,7 @@ export function buildProgram(): Command {
       const bytes = readBounded(file, MANIFEST_LIMITS.maxBytes, 'manifest');
       const signature = readBounded(
         opts.signature ?? `${file}.asc`,
-        MAX_SIGNATURE_FILE,
+        MAX_SIGNATURE_BYTES,
         'signature',
       ).toString('utf8');
       const verified = await verifyManifest(bytes, signature, keyring).catch((e: unknown) => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MANIFEST_LIMITS, manifestFileName, type Platform } from '@sysattest/core';
+import { MANIFEST_LIMITS, MAX_SIGNATURE_BYTES, manifestFileName, type Platform } from '@sysattest/core';
 
 /**
  * Where manifests come from. A source is NOT trusted: everything it returns is verified against the
@@ -27,7 +27,8 @@ export interface ManifestSource {
 }
 
 /** Largest detached signature read from a `.asc` file. */
-export const MAX_SIGNATURE_FILE_BYTES = 64 * 1024;
+/** A signature file larger than verification accepts is not read at all. */
+export const MAX_SIGNATURE_FILE_BYTES = MAX_SIGNATURE_BYTES;
 
 /**
  * The generator's output layout on disk: `<dir>/<distro>/<release>/<arch>/<name>_<version>_<arch>.json`
