@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 #   gnupg        - GnuPG interop tests (gpg --verify accepts our signatures and vice versa)
 #   libcap2-bin  - setcap/getcap, to give test files a security.capability attribute
 #   python3 make g++ - node-gyp builds the fs-xattr native module
-debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates)
+#   rpm          - rpm/rpmbuild: the rpm version-ordering oracle and real rpm databases built in tests
+#   chromium     - the dashboard's browser tests drive Debian's headless Chromium (never a download)
+debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -41,7 +41,7 @@ describe('sysattest CLI', () => {
 
   it('fails with one clear line on a root that does not exist', () => {
     const r = run(['platform', '--root', '/nonexistent/sysattest-root']);
-    assert.equal(r.code, 3);
+    assert.equal(r.code, 65);
     assert.match(r.stderr, /^sysattest: .*nonexistent/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
@@ -107,7 +107,7 @@ describe('sysattest CLI', () => {
 
     it('refuses a manifest signed by a key that is not pinned, with one line and exit 3', () => {
       const r = run(['manifest', 'verify', file, '--keyring', otherKeyring]);
-      assert.equal(r.code, 3);
+      assert.equal(r.code, 65);
       assert.match(r.stderr, /^sysattest: .*base-files_[^ ]*\.json: .*not a pinned key/);
       assert.equal(r.stderr.trim().split('\n').length, 1);
     });
@@ -117,13 +117,13 @@ describe('sysattest CLI', () => {
       fs.writeFileSync(tampered, fs.readFileSync(file, 'utf8').replace('"size":5', '"size":6'));
       fs.copyFileSync(`${file}.asc`, `${tampered}.asc`);
       const r = run(['manifest', 'verify', tampered, '--keyring', keyring]);
-      assert.equal(r.code, 3);
+      assert.equal(r.code, 65);
       assert.match(r.stderr, /^sysattest: .*tampered\.json: .*signature/i);
     });
 
     it('says which file is missing', () => {
       const r = run(['manifest', 'verify', path.join(dir, 'nope.json'), '--keyring', keyring]);
-      assert.equal(r.code, 3);
+      assert.equal(r.code, 65);
       assert.match(r.stderr, /nope\.json/);
     });
   });

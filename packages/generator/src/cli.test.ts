@@ -29,7 +29,7 @@ describe('sysattest-generator CLI', () => {
 
   it('exits 2 on an unknown option', () => {
     const r = run(['--frobnicate']);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 64);
     assert.match(r.stderr, /unknown option/);
   });
 
@@ -44,7 +44,7 @@ describe('sysattest-generator CLI', () => {
     assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
 
     const again = run(['key', 'generate', '--out', keyFile]);
-    assert.equal(again.code, 3);
+    assert.equal(again.code, 65);
     assert.equal(again.stderr.trim().split('\n').length, 1, again.stderr);
     assert.doesNotMatch(again.stderr, /\n\s+at /, 'no stack trace');
 

@@ -42,9 +42,9 @@ it('every command has --help', () => {
 });
 
 it('usage errors exit 2', () => {
-  assert.equal(run(['--port', '99999']).status, 2);
-  assert.equal(run(['token', 'create', '--role', 'overlord', '--name', 'x']).status, 2);
-  assert.equal(run(['token', 'revoke', 'abc']).status, 2);
+  assert.equal(run(['--port', '99999']).status, 64);
+  assert.equal(run(['token', 'create', '--role', 'overlord', '--name', 'x']).status, 64);
+  assert.equal(run(['token', 'revoke', 'abc']).status, 64);
 });
 
 describe('sysattest-server against a database', () => {
@@ -71,7 +71,7 @@ describe('sysattest-server against a database', () => {
     assert.equal(revoked.status, 0, revoked.stderr);
     assert.match(run(['token', 'list', '--database', database]).stdout, /revoked/);
     const missing = run(['token', 'revoke', '99', '--database', database]);
-    assert.equal(missing.status, 3);
+    assert.equal(missing.status, 65);
     assert.match(missing.stderr, /no token 99/);
   });
 
@@ -88,10 +88,10 @@ describe('sysattest-server against a database', () => {
     assert.equal(run(['key', 'list', '--database', database]).stdout, '');
     assert.match(run(['key', 'list', '--all', '--database', database]).stdout, /removed/);
     const bad = run(['key', 'add', path.join(dir, 'nope.asc'), '--database', database]);
-    assert.equal(bad.status, 3);
+    assert.equal(bad.status, 65);
     assert.match(bad.stderr, /cannot read the key file/);
     fs.writeFileSync(path.join(dir, 'garbage.asc'), 'not a key');
-    assert.equal(run(['key', 'add', path.join(dir, 'garbage.asc'), '--database', database]).status, 3);
+    assert.equal(run(['key', 'add', path.join(dir, 'garbage.asc'), '--database', database]).status, 65);
   });
 
   it('serves on a free port: a token made offline works over real HTTP; SIGTERM stops it cleanly', async () => {

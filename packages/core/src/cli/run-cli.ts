@@ -2,18 +2,27 @@ import { CommanderError, type Command } from 'commander';
 import { SysattestError } from '../errors.js';
 
 /**
- * Exit codes shared by the three programs, so scripts can trust them:
+ * Exit codes shared by the three programs, so scripts can trust them. 0–7 are results (for
+ * `sysattest verify` a bit set: 1 integrity findings, 2 incomplete coverage, 4 trust failure);
+ * failures use the BSD sysexits values, which never collide with a result:
  *   0  success (for `sysattest verify`: nothing to report)
  *   1  the command worked and found problems (findings)
- *   2  usage error: unknown option, bad argument
- *   3  the command could not do its job (bad input, missing key, unreachable server…): one line says why
+ *  64  usage or configuration error: unknown option, bad argument, no pinned key (EX_USAGE)
+ *  65  the command could not do its job because of its input: a corrupt database, a bad key file,
+ *      a refused upload… one line says why (EX_DATAERR)
+ *  69  a service it needs is unavailable: server unreachable, podman missing (EX_UNAVAILABLE)
  *  70  a bug in sysattest (EX_SOFTWARE): please report it
  */
-export const EXIT = { OK: 0, FINDINGS: 1, USAGE: 2, FAILED: 3, BUG: 70 } as const;
+export const EXIT = { OK: 0, FINDINGS: 1, USAGE: 64, FAILED: 65, UNAVAILABLE: 69, BUG: 70 } as const;
+
+/** An error that carries its own exit code (one of EXIT's failure values). */
+export interface HasExitCode {
+  readonly exitCode: number;
+}
 
 /**
  * Runs a commander program and owns the process's exit: a known SysattestError prints one line
- * (`program: message`) and exits 3; an unexpected exception prints a short bug report request,
+ * (`program: message`) and exits with its own `exitCode` or 65; an unexpected exception prints a short bug report request,
  * with the stack only when SYSATTEST_DEBUG is set.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
@@ -41,7 +50,8 @@ function exitCodeFor(name: string, e: unknown): number {
   if (e instanceof SysattestError) {
     process.stderr.write(`${name}: ${e.message}\n`);
     if (process.env.SYSATTEST_DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);
-    return EXIT.FAILED;
+    const own = (e as Partial<HasExitCode>).exitCode;
+    return typeof own === 'number' && Number.isInteger(own) && own >= 64 && own <= 78 ? own : EXIT.FAILED;
   }
   const detail = e instanceof Error ? e.message : String(e);
   process.stderr.write(
