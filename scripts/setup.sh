@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 #   python3 make g++ - node-gyp builds the fs-xattr native module
 #   rpm          - rpm/rpmbuild: the rpm version-ordering oracle and real rpm databases built in tests
 #   chromium     - the dashboard's browser tests drive Debian's headless Chromium (never a download)
-debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium)
+#   db5.3-util   - db5.3_load writes Berkeley DB rpm databases that the BDB reader's tests check
+#   createrepo-c - real rpm repository metadata for the dnf catalog tests
+debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium db5.3-util createrepo-c)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ManifestError,
   SysattestError,
@@ -12,8 +12,139 @@ import {
   MANIFEST_LIMITS,
   MAX_SIGNATURE_BYTES,
 } from '@sysattest/core';
+import { ManifestCache, defaultCacheDir } from './cache/index.js';
+import { ConfigError, loadConfig, serverUrl, type ClientConfig } from './config/index.js';
+import { ProgressBar } from './progress.js';
+import { HttpManifestSource, ServerClient, fetchServerKeys } from './server/index.js';
+import {
+  TrustError,
+  addTrustedKey,
+  addTrustedKeyText,
+  defaultTrustDir,
+  listTrustedKeys,
+  loadKeyring,
+  removeTrustedKey,
+} from './trust/index.js';
+import { exitCodeOf, renderJson, renderText, verifyMachine } from './verify/index.js';
+import { DEFAULT_SCAN_DIRS } from './verify/unowned.js';
 
 const VERSION = '0.1.0';
+
+const VERIFY_HELP = `
+Exit status (a bit set when the check ran; scripts can test each bit):
+  0   clean: every file of every package matches its signed manifest
+  1   bit 1: integrity findings (modified, metadata, replaced, missing, unexpected, unowned,
+      config-modified with --include-config, unreadable/unstable/unresolvable files)
+  2   bit 2: incomplete coverage (some packages have no trusted manifest: pending, not in
+      catalog, unknown platform, foreign origin, server unreachable, not cached)
+  4   bit 4: trust failure (a manifest or catalog refused: bad or untrusted signature)
+      e.g. 5 = integrity findings and a trust failure
+  64  usage or configuration error (also: no pinned key — pin one with "sysattest trust add")
+  65  the check could not run because of its input (an unreadable package database, …)
+  69  the server is unreachable and nothing is cached
+  70  a bug in sysattest (run with SYSATTEST_DEBUG=1 and report it)
+
+Configuration: --config FILE, else $SYSATTEST_CONFIG, else /etc/sysattest/client.json when it
+exists (JSON; keys: server, keyring, trustDir, cacheDir, token, timeoutSeconds, batchSize, jobs,
+includeConfig, scanDirs; unknown keys are refused). The environment overrides the file:
+SYSATTEST_SERVER, SYSATTEST_KEYRING, SYSATTEST_TRUST_DIR, SYSATTEST_CACHE_DIR, SYSATTEST_TOKEN,
+SYSATTEST_TIMEOUT (seconds), SYSATTEST_JOBS; flags override both. SYSATTEST_CLIENT_HOME moves the
+default pinned-key and cache directories.`;
+
+function parsePositiveInt(value: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(value)) throw new InvalidArgumentError('a positive integer (1-9999)');
+  return Number(value);
+}
+
+function parsePackages(value: string, previous: string[] = []): string[] {
+  const names = value.split(',').map((s) => s.trim());
+  if (names.some((n) => !/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$/.test(n))) {
+    throw new InvalidArgumentError('package names separated by commas (name or name:arch)');
+  }
+  return [...previous, ...names];
+}
+
+function trustDirOf(config: ClientConfig): string {
+  return config.trustDir ?? defaultTrustDir();
+}
+
+function serverClient(url: string, config: ClientConfig): ServerClient {
+  return new ServerClient({
+    url,
+    ...(config.token === undefined ? {} : { token: config.token }),
+    timeoutMs: (config.timeoutSeconds ?? 60) * 1000,
+  });
+}
+
+interface VerifyFlags {
+  root: string;
+  server?: string;
+  keyring?: string;
+  config?: string;
+  packages?: string[];
+  format: 'text' | 'json';
+  includeConfig?: boolean;
+  scanUnowned?: boolean;
+  offline?: boolean;
+  jobs?: number;
+  color?: boolean;
+}
+
+async function runVerify(flags: VerifyFlags): Promise<void> {
+  const config = loadConfig({ ...(flags.config === undefined ? {} : { file: flags.config }) });
+  const server = flags.server ?? config.server;
+  if (server !== undefined) {
+    const parsed = serverUrl.safeParse(server);
+    if (!parsed.success)
+      throw new ConfigError('CONFIG_INVALID', `--server ${server}: ${parsed.error.issues[0]?.message}`);
+  }
+  if (server === undefined && !flags.offline) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      'no server: give --server URL (or SYSATTEST_SERVER, or "server" in the config file), or --offline to use the local cache alone',
+    );
+  }
+  let keyring;
+  try {
+    const keyringFile = flags.keyring ?? config.keyring;
+    keyring = await loadKeyring({
+      dir: trustDirOf(config),
+      ...(keyringFile === undefined ? {} : { keyringFile }),
+    });
+  } catch (e) {
+    if (e instanceof TrustError && (e.code === 'NO_TRUSTED_KEYS' || e.code === 'TRUST_STORE_ERROR')) {
+      throw new ConfigError('CONFIG_INVALID', e.message, { cause: e });
+    }
+    throw e;
+  }
+  const source =
+    flags.offline || server === undefined ? undefined : new HttpManifestSource(serverClient(server, config));
+  const cache = new ManifestCache(config.cacheDir ?? defaultCacheDir());
+  const progress = flags.format === 'text' || flags.format === 'json' ? ProgressBar.forStderr() : undefined;
+  let report;
+  try {
+    report = await verifyMachine({
+      root: flags.root,
+      keyring,
+      cache,
+      ...(source === undefined ? {} : { source, reverseLookup: (h) => source.reverseLookup(h) }),
+      ...(flags.packages === undefined ? {} : { packages: flags.packages }),
+      includeConfig: flags.includeConfig ?? config.includeConfig ?? false,
+      ...(flags.scanUnowned ? { scanUnowned: { dirs: config.scanDirs ?? DEFAULT_SCAN_DIRS } } : {}),
+      ...((flags.jobs ?? config.jobs) === undefined ? {} : { jobs: flags.jobs ?? config.jobs }),
+      ...(config.batchSize === undefined ? {} : { fetchBatchSize: config.batchSize }),
+      ...(progress === undefined ? {} : { onProgress: (p) => progress.update(p) }),
+    });
+  } finally {
+    progress?.done();
+  }
+  if (flags.format === 'json') process.stdout.write(renderJson(report));
+  else {
+    const colour = flags.color !== false && process.stdout.isTTY === true && !process.env.NO_COLOR;
+    process.stdout.write(renderText(report, { colour }));
+  }
+  process.exitCode = exitCodeOf(report);
+}
 
 function readBounded(file: string, maxBytes: number, what: string): Buffer {
   let st: fs.Stats;
@@ -107,7 +238,120 @@ export function buildProgram(): Command {
       );
     });
 
+  program
+    .command('verify')
+    .description(
+      'check every installed package of a root against its signed manifest (pinned keys only) and report ' +
+        'modified, metadata, replaced, missing, config-modified files and unverified, outdated, bad-signature packages',
+    )
+    .option('--root <dir>', 'the root to check: / or a mounted disk, rootfs or unpacked image', '/')
+    .option('--server <url>', 'the sysattest server (default: SYSATTEST_SERVER or the config file)')
+    .option('--keyring <file>', 'verify with the armored keys in FILE instead of the pinned keys')
+    .option('--config <file>', 'the config file (default: SYSATTEST_CONFIG or /etc/sysattest/client.json)')
+    .option('--packages <list>', 'only these packages, comma-separated (name or name:arch)', parsePackages)
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--include-config', 'count changed configuration files (conffiles) as failures')
+    .option(
+      '--scan-unowned',
+      'also report files no package owns under the system directories (bin, sbin, lib*, libexec)',
+    )
+    .option('--offline', 'use the local cache of verified manifests alone (no network)')
+    .option('--jobs <n>', 'hashing threads (default: the CPUs)', parsePositiveInt)
+    .option('--no-color', 'no colour even on a terminal (NO_COLOR is honoured too)')
+    .addHelpText('after', VERIFY_HELP)
+    .action(async (flags: VerifyFlags) => runVerify(flags));
+
+  const trust = program
+    .command('trust')
+    .description('pin, list and unpin the generator keys manifests are verified against')
+    .option('--config <file>', 'the config file (its trustDir is where keys are pinned)');
+  trust
+    .command('add')
+    .description(
+      'pin a generator public key: from an armored FILE, or fetched from a server and pinned only if it ' +
+        'is the key with the fingerprint you give (a server is never trusted on its own say-so)',
+    )
+    .argument('[keyfile]', 'armored public key file')
+    .option('--from-server [url]', 'fetch the key from a server (default: the configured server)')
+    .option('--fingerprint <fpr>', 'with --from-server: the fingerprint (40 hex) the key must have')
+    .action(
+      async (keyfile: string | undefined, opts: { fromServer?: string | boolean; fingerprint?: string }) => {
+        const config = loadConfig(trustConfigFile(trust));
+        const dir = trustDirOf(config);
+        if (opts.fromServer === undefined) {
+          if (keyfile === undefined)
+            throw new ConfigError('CONFIG_INVALID', 'give a KEYFILE, or --from-server URL --fingerprint FPR');
+          if (opts.fingerprint !== undefined) {
+            const fpr = await addTrustedKeyText(fs.readFileSync(keyfile, 'utf8'), keyfile, {
+              dir,
+              expectFingerprint: opts.fingerprint,
+            });
+            process.stdout.write(`pinned ${fpr}\n`);
+            return;
+          }
+          const fpr = await addTrustedKey(keyfile, { dir });
+          process.stdout.write(`pinned ${fpr}\n`);
+          return;
+        }
+        if (keyfile !== undefined)
+          throw new ConfigError('CONFIG_INVALID', 'give a KEYFILE or --from-server, not both');
+        if (opts.fingerprint === undefined) {
+          throw new ConfigError(
+            'CONFIG_INVALID',
+            '--from-server needs --fingerprint FPR: the fingerprint you got from the generator operator, out of band',
+          );
+        }
+        const url = typeof opts.fromServer === 'string' ? opts.fromServer : config.server;
+        if (url === undefined)
+          throw new ConfigError('CONFIG_INVALID', '--from-server: no URL given and no server configured');
+        const client = serverClient(url, config);
+        const keys = await fetchServerKeys(client);
+        const wanted = opts.fingerprint.replace(/\s+/g, '').toUpperCase();
+        // The server's fingerprint field only picks the candidate; the key itself must have it.
+        const candidate = keys.find((k) => k.fingerprint === wanted);
+        if (candidate === undefined) {
+          throw new TrustError(
+            'KEY_MISMATCH',
+            `the server ${client.where} offers no key ${wanted} (it offers ${keys.map((k) => k.fingerprint).join(', ') || 'none'}): nothing pinned`,
+          );
+        }
+        const fpr = await addTrustedKeyText(candidate.armored, `the key ${client.where} served`, {
+          dir,
+          expectFingerprint: wanted,
+        });
+        process.stdout.write(`pinned ${fpr} (from ${client.where})\n`);
+      },
+    );
+  trust
+    .command('list')
+    .description('list the pinned keys (fingerprint and file)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig(trustConfigFile(trust));
+      const keys = await listTrustedKeys({ dir: trustDirOf(config) });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ keys })}\n`);
+        return;
+      }
+      if (keys.length === 0) process.stderr.write(`no key pinned in ${trustDirOf(config)}\n`);
+      for (const k of keys) process.stdout.write(`${k.fingerprint}\t${k.file}\n`);
+    });
+  trust
+    .command('remove')
+    .description('unpin a key by fingerprint')
+    .argument('<fingerprint>', '40 hex digits')
+    .action(async (fpr: string) => {
+      const config = loadConfig(trustConfigFile(trust));
+      await removeTrustedKey(fpr, { dir: trustDirOf(config) });
+      process.stdout.write(`removed ${fpr.replace(/\s+/g, '').toUpperCase()}\n`);
+    });
+
   return program;
+}
+
+function trustConfigFile(trust: Command): { file?: string } {
+  const file = (trust.opts() as { config?: string }).config;
+  return file === undefined ? {} : { file };
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -12,5 +12,8 @@ export * from './manifest/index.js';
 export * from './catalog/index.js';
 export * from './pkgdb/model.js';
 export * from './pkgdb/dpkg/index.js';
+export * from './pkgdb/rpm/index.js';
+export * from './pkgdb/apk/index.js';
+export * from './pkgdb/installed.js';
 export * from './fs/index.js';
 export { EXIT, runCli } from './cli/run-cli.js';

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { TrustedKeyring, generateSigningKey, readKeyFile, runCli, writeSecretKeyFile } from '@sysattest/core';
 import { readPassphrase, registerGenerationCommands } from './commands/generate.js';
 import { registerImageCommands } from './commands/image.js';
+import { registerWorkCommand } from './commands/work.js';
 import { signingKeyPath } from './paths.js';
 
 const VERSION = '0.1.0';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
 
   registerImageCommands(program);
   registerGenerationCommands(program);
+  registerWorkCommand(program);
 
   const key = program.command('key').description("manage the generator's OpenPGP signing key");
   const passphraseOption = new Option(

@@ -1,11 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '@sysattest/core';
+import { startServer } from './serve-testkit.js';
 
 const bin = fileURLToPath(new URL('../bin/sysattest-server.js', import.meta.url));
 
@@ -37,14 +39,87 @@ it('every command has --help', () => {
     assert.match(r.stdout, new RegExp(`Usage: sysattest-server ${cmd.join(' ')}`));
   }
   const serve = run(['serve', '--help']).stdout;
-  for (const option of ['--host', '--port', '--database', '--trust-key'])
+  for (const option of ['--host', '--port', '--database', '--trust-key', '--config', '--rate-limit'])
     assert.match(serve, new RegExp(option));
+  // Every configuration key is documented in --help.
+  for (const key of [
+    'host',
+    'port',
+    'database',
+    'databasePoolSize',
+    'trustKeys',
+    'readsNeedToken',
+    'trustProxy',
+    'rateLimit',
+    'jobs',
+    'track',
+  ]) {
+    assert.match(serve, new RegExp(`^  ${key} `, 'm'), key);
+  }
 });
 
 it('usage errors exit 2', () => {
   assert.equal(run(['--port', '99999']).status, 64);
   assert.equal(run(['token', 'create', '--role', 'overlord', '--name', 'x']).status, 64);
   assert.equal(run(['token', 'revoke', 'abc']).status, 64);
+});
+
+describe('sysattest-server configuration file', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-server-config-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('an unknown key or a missing file named by flag or environment: exit 64 saying which', () => {
+    const file = path.join(dir, 'typo.json');
+    fs.writeFileSync(file, JSON.stringify({ prot: 8080 }));
+    const typo = run(['serve', '--config', file]);
+    assert.equal(typo.status, 64, typo.stderr);
+    assert.match(typo.stderr, /unknown key "prot"/);
+    const missing = run(['serve'], { SYSATTEST_SERVER_CONFIG: path.join(dir, 'nope.json') });
+    assert.equal(missing.status, 64, missing.stderr);
+    assert.match(missing.stderr, /cannot read the configuration file .*nope\.json/);
+    assert.equal(run(['serve', '--rate-limit', 'lots']).status, 64);
+  });
+
+  it("token and key commands use the file's database (relative to the file)", () => {
+    const file = path.join(dir, 'offline.json');
+    fs.writeFileSync(file, JSON.stringify({ database: 'state/offline.db' }));
+    const created = run(['token', 'create', '--role', 'reader', '--name', 'x', '--config', file]);
+    assert.equal(created.status, 0, created.stderr);
+    assert.ok(fs.existsSync(path.join(dir, 'state/offline.db')));
+    const listed = run(['token', 'list'], { SYSATTEST_SERVER_CONFIG: file });
+    assert.match(listed.stdout, /^1\treader\tx\t/);
+  });
+
+  it('serve: the file sets reads-need-token; the environment overrides its port', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const busyPort = (busy.address() as net.AddressInfo).port;
+    const file = path.join(dir, 'serve.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ port: busyPort, database: 'serve.db', readsNeedToken: true, rateLimit: false }),
+    );
+    try {
+      const server = await startServer(['--config', file], { SYSATTEST_SERVER_PORT: '0' });
+      try {
+        assert.notEqual(new URL(server.url).port, String(busyPort));
+        const res = await fetch(`${server.url}/v1/keys`);
+        assert.equal(res.status, 401);
+        assert.match(server.stderr(), /configuration .*serve\.json/);
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
+      // Without the override the file's (busy) port is used: a clear failure.
+      const clash = run(['serve', '--config', file]);
+      assert.notEqual(clash.status, 0);
+      assert.match(clash.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+    } finally {
+      busy.close();
+    }
+  });
 });
 
 describe('sysattest-server against a database', () => {

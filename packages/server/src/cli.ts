@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KeyError, runCli, SysattestError } from '@sysattest/core';
-import { buildApp } from './http/index.js';
+import {
+  configFileLocation,
+  DEFAULT_CONFIG_FILE,
+  mergeSettings,
+  parseRateLimit,
+  readConfigFile,
+  type ServerSettings,
+} from './config.js';
+import { buildApp, ServerMetrics, type RateLimitOptions } from './http/index.js';
 import { DEFAULT_SQLITE_PATH, openStore, TOKEN_ROLES, type Store, type TokenRole } from './store/index.js';
 
 const VERSION = '0.1.0';
@@ -9,10 +17,27 @@ const VERSION = '0.1.0';
 function databaseOption(): Option {
   return new Option(
     '--database <location>',
-    'the database: a SQLite file path, sqlite:PATH, or postgres://user@host/db',
-  )
-    .env('SYSATTEST_DATABASE')
-    .default(DEFAULT_SQLITE_PATH);
+    `the database: a SQLite file path, sqlite:PATH, or postgres://user@host/db (default: the configuration file's, else ${DEFAULT_SQLITE_PATH})`,
+  ).env('SYSATTEST_DATABASE');
+}
+
+function configOption(): Option {
+  return new Option(
+    '--config <file>',
+    `the configuration file (JSON; default ${DEFAULT_CONFIG_FILE} when it exists)`,
+  ).env('SYSATTEST_SERVER_CONFIG');
+}
+
+/** The configuration file named or found, read and validated (undefined when there is none). */
+function loadConfig(flag: string | undefined) {
+  const file = configFileLocation(flag, process.env);
+  return { file, config: file === undefined ? undefined : readConfigFile(file) };
+}
+
+/** The database the offline commands use: --database / $SYSATTEST_DATABASE > the file's > default. */
+function databaseFor(opts: { database?: string; config?: string }): string {
+  if (opts.database !== undefined) return opts.database;
+  return loadConfig(opts.config).config?.database ?? DEFAULT_SQLITE_PATH;
 }
 
 function parsePort(value: string): number {
@@ -59,34 +84,81 @@ async function withStore<T>(location: string, fn: (store: Store) => Promise<T>):
 }
 
 interface ServeOptions {
-  host: string;
-  port: number;
-  database: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  config?: string;
   trustKey: string[];
   readsNeedToken?: boolean;
+  rateLimit?: RateLimitOptions | false;
+}
+
+function parseRateLimitOption(value: string): RateLimitOptions | false {
+  try {
+    return parseRateLimit(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** The settings serve runs with: flags > environment > configuration file > defaults. */
+export function serveSettings(opts: ServeOptions): ServerSettings {
+  const { file, config } = loadConfig(opts.config);
+  return mergeSettings(
+    {
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.port === undefined ? {} : { port: opts.port }),
+      ...(opts.database === undefined ? {} : { database: opts.database }),
+      trustKeys: opts.trustKey,
+      ...(opts.readsNeedToken === undefined ? {} : { readsNeedToken: opts.readsNeedToken }),
+      ...(opts.rateLimit === undefined ? {} : { rateLimit: opts.rateLimit }),
+    },
+    config,
+    file,
+  );
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
-  const store = await openStore(opts.database);
+  const settings = serveSettings(opts);
+  const store = await openStore(settings.database, {
+    poolSize: settings.databasePoolSize,
+    jobs: settings.jobs,
+  });
   try {
-    for (const file of opts.trustKey) {
+    if (settings.configFile !== undefined) {
+      process.stderr.write(`sysattest-server: configuration ${settings.configFile}\n`);
+    }
+    for (const file of settings.trustKeys) {
       const key = await store.addTrustedKey(readKeyText(file));
       process.stderr.write(`sysattest-server: trusting generator key ${key.fingerprint} (${file})\n`);
+    }
+    for (const [platform, names] of Object.entries(settings.track)) {
+      const { jobsQueued } = await store.trackPackages(platform, names, 'config');
+      process.stderr.write(
+        `sysattest-server: tracking ${names.length} packages on ${platform} (${jobsQueued} jobs queued)\n`,
+      );
     }
   } catch (e) {
     await store.close();
     throw e;
   }
-  const app = buildApp({ store, readsNeedToken: opts.readsNeedToken ?? false });
+  const metrics = new ServerMetrics();
+  const app = buildApp({
+    store,
+    metrics,
+    readsNeedToken: settings.readsNeedToken,
+    rateLimit: settings.rateLimit,
+    trustProxy: settings.trustProxy,
+  });
   let url: string;
   try {
-    url = await app.listen({ host: opts.host, port: opts.port });
+    url = await app.listen({ host: settings.host, port: settings.port });
   } catch (e) {
     await app.close().catch(() => undefined);
     await store.close();
     throw new SysattestError(
       'LISTEN_FAILED',
-      `cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}`,
+      `cannot listen on ${settings.host}:${settings.port}: ${(e as Error).message}`,
       { cause: e },
     );
   }
@@ -103,18 +175,50 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
 }
 
+const CONFIG_HELP = `
+Configuration file (JSON, every key optional; unknown keys are refused; relative paths are
+relative to the file; precedence: flags > environment > file > defaults):
+  host               address to listen on (127.0.0.1)          env SYSATTEST_SERVER_HOST
+  port               TCP port, 0 for any free one (8080)        env SYSATTEST_SERVER_PORT
+  database           SQLite path, sqlite:PATH or postgres://... env SYSATTEST_DATABASE
+  databasePoolSize   PostgreSQL connections per process (10)
+  trustKeys          ["generator.asc", ...] keys trusted at start (as --trust-key)
+  readsNeedToken     lookups, /v1/keys, /metrics need a reader token (false)
+  trustProxy         client address from X-Forwarded-For: true, or proxy addresses/CIDRs (false)
+  rateLimit          {"max": 3000, "windowSeconds": 60} per token, else per IP; false: none
+  jobs               {"maxAttempts": 5, "backoffBaseSeconds": 60, "backoffMaxSeconds": 21600}
+  track              {"debian/bookworm/amd64": ["openssl", ...]} packages tracked at start
+The file: --config, else $SYSATTEST_SERVER_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists.
+`;
+
 function addServeOptions(cmd: Command): Command {
   return cmd
-    .option('--host <address>', 'the address to listen on', '127.0.0.1')
-    .option('--port <port>', 'the TCP port to listen on (0: any free port)', parsePort, 8080)
+    .addOption(
+      new Option('--host <address>', 'the address to listen on (default 127.0.0.1)').env(
+        'SYSATTEST_SERVER_HOST',
+      ),
+    )
+    .addOption(
+      new Option('--port <port>', 'the TCP port to listen on, 0: any free port (default 8080)')
+        .env('SYSATTEST_SERVER_PORT')
+        .argParser(parsePort),
+    )
     .addOption(databaseOption())
+    .addOption(configOption())
     .option(
       '--trust-key <file>',
-      'a generator public key (armored) to add to the trusted keys at start; repeatable',
+      "a generator public key (armored) to add to the trusted keys at start; repeatable (replaces the file's trustKeys)",
       collect,
       [],
     )
-    .option('--reads-need-token', 'lookups need a reader token too (default: anyone may read)');
+    .option('--reads-need-token', 'lookups need a reader token too (default: anyone may read)')
+    .option('--no-reads-need-token', 'anyone may read, whatever the configuration file says')
+    .option(
+      '--rate-limit <max/seconds>',
+      'requests per client (token, else IP) per window, e.g. 3000/60 (the default), or off',
+      parseRateLimitOption,
+    )
+    .addHelpText('after', CONFIG_HELP);
 }
 
 function tokenCommand(): Command {
@@ -127,8 +231,9 @@ function tokenCommand(): Command {
     .requiredOption('--role <role>', `the token's role: ${TOKEN_ROLES.join(', ')}`, parseRole)
     .requiredOption('--name <name>', 'what the token is for (shown in listings)')
     .addOption(databaseOption())
-    .action(async (opts: { role: TokenRole; name: string; database: string }) => {
-      const created = await withStore(opts.database, (s) => s.createToken(opts.role, opts.name));
+    .addOption(configOption())
+    .action(async (opts: { role: TokenRole; name: string; database?: string; config?: string }) => {
+      const created = await withStore(databaseFor(opts), (s) => s.createToken(opts.role, opts.name));
       process.stdout.write(`${created.secret}\n`);
       process.stderr.write(
         `sysattest-server: token ${created.id} (${opts.role}, ${JSON.stringify(opts.name)}) created; ` +
@@ -139,8 +244,9 @@ function tokenCommand(): Command {
     .command('list')
     .description('list tokens (never their secrets)')
     .addOption(databaseOption())
-    .action(async (opts: { database: string }) => {
-      const tokens = await withStore(opts.database, (s) => s.listTokens());
+    .addOption(configOption())
+    .action(async (opts: { database?: string; config?: string }) => {
+      const tokens = await withStore(databaseFor(opts), (s) => s.listTokens());
       for (const t of tokens) {
         const state = t.revokedAt === undefined ? 'active' : `revoked ${t.revokedAt}`;
         process.stdout.write(`${t.id}\t${t.role}\t${t.name}\tcreated ${t.createdAt}\t${state}\n`);
@@ -151,8 +257,9 @@ function tokenCommand(): Command {
     .description('revoke a token by id (it stays listed, marked revoked)')
     .argument('<id>', 'the token id (see token list)', parseId)
     .addOption(databaseOption())
-    .action(async (id: number, opts: { database: string }) => {
-      const info = await withStore(opts.database, (s) => s.revokeToken(id));
+    .addOption(configOption())
+    .action(async (id: number, opts: { database?: string; config?: string }) => {
+      const info = await withStore(databaseFor(opts), (s) => s.revokeToken(id));
       process.stdout.write(`revoked token ${info.id} (${info.role}, ${JSON.stringify(info.name)})\n`);
     });
   return token;
@@ -167,9 +274,10 @@ function keyCommand(): Command {
     .description('trust a generator public key (armored OpenPGP) for uploads')
     .argument('<file>', 'the armored public key file')
     .addOption(databaseOption())
-    .action(async (file: string, opts: { database: string }) => {
+    .addOption(configOption())
+    .action(async (file: string, opts: { database?: string; config?: string }) => {
       const text = readKeyText(file);
-      const info = await withStore(opts.database, (s) => s.addTrustedKey(text));
+      const info = await withStore(databaseFor(opts), (s) => s.addTrustedKey(text));
       process.stdout.write(`${info.fingerprint}\n`);
     });
   key
@@ -177,8 +285,9 @@ function keyCommand(): Command {
     .description('list the trusted generator keys')
     .option('--all', 'include removed keys')
     .addOption(databaseOption())
-    .action(async (opts: { database: string; all?: boolean }) => {
-      const keys = await withStore(opts.database, (s) =>
+    .addOption(configOption())
+    .action(async (opts: { database?: string; config?: string; all?: boolean }) => {
+      const keys = await withStore(databaseFor(opts), (s) =>
         s.listTrustedKeys({ includeRemoved: opts.all ?? false }),
       );
       for (const k of keys) {
@@ -191,8 +300,9 @@ function keyCommand(): Command {
     .description('stop trusting a generator key (stored manifests stay)')
     .argument('<fingerprint>', 'the key fingerprint (40 hex digits, see key list)')
     .addOption(databaseOption())
-    .action(async (fingerprint: string, opts: { database: string }) => {
-      await withStore(opts.database, (s) => s.removeTrustedKey(fingerprint));
+    .addOption(configOption())
+    .action(async (fingerprint: string, opts: { database?: string; config?: string }) => {
+      await withStore(databaseFor(opts), (s) => s.removeTrustedKey(fingerprint));
       process.stdout.write(`removed ${fingerprint}\n`);
     });
   return key;

@@ -9,7 +9,12 @@ import { KeyError, SysattestError, TrustedKeyring, readKeyFile, writeFileAtomic 
  * (or a `--keyring FILE`) are ever used to verify manifests; nothing a server says adds to them.
  */
 export class TrustError extends SysattestError<
-  'NO_TRUSTED_KEYS' | 'SECRET_KEY_REFUSED' | 'KEY_NOT_PINNED' | 'INVALID_KEY' | 'TRUST_STORE_ERROR'
+  | 'NO_TRUSTED_KEYS'
+  | 'SECRET_KEY_REFUSED'
+  | 'KEY_NOT_PINNED'
+  | 'KEY_MISMATCH'
+  | 'INVALID_KEY'
+  | 'TRUST_STORE_ERROR'
 > {}
 
 export interface TrustStoreOptions {
@@ -39,7 +44,7 @@ export function defaultTrustDir(env: NodeJS.ProcessEnv = process.env): string {
 const FPR_FILE = /^([0-9A-F]{40})\.asc$/;
 const SECRET_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----/;
 
-function normalizeFingerprint(fpr: string): string {
+export function normalizeFingerprint(fpr: string): string {
   const n = fpr.replace(/\s+/g, '').toUpperCase();
   if (!/^[0-9A-F]{40}$/.test(n)) {
     throw new TrustError('INVALID_KEY', `${JSON.stringify(fpr)} is not a key fingerprint (40 hex digits)`);
@@ -53,11 +58,23 @@ function normalizeFingerprint(fpr: string): string {
  * one v4 key (INVALID_KEY; v5/v6 keys are not supported). Pinning a key twice replaces the file.
  */
 export async function addTrustedKey(armoredFile: string, options: TrustStoreOptions = {}): Promise<string> {
-  const text = await readKeyFile(armoredFile);
+  return addTrustedKeyText(await readKeyFile(armoredFile), armoredFile, options);
+}
+
+/**
+ * As addTrustedKey, from the armored text (`what` names where it came from, for messages). When
+ * `expectFingerprint` is given, the key is pinned only if it is that key (computed from the key
+ * itself, never taken from whoever offered it): KEY_MISMATCH otherwise.
+ */
+export async function addTrustedKeyText(
+  text: string,
+  what: string,
+  options: TrustStoreOptions & { expectFingerprint?: string } = {},
+): Promise<string> {
   if (SECRET_BLOCK.test(text)) {
     throw new TrustError(
       'SECRET_KEY_REFUSED',
-      `${armoredFile} holds a secret key: pin the public key only (gpg --export --armor FINGERPRINT)`,
+      `${what} holds a secret key: pin the public key only (gpg --export --armor FINGERPRINT)`,
     );
   }
   let keyring: TrustedKeyring;
@@ -65,14 +82,23 @@ export async function addTrustedKey(armoredFile: string, options: TrustStoreOpti
     keyring = await TrustedKeyring.fromArmored(text);
   } catch (e) {
     if (e instanceof KeyError) {
-      throw new TrustError('INVALID_KEY', `${armoredFile}: ${e.message}`, { cause: e });
+      throw new TrustError('INVALID_KEY', `${what}: ${e.message}`, { cause: e });
     }
     throw e;
   }
   if (keyring.size !== 1) {
-    throw new TrustError('INVALID_KEY', `${armoredFile} holds ${keyring.size} keys; pin one key per file`);
+    throw new TrustError('INVALID_KEY', `${what} holds ${keyring.size} keys; pin one key per file`);
   }
   const fingerprint = keyring.fingerprints[0] as string;
+  if (options.expectFingerprint !== undefined) {
+    const expected = normalizeFingerprint(options.expectFingerprint);
+    if (expected !== fingerprint) {
+      throw new TrustError(
+        'KEY_MISMATCH',
+        `${what} is the key ${fingerprint}, not ${expected}: nothing pinned`,
+      );
+    }
+  }
   const dir = await ensureDir(options.dir ?? defaultTrustDir());
   await writeAtomic(path.join(dir, `${fingerprint}.asc`), keyring.armoredPublicKeys()[0] as string, 0o644);
   return fingerprint;
@@ -141,7 +167,8 @@ export async function loadKeyring(
     throw new TrustError(
       'NO_TRUSTED_KEYS',
       `no generator key is pinned (in ${options.dir ?? defaultTrustDir()}): pin one with ` +
-        '`sysattest trust add KEYFILE` (or give --keyring FILE); manifests are never trusted without one',
+        '`sysattest trust add KEYFILE`, or `sysattest trust add --from-server URL --fingerprint FPR` with the ' +
+        "fingerprint your generator's operator gave you (or give --keyring FILE); manifests are never trusted without one",
     );
   }
   const texts = await Promise.all(pinned.map((k) => readKeyFile(k.file)));

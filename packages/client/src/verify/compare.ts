@@ -45,7 +45,9 @@ export type FindingClass =
   | 'unstable'
   | 'unresolvable'
   | 'unverified'
-  | 'bad-signature';
+  | 'bad-signature'
+  | 'outdated'
+  | 'unowned';
 
 /** Every finding class, in the order reports list them. */
 export const FINDING_CLASSES: readonly FindingClass[] = [
@@ -59,7 +61,9 @@ export const FINDING_CLASSES: readonly FindingClass[] = [
   'unreadable',
   'unstable',
   'unresolvable',
+  'unowned',
   'unverified',
+  'outdated',
 ];
 
 export type MetadataAttribute = 'mode' | 'uid' | 'gid' | 'capabilities' | 'target' | 'device';
@@ -80,6 +84,8 @@ export interface Finding {
   actual?: string;
   /** One line for a human. */
   detail: string;
+  /** `unowned` files: whether the server knows the content from some package version. */
+  known?: boolean;
   /** Whether the finding is an integrity failure (false: reported for information). */
   failure: boolean;
 }

@@ -27,6 +27,8 @@ function report(findings: Finding[], over: Partial<VerifyReport['summary']> = {}
     },
     findings: sorted,
     packages: [],
+    catalogs: [],
+    notes: [],
   };
 }
 

@@ -4,7 +4,7 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  * The result of `sysattest verify`, and its two renderings.
  *
  * JSON schema (`--format json`; field names are stable, new fields may be added, none removed
- * or renamed without bumping `schemaVersion`):
+ * or renamed without bumping `schemaVersion`). Documented for users in README.md ("JSON report").
  *
  * ```
  * {
@@ -22,22 +22,31 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  *     "durationMs": 5123
  *   },
  *   "findings": [{
- *     "class": "modified" | "metadata" | "replaced" | "missing" | "config-modified" | "unexpected"
- *            | "unreadable" | "unstable" | "unresolvable" | "unverified" | "bad-signature",
- *     "package": "coreutils", "arch": "amd64",
+ *     "class": "bad-signature" | "modified" | "replaced" | "missing" | "metadata" | "unexpected"
+ *            | "config-modified" | "unreadable" | "unstable" | "unresolvable" | "unowned"
+ *            | "unverified" | "outdated",
+ *     "package": "coreutils", "arch": "amd64",   // "" for unowned files
  *     "path": "/usr/bin/ls",              // absent for package-level findings
  *     "location": "/usr/bin/ls.distrib",  // only when diverted: where it was looked at
  *     "attribute": "mode",                // metadata only: mode|uid|gid|capabilities|target|device
  *     "expected": "0755", "actual": "4755",   // strings; absent when not meaningful
+ *     "known": false,                     // unowned files: the server knows this content
  *     "detail": "…",                      // one line for a human
- *     "failure": true                     // false: information only (config-modified without --include-config)
+ *     "failure": true                     // false: information only
  *   }],
  *   "packages": [{
  *     "name": "coreutils", "version": "9.1-1", "arch": "amd64",
  *     "status": "verified" | "unverified" | "bad-signature",
- *     "reason": "pending" | "not-in-catalog" | "unknown-platform" | "no-manifest" | "<error code>: <message>",
- *     "signer": "40 hex"                  // verified only: the pinned key that signed the manifest
- *   }]
+ *     "reason": "pending" | "not-in-catalog" | "unknown-platform" | "foreign-origin"
+ *             | "server-unreachable" | "not-cached" | "<error code>: <message>",
+ *     "origin": "Docker",                 // foreign-origin: the repository's Origin
+ *     "signer": "40 hex",                 // verified only: the pinned key that signed the manifest
+ *     "newestVersion": "9.1-2",           // from a signed catalog that verified
+ *     "newestVersionClaimed": "9.1-2"     // the server's unsigned claim, when no signed catalog was had
+ *   }],
+ *   "catalogs": [{ "platform": "debian/bookworm/amd64", "digest": "64 hex",
+ *                  "status": "verified" | "refused", "generatedAt": "…", "signer": "…", "reason": "…" }],
+ *   "notes": ["…"]                        // things worth knowing that are not findings
  * }
  * ```
  * Findings are sorted by class (the order of FINDING_CLASSES), then package, then path.
@@ -45,7 +54,8 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
 export const REPORT_SCHEMA_ID = 'sysattest.verify-report';
 export const REPORT_SCHEMA_VERSION = 1;
 
-export type UnverifiedReason = 'pending' | 'not-in-catalog' | 'unknown-platform' | 'no-manifest';
+export type UnverifiedReason =
+  'pending' | 'not-in-catalog' | 'unknown-platform' | 'foreign-origin' | 'server-unreachable' | 'not-cached';
 
 export interface PackageResult {
   name: string;
@@ -56,6 +66,21 @@ export interface PackageResult {
   reason?: string;
   /** verified: fingerprint of the pinned key that signed the manifest. */
   signer?: string;
+  /** foreign-origin: the Origin of the repository that offers the package. */
+  origin?: string;
+  /** The newest version in a catalog snapshot whose signature verified. */
+  newestVersion?: string;
+  /** The server's claim of the newest version, when no signed catalog could be verified. */
+  newestVersionClaimed?: string;
+}
+
+export interface CatalogResult {
+  platform: string;
+  digest: string;
+  status: 'verified' | 'refused';
+  generatedAt?: string;
+  signer?: string;
+  reason?: string;
 }
 
 export interface ReportSummary {
@@ -77,6 +102,8 @@ export interface VerifyReport {
   summary: ReportSummary;
   findings: Finding[];
   packages: PackageResult[];
+  catalogs: CatalogResult[];
+  notes: string[];
 }
 
 /** Findings sorted for output: class order, then package, then path. */
@@ -108,11 +135,17 @@ export const EXIT_BITS = { integrity: 1, incomplete: 2, trust: 4 } as const;
 
 export function exitCodeOf(report: VerifyReport): number {
   let code = 0;
-  if (report.findings.some((f) => f.failure && f.class !== 'unverified' && f.class !== 'bad-signature')) {
+  if (
+    report.findings.some(
+      (f) => f.failure && f.class !== 'unverified' && f.class !== 'bad-signature' && f.class !== 'outdated',
+    )
+  ) {
     code |= EXIT_BITS.integrity;
   }
   if (report.summary.unverified > 0) code |= EXIT_BITS.incomplete;
-  if (report.summary.badSignature > 0) code |= EXIT_BITS.trust;
+  if (report.summary.badSignature > 0 || report.catalogs.some((c) => c.status === 'refused')) {
+    code |= EXIT_BITS.trust;
+  }
   return code;
 }
 
@@ -140,6 +173,8 @@ const CLASS_TITLES: Record<FindingClass, string> = {
   unstable: 'Changed while being checked',
   unresolvable: 'Cannot be resolved inside the root',
   unverified: 'Unverified packages (no trusted manifest)',
+  outdated: 'Outdated (a newer version is in the signed catalog)',
+  unowned: 'Unowned (no installed package owns it)',
 };
 
 /** Summary first, then findings grouped by class. */
@@ -175,8 +210,26 @@ export function renderText(report: VerifyReport, options: RenderTextOptions = {}
     lines.push((isFailure ? red : yellow)(bold(`${CLASS_TITLES[cls]} (${group.length})`)));
     for (const f of group) {
       const who = `${f.package}:${f.arch}`;
-      lines.push(f.path === undefined ? `  ${who}: ${f.detail}` : `  ${f.detail}  [${who}]`);
+      lines.push(
+        f.path === undefined
+          ? `  ${who}: ${f.detail}`
+          : f.package === ''
+            ? `  ${f.detail}`
+            : `  ${f.detail}  [${who}]`,
+      );
     }
+  }
+  const refusedCatalogs = report.catalogs.filter((c) => c.status === 'refused');
+  if (refusedCatalogs.length > 0) {
+    lines.push('');
+    lines.push(red(bold(`Catalog snapshots refused (${refusedCatalogs.length})`)));
+    for (const c of refusedCatalogs) lines.push(`  ${c.platform} ${c.digest}: ${c.reason ?? ''}`);
+  }
+  if (report.notes.length > 0) {
+    lines.push('');
+    lines.push(bold(`Notes (${report.notes.length})`));
+    for (const n of report.notes.slice(0, 50)) lines.push(`  ${n}`);
+    if (report.notes.length > 50) lines.push(`  … and ${report.notes.length - 50} more (see --format json)`);
   }
   return `${lines.join('\n')}\n`;
 }

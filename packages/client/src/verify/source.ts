@@ -13,9 +13,23 @@ export interface ManifestRequest {
   arch: string;
 }
 
-export type ManifestFetchResult =
+export type ManifestFetchResult = (
   | { status: 'ok'; bytes: Uint8Array; signature: string }
-  | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' };
+  | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
+) & {
+  /**
+   * The newest version of the package the source claims (from a catalog snapshot). Only a hint:
+   * `outdated` is reported from a catalog snapshot whose signature verified (`catalogFor`).
+   */
+  newestVersion?: string;
+};
+
+/** A signed catalog snapshot as a source offers it (unverified). */
+export interface OfferedCatalog {
+  digest: string;
+  bytes: Uint8Array;
+  signature: string;
+}
 
 export interface ManifestSource {
   /**
@@ -24,6 +38,11 @@ export interface ManifestSource {
    * Rejects only when the source as a whole fails (unreachable server, unreadable directory).
    */
   fetch(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestFetchResult[]>;
+  /**
+   * The signed catalog snapshots the answers so far came from (platform id → snapshot), for the
+   * caller to verify before believing any "newest version". Optional: a source without catalogs.
+   */
+  catalogs?(): Promise<Map<string, OfferedCatalog>>;
 }
 
 /** Largest detached signature read from a `.asc` file. */

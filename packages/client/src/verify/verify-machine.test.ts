@@ -10,14 +10,16 @@ import {
   generateSigningKey,
   manifestFileName,
   sha256Hex,
+  signCatalog,
   signManifest,
+  type Catalog,
   type Manifest,
   type ManifestEntry,
 } from '@sysattest/core';
 import { ManifestCache } from '../cache/manifest-cache.js';
 import type { Finding } from './compare.js';
 import { exitCodeOf, renderJson, renderText, type VerifyReport } from './report.js';
-import { DirectoryManifestSource } from './source.js';
+import { DirectoryManifestSource, type OfferedCatalog } from './source.js';
 import { verifyMachine } from './verify-machine.js';
 
 /**
@@ -258,10 +260,10 @@ describe('verifyMachine on a fake root', () => {
     assert.deepEqual(report.findings, []);
   });
 
-  it('offline without a cache: every package unverified (no-manifest), exit 2', async () => {
+  it('offline without a cache: every package unverified (not-cached), exit 2', async () => {
     const report = await verifyMachine({ root, keyring, jobs: 1 });
     assert.equal(report.summary.unverified, 4);
-    assert.ok(report.packages.every((p) => p.reason === 'no-manifest'));
+    assert.ok(report.packages.every((p) => p.reason === 'not-cached'));
     assert.equal(exitCodeOf(report), 2);
   });
 
@@ -365,5 +367,112 @@ describe('verifyMachine on a fake root', () => {
     });
     assert.deepEqual(summarise(report.findings), ['bad-signature libdata']);
     assert.match(report.packages[0]?.reason ?? '', /^MANIFEST_MISMATCH: asked for libdata 3.1/);
+  });
+});
+
+/** A directory source that also offers one signed catalog snapshot, as the server's lookups do. */
+class SourceWithCatalog extends DirectoryManifestSource {
+  constructor(
+    dir: string,
+    private readonly offered: Map<string, OfferedCatalog>,
+  ) {
+    super(dir);
+  }
+  catalogs(): Promise<Map<string, OfferedCatalog>> {
+    return Promise.resolve(this.offered);
+  }
+}
+
+function catalogOf(fingerprint: string, versions: [string, string, string][]): Catalog {
+  return {
+    schema: 'sysattest.catalog',
+    schemaVersion: 1,
+    platform: 'debian/bookworm/amd64',
+    generatedAt: '2026-11-20T00:00:00Z',
+    provenance: {
+      generator: { name: 'test', version: '0' },
+      keyFingerprint: fingerprint,
+      image: { id: 'test-image' },
+      sources: [],
+    },
+    packages: versions.map(([name, version, architecture]) => ({
+      name,
+      version,
+      architecture,
+      source: { name, version },
+      size: 1,
+      sha256: '0'.repeat(64),
+    })),
+  };
+}
+
+describe('verifyMachine: outdated, from signed catalog snapshots only', () => {
+  let root: string;
+  let manifests: string;
+  let key: SigningKey;
+  let rogue: SigningKey;
+  let keyring: TrustedKeyring;
+
+  before(async () => {
+    root = makeRoot();
+    manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
+    const k = await generateSigningKey({ name: 'generator' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+    rogue = await SigningKey.fromArmored((await generateSigningKey({ name: 'rogue' })).armoredSecretKey);
+    for (const p of PACKAGES) await publish(manifests, root, p, key);
+  });
+  after(() => {
+    for (const d of [root, manifests]) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  const versions: [string, string, string][] = [
+    ['dpkg', '1.21.22', 'amd64'],
+    ['extra', '0.9', 'amd64'],
+    ['libdata', '3.1', 'all'],
+    ['libdata', '3.10', 'all'],
+    ['tool', '1:2.0-1', 'amd64'],
+    ['tool', '1:2.0-1+deb12u1', 'amd64'],
+  ];
+
+  it('a newer version in a catalog that verified: outdated naming both versions, not a failure', async () => {
+    const signed = await signCatalog(catalogOf(key.fingerprint, versions), key);
+    const source = new SourceWithCatalog(
+      manifests,
+      new Map([
+        [
+          'debian/bookworm/amd64',
+          { digest: signed.digest, bytes: signed.bytes, signature: signed.signature },
+        ],
+      ]),
+    );
+    const report = await verifyMachine({ root, keyring, source, jobs: 2 });
+    assert.deepEqual(summarise(report.findings), ['outdated libdata', 'outdated tool']);
+    const tool = report.findings.find((f) => f.package === 'tool');
+    assert.deepEqual([tool?.actual, tool?.expected], ['1:2.0-1', '1:2.0-1+deb12u1']);
+    assert.deepEqual(
+      report.catalogs.map((c) => c.status),
+      ['verified'],
+    );
+    assert.equal(report.packages.find((p) => p.name === 'dpkg')?.newestVersion, '1.21.22');
+    assert.equal(exitCodeOf(report), 0);
+  });
+
+  it('a catalog signed by a key that is not pinned: refused, no outdated claim, trust bit set', async () => {
+    const signed = await signCatalog(catalogOf(rogue.fingerprint, versions), rogue);
+    const source = new SourceWithCatalog(
+      manifests,
+      new Map([
+        [
+          'debian/bookworm/amd64',
+          { digest: signed.digest, bytes: signed.bytes, signature: signed.signature },
+        ],
+      ]),
+    );
+    const report = await verifyMachine({ root, keyring, source, jobs: 2 });
+    assert.deepEqual(summarise(report.findings), []);
+    assert.equal(report.catalogs[0]?.status, 'refused');
+    assert.match(report.catalogs[0]?.reason ?? '', /UNKNOWN_SIGNER/);
+    assert.equal(exitCodeOf(report), 4);
   });
 });

@@ -2,30 +2,48 @@ import { performance } from 'node:perf_hooks';
 import {
   HashPool,
   RootDir,
+  SysattestError,
   detectPlatforms,
   formatPlatform,
   isSysattestError,
+  newestVersions,
   readDpkgDatabase,
   readRootAccounts,
+  verifyCatalog,
   verifyManifest,
+  versionSchemeForDistro,
   type DpkgPackage,
   type FileObservation,
+  type ManifestEntry,
   type Platform,
   type TrustedKeyring,
   type VerifiedManifest,
 } from '@sysattest/core';
 import type { ManifestCache } from '../cache/manifest-cache.js';
 import { compareEntries, locationOf, type Finding } from './compare.js';
+import { findForeignOrigins } from './origin.js';
+import { collectGarbage } from './gc.js';
 import {
   REPORT_SCHEMA_ID,
   REPORT_SCHEMA_VERSION,
   countByClass,
   sortFindings,
+  type CatalogResult,
   type PackageResult,
   type UnverifiedReason,
   type VerifyReport,
 } from './report.js';
 import type { ManifestFetchResult, ManifestRequest, ManifestSource } from './source.js';
+import { applyStatOverride, readStatOverrides } from './statoverride.js';
+import { DEFAULT_SCAN_DIRS, canonicalOf, readAlternativeLinks, scanUnowned } from './unowned.js';
+
+export interface ReverseLookupHit {
+  platform: string;
+  name: string;
+  version: string;
+  arch: string;
+  path: string;
+}
 
 export interface VerifyMachineOptions {
   /** The root to check (default `/`). */
@@ -44,29 +62,47 @@ export interface VerifyMachineOptions {
   jobs?: number;
   /** A pool to use (left open); otherwise one is made and closed. */
   pool?: HashPool;
-  /** Items per ManifestSource.fetch call (default 256). */
+  /** Packages per ManifestSource.fetch call and per hashing chunk (default 128). */
   fetchBatchSize?: number;
+  /** Look for files no package owns under these directories (`--scan-unowned`). */
+  scanUnowned?: boolean | { dirs?: readonly string[] };
+  /** Where a content hash is known from (the server's reverse lookup); without it, unowned files are not looked up. */
+  reverseLookup?: (
+    hashes: readonly string[],
+  ) => Promise<Map<string, { hits: ReverseLookupHit[]; truncated: boolean }>>;
   /** Verification time (tests). */
   now?: Date;
   /** Progress of the hashing phase. */
   onProgress?: (p: { filesDone: number; filesTotal: number; bytesDone: number }) => void;
 }
 
+/** A package whose manifest verified: only its entries are kept (the bytes go once cached). */
 interface Checked {
   pkg: DpkgPackage;
-  manifest: VerifiedManifest;
+  entries: readonly ManifestEntry[];
+}
+
+/** A source failure that means "the server is not there" (exit 69) rather than a bug. */
+function isUnavailable(e: unknown): e is SysattestError {
+  return isSysattestError(e) && (e as { exitCode?: unknown }).exitCode === 69;
 }
 
 /**
  * Checks every installed package under `root` against its signed manifest:
  *  1. reads the dpkg database under the root (never the host's) and detects the platform;
  *  2. gets a manifest per package — from the cache (re-verified), else from the source in batches;
+ *     when the source is unavailable, the packages the cache has are still checked (the others
+ *     are unverified: `server-unreachable`); with nothing cached the error is thrown (exit 69);
  *  3. verifies EVERY manifest against the pinned keyring before reading it, and refuses one that is
  *     not the manifest asked for (other package, version, architecture or platform): both are
  *     `bad-signature` at package level, and nothing of that package is compared (so nothing of it
  *     is reported clean either);
- *  4. hashes every path of every verified manifest (at its diverted location) in one HashPool run;
- *  5. compares (compare.ts) and reports.
+ *  4. `outdated` only from a catalog snapshot whose signature verified against the same keyring
+ *     (the server's own "newest version" claim is never believed on its own);
+ *  5. hashes every path of every verified manifest (at its diverted location), a chunk of packages
+ *     per HashPool run while the next chunk is fetched, and compares (compare.ts), with
+ *     dpkg-statoverride's owner and mode where one is set;
+ *  6. optionally scans the system directories for files no package owns (unowned.ts).
  * Local md5sums are never used as a reference (trust model rule 2).
  */
 export async function verifyMachine(options: VerifyMachineOptions): Promise<VerifyReport> {
@@ -75,23 +111,33 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   const db = await readDpkgDatabase(root);
   const detected = await detectPlatforms(root);
   const primary = detected.primary;
+  const rootDir = RootDir.open(root);
+  const notes: string[] = db.notes.map((n) => `${n.package ? `${n.package}: ` : ''}${n.message}`);
 
   const wanted = options.packages === undefined ? undefined : new Set(options.packages);
+  if (wanted !== undefined) {
+    const missing = [...wanted].filter(
+      (w) => !db.packages.some((p) => p.name === w || `${p.name}:${p.architecture}` === w),
+    );
+    if (missing.length > 0) {
+      throw new SysattestError('PACKAGE_NOT_INSTALLED', `not installed under ${root}: ${missing.join(', ')}`);
+    }
+  }
   const installed = db.packages.filter(
     (p) => wanted === undefined || wanted.has(p.name) || wanted.has(`${p.name}:${p.architecture}`),
   );
 
   const results = new Map<DpkgPackage, PackageResult>();
   const findings: Finding[] = [];
-  const checked: Checked[] = [];
+  const claims = new Map<DpkgPackage, string>();
 
-  const unverified = (pkg: DpkgPackage, reason: UnverifiedReason): void => {
+  const unverified = (pkg: DpkgPackage, reason: UnverifiedReason, why?: string): void => {
     results.set(pkg, { ...ident(pkg), status: 'unverified', reason });
     findings.push({
       class: 'unverified',
       package: pkg.name,
       arch: pkg.architecture,
-      detail: `${pkg.name} ${pkg.version}: no trusted manifest (${reason})`,
+      detail: `${pkg.name} ${pkg.version}: no trusted manifest (${reason}${why ? `: ${why}` : ''})`,
       failure: false,
     });
   };
@@ -105,97 +151,292 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       failure: true,
     });
   };
-  const accepted = (pkg: DpkgPackage, manifest: VerifiedManifest): void => {
+  const accepted = (pkg: DpkgPackage, manifest: VerifiedManifest): Checked => {
     results.set(pkg, { ...ident(pkg), status: 'verified', signer: manifest.signerFingerprint });
-    checked.push({ pkg, manifest });
+    return { pkg, entries: manifest.content.entries };
   };
 
-  // Per architecture (native, foreign, `all`): one platform each.
+  // Per architecture (native, foreign, `all`): one lookup platform each. `all` packages are
+  // asked about on the native platform (whose catalog lists them); their manifests live on
+  // `distro/release/all`. Work goes in chunks of one lookup batch: the next chunk's manifests are
+  // fetched and verified while this chunk's files are hashed, and a chunk's manifests are dropped
+  // once compared, so memory stays bounded by a chunk, not the machine.
   const byArch = new Map<string, DpkgPackage[]>();
   for (const p of installed) {
     const list = byArch.get(p.architecture);
     if (list === undefined) byArch.set(p.architecture, [p]);
     else list.push(p);
   }
-  const batchSize = Math.max(1, options.fetchBatchSize ?? 256);
+  const batchSize = Math.max(1, options.fetchBatchSize ?? DEFAULT_BATCH);
+  const chunks: { arch: string; pkgs: DpkgPackage[] }[] = [];
   for (const [arch, pkgs] of byArch) {
-    const platform: Platform = { ...primary, arch };
-    const toFetch: DpkgPackage[] = [];
+    for (let i = 0; i < pkgs.length; i += batchSize)
+      chunks.push({ arch, pkgs: pkgs.slice(i, i + batchSize) });
+  }
+  const notInCatalog: DpkgPackage[] = [];
+  let unavailable: SysattestError | undefined;
+  let fromCacheCount = 0;
+
+  const resolveChunk = async ({ arch, pkgs }: { arch: string; pkgs: DpkgPackage[] }): Promise<Checked[]> => {
+    const out: Checked[] = [];
+    const platform: Platform = { ...primary, arch: arch === 'all' ? primary.arch : arch };
+    const manifestPlatform: Platform = { ...primary, arch };
     const cache = options.cache;
-    const fromCache = await mapLimit(pkgs, CONCURRENCY, (pkg) =>
-      cache === undefined
-        ? Promise.resolve(undefined)
-        : cache
-            .get(platform, { name: pkg.name, version: pkg.version, arch }, options.keyring)
-            .catch(() => undefined),
-    );
+    const fromCache = await mapLimit(pkgs, CONCURRENCY, async (pkg) => {
+      if (cache === undefined) return undefined;
+      const m = await cache
+        .get(manifestPlatform, { name: pkg.name, version: pkg.version, arch }, options.keyring)
+        .catch(() => undefined);
+      if (m !== undefined && m.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
+      return m;
+    });
+    const batch: DpkgPackage[] = [];
     for (const [i, pkg] of pkgs.entries()) {
       const cached = fromCache[i];
-      if (cached !== undefined) accepted(pkg, cached);
-      else toFetch.push(pkg);
+      if (cached !== undefined) {
+        out.push(accepted(pkg, cached));
+        fromCacheCount++;
+      } else batch.push(pkg);
     }
-    for (let i = 0; i < toFetch.length; i += batchSize) {
-      const batch = toFetch.slice(i, i + batchSize);
-      const source = options.source;
-      if (source === undefined) {
-        for (const pkg of batch) unverified(pkg, 'no-manifest');
-        continue;
+    fromCache.length = 0;
+    if (batch.length === 0) return out;
+    const source = options.source;
+    if (source === undefined) {
+      for (const pkg of batch) unverified(pkg, 'not-cached', 'offline, and not in the local cache');
+      return out;
+    }
+    if (unavailable !== undefined) {
+      for (const pkg of batch) unverified(pkg, 'server-unreachable');
+      return out;
+    }
+    const requests: ManifestRequest[] = batch.map((p) => ({ name: p.name, version: p.version, arch }));
+    let fetched: ManifestFetchResult[];
+    try {
+      fetched = await source.fetch(platform, requests);
+    } catch (e) {
+      if (!isUnavailable(e)) throw e;
+      unavailable ??= e;
+      notes.push(e.message);
+      for (const pkg of batch) unverified(pkg, 'server-unreachable');
+      return out;
+    }
+    const outcomes = await mapLimit(batch, CONCURRENCY, async (pkg, j) => {
+      const r: ManifestFetchResult | undefined = fetched[j];
+      if (r?.newestVersion !== undefined) claims.set(pkg, r.newestVersion);
+      if (r === undefined) return { unverified: 'not-in-catalog' as const };
+      if (r.status !== 'ok') return { unverified: r.status };
+      const verified = await verifyFor(pkg, manifestPlatform, r.bytes, r.signature, options);
+      // Verifying a large manifest leaves several times its size of garbage: collect it now,
+      // before it piles up with the next one's.
+      if (r.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
+      return { verified };
+    });
+    fetched = [];
+    for (const [j, pkg] of batch.entries()) {
+      const outcome = outcomes[j];
+      if (outcome === undefined || 'unverified' in outcome) {
+        const reason = outcome?.unverified ?? 'not-in-catalog';
+        if (reason === 'not-in-catalog') notInCatalog.push(pkg);
+        else unverified(pkg, reason);
+      } else if (typeof outcome.verified === 'string') {
+        refused(pkg, outcome.verified);
+      } else {
+        out.push(accepted(pkg, outcome.verified));
+        await options.cache?.put(outcome.verified).catch(() => undefined);
       }
-      const requests: ManifestRequest[] = batch.map((p) => ({ name: p.name, version: p.version, arch }));
-      const fetched = await source.fetch(platform, requests);
-      const outcomes = await mapLimit(batch, CONCURRENCY, async (pkg, j) => {
-        const r: ManifestFetchResult | undefined = fetched[j];
-        if (r === undefined) return { unverified: 'no-manifest' as const };
-        if (r.status !== 'ok') return { unverified: r.status };
-        return { verified: await verifyFor(pkg, platform, r.bytes, r.signature, options) };
+    }
+    return out;
+  };
+
+  const localDiversion = (pkg: DpkgPackage) => (p: string) => db.applyDiversions(p, pkg.name);
+  collectGarbage(); // what reading the package database left behind
+  const pool = options.pool ?? new HashPool({ capabilities: 'executable', threads: options.jobs });
+  const accounts = readRootAccounts(rootDir);
+  const overrides = readStatOverrides(rootDir);
+  notes.push(...overrides.notes);
+  let filesChecked = 0;
+  /** Diverted locations named by manifests: not unowned. */
+  const divertedTo: string[] = [];
+  // Progress over all chunks: the total is estimated from the package database's file lists.
+  const estimate = installed.reduce((n, p) => n + p.files.length, 0);
+  let filesBefore = 0;
+  let bytesBefore = 0;
+
+  /** Hashes every location of a chunk's manifests in one HashPool run, and compares. */
+  const hashAndCompare = async (chunk: readonly Checked[]): Promise<void> => {
+    const locations = new Set<string>();
+    for (const { pkg, entries } of chunk) {
+      const divert = localDiversion(pkg);
+      for (const e of entries) {
+        locations.add(locationOf(e, divert));
+        if (e.type !== 'absent' && e.divertedTo !== undefined) divertedTo.push(e.divertedTo);
+      }
+    }
+    const paths = [...locations];
+    locations.clear();
+    let bytesThisRun = 0;
+    const onProgress = options.onProgress;
+    const observations = await pool.inspectAll(root, paths, {
+      onProgress: (p) => {
+        bytesThisRun = p.bytesDone;
+        onProgress?.({
+          filesDone: filesBefore + p.filesDone,
+          filesTotal: Math.max(estimate, filesBefore + p.filesTotal),
+          bytesDone: bytesBefore + p.bytesDone,
+        });
+      },
+    });
+    filesBefore += paths.length;
+    bytesBefore += bytesThisRun;
+    const byPath = new Map<string, FileObservation>();
+    for (const [i, p] of paths.entries()) {
+      const o = observations[i];
+      if (o !== undefined) byPath.set(p, o);
+    }
+    observations.length = 0;
+    for (const { pkg, entries: shipped } of chunk) {
+      filesChecked += shipped.length;
+      const divert = localDiversion(pkg);
+      const entries: readonly ManifestEntry[] =
+        overrides.overrides.size === 0
+          ? shipped
+          : shipped.map((e) =>
+              applyStatOverride(
+                e,
+                overrides.overrides.get(locationOf(e, divert)) ?? overrides.overrides.get(e.path),
+                accounts,
+              ),
+            );
+      findings.push(
+        ...compareEntries(
+          { name: pkg.name, arch: pkg.architecture },
+          entries,
+          (location) => byPath.get(location),
+          {
+            includeConfig: options.includeConfig,
+            accounts,
+            localDiversion: divert,
+          },
+        ),
+      );
+    }
+  };
+
+  const catalogs: CatalogResult[] = [];
+  try {
+    let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
+    for (let i = 0; next !== undefined; i++) {
+      const current = await next;
+      const following = chunks[i + 1];
+      next = following === undefined ? undefined : resolveChunk(following);
+      // Awaited on the next turn; until then a rejection must not count as unhandled.
+      next?.catch(() => undefined);
+      await hashAndCompare(current);
+      current.length = 0;
+      collectGarbage();
+    }
+    if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
+    await options.cache?.prune().catch(() => undefined);
+
+    // Packages the catalog does not offer: from a repository the server does not track?
+    const foreign = await findForeignOrigins(rootDir, primary.distro, notInCatalog);
+    for (const pkg of notInCatalog) {
+      const f = foreign.get(`${pkg.name}\0${pkg.version}`);
+      if (f === undefined) unverified(pkg, 'not-in-catalog');
+      else {
+        unverified(
+          pkg,
+          'foreign-origin',
+          `offered by ${f.origin} (${f.list}), a repository the server does not track`,
+        );
+        (results.get(pkg) as PackageResult).origin = f.origin;
+      }
+    }
+
+    // Outdated: from verified catalog snapshots only.
+    if (options.source?.catalogs !== undefined && unavailable === undefined) {
+      const offered = await options.source.catalogs().catch((e: unknown) => {
+        if (isUnavailable(e)) {
+          notes.push(`catalog snapshots not fetched: ${e.message}`);
+          return new Map();
+        }
+        throw e;
       });
-      for (const [j, pkg] of batch.entries()) {
-        const outcome = outcomes[j];
-        if (outcome === undefined || 'unverified' in outcome) {
-          unverified(pkg, outcome?.unverified ?? 'no-manifest');
-        } else if (typeof outcome.verified === 'string') {
-          refused(pkg, outcome.verified);
-        } else {
-          accepted(pkg, outcome.verified);
-          await options.cache?.put(outcome.verified).catch(() => undefined);
+      const scheme = versionSchemeForDistro(primary.distro);
+      const newestByPlatform = new Map<string, Map<string, { version: string }>>();
+      for (const [platformId, doc] of offered) {
+        try {
+          const v = await verifyCatalog(
+            doc.bytes,
+            doc.signature,
+            options.keyring,
+            options.now ? { now: options.now } : {},
+          );
+          if (v.content.platform !== platformId)
+            throw new SysattestError('CATALOG_MISMATCH', `it is the catalog of ${v.content.platform}`);
+          newestByPlatform.set(platformId, newestVersions(v.content, scheme));
+          catalogs.push({
+            platform: platformId,
+            digest: v.digest,
+            generatedAt: v.content.generatedAt,
+            status: 'verified',
+            signer: v.signerFingerprint,
+          });
+        } catch (e) {
+          if (!isSysattestError(e)) throw e;
+          catalogs.push({
+            platform: platformId,
+            digest: doc.digest,
+            status: 'refused',
+            reason: `${e.code}: ${e.message}`,
+          });
         }
       }
+      const catalogOf = new Map(catalogs.map((c) => [c.platform, c]));
+      for (const pkg of installed) {
+        const platformId = formatPlatform({
+          ...primary,
+          arch: pkg.architecture === 'all' ? primary.arch : pkg.architecture,
+        });
+        const newest = newestByPlatform.get(platformId)?.get(`${pkg.name}:${pkg.architecture}`);
+        if (newest === undefined) {
+          if (claims.has(pkg) && !newestByPlatform.has(platformId)) {
+            (results.get(pkg) as PackageResult).newestVersionClaimed = claims.get(pkg);
+          }
+          continue;
+        }
+        (results.get(pkg) as PackageResult).newestVersion = newest.version;
+        let older: boolean;
+        try {
+          older = scheme.compare(pkg.version, newest.version) < 0;
+        } catch {
+          continue;
+        }
+        if (older) {
+          findings.push({
+            class: 'outdated',
+            package: pkg.name,
+            arch: pkg.architecture,
+            expected: newest.version,
+            actual: pkg.version,
+            detail:
+              `${pkg.name} ${pkg.version} is older than ${newest.version}, the newest in the signed catalog ` +
+              `of ${catalogOf.get(platformId)?.generatedAt ?? '?'}`,
+            failure: false,
+          });
+        }
+      }
+    } else if (claims.size > 0) {
+      for (const [pkg, v] of claims) (results.get(pkg) as PackageResult).newestVersionClaimed = v;
     }
-  }
-  await options.cache?.prune().catch(() => undefined);
 
-  // Every location of every verified manifest, hashed in one run.
-  const localDiversion = (pkg: DpkgPackage) => (p: string) => db.applyDiversions(p, pkg.name);
-  const locations = new Set<string>();
-  for (const { pkg, manifest } of checked) {
-    for (const e of manifest.content.entries) locations.add(locationOf(e, localDiversion(pkg)));
-  }
-  const paths = [...locations];
-  const pool = options.pool ?? new HashPool({ capabilities: 'executable', threads: options.jobs });
-  let observations: FileObservation[];
-  try {
-    observations = await pool.inspectAll(root, paths, { onProgress: options.onProgress });
+    if (options.scanUnowned) {
+      const dirs =
+        (typeof options.scanUnowned === 'object' ? options.scanUnowned.dirs : undefined) ?? DEFAULT_SCAN_DIRS;
+      findings.push(...(await unownedFindings(rootDir, root, db, divertedTo, dirs, pool, options, notes)));
+    }
   } finally {
     if (options.pool === undefined) await pool.close();
-  }
-  const byPath = new Map<string, FileObservation>();
-  for (const [i, p] of paths.entries()) {
-    const o = observations[i];
-    if (o !== undefined) byPath.set(p, o);
-  }
-
-  const accounts = readRootAccounts(RootDir.open(root));
-  let filesChecked = 0;
-  for (const { pkg, manifest } of checked) {
-    filesChecked += manifest.content.entries.length;
-    findings.push(
-      ...compareEntries(
-        { name: pkg.name, arch: pkg.architecture },
-        manifest.content.entries,
-        (location) => byPath.get(location),
-        { includeConfig: options.includeConfig, accounts, localDiversion: localDiversion(pkg) },
-      ),
-    );
   }
 
   const packages = installed.map((p) => results.get(p) as PackageResult);
@@ -217,8 +458,104 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     },
     findings: sorted,
     packages,
+    catalogs,
+    notes,
   };
 }
+
+async function unownedFindings(
+  rootDir: RootDir,
+  root: string,
+  db: Awaited<ReturnType<typeof readDpkgDatabase>>,
+  divertedTo: readonly string[],
+  dirs: readonly string[],
+  pool: HashPool,
+  options: VerifyMachineOptions,
+  notes: string[],
+): Promise<Finding[]> {
+  const owned = new Set<string>();
+  const own = (p: string): void => {
+    const c = canonicalOf(rootDir, p);
+    if (c !== undefined) owned.add(c);
+  };
+  for (const pkg of [...db.packages, ...db.partiallyInstalled]) for (const f of pkg.files) own(f.path);
+  for (const d of db.diversions) {
+    own(d.from);
+    own(d.to);
+  }
+  for (const p of divertedTo) own(p);
+  for (const link of readAlternativeLinks(rootDir)) own(link);
+  const scan = scanUnowned(rootDir, dirs, owned);
+  owned.clear();
+  notes.push(...scan.notes);
+  if (scan.paths.length === 0) return [];
+  const observations = await pool.inspectAll(root, scan.paths);
+  const hashes = observations.flatMap((o) => (o.status === 'ok' && o.type === 'file' ? [o.sha256] : []));
+  let known: Awaited<ReturnType<NonNullable<VerifyMachineOptions['reverseLookup']>>> | undefined;
+  if (options.reverseLookup !== undefined && hashes.length > 0) {
+    try {
+      known = await options.reverseLookup(hashes);
+    } catch (e) {
+      if (!isUnavailable(e)) throw e;
+      notes.push(`unowned files not looked up: ${e.message}`);
+    }
+  } else if (hashes.length > 0) {
+    notes.push('unowned files not looked up: no server');
+  }
+  const out: Finding[] = [];
+  for (const o of observations) {
+    const base = { class: 'unowned' as const, package: '', arch: '', path: o.path };
+    if (o.status !== 'ok') {
+      out.push({
+        ...base,
+        detail: `${o.path}: no package owns it, and it cannot be inspected (${o.status})`,
+        failure: true,
+      });
+      continue;
+    }
+    if (o.type !== 'file') {
+      const what = o.type === 'symlink' ? `symlink -> ${o.target}` : o.type;
+      out.push({
+        ...base,
+        actual: o.type,
+        detail: `${o.path} (${what}): no package owns it`,
+        failure: o.type !== 'symlink',
+      });
+      continue;
+    }
+    const hits = known?.get(o.sha256);
+    const mode = (o.mode & 0o7777).toString(8).padStart(4, '0');
+    if (hits !== undefined && hits.hits.length > 0) {
+      const h = hits.hits[0] as ReverseLookupHit;
+      const more =
+        hits.hits.length > 1 ? ` and ${hits.hits.length - 1}${hits.truncated ? '+' : ''} more` : '';
+      out.push({
+        ...base,
+        actual: o.sha256,
+        known: true,
+        detail: `${o.path} (mode ${mode}): no installed package owns it; the same content is ${h.path} in ${h.name} ${h.version} (${h.platform})${more}`,
+        failure: false,
+      });
+    } else {
+      out.push({
+        ...base,
+        actual: o.sha256,
+        known: false,
+        detail:
+          `${o.path} (mode ${mode}, ${o.size} bytes): no installed package owns it` +
+          (known === undefined ? ' (not looked up)' : ', and no manifest the server knows has this content'),
+        failure: true,
+      });
+    }
+  }
+  return out;
+}
+
+/** A manifest this large is followed by a garbage collection (see collectGarbage). */
+const LARGE_MANIFEST_BYTES = 2 * 1024 * 1024;
+
+/** Packages per lookup and per hashing chunk (see verifyMachine). */
+const DEFAULT_BATCH = 128;
 
 /** Manifests verified (or cache entries read) at once: verification is mostly CPU, reads are I/O. */
 const CONCURRENCY = 8;
@@ -246,8 +583,9 @@ function ident(pkg: DpkgPackage): { name: string; version: string; arch: string 
 }
 
 /**
- * Verifies a manifest offered for `pkg` on `platform`: the signature against the pinned keys, then
- * that it is that package's manifest. Returns the verified manifest, or why it was refused.
+ * Verifies a manifest offered for `pkg` on `platform` (its manifest platform): the signature
+ * against the pinned keys, then that it is that package's manifest. Returns the verified
+ * manifest, or why it was refused.
  */
 async function verifyFor(
   pkg: DpkgPackage,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PathError } from '../errors.js';
 import { inspectFile, type FileObservation } from './file-entry.js';
-import { HashPool, HashPoolError, type HashProgress } from './hash-pool.js';
+import { HashPool, HashPoolError, type ExtraDigests, type HashProgress } from './hash-pool.js';
 import { buildHostileRoot, makeTempDir, mkfifo, mknod, symlink, writeFile } from './hostile-tree.js';
 import { RootDir } from './in-root.js';
 
@@ -79,6 +79,30 @@ describe('HashPool', () => {
       assert.ok(plain?.status === 'ok' && plain.type === 'file' && plain.md5 === undefined);
     } finally {
       await md5Pool.close();
+    }
+  });
+
+  test('computes SHA-1 and SHA-512 when asked (for apk Z: checksums and rpm SHA-512 digests)', async () => {
+    const extraPool = new HashPool({ threads: 2, batchSize: 64, sha1: true, sha512: true });
+    try {
+      // Includes files over the 1 MiB read chunk and empty ones, and non-files, which carry none.
+      const sample = [...paths.filter((_, i) => i % 50 === 7 || i % 97 === 0), '/run/fifo'];
+      const results = await extraPool.inspectAll(R, sample);
+      for (const o of results as (FileObservation & ExtraDigests)[]) {
+        if (o.path === '/run/fifo') {
+          assert.ok(o.status === 'ok' && o.type === 'fifo' && o.sha1 === undefined && o.sha512 === undefined);
+          continue;
+        }
+        assert.ok(o.status === 'ok' && o.type === 'file', `${o.path}: ${o.status}`);
+        const data = fs.readFileSync(path.join(R, o.path));
+        assert.equal(o.sha1, createHash('sha1').update(data).digest('hex'), o.path);
+        assert.equal(o.sha512, createHash('sha512').update(data).digest('hex'), o.path);
+        assert.equal(o.sha256, expected.get(o.path)?.sha256);
+      }
+      const [plain] = (await pool.inspectAll(R, sample.slice(0, 1))) as (FileObservation & ExtraDigests)[];
+      assert.ok(plain !== undefined && !('sha1' in plain) && !('sha512' in plain));
+    } finally {
+      await extraPool.close();
     }
   });
 

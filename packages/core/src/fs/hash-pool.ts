@@ -21,6 +21,12 @@ import { RootDir } from './in-root.js';
  */
 
 /** Failures of the pool itself (not of a file: those are FileObservation results). */
+/** What an observation of a regular file carries besides FileEntry when HashPoolOptions asked. */
+export interface ExtraDigests {
+  sha1?: string;
+  sha512?: string;
+}
+
 export class HashPoolError extends SysattestError<'WORKER_FAILED' | 'POOL_CLOSED'> {}
 
 export interface HashPoolOptions {
@@ -36,6 +42,14 @@ export interface HashPoolOptions {
   capabilities?: CapabilityMode | boolean;
   /** Also compute MD5 of regular files (see InspectOptions.md5; default false). */
   md5?: boolean;
+  /**
+   * Also compute SHA-1 / SHA-512 of regular files (default false), only to compare with a
+   * distribution's own digests (apk `Z:` checksums, rpm SHA-512 file digests). Each observed
+   * `ok` regular file then carries a `sha1` / `sha512` property (lower-case hex); see
+   * ExtraDigests. They cost a second read of each file, made only when asked for.
+   */
+  sha1?: boolean;
+  sha512?: boolean;
   /** The worker script (default: hash-worker.js next to this file). For tests and bundlers. */
   workerUrl?: URL;
 }
@@ -237,6 +251,8 @@ export class HashPool {
   private readonly maxBuffered: number;
   private readonly capabilities: CapabilityMode;
   private readonly md5: boolean;
+  private readonly sha1: boolean;
+  private readonly sha512: boolean;
   private readonly slots: Slot[] = [];
   private runs: Run[] = [];
   private nextRunId = 1;
@@ -253,6 +269,8 @@ export class HashPool {
     const caps = options.capabilities ?? 'executable';
     this.capabilities = caps === true ? 'all' : caps === false ? 'none' : caps;
     this.md5 = options.md5 === true;
+    this.sha1 = options.sha1 === true;
+    this.sha512 = options.sha512 === true;
     const url = options.workerUrl ?? new URL('./hash-worker.js', import.meta.url);
     for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn(url));
   }
@@ -387,6 +405,8 @@ export class HashPool {
       root: run.root,
       capabilities: this.capabilities,
       md5: this.md5,
+      ...(this.sha1 ? { sha1: true } : {}),
+      ...(this.sha512 ? { sha512: true } : {}),
       paths: run.paths.slice(run.cursor, run.cursor + count),
     };
     slot.inFlight.set(batchId, { run, start: run.cursor, count });

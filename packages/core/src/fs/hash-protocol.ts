@@ -17,6 +17,12 @@ export interface BatchRequest {
   root: string;
   capabilities: CapabilityMode;
   md5: boolean;
+  /**
+   * Also SHA-1 / SHA-512 of regular files (to compare with apk `Z:` checksums and rpm SHA-512
+   * file digests). Absent means false. The observation then carries `sha1` / `sha512`.
+   */
+  sha1?: boolean;
+  sha512?: boolean;
   paths: string[];
 }
 
@@ -74,7 +80,14 @@ export function encodeResults(
   for (let i = 0; i < observations.length; i++) {
     const o = observations[i] as FileObservation;
     if (o.status === 'ok' && o.type === 'file') bytes += o.size;
-    if (o.status !== 'ok' || o.type !== 'file' || o.capability !== undefined || o.md5 !== undefined) {
+    if (
+      o.status !== 'ok' ||
+      o.type !== 'file' ||
+      o.capability !== undefined ||
+      o.md5 !== undefined ||
+      'sha1' in o ||
+      'sha512' in o
+    ) {
       others.push([i, o]);
       sha[i] = NO_HASH;
       continue;

@@ -1,5 +1,5 @@
 /**
- * What every package-database reader (dpkg now; rpm and apk later) produces: the packages that are
+ * What every package-database reader (dpkg, rpm, apk) produces: the packages that are
  * really installed under a root and the paths each one owns, with the distribution's own digest of
  * each file where the database records one. These digests are *never* the reference a client
  * compares against (a compromised machine can edit its own database); they are recorded next to
@@ -21,6 +21,23 @@ export interface InstalledFile {
   digest?: DistroDigest;
   /** True when the package marks the path as a configuration file. */
   conffile?: boolean;
+  // What rpm and apk databases record per file besides a digest (dpkg records none of it):
+  /** st_mode as the database records it: file type and permission bits (rpm), or bits only (apk). */
+  mode?: number;
+  /** Owner and group as the database records them: names (rpm), numeric ids in decimal (apk). */
+  owner?: string;
+  group?: string;
+  /** Symlink target (rpm). */
+  linkTarget?: string;
+  /** Size in bytes (rpm). */
+  size?: number;
+  /** rpm `%ghost`: the package owns the path but does not ship it (made at run time, or never). */
+  ghost?: boolean;
+  /**
+   * The database says the package's file is not on disk by design (rpm: excluded documentation
+   * or language, the other architecture's copy of a multilib file, a net-shared path).
+   */
+  notInstalled?: boolean;
 }
 
 export interface InstalledPackage {

@@ -144,7 +144,10 @@ describe('detectPlatforms', () => {
       notDetected(/neither \/etc\/os-release nor \/usr\/lib\/os-release/),
     );
     const noDb = makeRoot({ 'etc/os-release': 'ID=fedora\nVERSION_ID=41\n' });
-    await assert.rejects(detectPlatforms(noDb), notDetected(/architecture of fedora\/41.*no dpkg database/));
+    await assert.rejects(
+      detectPlatforms(noDb),
+      notDetected(/architecture of fedora\/41.*no dpkg, rpm or apk database/),
+    );
     const noId = makeRoot({ 'etc/os-release': 'VERSION_ID=1\n' });
     await assert.rejects(detectPlatforms(noId, { archHint: 'x86_64' }), notDetected(/no ID/));
     const badHint = makeRoot({ 'etc/os-release': 'ID=fedora\nVERSION_ID=41\n' });
@@ -184,6 +187,61 @@ describe('detectPlatforms', () => {
       assert.equal(formatPlatform(d.primary), expected);
     });
   }
+
+  // Real package databases (the shared fixtures) beside real os-release files: the architecture
+  // comes from the database, not from a hint.
+  const withDb: Array<[string, string, string, string, string]> = [
+    // [os-release fixture, database fixture, path in the root, expected platform, archSource]
+    ['centos', 'rpm/libuuid-bdb/Packages', 'var/lib/rpm/Packages', 'centos/8/x86_64', 'rpm'],
+    [
+      'fedora',
+      'rpm/cbl-mariner-2.0/rpmdb.sqlite',
+      'usr/lib/sysimage/rpm/rpmdb.sqlite',
+      'fedora/36/x86_64',
+      'rpm',
+    ],
+    ['alpine', 'apk/installed-14-packages', 'lib/apk/db/installed', 'alpine/3.11/x86_64', 'apk'],
+  ];
+  for (const [name, db, inRoot, expected, source] of withDb) {
+    it(`detects ${expected} from the ${name} os-release and a real ${source} database`, async () => {
+      const root = makeRoot({});
+      fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+      fs.copyFileSync(path.join(FIXTURES, name, 'os-release'), path.join(root, 'etc/os-release'));
+      fs.mkdirSync(path.dirname(path.join(root, inRoot)), { recursive: true });
+      fs.copyFileSync(path.join(FIXTURES, '..', db), path.join(root, inRoot));
+      const d = await detectPlatforms(root, { archHint: 'riscv64' });
+      assert.equal(formatPlatform(d.primary), expected);
+      assert.equal(d.archSource, source);
+      assert.deepEqual(d.foreign, []);
+    });
+  }
+
+  it('apk: etc/apk/arch names the architecture', async () => {
+    const root = makeRoot({
+      'etc/os-release': 'ID=alpine\nVERSION_ID=3.20.3\n',
+      'etc/apk/arch': 'aarch64\n',
+      'lib/apk/db/installed': 'P:musl\nV:1.2.5-r0\nA:aarch64\n\n',
+    });
+    const d = await detectPlatforms(root);
+    assert.equal(formatPlatform(d.primary), 'alpine/3.20/aarch64');
+  });
+
+  it('rhel, rocky and almalinux releases are the major version', async () => {
+    for (const [id, version, expected] of [
+      ['rhel', '9.4', 'rhel/9/x86_64'],
+      ['rocky', '9.3', 'rocky/9/x86_64'],
+      ['almalinux', '8.10', 'almalinux/8/x86_64'],
+      ['fedora', '41', 'fedora/41/x86_64'],
+    ] as const) {
+      const root = makeRoot({ 'etc/os-release': `ID=${id}\nVERSION_ID="${version}"\n` });
+      fs.mkdirSync(path.join(root, 'var/lib/rpm'), { recursive: true });
+      fs.copyFileSync(
+        path.join(FIXTURES, '../rpm/libuuid-bdb/Packages'),
+        path.join(root, 'var/lib/rpm/Packages'),
+      );
+      assert.equal(formatPlatform((await detectPlatforms(root)).primary), expected);
+    }
+  });
 
   const isDpkgHost = fs.existsSync('/var/lib/dpkg/status') && fs.existsSync('/etc/os-release');
   it(

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import { PathError, PlatformError } from '../errors.js';
 import { RootDir } from '../fs/in-root.js';
+import { findApkDatabase, readApkDatabase } from '../pkgdb/apk/database.js';
 import { DEFAULT_DPKG_ADMIN_DIR, readDpkgArchitectures } from '../pkgdb/dpkg/index.js';
+import { findRpmDatabase, readRpmDatabase } from '../pkgdb/rpm/database.js';
 import { OS_RELEASE_MAX_BYTES, parseOsRelease } from './os-release.js';
 import { isValidPlatformComponent, type Platform } from './platform.js';
 import { distroFromOsRelease, parseAptSources, releaseFamily, releaseFromOsRelease } from './release.js';
@@ -9,7 +11,8 @@ import { distroFromOsRelease, parseAptSources, releaseFamily, releaseFromOsRelea
 export interface DetectPlatformsOptions {
   /**
    * The architecture to use when the root has no package database that records one (today:
-   * anything but dpkg). Ignored when the database names the architecture: the database wins.
+   * an rpm database with no architecture-specific package). Ignored when the database names the
+   * architecture: the database wins.
    */
   archHint?: string;
   /** dpkg's admin directory inside the root. */
@@ -23,8 +26,8 @@ export interface DetectedPlatforms {
   foreign: Platform[];
   /** The root's os-release, parsed. */
   osRelease: Record<string, string>;
-  /** Where the architecture came from: a package database (`dpkg`) or the caller's `hint`. */
-  archSource: 'dpkg' | 'hint';
+  /** Where the architecture came from: a package database (`dpkg`, `rpm`, `apk`) or the caller's `hint`. */
+  archSource: 'dpkg' | 'rpm' | 'apk' | 'hint';
 }
 
 /** The architectures one package manager records, or undefined when the root does not use it. */
@@ -45,10 +48,28 @@ const dpkgArchitectures: ArchDetector = async (rootDir, options) => {
 };
 
 /**
- * One detector per package-manager family, tried in order; the first that finds its database
- * decides. rpm and apk join this list when their readers exist.
+ * rpm: the architecture of the installed `rpm` package (always native), else the commonest
+ * architecture other than `noarch` (rpm --root has no other record of it). rpm names it
+ * `x86_64`/`aarch64`. Multilib packages (`i686` beside `x86_64`) are not platforms of their own.
  */
-const ARCH_DETECTORS: readonly ArchDetector[] = [dpkgArchitectures];
+const rpmArchitectures: ArchDetector = async (rootDir) => {
+  if (findRpmDatabase(rootDir) === undefined) return undefined;
+  const native = (await readRpmDatabase(rootDir.hostPath)).nativeArch();
+  return native === undefined ? undefined : { source: 'rpm', native, foreign: [] };
+};
+
+/** apk: `etc/apk/arch` (what apk itself reads), else the commonest package architecture. */
+const apkArchitectures: ArchDetector = async (rootDir) => {
+  if (findApkDatabase(rootDir) === undefined) return undefined;
+  const native = (await readApkDatabase(rootDir.hostPath)).nativeArch();
+  return native === undefined ? undefined : { source: 'apk', native, foreign: [] };
+};
+
+/**
+ * One detector per package-manager family, tried in order; the first that finds its database
+ * (and an architecture in it) decides.
+ */
+const ARCH_DETECTORS: readonly ArchDetector[] = [dpkgArchitectures, rpmArchitectures, apkArchitectures];
 
 const DEBIAN_VERSION_MAX_BYTES = 4096;
 const APT_SOURCES_MAX_BYTES = 1024 * 1024;
@@ -153,8 +174,8 @@ export async function detectPlatforms(
     if (options.archHint === undefined) {
       throw new PlatformError(
         'PLATFORM_NOT_DETECTED',
-        `cannot tell the architecture of ${distro}/${release} in ${rootDir.hostPath}: it has no dpkg database ` +
-          '(only dpkg is read so far); give the architecture explicitly',
+        `cannot tell the architecture of ${distro}/${release} in ${rootDir.hostPath}: it has no dpkg, rpm or apk ` +
+          'database that records one; give the architecture explicitly',
       );
     }
     archs = { source: 'hint', native: options.archHint, foreign: [] };

@@ -22,3 +22,16 @@ export {
   versionSchemeForDistro,
   versionSchemeNameForDistro,
 } from './registry.js';
+export {
+  RPM_VERSION_MAX_LENGTH,
+  compareRpmVersionParts,
+  compareRpmVersions,
+  formatRpmVersion,
+  parseRpmVersion,
+  rpmVersionScheme,
+  rpmvercmp,
+  splitRpmVersion,
+  validateRpmVersion,
+  type RpmVersion,
+} from './rpm.js';
+export { APK_VERSION_MAX_LENGTH, apkVersionScheme, compareApkVersions, validateApkVersion } from './apk.js';

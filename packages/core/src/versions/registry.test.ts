@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { VersionError } from '../errors.js';
+import { apkVersionScheme } from './apk.js';
 import { dpkgVersionScheme } from './dpkg.js';
+import { rpmVersionScheme } from './rpm.js';
 import * as versions from './index.js';
 import {
   DISTRO_VERSION_SCHEMES,
@@ -28,15 +30,12 @@ describe('version scheme registry', () => {
     assert.equal(versionSchemeFor('dpkg'), dpkgVersionScheme);
   });
 
-  for (const name of ['rpm', 'apk']) {
-    it(`${name} is known but not implemented yet`, () => {
-      assert.ok(isVersionSchemeName(name));
-      assert.throws(
-        () => versionSchemeFor(name),
-        unknownScheme(new RegExp(`^${name} version ordering is not implemented yet$`)),
-      );
-    });
-  }
+  it('rpm and apk are implemented', () => {
+    assert.equal(versionSchemeFor('rpm'), rpmVersionScheme);
+    assert.equal(versionSchemeFor('apk'), apkVersionScheme);
+    assert.equal(versionSchemeFor('rpm').name, 'rpm');
+    assert.equal(versionSchemeFor('apk').name, 'apk');
+  });
 
   it('an unknown scheme name is refused with the list of known ones', () => {
     for (const name of ['deb', 'DPKG', '', 'constructor', '__proto__', 'x'.repeat(1000)]) {
@@ -72,17 +71,11 @@ describe('version scheme registry', () => {
       'ol',
     ]) {
       assert.equal(versionSchemeNameForDistro(d), 'rpm', d);
-      assert.throws(
-        () => versionSchemeForDistro(d),
-        unknownScheme(/^rpm version ordering is not implemented yet$/),
-      );
+      assert.equal(versionSchemeForDistro(d), rpmVersionScheme, d);
     }
     for (const d of ['alpine', 'postmarketos', 'wolfi']) {
       assert.equal(versionSchemeNameForDistro(d), 'apk', d);
-      assert.throws(
-        () => versionSchemeForDistro(d),
-        unknownScheme(/^apk version ordering is not implemented yet$/),
-      );
+      assert.equal(versionSchemeForDistro(d), apkVersionScheme, d);
     }
   });
 
@@ -166,8 +159,16 @@ describe('sortVersions and maxVersion', () => {
     assert.throws(() => maxVersion('dpkg', ['1', '2', ':3']), { code: 'INVALID_VERSION' });
   });
 
-  it('throws UNKNOWN_VERSION_SCHEME for unimplemented schemes', () => {
-    assert.throws(() => sortVersions('rpm', ['1']), { code: 'UNKNOWN_VERSION_SCHEME' });
-    assert.throws(() => maxVersion('apk', ['1']), { code: 'UNKNOWN_VERSION_SCHEME' });
+  it('sorts rpm and apk versions by their own rules', () => {
+    assert.deepEqual(sortVersions('rpm', ['1.0-1', '1:0.1-1', '1.0~rc1-1', '1.0^git1-1', '1.0-1.fc41']), [
+      '1.0~rc1-1',
+      '1.0-1',
+      '1.0-1.fc41',
+      '1.0^git1-1',
+      '1:0.1-1',
+    ]);
+    assert.equal(maxVersion('apk', ['1.0-r1', '1.0_rc1-r0', '1.0_p1-r0', '1.0']), '1.0_p1-r0');
+    assert.throws(() => sortVersions('apk', ['1.0', 'x']), { code: 'INVALID_VERSION' });
+    assert.throws(() => maxVersion('rpm', ['']), { code: 'INVALID_VERSION' });
   });
 });

@@ -5,7 +5,9 @@
  * IMPLEMENTED below. Nothing else changes.
  */
 import { VersionError } from '../errors.js';
+import { apkVersionScheme } from './apk.js';
 import { dpkgVersionScheme } from './dpkg.js';
+import { rpmVersionScheme } from './rpm.js';
 import {
   VERSION_SCHEME_NAMES,
   isVersionSchemeName,
@@ -13,11 +15,7 @@ import {
   type VersionSchemeName,
 } from './scheme.js';
 
-const IMPLEMENTED: readonly VersionScheme[] = [
-  dpkgVersionScheme,
-  // rpmVersionScheme, (rpm.ts)
-  // apkVersionScheme, (apk.ts)
-];
+const IMPLEMENTED: readonly VersionScheme[] = [dpkgVersionScheme, rpmVersionScheme, apkVersionScheme];
 
 const BY_NAME: ReadonlyMap<VersionSchemeName, VersionScheme> = new Map(IMPLEMENTED.map((s) => [s.name, s]));
 

@@ -1,6 +1,6 @@
 /**
  * A version scheme knows how one package manager orders and spells version strings. Each scheme
- * lives in its own file (`dpkg.ts`, later `rpm.ts`, `apk.ts`) and is registered in `registry.ts`.
+ * lives in its own file (`dpkg.ts`, `rpm.ts`, `apk.ts`) and is registered in `registry.ts`.
  */
 
 /** Every scheme sysattest knows about, implemented or not. */

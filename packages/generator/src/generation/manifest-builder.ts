@@ -1,4 +1,5 @@
 import type {
+  DistroDigestAlgorithm,
   FileObservation,
   InstalledPackage,
   Manifest,
@@ -44,7 +45,9 @@ export function buildManifest(pkg: InstalledPackage, ctx: ManifestContext): Buil
     if (o === undefined) throw new ManifestBuildError(`${pkg.name}: ${actual} was not inspected`);
     const diverted = actual !== file.path ? { divertedTo: actual } : {};
     const conffile = file.conffile ? { conffile: true as const } : {};
-    if (o.status === 'missing') {
+    // rpm %ghost (owned, never shipped: whatever is there was made at run time) and files the
+    // database says are not installed by design: a client must neither expect nor flag them.
+    if (o.status === 'missing' || file.ghost === true || file.notInstalled === true) {
       entries.push({ type: 'absent', path: file.path, ...conffile });
       continue;
     }
@@ -66,14 +69,12 @@ export function buildManifest(pkg: InstalledPackage, ctx: ManifestContext): Buil
           : {};
         let mismatch = {};
         if (file.digest) {
-          const ours =
-            file.digest.algorithm === 'md5'
-              ? o.md5
-              : file.digest.algorithm === 'sha256'
-                ? o.sha256
-                : undefined;
+          const ours = ourDigest(o, file.digest.algorithm);
           if (ours === undefined) {
-            throw new ManifestBuildError(`${pkg.name}: no ${file.digest.algorithm} computed for ${actual}`);
+            throw new ManifestBuildError(
+              `${pkg.name}: no ${file.digest.algorithm} computed for ${actual} ` +
+                `(the hash pool must be asked for ${file.digest.algorithm})`,
+            );
           }
           if (ours !== file.digest.hex) {
             mismatch = { distroDigestMismatch: true as const };
@@ -147,6 +148,25 @@ function markHardLinks(entries: ManifestEntry[]): void {
     const linkTo = first.get(inode);
     if (linkTo === undefined) first.set(inode, e.path);
     else entries[i] = { ...e, type: 'hardlink', linkTo };
+  }
+}
+
+/**
+ * Our digest of an observed file in the distribution's algorithm: MD5 (dpkg, old rpm) and SHA-1
+ * (apk `Z:`), SHA-512 (rpm) only when the hash pool was asked for them (HashPoolOptions).
+ */
+function ourDigest(o: FileObservation, algorithm: DistroDigestAlgorithm): string | undefined {
+  if (o.status !== 'ok' || o.type !== 'file') return undefined;
+  const extra = o as typeof o & { sha1?: string; sha512?: string };
+  switch (algorithm) {
+    case 'md5':
+      return o.md5;
+    case 'sha1':
+      return extra.sha1;
+    case 'sha256':
+      return o.sha256;
+    case 'sha512':
+      return extra.sha512;
   }
 }
 

@@ -196,6 +196,20 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(dup.json<{ duplicate: boolean }>().duplicate, true);
       // Still verifies with stock tools' inputs.
       await verifyCatalog(s.bytes, s.signature, gen.keyring);
+      // The stored snapshot is served byte for byte by its digest, for clients to check `outdated`.
+      const digest = up.json<{ snapshot: { digest: string } }>().snapshot.digest;
+      const served = await app.inject({ method: 'GET', url: `/v1/catalogs/${digest}` });
+      assert.equal(served.statusCode, 200, served.body);
+      const snapshot = served.json<{ catalog: string; signature: string; platform: string }>();
+      assert.equal(snapshot.platform, AMD64);
+      assert.deepEqual(Buffer.from(snapshot.catalog, 'base64'), Buffer.from(s.bytes));
+      await verifyCatalog(Buffer.from(snapshot.catalog, 'base64'), snapshot.signature, gen.keyring);
+      assertError(
+        await app.inject({ method: 'GET', url: `/v1/catalogs/${'f'.repeat(64)}` }),
+        404,
+        'NOT_FOUND',
+      );
+      assertError(await app.inject({ method: 'GET', url: '/v1/catalogs/..%2Fsecret' }), 400, 'BAD_REQUEST');
 
       const res = await app.inject({
         method: 'POST',
@@ -250,6 +264,40 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(results[0]?.hits[0]?.name, 'tree');
       assert.equal(results[0]?.hits[0]?.path, file.path);
       assert.deepEqual(results[1]?.hits, []);
+    });
+
+    it('lookup with documents: false answers digests; GET /v1/manifests/{digest} serves the signed document', async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/lookup',
+        payload: {
+          platform: AMD64,
+          items: [{ name: 'jq', version: '1.6-2.1', arch: 'amd64' }],
+          documents: false,
+        },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const item = res.json<{ items: { status: string; manifest: Record<string, string> }[] }>().items[0];
+      assert.equal(item?.status, 'ok');
+      assert.deepEqual(Object.keys(item?.manifest ?? {}), ['digest']);
+      const digest = item?.manifest.digest ?? '';
+      const got = await app.inject({ method: 'GET', url: `/v1/manifests/${digest}` });
+      assert.equal(got.statusCode, 200, got.body);
+      const d = got.json<{ digest: string; name: string; manifest: string; signature: string }>();
+      assert.equal(d.digest, digest);
+      assert.equal(d.name, 'jq');
+      const verified = await verifyManifest(Buffer.from(d.manifest, 'base64'), d.signature, gen.keyring);
+      assert.equal(verified.digest, digest);
+      assertError(
+        await app.inject({ method: 'GET', url: `/v1/manifests/${'0'.repeat(64)}` }),
+        404,
+        'NOT_FOUND',
+      );
+      assertError(
+        await app.inject({ method: 'GET', url: '/v1/manifests/..%2F..%2Fetc%2Fpasswd' }),
+        400,
+        'BAD_REQUEST',
+      );
     });
 
     it('jobs: admin lists, generator claims, heartbeats, fails and completes', async () => {
@@ -467,6 +515,8 @@ describe('HTTP API internal errors', () => {
   it('an unexpected error is a 500 INTERNAL without internals; a dead database makes /readyz 503', async () => {
     const reported: unknown[] = [];
     const broken = {
+      // What the dashboard's registration reads (never queried here).
+      readModel: { db: undefined, now: () => new Date() },
       authenticate: async () => undefined,
       lookup: async () => {
         throw new Error('boom in /secret/internal/path');

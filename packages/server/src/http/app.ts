@@ -1,4 +1,5 @@
 import { verifyCatalog, verifyManifest, type TrustedKeyring } from '@sysattest/core';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   JOB_LIMITS,
@@ -6,9 +7,56 @@ import {
   LOOKUP_LIMITS,
   type LookupItemResult,
   type Store,
+  type StoreStats,
   type TokenRole,
 } from '../store/index.js';
+import { registerDashboard } from '../dashboard/index.js';
+import { registerAdminRoutes } from './admin-routes.js';
 import { ApiError, errorBody, toApiError } from './errors.js';
+import { ServerMetrics, type Gauge } from './metrics.js';
+import {
+  CATALOG_INFO_SCHEMA,
+  decodeBase64,
+  ERROR_SCHEMA,
+  FIELD,
+  ID_PARAMS,
+  JOB_LIST,
+  NO_QUERY,
+  ONE_JOB,
+  PLATFORM,
+  RANK,
+  WORKER_ID,
+  type Access,
+  type RouteDoc,
+} from './route-kit.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is calling (set before the rate limit and the access check run). */
+    sysattestCaller?: Caller;
+  }
+  interface FastifyContextConfig {
+    /** Present on every sysattest route: see route-kit.ts. */
+    sysattest?: RouteDoc;
+  }
+}
+
+/** The caller of a request: its token, or why its credentials were refused (enforced per route). */
+export interface Caller {
+  token?: { id: number; role: TokenRole; name: string };
+  refused?: ApiError;
+}
+
+/** Per-client rate limit: at most `max` requests per `windowSeconds` per token (or per IP without one). */
+export interface RateLimitOptions {
+  max: number;
+  windowSeconds: number;
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 3000, windowSeconds: 60 };
+
+/** Routes the rate limit never applies to: probes and scrapes. */
+const UNLIMITED = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface AppOptions {
   store: Store;
@@ -23,14 +71,23 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Fastify's logger (default off). */
   logger?: boolean;
+  /** Measurements for /metrics and the dashboard (default: a new ServerMetrics). */
+  metrics?: ServerMetrics;
+  /** Per-client rate limit (default DEFAULT_RATE_LIMIT); false: none. */
+  rateLimit?: RateLimitOptions | false;
+  /**
+   * Trust X-Forwarded-For from these proxies for the client address (rate limits per IP): fastify's
+   * trustProxy (true, or addresses/CIDRs). Default false: the socket's address.
+   */
+  trustProxy?: boolean | string | string[];
+  /** How long /metrics reuses the database figures it read (default 10 s). */
+  statsCacheSeconds?: number;
   /**
    * Called with every unexpected error (the client only sees `INTERNAL` / `UNAVAILABLE` and a
    * fixed message). Default: one line on stderr.
    */
   onInternalError?: (error: unknown, request: { method: string; url: string }) => void;
 }
-
-const RANK: Record<TokenRole, number> = { reader: 1, generator: 2, admin: 3 };
 
 /** base64 of n bytes, plus room for the signature and the JSON around them. */
 const uploadLimit = (maxBytes: number): number => Math.ceil(maxBytes / 3) * 4 + 1024 * 1024;
@@ -39,17 +96,6 @@ const CATALOG_BODY_LIMIT = uploadLimit(128 * 1024 * 1024);
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 const MAX_SIGNATURE = 64 * 1024;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-const FIELD = { type: 'string', minLength: 1, maxLength: LOOKUP_LIMITS.maxFieldLength } as const;
-const PLATFORM = { type: 'string', minLength: 1, maxLength: 200 } as const;
-const WORKER_ID = { type: 'string', minLength: 1, maxLength: JOB_LIMITS.maxWorkerIdLength } as const;
-const JOB_ID_PARAMS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } },
-} as const;
 
 function uploadSchema(field: 'manifest' | 'catalog', maxBase64: number) {
   return {
@@ -63,14 +109,6 @@ function uploadSchema(field: 'manifest' | 'catalog', maxBase64: number) {
       },
     },
   };
-}
-
-/** Decodes strict base64 (padding required, no whitespace) or refuses with BAD_REQUEST. */
-function decodeBase64(text: string, field: string): Buffer {
-  if (text.length % 4 !== 0 || !BASE64.test(text)) {
-    throw new ApiError('BAD_REQUEST', `body/${field} must be base64 (RFC 4648, padded, no whitespace)`);
-  }
-  return Buffer.from(text, 'base64');
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -101,14 +139,243 @@ function lookupItemJson(r: LookupItemResult): unknown {
   };
 }
 
+/** `config` of a route: who may call it, and what the OpenAPI document says about it. */
+function doc(
+  access: Access,
+  summary: string,
+  responses: Record<number, unknown>,
+  produces?: string,
+): { sysattest: RouteDoc } {
+  return { sysattest: { access, summary, responses, ...(produces === undefined ? {} : { produces }) } };
+}
+
+const MANIFEST_UPLOADED = {
+  type: 'object',
+  required: ['outcome', 'platform', 'name', 'version', 'arch', 'signerFingerprint'],
+  properties: {
+    outcome: { type: 'string', enum: ['stored', 'duplicate'] },
+    platform: { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    arch: { type: 'string' },
+    signerFingerprint: { type: 'string' },
+  },
+} as const;
+
+const MANIFEST_DOCUMENT = {
+  type: 'object',
+  required: ['digest', 'platform', 'name', 'version', 'arch', 'manifest', 'signature'],
+  properties: {
+    digest: { type: 'string' },
+    platform: { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    arch: { type: 'string' },
+    manifest: { type: 'string', contentEncoding: 'base64', description: 'the exact signed bytes' },
+    signature: { type: 'string', description: 'armored detached OpenPGP signature' },
+  },
+} as const;
+
+/** `{digest}` in a path: the sha256 of a stored document's signed bytes, lower-case hex. */
+const DIGEST_PARAMS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['digest'],
+  properties: { digest: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+} as const;
+
+const CATALOG_DOCUMENT = {
+  type: 'object',
+  required: ['digest', 'platform', 'generatedAt', 'catalog', 'signature'],
+  properties: {
+    digest: { type: 'string' },
+    platform: { type: 'string' },
+    generatedAt: { type: 'string' },
+    catalog: { type: 'string', contentEncoding: 'base64', description: 'the exact signed bytes' },
+    signature: { type: 'string', description: 'armored detached OpenPGP signature' },
+  },
+} as const;
+
+const CATALOG_UPLOADED = {
+  type: 'object',
+  required: ['snapshot', 'duplicate', 'latest', 'added', 'withdrawn', 'unchanged', 'newestChanged'],
+  properties: {
+    snapshot: CATALOG_INFO_SCHEMA,
+    duplicate: { type: 'boolean' },
+    latest: { type: 'boolean' },
+    added: { type: 'integer' },
+    withdrawn: { type: 'integer' },
+    unchanged: { type: 'integer' },
+    newestChanged: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          arch: { type: 'string' },
+          from: { type: ['string', 'null'] },
+          to: { type: ['string', 'null'] },
+        },
+      },
+    },
+  },
+} as const;
+
+const LOOKUP_ANSWER = {
+  type: 'object',
+  required: ['platform', 'foreignCatalogs', 'items'],
+  properties: {
+    platform: { type: 'string' },
+    catalog: CATALOG_INFO_SCHEMA,
+    foreignCatalogs: { type: 'array', items: CATALOG_INFO_SCHEMA },
+    items: {
+      type: 'array',
+      description: 'one per item asked, in the same order',
+      items: {
+        type: 'object',
+        required: ['name', 'version', 'arch', 'status'],
+        properties: {
+          name: { type: 'string' },
+          version: { type: 'string' },
+          arch: { type: 'string' },
+          status: { type: 'string', enum: ['ok', 'pending', 'not-in-catalog', 'unknown-platform'] },
+          newestVersion: { type: 'string' },
+          manifest: {
+            type: 'object',
+            description: 'status ok: the signed bytes (base64) and detached signature',
+            properties: {
+              digest: { type: 'string' },
+              bytes: { type: 'string', contentEncoding: 'base64' },
+              signature: { type: 'string' },
+            },
+          },
+          job: {
+            type: 'object',
+            description: 'status pending: the generation job',
+            properties: { id: { type: 'integer' }, state: { type: 'string', enum: [...JOB_STATES] } },
+          },
+          withdrawnAt: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  },
+} as const;
+
+const REVERSE_ANSWER = {
+  type: 'object',
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['sha256', 'hits'],
+        properties: {
+          sha256: { type: 'string' },
+          truncated: { type: 'boolean' },
+          hits: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                platform: { type: 'string' },
+                name: { type: 'string' },
+                version: { type: 'string' },
+                arch: { type: 'string' },
+                path: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const PUBLIC_KEYS = {
+  type: 'object',
+  required: ['keys'],
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['fingerprint', 'armored'],
+        additionalProperties: false,
+        properties: {
+          fingerprint: { type: 'string', pattern: '^[0-9A-F]{40}$' },
+          armored: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** Database figures for /metrics, in Prometheus families. */
+function storeFamilies(stats: StoreStats, now: Date): Gauge[] {
+  const jobs: Gauge['samples'] = [];
+  for (const p of stats.platforms) {
+    for (const [state, value] of Object.entries(p.jobs)) {
+      jobs.push({ labels: { platform: p.platform, state }, value });
+    }
+  }
+  const oldest =
+    stats.oldestDueJobSince === undefined
+      ? 0
+      : Math.max(0, (now.getTime() - Date.parse(stats.oldestDueJobSince)) / 1000);
+  return [
+    {
+      name: 'sysattest_jobs',
+      help: 'Generation jobs by the platform that builds them and state (retrying: pending ones that failed before).',
+      samples: jobs,
+    },
+    {
+      name: 'sysattest_jobs_oldest_due_age_seconds',
+      help: 'How long the longest-waiting claimable pending job has been due (0: none waiting).',
+      samples: [{ value: Math.round(oldest) }],
+    },
+    {
+      name: 'sysattest_manifests',
+      help: 'Manifests stored, by platform.',
+      samples: stats.platforms.map((p) => ({ labels: { platform: p.platform }, value: p.manifests })),
+    },
+    {
+      name: 'sysattest_catalog_snapshots',
+      help: 'Catalog snapshots stored, by platform.',
+      samples: stats.platforms.map((p) => ({ labels: { platform: p.platform }, value: p.catalogSnapshots })),
+    },
+    {
+      name: 'sysattest_manifests_total_stored',
+      help: 'Manifests stored, all platforms.',
+      samples: [{ value: stats.manifests }],
+    },
+    {
+      name: 'sysattest_manifest_conflicts',
+      help: 'Uploads refused because other bytes were stored for the same version.',
+      samples: [{ value: stats.conflicts }],
+    },
+    {
+      name: 'sysattest_database_bytes',
+      help: 'Bytes the database occupies.',
+      samples: [{ value: stats.databaseBytes }],
+    },
+  ];
+}
+
 /**
  * The HTTP API over a store (fastify; test it with `app.inject`). Every route has a strict JSON
- * schema; every error has the body of errors.ts; writes need a token with the right role.
+ * schema; every error has the body of errors.ts; writes need a token with the right role; every
+ * client is rate limited (per token, or per IP without one).
+ *
+ * Request life: onRequest hooks run `identify` (whose token is this?), the rate limit (keyed by
+ * that), then the access check of the route's `config.sysattest.access`; only then is the body
+ * read (bounded by the route's body limit) and validated.
  */
 export function buildApp(options: AppOptions): FastifyInstance {
   const { store } = options;
   const keyring = options.trustedKeyring ?? (() => store.trustedKeyring());
   const limit = (dflt: number): number => options.bodyLimit ?? dflt;
+  const metrics = options.metrics ?? new ServerMetrics();
   const onInternalError =
     options.onInternalError ??
     ((e: unknown, r: { method: string; url: string }) =>
@@ -119,6 +386,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: limit(DEFAULT_BODY_LIMIT),
+    trustProxy: options.trustProxy ?? false,
     // Strict schemas: extra properties are refused (not silently removed), nothing is coerced.
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
@@ -145,66 +413,217 @@ export function buildApp(options: AppOptions): FastifyInstance {
     void reply.code(error.statusCode).send(errorBody(error));
   });
 
-  /** An onRequest hook (before the body is read) that admits tokens of `role` or above (`undefined`: reads, per readsNeedToken). */
-  function requireRole(role: TokenRole | undefined) {
-    return async (request: FastifyRequest): Promise<void> => {
-      const secret = bearer(request);
-      const needed = role ?? (options.readsNeedToken ? 'reader' : undefined);
-      if (secret === undefined) {
-        if (needed === undefined) return;
-        throw new ApiError('UNAUTHORIZED', 'this route needs a token: Authorization: Bearer <token>');
-      }
-      const token = await store.authenticate(secret);
-      if (token === undefined) throw new ApiError('UNAUTHORIZED', 'the token is unknown or revoked');
-      if (needed !== undefined && RANK[token.role] < RANK[needed]) {
-        throw new ApiError('FORBIDDEN', `this route needs a ${needed} token (this one is ${token.role})`);
-      }
-    };
+  const accessOf = (request: FastifyRequest): Access =>
+    request.routeOptions.config?.sysattest?.access ?? 'public';
+
+  // 1. Who is calling. Only routes that check access look tokens up (health probes never do).
+  app.addHook('onRequest', async (request) => {
+    const caller: Caller = {};
+    request.sysattestCaller = caller;
+    if (accessOf(request) === 'public') return;
+    let secret: string | undefined;
+    try {
+      secret = bearer(request);
+    } catch (e) {
+      caller.refused = e as ApiError;
+      return;
+    }
+    if (secret === undefined) return;
+    const token = await store.authenticate(secret);
+    if (token === undefined) caller.refused = new ApiError('UNAUTHORIZED', 'the token is unknown or revoked');
+    else caller.token = token;
+  });
+
+  // 2. The rate limit, per token (or per IP), before the access check so that guessing tokens counts.
+  if (options.rateLimit !== false) {
+    const rl = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+    void app.register(rateLimit, {
+      global: false,
+      max: rl.max,
+      timeWindow: rl.windowSeconds * 1000,
+      keyGenerator: (request) => {
+        const token = request.sysattestCaller?.token;
+        return token === undefined ? `ip ${request.ip}` : `token ${token.id}`;
+      },
+      // Health probes and metrics scrapes are never limited; everything else is, dashboard and unknown URLs included.
+      allowList: (request) => UNLIMITED.has(request.routeOptions.url ?? ''),
+      onExceeded: () => metrics.rateLimited(),
+      errorResponseBuilder: (_request, context) =>
+        new ApiError(
+          'TOO_MANY_REQUESTS',
+          `rate limit: at most ${context.max} requests per ${rl.windowSeconds} s per client; retry in ${context.after}`,
+        ),
+    });
+    let limiter: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined;
+    app.addHook('onRequest', async (request, reply) => {
+      limiter ??= app.rateLimit() as unknown as (
+        request: FastifyRequest,
+        reply: FastifyReply,
+      ) => Promise<void>;
+      await limiter(request, reply);
+    });
   }
 
-  // The OpenAPI document, assembled from the routes' own schemas as they are added.
+  // 3. The route's access rule.
+  app.addHook('onRequest', async (request) => {
+    const access = accessOf(request);
+    if (access === 'public') return;
+    const caller = request.sysattestCaller ?? {};
+    if (caller.refused !== undefined) throw caller.refused;
+    const needed: TokenRole | undefined =
+      access === 'read' ? (options.readsNeedToken ? 'reader' : undefined) : access;
+    if (needed === undefined) return;
+    if (caller.token === undefined) {
+      throw new ApiError('UNAUTHORIZED', 'this route needs a token: Authorization: Bearer <token>');
+    }
+    if (RANK[caller.token.role] < RANK[needed]) {
+      throw new ApiError(
+        'FORBIDDEN',
+        `this route needs a ${needed} token (this one is ${caller.token.role})`,
+      );
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observe(
+      request.routeOptions.url ?? 'unmatched',
+      request.method,
+      reply.statusCode,
+      reply.elapsedTime,
+    );
+  });
+
+  // The OpenAPI document, assembled from the routes' own schemas and docs as they are added.
   const paths: Record<string, Record<string, unknown>> = {};
   app.addHook('onRoute', (route) => {
-    if (route.url === '/v1/openapi.json') return;
+    // The API is described; the dashboard's HTML pages (and `/`, which redirects to them) are not.
+    if (route.url === '/v1/openapi.json' || route.url === '/' || route.url.startsWith('/dashboard')) return;
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
     const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
     const schema = (route.schema ?? {}) as { body?: unknown; querystring?: unknown; params?: unknown };
+    const routeDoc = (route.config as { sysattest?: RouteDoc } | undefined)?.sysattest;
+    const responses: Record<string, unknown> = {};
+    for (const [status, body] of Object.entries(routeDoc?.responses ?? {})) {
+      responses[status] = {
+        description: Number(status) === 201 ? 'created' : 'ok',
+        content: { [routeDoc?.produces ?? 'application/json']: { schema: body } },
+      };
+    }
+    responses.default = {
+      description: 'an error: { error: { code, message } } (codes: see errors.ts)',
+      content: { 'application/json': { schema: ERROR_SCHEMA } },
+    };
+    const access = routeDoc?.access ?? 'public';
     for (const method of methods) {
       (paths[path] ??= {})[method.toLowerCase()] = {
+        ...(routeDoc === undefined ? {} : { summary: routeDoc.summary }),
+        'x-sysattest-access': access,
+        ...(access === 'public' || access === 'read' ? {} : { security: [{ bearer: [] }] }),
         ...(schema.body === undefined
           ? {}
           : { requestBody: { required: true, content: { 'application/json': { schema: schema.body } } } }),
         parameters: [...parametersOf(schema.params, 'path'), ...parametersOf(schema.querystring, 'query')],
-        responses: { default: { description: 'JSON; errors are { error: { code, message } }' } },
+        responses,
       };
     }
   });
   app.get('/v1/openapi.json', async () => ({
     openapi: '3.1.0',
-    info: { title: 'sysattest-server', version: '1' },
+    info: {
+      title: 'sysattest-server',
+      version: '1',
+      description:
+        'x-sysattest-access says who may call a route: public, read (anyone, or a reader token when the ' +
+        'server requires tokens for reads), or a token role and above (admin > generator > reader).',
+    },
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     paths,
   }));
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get(
+    '/healthz',
+    {
+      config: doc('public', 'the process answers', {
+        200: { type: 'object', properties: { status: { const: 'ok' } } },
+      }),
+    },
+    async () => ({ status: 'ok' }),
+  );
 
-  app.get('/readyz', async (_request, reply: FastifyReply) => {
-    try {
-      const v = await store.schemaVersion();
-      return { status: 'ready', schema: v };
-    } catch (e) {
-      onInternalError(e, { method: 'GET', url: '/readyz' });
-      const error = new ApiError('UNAVAILABLE', 'the database does not answer');
-      return reply.code(error.statusCode).send(errorBody(error));
-    }
-  });
+  app.get(
+    '/readyz',
+    {
+      config: doc('public', 'the database answers and its schema is current', {
+        200: {
+          type: 'object',
+          properties: {
+            status: { const: 'ready' },
+            schema: {
+              type: 'object',
+              properties: { applied: { type: 'integer' }, known: { type: 'integer' } },
+            },
+          },
+        },
+      }),
+    },
+    async (_request, reply: FastifyReply) => {
+      try {
+        const v = await store.schemaVersion();
+        return { status: 'ready', schema: v };
+      } catch (e) {
+        onInternalError(e, { method: 'GET', url: '/readyz' });
+        const error = new ApiError('UNAVAILABLE', 'the database does not answer');
+        return reply.code(error.statusCode).send(errorBody(error));
+      }
+    },
+  );
+
+  // Database figures are read at most once per statsCacheSeconds, however often /metrics is scraped.
+  let cachedStats: { at: number; stats: Promise<StoreStats> } | undefined;
+  const statsMaxAge = (options.statsCacheSeconds ?? 10) * 1000;
+  app.get(
+    '/metrics',
+    {
+      config: doc(
+        'read',
+        'Prometheus metrics (text exposition format 0.0.4)',
+        { 200: { type: 'string' } },
+        'text/plain; version=0.0.4',
+      ),
+    },
+    async (_request, reply) => {
+      const now = Date.now();
+      if (cachedStats === undefined || now - cachedStats.at > statsMaxAge) {
+        cachedStats = { at: now, stats: store.stats() };
+        cachedStats.stats.catch(() => (cachedStats = undefined));
+      }
+      const stats = await cachedStats.stats;
+      return reply
+        .type('text/plain; version=0.0.4; charset=utf-8')
+        .send(metrics.render(storeFamilies(stats, new Date())));
+    },
+  );
+
+  app.get(
+    '/v1/keys',
+    {
+      schema: { querystring: NO_QUERY },
+      config: doc('read', 'the generator public keys this server trusts', { 200: PUBLIC_KEYS }),
+    },
+    async () => ({
+      keys: (await store.listTrustedKeys()).map((k) => ({ fingerprint: k.fingerprint, armored: k.armored })),
+    }),
+  );
 
   app.post<{ Body: { manifest: string; signature: string } }>(
     '/v1/manifests',
     {
       bodyLimit: limit(MANIFEST_BODY_LIMIT),
       schema: uploadSchema('manifest', MANIFEST_BODY_LIMIT),
-      onRequest: requireRole('generator'),
+      config: doc('generator', 'upload a signed manifest', {
+        201: MANIFEST_UPLOADED,
+        200: MANIFEST_UPLOADED,
+      }),
     },
     async (request, reply) => {
       const bytes = decodeBase64(request.body.manifest, 'manifest');
@@ -222,12 +641,60 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   );
 
+  app.get<{ Params: { digest: string } }>(
+    '/v1/manifests/:digest',
+    {
+      schema: { params: DIGEST_PARAMS },
+      config: doc('read', 'one stored manifest by the sha256 of its signed bytes', {
+        200: MANIFEST_DOCUMENT,
+      }),
+    },
+    async (request) => {
+      const m = await store.getManifest({ digest: request.params.digest });
+      if (m === undefined) throw new ApiError('NOT_FOUND', `no manifest ${request.params.digest}`);
+      return {
+        digest: m.digest,
+        platform: m.platform,
+        name: m.name,
+        version: m.version,
+        arch: m.arch,
+        manifest: Buffer.from(m.bytes).toString('base64'),
+        signature: m.signature,
+      };
+    },
+  );
+
+  // A client verifies `outdated` against the signed snapshot a lookup named, never the server's word.
+  app.get<{ Params: { digest: string } }>(
+    '/v1/catalogs/:digest',
+    {
+      schema: { params: DIGEST_PARAMS },
+      config: doc('read', 'one stored catalog snapshot by the sha256 of its signed bytes', {
+        200: CATALOG_DOCUMENT,
+      }),
+    },
+    async (request) => {
+      const c = await store.getCatalogSnapshot({ digest: request.params.digest });
+      if (c === undefined) throw new ApiError('NOT_FOUND', `no catalog snapshot ${request.params.digest}`);
+      return {
+        digest: c.digest,
+        platform: c.platform,
+        generatedAt: c.generatedAt,
+        catalog: Buffer.from(c.bytes).toString('base64'),
+        signature: c.signature,
+      };
+    },
+  );
+
   app.post<{ Body: { catalog: string; signature: string } }>(
     '/v1/catalogs',
     {
       bodyLimit: limit(CATALOG_BODY_LIMIT),
       schema: uploadSchema('catalog', CATALOG_BODY_LIMIT),
-      onRequest: requireRole('generator'),
+      config: doc('generator', 'upload a signed catalog snapshot', {
+        201: CATALOG_UPLOADED,
+        200: CATALOG_UPLOADED,
+      }),
     },
     async (request, reply) => {
       const bytes = decodeBase64(request.body.catalog, 'catalog');
@@ -237,7 +704,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   );
 
-  app.post<{ Body: { platform: string; items: { name: string; version: string; arch: string }[] } }>(
+  app.post<{
+    Body: { platform: string; items: { name: string; version: string; arch: string }[]; documents?: boolean };
+  }>(
     '/v1/lookup',
     {
       schema: {
@@ -257,13 +726,23 @@ export function buildApp(options: AppOptions): FastifyInstance {
                 properties: { name: FIELD, version: FIELD, arch: FIELD },
               },
             },
+            documents: {
+              type: 'boolean',
+              description:
+                'false: answer ok items with their digest only (a client with a manifest cache fetches the ' +
+                'ones it lacks from GET /v1/manifests/{digest}); default true',
+            },
           },
         },
       },
-      onRequest: requireRole(undefined),
+      config: doc('read', "a whole machine's packages: manifests, pending jobs, newest versions", {
+        200: LOOKUP_ANSWER,
+      }),
     },
     async (request) => {
-      const result = await store.lookup(request.body.platform, request.body.items);
+      const result = await store.lookup(request.body.platform, request.body.items, {
+        includeDocuments: request.body.documents ?? true,
+      });
       return { ...result, items: result.items.map(lookupItemJson) };
     },
   );
@@ -285,7 +764,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           },
         },
       },
-      onRequest: requireRole(undefined),
+      config: doc('read', 'the package versions and paths that contain each sha256', { 200: REVERSE_ANSWER }),
     },
     async (request) => ({ results: await store.reverseLookup(request.body.sha256) }),
   );
@@ -305,7 +784,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           },
         },
       },
-      onRequest: requireRole('admin'),
+      config: doc('admin', 'list generation jobs (id order, paginated by afterId)', { 200: JOB_LIST }),
     },
     async (request) => {
       const q = request.query;
@@ -335,7 +814,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           },
         },
       },
-      onRequest: requireRole('generator'),
+      config: doc('generator', 'lease up to max due jobs of these platforms', { 200: JOB_LIST }),
     },
     async (request) => {
       const b = request.body;
@@ -353,13 +832,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.post<{ Params: { id: string }; Body: { workerId: string } }>(
     '/v1/jobs/:id/heartbeat',
-    { schema: { params: JOB_ID_PARAMS, body: workerBody }, onRequest: requireRole('generator') },
+    {
+      schema: { params: ID_PARAMS, body: workerBody },
+      config: doc('generator', "renew a running job's lease", { 200: ONE_JOB }),
+    },
     async (request) => ({ job: await store.heartbeat(Number(request.params.id), request.body.workerId) }),
   );
 
   app.post<{ Params: { id: string }; Body: { workerId: string } }>(
     '/v1/jobs/:id/complete',
-    { schema: { params: JOB_ID_PARAMS, body: workerBody }, onRequest: requireRole('generator') },
+    {
+      schema: { params: ID_PARAMS, body: workerBody },
+      config: doc('generator', 'confirm a job whose manifest was uploaded', { 200: ONE_JOB }),
+    },
     async (request) => ({ job: await store.completeJob(Number(request.params.id), request.body.workerId) }),
   );
 
@@ -367,7 +852,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     '/v1/jobs/:id/fail',
     {
       schema: {
-        params: JOB_ID_PARAMS,
+        params: ID_PARAMS,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -378,12 +863,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
           },
         },
       },
-      onRequest: requireRole('generator'),
+      config: doc('generator', 'report a failed job (retried after a backoff, then dead)', { 200: ONE_JOB }),
     },
     async (request) => ({
       job: await store.failJob(Number(request.params.id), request.body.workerId, request.body.error),
     }),
   );
+
+  registerAdminRoutes(app, { store, doc });
+
+  // The dashboard (HTML pages for operators) at /dashboard/, with / redirecting there: see
+  // src/dashboard/ and packages/dashboard. Its routes are public pages; changes need an admin login.
+  registerDashboard(app, { store, metrics, readsNeedToken: options.readsNeedToken ?? false });
 
   return app;
 }

@@ -36,6 +36,10 @@ const ROUTES: RouteCase[] = [
   { url: '/v1/jobs/1/heartbeat', valid: { workerId: 'w1' } },
   { url: '/v1/jobs/1/complete', valid: { workerId: 'w1' } },
   { url: '/v1/jobs/1/fail', valid: { workerId: 'w1', error: 'it broke' } },
+  { url: '/v1/admin/tokens', valid: { role: 'reader', name: 'laptop' } },
+  { url: '/v1/admin/keys', valid: { armored: '-----BEGIN PGP PUBLIC KEY BLOCK-----' } },
+  { url: '/v1/admin/tracked', valid: { platform: AMD64, names: ['jq'], source: 'config' } },
+  { url: '/v1/admin/tracked/untrack', valid: { platform: AMD64, names: ['jq'] } },
 ];
 
 const TRAVERSAL = [
@@ -97,7 +101,10 @@ function malformedRequests(token: string): { label: string; request: InjectOptio
     for (const field of Object.keys(valid)) {
       const body = { ...valid };
       delete body[field];
-      if (Object.keys(body).length < Object.keys(valid).length && !['max', 'leaseSeconds'].includes(field)) {
+      if (
+        Object.keys(body).length < Object.keys(valid).length &&
+        !['max', 'leaseSeconds', 'source'].includes(field)
+      ) {
         post(`${url} without ${field}`, url, JSON.stringify(body));
       }
     }
@@ -252,6 +259,82 @@ function malformedRequests(token: string): { label: string; request: InjectOptio
       post(`job ${id} ${action}`, `/v1/jobs/${id}/${action}`, JSON.stringify({ workerId: 'w', error: 'e' }));
     }
   }
+  // Ids in the paths of the admin routes (token 1 is the suite's own: it must survive).
+  for (const id of [
+    '0',
+    '-1',
+    'abc',
+    '1.5',
+    '99999999999999999999',
+    '..%2F..%2Fetc',
+    '%00',
+    "1'%20OR%20'1'='1",
+  ]) {
+    post(`requeue ${id}`, `/v1/jobs/${id}/requeue`, '{}');
+    post(`revoke ${id}`, `/v1/admin/tokens/${id}/revoke`, '{}');
+    out.push({
+      label: `conflict document ${id}`,
+      request: { method: 'GET', url: `/v1/admin/conflicts/${id}/document`, headers },
+    });
+  }
+  for (const fpr of [
+    '0',
+    'G'.repeat(40),
+    'A'.repeat(39),
+    'A'.repeat(41),
+    '..%2F..%2Fetc',
+    "'%20OR%201=1",
+    '%00',
+  ]) {
+    out.push({
+      label: `DELETE key ${fpr}`,
+      request: { method: 'DELETE', url: `/v1/admin/keys/${fpr}`, headers },
+    });
+  }
+  for (const digest of [
+    'A'.repeat(64),
+    'a'.repeat(63),
+    'a'.repeat(65),
+    '..%2F..%2Fetc%2Fpasswd',
+    '%00',
+    'x',
+  ]) {
+    out.push({
+      label: `GET manifest ${digest.slice(0, 20)}`,
+      request: { method: 'GET', url: `/v1/manifests/${digest}`, headers },
+    });
+  }
+  for (const [route, q] of [
+    ['/v1/admin/conflicts', 'limit=0'],
+    ['/v1/admin/conflicts', 'limit=20000'],
+    ['/v1/admin/conflicts', 'limit=x'],
+    ['/v1/admin/conflicts', 'extra=1'],
+    ['/v1/admin/keys', 'all=maybe'],
+    ['/v1/admin/keys', 'all=1'],
+    ['/v1/admin/tracked', `platform=${'x'.repeat(300)}`],
+    ['/v1/admin/tracked', 'platform=..%2F..%2Fetc'],
+    ['/v1/admin/tokens', 'secret=1'],
+    ['/v1/keys', 'all=true'],
+  ] as const) {
+    out.push({
+      label: `GET ${route}?${q.slice(0, 20)}`,
+      request: { method: 'GET', url: `${route}?${q}`, headers },
+    });
+  }
+  for (const names of [Array(10_001).fill('jq'), ['x'.repeat(257)], [''], [null], 'jq']) {
+    post(
+      `track ${JSON.stringify(names).slice(0, 30)}`,
+      '/v1/admin/tracked',
+      JSON.stringify({ platform: AMD64, names }),
+    );
+  }
+  for (const platform of [...TRAVERSAL, ...INJECTION, 'debian']) {
+    post(
+      `track on ${JSON.stringify(platform.slice(0, 20))}`,
+      '/v1/admin/tracked',
+      JSON.stringify({ platform, names: ['jq'] }),
+    );
+  }
   for (const q of [
     'state=exploded',
     'limit=0',
@@ -359,6 +442,10 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(await countRows(raw, 'manifests'), 0);
       assert.equal(await countRows(raw, 'catalog_snapshots'), 0);
       assert.equal(await countRows(raw, 'jobs'), 0);
+      assert.equal(await countRows(raw, 'tracked_packages'), 0);
+      assert.equal(await countRows(raw, 'trusted_keys'), 1);
+      assert.equal((await t.store.listTokens()).length, 1);
+      assert.equal((await t.store.listTokens())[0]?.revokedAt, undefined);
     });
 
     it('injection and traversal strings in package names are data, not commands', async () => {

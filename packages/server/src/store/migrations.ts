@@ -1,6 +1,7 @@
 import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
 import type { Database } from './database.js';
 import type { DialectName } from './connection.js';
+import { dashboardIndexes } from './migration-dashboard-indexes.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -51,6 +52,7 @@ const MIGRATION_LOCK_TABLE = 'schema_migrations_lock';
 function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': { up: (db) => initialSchema(db, dialect) },
+    '0002_dashboard_indexes': { up: (db) => dashboardIndexes(db) },
   };
 }
 

@@ -29,6 +29,11 @@ export interface StoreStats {
   trustedKeys: number;
   /** Bytes the database occupies (SQLite: the main file's pages; PostgreSQL: pg_database_size). */
   databaseBytes: number;
+  /**
+   * Since when the longest-waiting claimable job has been due (the smallest next_run_at of the
+   * pending jobs whose next_run_at has passed); absent when no job is waiting.
+   */
+  oldestDueJobSince?: string;
 }
 
 const n = (v: unknown): number => Number(v ?? 0);
@@ -147,7 +152,15 @@ export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
             size: number;
           }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(db);
 
+    const due = await db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('next_run_at').as('since'))
+      .where('state', '=', 'pending')
+      .where('next_run_at', '<=', new Date(ctx.now()).toISOString())
+      .executeTakeFirst();
+
     return {
+      ...(typeof due?.since === 'string' ? { oldestDueJobSince: due.since } : {}),
       dialect: ctx.dialect,
       platforms: [...byId.values()],
       manifests: await count('manifests'),

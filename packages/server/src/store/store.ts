@@ -147,6 +147,14 @@ export class Store {
     this.#ctx = { db, dialect, now: options.now, jobs: options.jobs };
   }
 
+  /**
+   * The query builder and clock, for read-only views kept outside the store (the dashboard's
+   * paginated queries, src/dashboard/). Anything that writes goes through the methods below.
+   */
+  get readModel(): { db: Kysely<Database>; now: () => Date } {
+    return { db: this.#ctx.db, now: this.#ctx.now };
+  }
+
   /** Closes every connection. The store cannot be used afterwards. */
   async close(): Promise<void> {
     await this.#ctx.db.destroy();

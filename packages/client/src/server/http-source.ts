@@ -1,0 +1,207 @@
+import { z } from 'zod';
+import {
+  CATALOG_LIMITS,
+  MANIFEST_LIMITS,
+  MAX_SIGNATURE_BYTES,
+  formatPlatform,
+  type Platform,
+} from '@sysattest/core';
+import type {
+  ManifestFetchResult,
+  ManifestRequest,
+  ManifestSource,
+  OfferedCatalog,
+} from '../verify/source.js';
+import { ServerClient, ServerError } from './http-client.js';
+
+/**
+ * Manifests from a sysattest server (`POST /v1/lookup`), in batches. Everything it returns is
+ * untrusted until verify-machine checks it against the pinned keys; this class only checks the
+ * answer's shape and sizes.
+ */
+const base64 = (maxBytes: number) =>
+  z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4 + 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+
+const text = z.string().min(1).max(256);
+const snapshotInfo = z.object({
+  platform: z.string().max(200),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  generatedAt: z.string().max(64),
+});
+
+const lookupItem = z.object({
+  name: text,
+  version: text,
+  arch: text,
+  status: z.enum(['ok', 'pending', 'not-in-catalog', 'unknown-platform']),
+  newestVersion: text.optional(),
+  manifest: z
+    .object({
+      digest: z.string().regex(/^[0-9a-f]{64}$/),
+      bytes: base64(MANIFEST_LIMITS.maxBytes),
+      signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
+    })
+    .optional(),
+});
+
+const lookupResponse = z.object({
+  platform: z.string().max(200),
+  catalog: snapshotInfo.optional(),
+  foreignCatalogs: z.array(snapshotInfo).max(256).optional(),
+  items: z.array(lookupItem),
+});
+
+const catalogResponse = z.object({
+  catalog: base64(CATALOG_LIMITS.maxBytes),
+  signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
+});
+
+const reverseResponse = z.object({
+  results: z.array(
+    z.object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      hits: z
+        .array(
+          z.object({
+            platform: z.string().max(200),
+            name: text,
+            version: text,
+            arch: text,
+            path: z.string().max(4096),
+          }),
+        )
+        .max(100_000),
+      truncated: z.literal(true).optional(),
+    }),
+  ),
+});
+
+const keysResponse = z.object({
+  keys: z
+    .array(
+      z.object({
+        fingerprint: z.string().regex(/^[0-9A-F]{40}$/),
+        armored: z
+          .string()
+          .min(1)
+          .max(1024 * 1024),
+      }),
+    )
+    .max(1000),
+});
+
+export interface ReverseHit {
+  platform: string;
+  name: string;
+  version: string;
+  arch: string;
+  path: string;
+}
+
+export class HttpManifestSource implements ManifestSource {
+  private readonly snapshots = new Map<string, z.infer<typeof snapshotInfo>>();
+  /** Lookups made (for tests and the "almost no network" check). */
+  lookups = 0;
+
+  constructor(readonly client: ServerClient) {}
+
+  async fetch(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestFetchResult[]> {
+    if (items.length === 0) return [];
+    this.lookups++;
+    const answer = (await this.client.request('POST', '/v1/lookup', lookupResponse, {
+      body: {
+        platform: formatPlatform(platform),
+        items: items.map(({ name, version, arch }) => ({ name, version, arch })),
+      },
+    })) as z.infer<typeof lookupResponse>;
+    if (answer.items.length !== items.length) {
+      throw new ServerError(
+        'SERVER_BAD_RESPONSE',
+        `the server ${this.client.where} answered ${answer.items.length} items for ${items.length} asked`,
+      );
+    }
+    for (const s of [answer.catalog, ...(answer.foreignCatalogs ?? [])]) {
+      if (s !== undefined) this.snapshots.set(s.platform, s);
+    }
+    return answer.items.map((r, i) => {
+      const asked = items[i] as ManifestRequest;
+      if (r.name !== asked.name || r.version !== asked.version || r.arch !== asked.arch) {
+        throw new ServerError(
+          'SERVER_BAD_RESPONSE',
+          `the server ${this.client.where} answered item ${i} for ${r.name} ${r.version} (${r.arch}), ` +
+            `not ${asked.name} ${asked.version} (${asked.arch})`,
+        );
+      }
+      const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
+      if (r.status === 'ok') {
+        if (r.manifest === undefined) {
+          throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a manifest`);
+        }
+        return {
+          status: 'ok',
+          bytes: Buffer.from(r.manifest.bytes, 'base64'),
+          signature: r.manifest.signature,
+          ...newest,
+        };
+      }
+      return { status: r.status, ...newest };
+    });
+  }
+
+  /**
+   * The catalog snapshots the lookups named, fetched from `GET /v1/catalogs/{digest}` where the
+   * server offers that route (a server without it: no snapshot, so no `outdated` claim).
+   */
+  async catalogs(): Promise<Map<string, OfferedCatalog>> {
+    const out = new Map<string, OfferedCatalog>();
+    for (const [platform, s] of this.snapshots) {
+      const doc = await this.client.request('GET', `/v1/catalogs/${s.digest}`, catalogResponse, {
+        allow404: true,
+        maxBytes: Math.ceil(CATALOG_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
+      });
+      if (doc === undefined) continue;
+      out.set(platform, {
+        digest: s.digest,
+        bytes: Buffer.from(doc.catalog, 'base64'),
+        signature: doc.signature,
+      });
+    }
+    return out;
+  }
+
+  /** Where each content hash is known from (`POST /v1/reverse-lookup`), in batches of 10,000. */
+  async reverseLookup(
+    hashes: readonly string[],
+  ): Promise<Map<string, { hits: ReverseHit[]; truncated: boolean }>> {
+    const out = new Map<string, { hits: ReverseHit[]; truncated: boolean }>();
+    const unique = [...new Set(hashes)];
+    for (let i = 0; i < unique.length; i += 10_000) {
+      const batch = unique.slice(i, i + 10_000);
+      const answer = (await this.client.request('POST', '/v1/reverse-lookup', reverseResponse, {
+        body: { sha256: batch },
+      })) as z.infer<typeof reverseResponse>;
+      for (const r of answer.results) out.set(r.sha256, { hits: r.hits, truncated: r.truncated === true });
+    }
+    return out;
+  }
+}
+
+/** The keys a server offers (`GET /v1/keys`). Never trusted as such: `trust add --from-server` pins one only by fingerprint. */
+export async function fetchServerKeys(
+  client: ServerClient,
+): Promise<{ fingerprint: string; armored: string }[]> {
+  const answer = await client.request('GET', '/v1/keys', keysResponse, {
+    allow404: true,
+    maxBytes: 16 * 1024 * 1024,
+  });
+  if (answer === undefined) {
+    throw new ServerError(
+      'SERVER_REFUSED',
+      `the server ${client.where} does not offer its keys (GET /v1/keys)`,
+    );
+  }
+  return answer.keys;
+}

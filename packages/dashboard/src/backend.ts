@@ -1,0 +1,287 @@
+/**
+ * What the dashboard needs from the server, as data. The server implements it over its store
+ * (packages/server/src/dashboard/); this package never imports the server. Every list is a page:
+ * nothing here may return an unbounded number of rows. Times are ISO-8601 strings.
+ *
+ * A method refuses bad input a user could have typed (an unknown platform, a malformed key) with
+ * a DashboardError, whose message is shown on the page; any other error is a bug or an outage and
+ * the page says only that.
+ */
+
+export type Role = 'reader' | 'generator' | 'admin';
+
+/** A logged-in token. */
+export interface Principal {
+  tokenId: number;
+  name: string;
+  role: Role;
+}
+
+/** A refusal to show the user: 400 (bad input), 404 (no such thing), 409 (not in this state). */
+export class DashboardError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DashboardError';
+  }
+}
+
+export interface PageRequest {
+  offset: number;
+  limit: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  offset: number;
+  limit: number;
+  /** Total rows when counting them is cheap; absent otherwise. */
+  total?: number;
+  hasMore: boolean;
+}
+
+export interface JobCounts {
+  pending: number;
+  running: number;
+  done: number;
+  dead: number;
+  /** Pending jobs that failed before and wait for their retry. */
+  retrying: number;
+}
+
+/** One platform image, as the catalogs and the queue see it. */
+export interface FleetRow {
+  platform: string;
+  /** Generation time of the first and of the latest signed catalog snapshot. */
+  firstCatalogAt?: string;
+  latestCatalogAt?: string;
+  snapshots: number;
+  /** Package names (× architecture) the platform's catalogs have listed. */
+  packages: number;
+  /** Package versions the latest catalog lists. */
+  versions: number;
+  trackedPackages: number;
+  /** Tracked packages whose newest version has a manifest. */
+  trackedCovered: number;
+  manifests: number;
+  jobs: JobCounts;
+}
+
+export interface PackageHit {
+  name: string;
+  /** Where the package is (or was) in a catalog, with its newest version there. */
+  platforms: { platform: string; arch: string; newestVersion?: string }[];
+}
+
+export type ManifestStatus =
+  | { state: 'stored'; digest: string; generatedAt: string; fileCount: number }
+  | { state: 'pending' | 'running' | 'dead' | 'done'; jobId: number; attempts: number; lastError?: string }
+  | { state: 'none' };
+
+export interface VersionRow {
+  version: string;
+  arch: string;
+  /** Absent for a version that has a manifest but was never in a catalog of this platform. */
+  firstSeen?: string;
+  lastSeen?: string;
+  withdrawnAt?: string;
+  newest: boolean;
+  /** Where its manifest lives (`…/all` for architecture-independent packages). */
+  manifestPlatform: string;
+  manifest: ManifestStatus;
+}
+
+export interface PlatformPackage {
+  platform: string;
+  arch: string;
+  newestVersion?: string;
+  tracked: boolean;
+  /** Newest first, by the distribution's own version ordering. */
+  versions: VersionRow[];
+}
+
+export interface ManifestSummary {
+  digest: string;
+  platform: string;
+  name: string;
+  version: string;
+  arch: string;
+  source: { name: string; version: string };
+  generatedAt: string;
+  signedAt: string;
+  signerFingerprint: string;
+  ingestedAt: string;
+  entryCount: number;
+  fileCount: number;
+}
+
+/** One path of a manifest, with the attributes the manifest records for it. */
+export interface ManifestFile {
+  path: string;
+  type: string;
+  mode?: string;
+  user?: string;
+  group?: string;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  sha256?: string;
+  target?: string;
+  linkTo?: string;
+  capabilities?: string;
+  conffile?: boolean;
+  divertedTo?: string;
+  distroDigest?: string;
+  distroDigestMismatch?: boolean;
+  device?: string;
+}
+
+export interface ManifestDocumentFile {
+  bytes: Uint8Array;
+  signature: string;
+  /** A file name for the download, without extension (`name_version_arch`). */
+  baseName: string;
+}
+
+export type UpgradeWindow = '24h' | '7d' | '30d';
+export const UPGRADE_WINDOWS: readonly UpgradeWindow[] = ['24h', '7d', '30d'];
+
+/** The newest version of a package moved (from is absent when the package was new). */
+export interface UpgradeEvent {
+  platform: string;
+  name: string;
+  arch: string;
+  from?: string;
+  to: string;
+  /** Generation time of the snapshot that first listed `to`. */
+  at: string;
+}
+
+export interface UpgradesReport {
+  since: string;
+  until: string;
+  bucketSeconds: number;
+  platforms: string[];
+  /** Upgrades per bucket and platform, oldest bucket first, covering since → until. */
+  buckets: { start: string; counts: Record<string, number> }[];
+  events: Page<UpgradeEvent>;
+}
+
+/** Request figures of this server process (from its metrics). */
+export interface HttpStats {
+  uptimeSeconds: number;
+  /** The figures below cover the last `windowSeconds`. */
+  windowSeconds: number;
+  requests: number;
+  requestsPerSecond: number;
+  /** Share of answers with status >= 500, 0..1. */
+  errorRate: number;
+  /** Share of answers with status 400..499, 0..1. */
+  clientErrorRate?: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+}
+
+export interface WorkerInfo {
+  id: string;
+  /** The last time it claimed or renewed a lease. */
+  lastHeartbeatAt: string;
+  /** When its latest lease runs out (in the past: the worker is presumed dead). */
+  leaseExpiresAt: string;
+  jobs: { id: number; platform: string; name: string; version: string; arch: string }[];
+}
+
+export interface HealthInfo {
+  http?: HttpStats;
+  database: { dialect: string; bytes: number; schemaApplied: number; schemaKnown: number };
+  queue: JobCounts & { due: number; oldestPendingCreatedAt?: string };
+  workers: WorkerInfo[];
+}
+
+export type JobView = 'queue' | 'history' | 'failures';
+export const JOB_VIEWS: readonly JobView[] = ['queue', 'history', 'failures'];
+
+export interface JobRow {
+  id: number;
+  platform: string;
+  targetPlatform: string;
+  name: string;
+  version: string;
+  arch: string;
+  reason: string;
+  state: string;
+  attempts: number;
+  nextRunAt: string;
+  leaseOwner?: string;
+  leaseExpiresAt?: string;
+  lastError?: string;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+}
+
+export interface TrackedRow {
+  platform: string;
+  name: string;
+  source: string;
+  since: string;
+}
+
+export interface TokenRow {
+  id: number;
+  name: string;
+  role: Role;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+export interface KeyRow {
+  fingerprint: string;
+  addedAt: string;
+  removedAt?: string;
+}
+
+export interface DashboardBackend {
+  // --- sessions ---
+  /** The live token this secret belongs to. */
+  authenticate(secret: string): Promise<Principal | undefined>;
+  /**
+   * A secret that only the database knows and that is stable for the token's life (the server uses
+   * the token's stored hash): session cookies are signed with a key derived from it, so any server
+   * instance can check them and revoking the token ends its sessions. Undefined once revoked.
+   */
+  sessionSecret(tokenId: number): Promise<{ principal: Principal; secret: Uint8Array } | undefined>;
+
+  // --- read-only views ---
+  platforms(): Promise<string[]>;
+  fleet(): Promise<FleetRow[]>;
+  searchPackages(query: string, page: PageRequest): Promise<Page<PackageHit>>;
+  packageDetail(name: string): Promise<PlatformPackage[]>;
+  manifest(digest: string): Promise<ManifestSummary | undefined>;
+  manifestFiles(digest: string, filter: string, page: PageRequest): Promise<Page<ManifestFile> | undefined>;
+  manifestDocument(digest: string): Promise<ManifestDocumentFile | undefined>;
+  upgrades(window: UpgradeWindow, platform: string | undefined, page: PageRequest): Promise<UpgradesReport>;
+  health(): Promise<HealthInfo>;
+  /** The queue's figures alone (the Jobs page's tabs). */
+  queueCounts(): Promise<HealthInfo['queue']>;
+  jobs(view: JobView, page: PageRequest): Promise<Page<JobRow>>;
+  job(id: number): Promise<JobRow | undefined>;
+
+  // --- admin views and actions ---
+  trackedPackages(page: PageRequest): Promise<Page<TrackedRow>>;
+  tokens(): Promise<TokenRow[]>;
+  trustedKeys(): Promise<KeyRow[]>;
+  requeueJob(id: number): Promise<JobRow>;
+  trackPackage(platform: string, name: string): Promise<{ jobsQueued: number }>;
+  untrackPackage(platform: string, name: string): Promise<number>;
+  createToken(role: Role, name: string): Promise<{ id: number; secret: string }>;
+  revokeToken(id: number): Promise<TokenRow>;
+  trustKey(armored: string): Promise<KeyRow>;
+  distrustKey(fingerprint: string): Promise<void>;
+  /**
+   * Asks the generator fleet to read a platform's catalog again. Optional: without it the
+   * dashboard offers no such button. Returns what to tell the operator.
+   */
+  requestCatalogSync?(platform: string): Promise<string>;
+}

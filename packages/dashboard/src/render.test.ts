@@ -1,0 +1,92 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { barChart } from './chart.js';
+import { formatDuration, formatPercent } from './format.js';
+import { escapeHtml, html, url } from './html.js';
+import { csrfToken, parseCookies, parseSession, signSession, verifySession } from './session.js';
+
+describe('html templates', () => {
+  it('escape every interpolated value, including inside attributes', () => {
+    const name = `"><script>alert('x')</script>&`;
+    const out = html`<a title="${name}">${name}</a>`.text;
+    assert.equal(
+      out,
+      `<a title="&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;">&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</a>`,
+    );
+    assert.ok(!out.includes('<script>'));
+  });
+
+  it('nest templates without escaping them twice, and drop null, undefined and false', () => {
+    assert.equal(
+      html`<p>${html`<b>${'<i>'}</b>`}${null}${undefined}${false}${[html`<br />`, 'a&b']}</p>`.text,
+      '<p><b>&lt;i&gt;</b><br />a&amp;b</p>',
+    );
+  });
+
+  it('build URLs with encoded query values', () => {
+    assert.equal(
+      url('/dashboard/packages', { q: 'a b&c', offset: undefined, empty: '' }),
+      '/dashboard/packages?q=a+b%26c',
+    );
+    assert.equal(escapeHtml('`'), '&#96;');
+  });
+});
+
+describe('sessions', () => {
+  const secret = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
+  const claims = { tokenId: 7, expires: 2_000_000_000, nonce: 'abcdefghijklmnop' };
+
+  it('verify a cookie signed with the token secret, until it expires', () => {
+    const cookie = signSession(claims, secret);
+    assert.deepEqual(verifySession(cookie, secret, 1_900_000_000), claims);
+    assert.equal(verifySession(cookie, secret, 2_000_000_000), undefined, 'expired');
+  });
+
+  it('refuse a cookie signed with another secret or altered in any field', () => {
+    const cookie = signSession(claims, secret);
+    const other = Buffer.alloc(32, 1);
+    assert.equal(verifySession(cookie, other, 0), undefined);
+    assert.equal(verifySession(cookie.replace('v1.7.', 'v1.8.'), secret, 0), undefined);
+    assert.equal(verifySession(cookie.replace('.2000000000.', '.2000000001.'), secret, 0), undefined);
+    assert.equal(parseSession('v1.7.1.short.sig'), undefined);
+    assert.equal(parseSession('x'.repeat(400)), undefined);
+  });
+
+  it('derive a CSRF token bound to the session', () => {
+    const a = csrfToken(claims, secret);
+    assert.equal(a, csrfToken(claims, secret));
+    assert.notEqual(a, csrfToken({ ...claims, nonce: 'qrstuvwxyzabcdef' }, secret));
+    assert.notEqual(a, csrfToken(claims, Buffer.alloc(32, 2)));
+  });
+
+  it('read cookies, first one wins', () => {
+    const c = parseCookies('a=1; b=2; a=3; broken; c=x=y');
+    assert.equal(c.get('a'), '1');
+    assert.equal(c.get('c'), 'x=y');
+    assert.equal(c.has('broken'), false);
+  });
+});
+
+describe('charts and figures', () => {
+  it('draw one bar per bucket with its figure as text', () => {
+    const svg = barChart(
+      'Upgrades <on> x',
+      [
+        { start: '2026-11-24T00:00:00.000Z', count: 3 },
+        { start: '2026-11-25T00:00:00.000Z', count: 0 },
+      ],
+      86_400,
+    ).text;
+    assert.equal((svg.match(/<rect\s/g) ?? []).length, 2);
+    assert.match(svg, /aria-label="Upgrades &lt;on&gt; x: 3 in total"/);
+    assert.match(svg, /<title>2026-11-24: 3<\/title>/);
+  });
+
+  it('format durations and shares', () => {
+    assert.equal(formatDuration(59_000), '59 s');
+    assert.equal(formatDuration(3 * 3600_000 + 120_000), '3 h 2 min');
+    assert.equal(formatDuration(60 * 3600_000), '2 d 12 h');
+    assert.equal(formatPercent(2, 3), '66.7 %');
+    assert.equal(formatPercent(0, 0), '—');
+  });
+});

@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import {
+  HashPool,
+  RootDir,
+  manifestFileName,
+  readApkDatabase,
+  readRootAccounts,
+  readRpmDatabase,
+  signCatalog,
+  signManifest,
+  sortCatalogPackages,
+  type Catalog,
+  type FileObservation,
+  type SignedDocument,
+  type InstalledPackage,
+  type Manifest,
+  type Platform,
+  type SigningKey,
+} from '@sysattest/core';
+import type { PlatformImage } from '../image/state.js';
+import { apkAddArgv } from '../platforms/apk/commands.js';
+import { dnfInstallArgv } from '../platforms/dnf/commands.js';
+import { RepodataError, readDnfCatalog, type DnfCatalog } from '../platforms/dnf/repodata.js';
+import { GeneratorError } from '../errors.js';
+import { NotInstalledError, ownedFiles, type RequestedPackage } from '../platforms/owned.js';
+import { stderrTail, type Podman } from '../podman/index.js';
+import { GENERATOR_VERSION } from '../version.js';
+import type { GenerationEvent, GenerationResult } from './debian-generator.js';
+import { writeAtomically } from './debian-generator.js';
+import { ManifestBuildError, buildManifest } from './manifest-builder.js';
+
+/**
+ * Generation for the rpm (dnf: Fedora, RHEL and rebuilds) and apk (Alpine) families. As for
+ * Debian, a fresh container per batch runs one command, the package manager installing exact
+ * versions (an argument vector, no shell: an Alpine image has no bash); then, from the host,
+ * through `podman mount`, core's readers list what each package owns from the container's own
+ * database (rpm header digests, apk `Z:` checksums) and every path is inspected in-root. One
+ * signed manifest per package version, the distribution's digest next to ours.
+ *
+ * The "list + hash + build + sign" step (manifestsFromRoot) takes any root, so it is tested on
+ * roots made locally with `rpm --root` and on a hand-made Alpine root, and through a real podman
+ * mount of an imported root tarball.
+ */
+
+export type PackageFamily = 'rpm' | 'apk';
+
+/** Which extra digests a package database's files need from the hash pool. */
+function poolOptions(packages: readonly InstalledPackage[]): {
+  md5: boolean;
+  sha1: boolean;
+  sha512: boolean;
+} {
+  const need = new Set<string>();
+  for (const p of packages) for (const f of p.files) if (f.digest) need.add(f.digest.algorithm);
+  return { md5: need.has('md5'), sha1: need.has('sha1'), sha512: need.has('sha512') };
+}
+
+/** One hash pool per combination of extra digests, made when first needed. */
+export class FamilyHashPools {
+  private readonly pools = new Map<string, HashPool>();
+  constructor(private readonly threads?: number) {}
+
+  for(packages: readonly InstalledPackage[]): HashPool {
+    const o = poolOptions(packages);
+    const key = `${o.md5}${o.sha1}${o.sha512}`;
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      pool = new HashPool({ threads: this.threads, capabilities: 'all', ...o });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+}
+
+export interface RootManifestOptions {
+  /** Host path of the (mounted) root filesystem after the install. */
+  root: string;
+  family: PackageFamily;
+  platform: Platform;
+  /** The packages to make manifests for, as installed. */
+  packages: RequestedPackage[];
+  /** Also every package of the root not in this set of `name version arch` (the install's deps). */
+  withDepsExcept?: Set<string>;
+  key: SigningKey;
+  outDir: string;
+  pools: FamilyHashPools;
+  image: { id: string; refreshedAt?: string };
+  generatedAt?: string;
+  onEvent?: (e: GenerationEvent) => void;
+}
+
+export interface RootManifestResult {
+  manifests: GenerationResult['manifests'];
+  failures: GenerationResult['failures'];
+  /** Paths per package whose distribution digest disagrees with ours. */
+  digestMismatches: { name: string; version: string; paths: string[] }[];
+}
+
+/** `name version arch`: a package's identity in a root. */
+export function packageKey(p: { name: string; version: string; architecture: string }): string {
+  return `${p.name} ${p.version} ${p.architecture}`;
+}
+
+/**
+ * Lists what each requested package owns from the root's own database, inspects every path
+ * in-root (our SHA-256, plus the distribution's digest algorithm to compare), builds, signs and
+ * writes one manifest per package. A package whose manifest cannot be made is a failure, not a
+ * throw; a requested package that is not installed throws GENERATION_FAILED naming it and what
+ * is installed instead (the install did not do its job).
+ */
+export async function manifestsFromRoot(opts: RootManifestOptions): Promise<RootManifestResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const out: RootManifestResult = { manifests: [], failures: [], digestMismatches: [] };
+  const targets = new Map<string, InstalledPackage>();
+  let owned: InstalledPackage[];
+  try {
+    owned = await ownedFiles(opts.root, opts.family, opts.packages);
+  } catch (e) {
+    if (e instanceof NotInstalledError)
+      throw new GeneratorError('GENERATION_FAILED', e.message, { cause: e });
+    throw e;
+  }
+  for (const p of owned) targets.set(packageKey(p), p);
+  if (opts.withDepsExcept !== undefined) {
+    const all =
+      opts.family === 'rpm'
+        ? (await readRpmDatabase(opts.root)).packages
+        : (await readApkDatabase(opts.root)).packages;
+    for (const p of all) if (!opts.withDepsExcept.has(packageKey(p))) targets.set(packageKey(p), p);
+  }
+  const packages = [...targets.values()];
+  const paths = [...new Set(packages.flatMap((p) => p.files.map((f) => f.path)).filter((p) => p !== '/'))];
+  const observed = await opts.pools.for(packages).inspectAll(opts.root, paths);
+  const byPath = new Map<string, FileObservation>(observed.map((o) => [o.path, o]));
+  const accounts = readRootAccounts(RootDir.open(opts.root));
+  const installer = await installerVersion(opts.root, opts.family);
+  const generatedAt = opts.generatedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  for (const pkg of packages) {
+    const spec = `${pkg.name}-${pkg.version}.${pkg.architecture}`;
+    const provenance: Manifest['provenance'] = {
+      generatedAt,
+      generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
+      keyFingerprint: opts.key.fingerprint,
+      image: {
+        id: opts.image.id,
+        ...(opts.image.refreshedAt ? { refreshedAt: toSeconds(opts.image.refreshedAt) } : {}),
+      },
+      installer,
+    };
+    try {
+      const built = buildManifest(pkg, {
+        distroRelease: `${opts.platform.distro}/${opts.platform.release}`,
+        provenance,
+        accounts,
+        divertedLocation: (p) => p,
+        observation: (p) => byPath.get(p),
+      });
+      const signed = await signManifest(built.manifest, opts.key);
+      const dir = path.join(opts.outDir, ...built.manifest.platform.split('/'));
+      const file = path.join(dir, manifestFileName(built.manifest.package));
+      await writeAtomically(`${file}.asc`, signed.signature);
+      await writeAtomically(file, signed.bytes);
+      out.manifests.push({ name: pkg.name, version: pkg.version, architecture: pkg.architecture, file });
+      emit({
+        kind: 'manifest',
+        name: pkg.name,
+        version: pkg.version,
+        architecture: pkg.architecture,
+        entries: built.manifest.entries.length,
+        file,
+      });
+      if (built.digestMismatches.length > 0) {
+        out.digestMismatches.push({ name: pkg.name, version: pkg.version, paths: built.digestMismatches });
+        emit({
+          kind: 'digest-mismatch',
+          name: pkg.name,
+          version: pkg.version,
+          paths: built.digestMismatches,
+        });
+      }
+    } catch (e) {
+      const message = e instanceof ManifestBuildError || e instanceof Error ? e.message : String(e);
+      out.failures.push({ request: spec, message });
+      emit({ kind: 'failed', request: spec, message });
+    }
+  }
+  return out;
+}
+
+/** `dnf 4.x`/`rpm 4.x` or `apk-tools 2.x`, from the root's own database. */
+async function installerVersion(root: string, family: PackageFamily): Promise<string> {
+  if (family === 'apk') {
+    const tools = (await readApkDatabase(root)).packages.find((p) => p.name === 'apk-tools');
+    return `apk-tools ${tools?.version ?? 'unknown'}`;
+  }
+  const packages = (await readRpmDatabase(root)).packages;
+  const dnf = packages.find((p) => p.name === 'dnf5') ?? packages.find((p) => p.name === 'dnf');
+  if (dnf !== undefined) return `${dnf.name} ${dnf.version}`;
+  return `rpm ${packages.find((p) => p.name === 'rpm')?.version ?? 'unknown'}`;
+}
+
+export interface FamilyGenerationOptions {
+  family: PackageFamily;
+  platform: Platform;
+  image: PlatformImage;
+  podman: Podman;
+  key: SigningKey;
+  outDir: string;
+  /** Exact versions (the rpm architecture is optional: dnf picks the native one or noarch). */
+  requests: RequestedPackage[];
+  withDeps?: boolean;
+  batchSize?: number;
+  hashThreads?: number;
+  network?: string;
+  signal?: AbortSignal;
+  onEvent?: (e: GenerationEvent) => void;
+}
+
+/** The install command of a batch: an argument vector, run without a shell. */
+export function installArgv(family: PackageFamily, batch: readonly RequestedPackage[]): string[] {
+  return family === 'rpm' ? dnfInstallArgv(batch) : apkAddArgv(batch);
+}
+
+/**
+ * Podman-driven generation for an rpm or apk platform image: the image's installed set is read
+ * once (for `withDeps`), then each batch gets a fresh container whose one command is the
+ * install; a refused batch is split in two until the package that cannot be installed fails
+ * alone. Not run end to end here: no dnf or apk repository is reachable from this machine.
+ */
+export async function generateRpmApk(opts: FamilyGenerationOptions): Promise<GenerationResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const result: GenerationResult = {
+    manifests: [],
+    failures: [],
+    packageManagerMs: 0,
+    ownMs: 0,
+    podmanMs: 0,
+  };
+  const pools = new FamilyHashPools(opts.hashThreads);
+  const valid: RequestedPackage[] = [];
+  for (const r of opts.requests) {
+    try {
+      installArgv(opts.family, [r]);
+      valid.push(r);
+    } catch (e) {
+      const request = `${r.name}=${r.version}`;
+      result.failures.push({ request, message: (e as Error).message });
+      emit({ kind: 'failed', request, message: (e as Error).message });
+    }
+  }
+  try {
+    // The image as it is: mounted, nothing run in it.
+    const baseline = await inContainer(opts, undefined, result, async (r) => {
+      const db = opts.family === 'rpm' ? await readRpmDatabase(r.mount) : await readApkDatabase(r.mount);
+      return new Set(db.packages.map(packageKey));
+    });
+    const batchSize = Math.max(1, opts.batchSize ?? 25);
+    for (let i = 0; i < valid.length; i += batchSize) {
+      await runBatch(opts, valid.slice(i, i + batchSize), baseline, pools, result);
+    }
+  } finally {
+    await pools.close();
+  }
+  return result;
+}
+
+async function runBatch(
+  opts: FamilyGenerationOptions,
+  batch: RequestedPackage[],
+  baseline: Set<string>,
+  pools: FamilyHashPools,
+  result: GenerationResult,
+): Promise<void> {
+  const emit = opts.onEvent ?? (() => {});
+  const specs = batch.map((r) => `${r.name}=${r.version}`);
+  emit({ kind: 'batch-start', packages: specs });
+  const failed = await inContainer(opts, installArgv(opts.family, batch), result, async (r) => {
+    if (r.code !== 0) return stderrTail(`${r.stdout}\n${r.stderr}`, 400) || `exit status ${r.code}`;
+    const own = Date.now();
+    try {
+      const made = await manifestsFromRoot({
+        root: r.mount,
+        family: opts.family,
+        platform: opts.platform,
+        packages: batch,
+        ...(opts.withDeps ? { withDepsExcept: baseline } : {}),
+        key: opts.key,
+        outDir: opts.outDir,
+        pools,
+        image: {
+          id: opts.image.imageId,
+          ...((opts.image.refreshedAt ?? opts.image.builtAt)
+            ? { refreshedAt: opts.image.refreshedAt ?? opts.image.builtAt }
+            : {}),
+        },
+        onEvent: emit,
+      });
+      result.manifests.push(...made.manifests);
+      result.failures.push(...made.failures);
+    } finally {
+      result.ownMs += Date.now() - own;
+    }
+    return undefined;
+  });
+  if (failed === undefined) return;
+  if (batch.length > 1) {
+    const half = Math.ceil(batch.length / 2);
+    await runBatch(opts, batch.slice(0, half), baseline, pools, result);
+    await runBatch(opts, batch.slice(half), baseline, pools, result);
+    return;
+  }
+  const request = specs[0] as string;
+  const message = `${request}: ${opts.family === 'rpm' ? 'dnf install' : 'apk add'} failed: ${failed}`;
+  result.failures.push({ request, message });
+  emit({ kind: 'failed', request, message });
+}
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+  mount: string;
+}
+
+/**
+ * A labelled container of the platform image whose one command is `command` (no shell), run to
+ * its end and mounted for `use`; removed whatever happens. Without a command, the container is
+ * only created and mounted: the image's files as they are, with nothing run. A command the image
+ * does not have (an image without dnf or apk) throws PODMAN_FAILED saying so.
+ */
+export async function inContainer<T>(
+  opts: Pick<FamilyGenerationOptions, 'podman' | 'image' | 'platform' | 'network' | 'signal'>,
+  command: string[] | undefined,
+  result: Pick<GenerationResult, 'podmanMs' | 'packageManagerMs'>,
+  use: (ran: Ran) => Promise<T>,
+): Promise<T> {
+  const { podman, signal } = opts;
+  const t0 = Date.now();
+  const container = await podman.createContainer(opts.image.imageId, {
+    name: `sysattest-gen-${randomBytes(5).toString('hex')}`,
+    // Never started without a command; podman needs one to create the container.
+    command: command ?? ['/bin/true'],
+    network: opts.network,
+    labels: {
+      'sysattest.platform': `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
+      'sysattest.purpose': 'generate',
+    },
+    signal,
+  });
+  result.podmanMs += Date.now() - t0;
+  try {
+    let r = { code: 0, stdout: '', stderr: '' };
+    if (command !== undefined) {
+      const started = Date.now();
+      r = await podman.startAttached(container, { signal, timeoutMs: 60 * 60 * 1000 });
+      result.packageManagerMs += Date.now() - started;
+    }
+    const t = Date.now();
+    const mount = await podman.mount(container, { signal });
+    result.podmanMs += Date.now() - t;
+    return await use({ code: r.code, stdout: r.stdout, stderr: r.stderr, mount });
+  } finally {
+    const t = Date.now();
+    await podman.unmount(container).catch(() => {});
+    await podman.removeContainer(container).catch(() => {});
+    result.podmanMs += Date.now() - t;
+  }
+}
+
+function toSeconds(iso: string): string {
+  return new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * A signed catalog of an rpm platform from a root's own dnf repository metadata (see
+ * readDnfCatalog). apk platforms have none yet: an APKINDEX gives each package's size and the
+ * SHA-1 of its control segment, not the SHA-256 of the archive a catalog entry carries.
+ */
+export async function catalogFromRoot(opts: {
+  root: string;
+  family: PackageFamily;
+  platform: Platform;
+  key: SigningKey;
+  imageId: string;
+}): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
+  if (opts.family === 'apk') {
+    throw new GeneratorError(
+      'CATALOG_FAILED',
+      "apk catalogs are not supported yet: an APKINDEX records no SHA-256 of each package's archive",
+    );
+  }
+  let read: DnfCatalog;
+  try {
+    read = readDnfCatalog(RootDir.open(opts.root), opts.platform.arch);
+  } catch (e) {
+    if (e instanceof RepodataError) throw new GeneratorError('CATALOG_FAILED', e.message, { cause: e });
+    throw e;
+  }
+  const catalog: Catalog = {
+    schema: 'sysattest.catalog',
+    schemaVersion: 1,
+    platform: `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
+    generatedAt: toSeconds(new Date().toISOString()),
+    provenance: {
+      generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
+      keyFingerprint: opts.key.fingerprint,
+      image: { id: opts.imageId },
+      sources: read.sources,
+    },
+    packages: sortCatalogPackages(read.packages),
+  };
+  const signed = await signCatalog(catalog, opts.key);
+  return { catalog, signed, warnings: read.warnings };
+}
+
+/** catalogFromRoot on a fresh container of the platform image, read through its mount. */
+export async function catalogRpmApk(
+  opts: Pick<
+    FamilyGenerationOptions,
+    'family' | 'platform' | 'image' | 'podman' | 'key' | 'network' | 'signal'
+  >,
+): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
+  const timing = { podmanMs: 0, packageManagerMs: 0 };
+  return inContainer(opts, undefined, timing, (r) =>
+    catalogFromRoot({
+      root: r.mount,
+      family: opts.family,
+      platform: opts.platform,
+      key: opts.key,
+      imageId: opts.image.imageId,
+    }),
+  );
+}

@@ -1,0 +1,283 @@
+import { z } from 'zod';
+import { GeneratorError } from '../errors.js';
+import { backoffDelayMs, sleep } from './backoff.js';
+import type { WorkerLog } from './log.js';
+
+/**
+ * The generator's side of the server's HTTP API (jobs, manifest and catalog uploads). Every
+ * answer is untrusted input: bounded in size and validated before use. A server that cannot be
+ * reached (connection refused or reset, 502/503/504, a timeout) is retried with exponential
+ * backoff and jitter until it answers or the worker stops, so a restarting server costs a pause,
+ * not a job.
+ */
+
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+const JOB_SCHEMA = z.object({
+  id: z.number().int().positive(),
+  platform: z.string().min(1).max(200),
+  targetPlatform: z.string().min(1).max(200),
+  name: z.string().min(1).max(256),
+  version: z.string().min(1).max(256),
+  arch: z.string().min(1).max(256),
+  reason: z.string().max(100),
+  state: z.string().max(20),
+  attempts: z.number().int().nonnegative(),
+  leaseOwner: z.string().max(200).optional(),
+  leaseExpiresAt: z.string().max(100).optional(),
+});
+export type ClaimedJob = z.infer<typeof JOB_SCHEMA>;
+
+const CLAIM_SCHEMA = z.object({ jobs: z.array(JOB_SCHEMA).max(1000) });
+const JOB_ANSWER_SCHEMA = z.object({ job: JOB_SCHEMA });
+const MANIFEST_ANSWER_SCHEMA = z.object({
+  outcome: z.string().max(50),
+  platform: z.string().max(200),
+  name: z.string().max(256),
+  version: z.string().max(256),
+  arch: z.string().max(256),
+});
+const CATALOG_ANSWER_SCHEMA = z.object({
+  duplicate: z.boolean(),
+  added: z.number().optional(),
+  withdrawn: z.number().optional(),
+  jobsQueued: z.number().optional(),
+});
+const ERROR_SCHEMA = z.object({
+  error: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
+});
+
+/** The server answered, and refused: `code` is the API's stable error code. */
+export class ServerRefusal extends GeneratorError {
+  constructor(
+    readonly apiCode: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super('GENERATION_FAILED', message);
+  }
+  /** Exit status when this ends the worker: a refused token is a configuration error. */
+  get exitCode(): number {
+    return this.isAuth ? 64 : 65;
+  }
+  /** Token missing, unknown, revoked or without the generator role: no point retrying. */
+  get isAuth(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
+}
+
+/** The worker is stopping: a request that was waiting for the server gave up. */
+export class Stopped extends GeneratorError {
+  constructor() {
+    super('INTERRUPTED', 'the worker is stopping');
+  }
+}
+
+export interface ServerApiOptions {
+  baseUrl: string;
+  token: string;
+  log: WorkerLog;
+  /** Aborts waits and requests (the worker is stopping for good). */
+  signal: AbortSignal;
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+}
+
+interface RequestOptions {
+  /** Retry while the server is unreachable (default true). */
+  retry?: boolean;
+  timeoutMs?: number;
+}
+
+export class ServerApi {
+  private unreachableSince: number | undefined;
+
+  constructor(private readonly opts: ServerApiOptions) {}
+
+  claim(workerId: string, platforms: string[], max: number, leaseSeconds: number): Promise<ClaimedJob[]> {
+    return this.request(
+      'POST',
+      '/v1/jobs/claim',
+      { workerId, platforms, max, leaseSeconds },
+      CLAIM_SCHEMA,
+    ).then((r) => r.jobs);
+  }
+
+  /** One attempt (heartbeats are periodic: a missed one is retried by the next). */
+  heartbeat(jobId: number, workerId: string): Promise<ClaimedJob> {
+    return this.request('POST', `/v1/jobs/${jobId}/heartbeat`, { workerId }, JOB_ANSWER_SCHEMA, {
+      retry: false,
+      timeoutMs: 30_000,
+    }).then((r) => r.job);
+  }
+
+  complete(jobId: number, workerId: string): Promise<ClaimedJob> {
+    return this.request('POST', `/v1/jobs/${jobId}/complete`, { workerId }, JOB_ANSWER_SCHEMA).then(
+      (r) => r.job,
+    );
+  }
+
+  fail(jobId: number, workerId: string, error: string, opts: RequestOptions = {}): Promise<ClaimedJob> {
+    return this.request(
+      'POST',
+      `/v1/jobs/${jobId}/fail`,
+      { workerId, error: error.slice(0, 4000) || 'failed' },
+      JOB_ANSWER_SCHEMA,
+      opts,
+    ).then((r) => r.job);
+  }
+
+  uploadManifest(bytes: Uint8Array, signature: string) {
+    return this.request(
+      'POST',
+      '/v1/manifests',
+      { manifest: Buffer.from(bytes).toString('base64'), signature },
+      MANIFEST_ANSWER_SCHEMA,
+      { timeoutMs: 5 * 60_000 },
+    );
+  }
+
+  uploadCatalog(bytes: Uint8Array, signature: string) {
+    return this.request(
+      'POST',
+      '/v1/catalogs',
+      { catalog: Buffer.from(bytes).toString('base64'), signature },
+      CATALOG_ANSWER_SCHEMA,
+      { timeoutMs: 30 * 60_000 },
+    );
+  }
+
+  private async request<T>(
+    method: string,
+    route: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    opts: RequestOptions = {},
+  ): Promise<T> {
+    const { signal, log } = this.opts;
+    const payload = JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) throw new Stopped();
+      let failure: string;
+      try {
+        const response = await fetch(`${this.opts.baseUrl}${route}`, {
+          method,
+          headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json' },
+          body: payload,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs ?? 60_000)]),
+        });
+        const text = await readBounded(response);
+        if (response.ok) {
+          this.reachable();
+          return parseAnswer(text, schema, `${method} ${route}`);
+        }
+        const refusal = parseError(text, response.status);
+        // 502/503/504: a proxy without a backend, a server starting or without its database.
+        if (![502, 503, 504].includes(response.status)) {
+          this.reachable();
+          throw new ServerRefusal(
+            refusal.code,
+            response.status,
+            `${method} ${route}: ${response.status} ${refusal.code}: ${refusal.message}`,
+          );
+        }
+        failure = `${response.status} ${refusal.code}: ${refusal.message}`;
+      } catch (e) {
+        if (e instanceof ServerRefusal || e instanceof GeneratorError) throw e;
+        if (signal.aborted) throw new Stopped();
+        failure = describeFetchError(e);
+      }
+      if (opts.retry === false) {
+        throw new GeneratorError(
+          'GENERATION_FAILED',
+          `${method} ${route}: the server is unreachable: ${failure}`,
+        );
+      }
+      const wait = backoffDelayMs(attempt, {
+        baseMs: this.opts.reconnectBaseMs ?? 500,
+        maxMs: this.opts.reconnectMaxMs ?? 60_000,
+      });
+      if (this.unreachableSince === undefined) this.unreachableSince = Date.now();
+      log.warn(
+        'server-unreachable',
+        `server unreachable (${failure}); retrying in ${(wait / 1000).toFixed(1)} s`,
+        {
+          route,
+          attempt: attempt + 1,
+          retryInMs: wait,
+        },
+      );
+      if (!(await sleep(wait, signal))) throw new Stopped();
+    }
+  }
+
+  private reachable(): void {
+    if (this.unreachableSince === undefined) return;
+    const downMs = Date.now() - this.unreachableSince;
+    this.unreachableSince = undefined;
+    this.opts.log.info('server-reachable', `server reachable again after ${(downMs / 1000).toFixed(1)} s`, {
+      downMs,
+    });
+  }
+}
+
+async function readBounded(response: Response): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > MAX_RESPONSE_BYTES) {
+    await response.body?.cancel();
+    throw new GeneratorError(
+      'GENERATION_FAILED',
+      `the server's answer is ${declared} bytes, over ${MAX_RESPONSE_BYTES}`,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (response.body) {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > MAX_RESPONSE_BYTES) {
+        throw new GeneratorError(
+          'GENERATION_FAILED',
+          `the server's answer is over ${MAX_RESPONSE_BYTES} bytes`,
+        );
+      }
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseAnswer<T>(text: string, schema: z.ZodType<T>, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new GeneratorError('GENERATION_FAILED', `${what}: the server's answer is not JSON`);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new GeneratorError(
+      'GENERATION_FAILED',
+      `${what}: unexpected answer from the server (${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'})`,
+    );
+  }
+  return r.data;
+}
+
+function parseError(text: string, status: number): { code: string; message: string } {
+  try {
+    const r = ERROR_SCHEMA.safeParse(JSON.parse(text));
+    if (r.success) return r.data.error;
+  } catch {
+    // not JSON: a proxy's page
+  }
+  return { code: `HTTP_${status}`, message: text.slice(0, 200).replace(/\s+/g, ' ') || 'no message' };
+}
+
+function describeFetchError(e: unknown): string {
+  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (err?.name === 'TimeoutError') return 'timed out';
+  const cause = err?.cause;
+  return cause?.code ?? cause?.message ?? err?.message ?? String(e);
+}

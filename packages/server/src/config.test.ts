@@ -1,0 +1,139 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { EXIT } from '@sysattest/core';
+import {
+  configFileLocation,
+  DEFAULT_SETTINGS,
+  mergeSettings,
+  parseConfig,
+  parseRateLimit,
+  readConfigFile,
+  ServerConfigError,
+} from './config.js';
+
+function refused(text: string, pattern: RegExp): void {
+  assert.throws(
+    () => parseConfig(text, 'server.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof ServerConfigError);
+      assert.equal(e.exitCode, EXIT.USAGE);
+      assert.match(e.message, /^server\.json: /);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
+}
+
+describe('server configuration file', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-config-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('accepts every documented key', () => {
+    const config = parseConfig(
+      JSON.stringify({
+        host: '0.0.0.0',
+        port: 9000,
+        database: 'postgres://sysattest@db/sysattest',
+        databasePoolSize: 20,
+        trustKeys: ['/etc/sysattest/generator.asc'],
+        readsNeedToken: true,
+        trustProxy: ['10.0.0.0/8'],
+        rateLimit: { max: 100, windowSeconds: 10 },
+        jobs: { maxAttempts: 3, backoffBaseSeconds: 30, backoffMaxSeconds: 3600 },
+        track: { 'debian/bookworm/amd64': ['openssl'] },
+      }),
+      'server.json',
+    );
+    assert.equal(config.port, 9000);
+    assert.deepEqual(parseConfig('{"rateLimit": false}', 'x').rateLimit, false);
+    assert.deepEqual(parseConfig('{}', 'x'), {});
+  });
+
+  it('refuses unknown keys by name, wrong types, bad JSON', () => {
+    refused('{"prot": 8080}', /unknown key "prot"/);
+    refused('{"rateLimit": {"max": 5, "windowSeconds": 60, "burst": 2}}', /unknown key "burst" at rateLimit/);
+    refused('{"jobs": {"maxAttempt": 5}}', /unknown key "maxAttempt" at jobs/);
+    refused('{"port": "8080"}', /port/);
+    refused('{"port": 70000}', /port/);
+    refused('{"port": 1.5}', /port/);
+    refused('{"readsNeedToken": "yes"}', /readsNeedToken/);
+    refused('{"rateLimit": true}', /rateLimit/);
+    refused('{"trustKeys": "a.asc"}', /trustKeys/);
+    refused('{"track": {"debian/bookworm/amd64": "openssl"}}', /track/);
+    refused('[]', /expected object/i);
+    refused('{"port": 80', /not valid JSON/);
+    refused('', /not valid JSON/);
+  });
+
+  it('relative paths are relative to the file; the file must exist when named', () => {
+    const sub = path.join(dir, 'etc');
+    fs.mkdirSync(sub);
+    const file = path.join(sub, 'server.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ database: 'data/s.db', trustKeys: ['keys/g.asc', '/abs/k.asc'] }),
+    );
+    const config = readConfigFile(file);
+    assert.equal(config.database, path.join(sub, 'data/s.db'));
+    assert.deepEqual(config.trustKeys, [path.join(sub, 'keys/g.asc'), '/abs/k.asc']);
+    fs.writeFileSync(file, JSON.stringify({ database: 'postgres://u@h/d' }));
+    assert.equal(readConfigFile(file).database, 'postgres://u@h/d');
+    assert.throws(() => readConfigFile(path.join(dir, 'missing.json')), /cannot read the configuration file/);
+    assert.throws(() => readConfigFile(dir), /not a regular file/);
+  });
+
+  it('which file: the flag, else $SYSATTEST_SERVER_CONFIG, else the default when it exists', () => {
+    assert.equal(configFileLocation('/a.json', { SYSATTEST_SERVER_CONFIG: '/b.json' }), '/a.json');
+    assert.equal(configFileLocation(undefined, { SYSATTEST_SERVER_CONFIG: '/b.json' }), '/b.json');
+    const fallback = configFileLocation(undefined, {});
+    assert.equal(
+      fallback,
+      fs.existsSync('/etc/sysattest/server.json') ? '/etc/sysattest/server.json' : undefined,
+    );
+  });
+
+  it('precedence: flags and environment > file > defaults', () => {
+    const file = parseConfig(
+      JSON.stringify({
+        host: '0.0.0.0',
+        port: 9000,
+        readsNeedToken: true,
+        rateLimit: { max: 5, windowSeconds: 1 },
+      }),
+      'x',
+    );
+    const fromFile = mergeSettings({}, file);
+    assert.equal(fromFile.host, '0.0.0.0');
+    assert.equal(fromFile.port, 9000);
+    assert.equal(fromFile.readsNeedToken, true);
+    assert.deepEqual(fromFile.rateLimit, { max: 5, windowSeconds: 1 });
+    assert.equal(fromFile.database, DEFAULT_SETTINGS.database);
+    const overridden = mergeSettings({ port: 0, readsNeedToken: false, rateLimit: false }, file);
+    assert.equal(overridden.port, 0);
+    assert.equal(overridden.readsNeedToken, false);
+    assert.equal(overridden.rateLimit, false);
+    assert.equal(overridden.host, '0.0.0.0');
+    assert.deepEqual(mergeSettings({}, undefined), { ...DEFAULT_SETTINGS });
+  });
+
+  const example = fileURLToPath(new URL('../../../deploy/server.example.json', import.meta.url));
+  it('the example configuration in deploy/ is valid', { skip: !fs.existsSync(example) }, () => {
+    const config = readConfigFile(example);
+    assert.equal(typeof config.port, 'number');
+  });
+
+  it('--rate-limit values', () => {
+    assert.deepEqual(parseRateLimit('3000/60'), { max: 3000, windowSeconds: 60 });
+    assert.equal(parseRateLimit('off'), false);
+    for (const bad of ['', '0/60', '10', '10/0', '10/90000', 'ten/60', '-1/60']) {
+      assert.throws(() => parseRateLimit(bad), ServerConfigError, bad);
+    }
+  });
+});
