@@ -26,8 +26,14 @@ export interface HasExitCode {
  * with the stack only when SYSATTEST_DEBUG is set.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ outputError: (str, write) => write(str) });
+  // Subcommands copy their parent's settings when they are created, which was before this call:
+  // set every command in the tree, or a subcommand's usage error would exit 1 by itself.
+  const configure = (command: Command): void => {
+    command.exitOverride();
+    command.configureOutput({ outputError: (str, write) => write(str) });
+    command.commands.forEach(configure);
+  };
+  configure(program);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -1,0 +1,78 @@
+import { strict as assert } from 'node:assert';
+import { afterEach, describe, it } from 'node:test';
+import { Command } from 'commander';
+import { SysattestError } from '../errors.js';
+import { EXIT, runCli } from './run-cli.js';
+
+/** A program shaped like the real ones: subcommands two levels deep, added before runCli runs. */
+function program(action: () => void): Command {
+  const root = new Command('prog').configureOutput({ writeErr: () => undefined });
+  const group = root.command('group').configureOutput({ writeErr: () => undefined });
+  group
+    .command('leaf')
+    .option('--count <n>', 'a number')
+    .configureOutput({ writeErr: () => undefined })
+    .action(action);
+  return root;
+}
+
+async function exitOf(argv: string[], action: () => void = () => undefined): Promise<number | undefined> {
+  const stderr = process.stderr.write.bind(process.stderr);
+  process.stderr.write = () => true;
+  try {
+    await runCli(program(action), ['node', 'prog', ...argv]);
+  } finally {
+    process.stderr.write = stderr;
+  }
+  const code = process.exitCode;
+  process.exitCode = undefined;
+  return typeof code === 'number' ? code : code === undefined ? undefined : Number(code);
+}
+
+describe('runCli exit codes', () => {
+  afterEach(() => {
+    process.exitCode = undefined;
+  });
+
+  it('a usage error in a nested subcommand exits 64, like one at the top', async () => {
+    assert.equal(await exitOf(['--bogus']), EXIT.USAGE);
+    assert.equal(await exitOf(['group', 'leaf', '--bogus']), EXIT.USAGE);
+    assert.equal(await exitOf(['group', 'leaf', '--count']), EXIT.USAGE, 'missing option argument');
+    assert.equal(await exitOf(['group', 'nope']), EXIT.USAGE);
+  });
+
+  it('success leaves the exit code alone', async () => {
+    assert.equal(await exitOf(['group', 'leaf', '--count', '3']), undefined);
+  });
+
+  it('an expected failure exits with its own sysexits code, else 65; a bug exits 70', async () => {
+    const unavailable = Object.assign(new SysattestError('DOWN', 'server down'), {
+      exitCode: EXIT.UNAVAILABLE,
+    });
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw unavailable;
+      }),
+      69,
+    );
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw new SysattestError('BAD', 'bad input');
+      }),
+      EXIT.FAILED,
+    );
+    // A result code (0–7) is not a failure code: an error claiming one falls back to 65.
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw Object.assign(new SysattestError('ODD', 'odd'), { exitCode: 2 });
+      }),
+      EXIT.FAILED,
+    );
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw new TypeError('oops');
+      }),
+      EXIT.BUG,
+    );
+  });
+});
