@@ -1,7 +1,7 @@
 /**
- * Test support (not exported from the package): the real package databases in the shared
- * fixtures folder (see its README.md), copied to a temporary directory before use because the
- * folder is read-only and rpm writes `-shm`/`-wal` files beside an sqlite database even to read
+ * Test support (not exported from the package): the real package databases in the
+ * repository's test-fixtures folder (see its README.md), copied to a temporary directory before use because rpm
+ * writes `-shm`/`-wal` files beside an sqlite database even to read
  * it; and `rpm` itself as the oracle the rpm tests compare against.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,14 +11,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The fixtures folder: SYSATTEST_FIXTURES, else `../shared/fixtures` beside the repository
+ * The fixtures folder: SYSATTEST_FIXTURES, else the repository's `test-fixtures/`
  * (this file is `packages/core/{src,dist}/pkgdb/testing-fixtures.*`).
  */
 export function fixturesDir(): string {
   const env = process.env['SYSATTEST_FIXTURES'];
   if (env !== undefined && env !== '') return env;
   const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-  return resolve(repo, '../shared/fixtures');
+  return resolve(repo, 'test-fixtures');
 }
 
 /** Host path of a fixture file; throws a clear error when it is missing. */

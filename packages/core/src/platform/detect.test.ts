@@ -6,8 +6,9 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PlatformError } from '../errors.js';
 import { detectPlatforms, formatPlatform } from './index.js';
+import { fixturesDir } from '../pkgdb/testing-fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/os-release';
+const FIXTURES = path.join(fixturesDir(), 'os-release');
 const tmpRoots: string[] = [];
 
 after(() => {

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { PlatformError } from '../errors.js';
 import { OS_RELEASE_MAX_BYTES, parseOsRelease } from './index.js';
+import { fixturesDir } from '../pkgdb/testing-fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/os-release';
+const FIXTURES = `${fixturesDir()}/os-release`;
 
 describe('parseOsRelease', () => {
   // [what, text, expected]

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
 import { apkAddArgv, parseApkIndex } from './apk/commands.js';
@@ -16,7 +17,9 @@ import { DNF_CATALOG_QF, dnfInstallArgv, parseDnfCatalog } from './dnf/commands.
 import { parsePrimary, parseRepomd } from './dnf/repodata.js';
 import { NotInstalledError, ownedFiles } from './owned.js';
 
-const FIXTURES = '/work/shared/fixtures';
+/** The repository's real-world fixtures (test-fixtures/README.md), or SYSATTEST_FIXTURES. */
+const FIXTURES =
+  process.env['SYSATTEST_FIXTURES'] || fileURLToPath(new URL('../../../../test-fixtures', import.meta.url));
 
 describe('dnf adapter', () => {
   it('installs exact NEVRAs, refusing anything that could be an option or a second argument', () => {
