@@ -24,6 +24,7 @@ import { PackageDatabaseError, PathError } from '../../errors.js';
 import { RootDir } from '../../fs/in-root.js';
 import { apkVersionScheme } from '../../versions/apk.js';
 import type { DistroDigest, InstalledFile, InstalledPackage } from '../model.js';
+import { OwnerIndex, commonestArch } from '../owners.js';
 
 export const DEFAULT_APK_INSTALLED = '/lib/apk/db/installed';
 /** apk 3 keeps it here on merged-/usr systems. */
@@ -58,7 +59,7 @@ export class ApkDatabase {
   readonly file: string;
   /** `etc/apk/arch` of the root, when present. */
   readonly archFile: string | undefined;
-  private ownerIndex: Map<string, ApkPackage[]> | undefined;
+  private ownerIndex: OwnerIndex<ApkPackage> | undefined;
 
   constructor(init: { packages: ApkPackage[]; file: string; archFile: string | undefined }) {
     this.packages = init.packages;
@@ -71,32 +72,13 @@ export class ApkDatabase {
   }
 
   owners(p: string): ApkPackage[] {
-    if (this.ownerIndex === undefined) {
-      const index = new Map<string, ApkPackage[]>();
-      for (const pkg of this.packages) {
-        for (const f of pkg.files) {
-          const owners = index.get(f.path);
-          if (owners === undefined) index.set(f.path, [pkg]);
-          else if (owners[owners.length - 1] !== pkg) owners.push(pkg);
-        }
-      }
-      this.ownerIndex = index;
-    }
-    return this.ownerIndex.get(p)?.slice() ?? [];
+    return (this.ownerIndex ??= new OwnerIndex(this.packages)).owners(p);
   }
 
   /** `etc/apk/arch`, else the commonest package architecture other than `noarch`. */
   nativeArch(): string | undefined {
     if (this.archFile !== undefined) return this.archFile;
-    const counts = new Map<string, number>();
-    for (const p of this.packages) {
-      if (p.architecture !== 'noarch' && p.architecture !== '') {
-        counts.set(p.architecture, (counts.get(p.architecture) ?? 0) + 1);
-      }
-    }
-    let best: string | undefined;
-    for (const [arch, n] of counts) if (best === undefined || n > (counts.get(best) ?? 0)) best = arch;
-    return best;
+    return commonestArch(this.packages);
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type DpkgState,
   type StatusEntry,
 } from './status.js';
+import { OwnerIndex } from '../owners.js';
 
 /** Size caps per file. A real status is under 2 MiB for 3,000 packages; a .list is rarely 1 MiB. */
 export interface DpkgLimits {
@@ -86,7 +87,7 @@ export class DpkgDatabase {
   private readonly byKey = new Map<string, DpkgPackage>();
   private readonly byName = new Map<string, DpkgPackage[]>();
   private readonly diversionByFrom: Map<string, Diversion>;
-  private ownerIndex: Map<string, DpkgPackage[]> | undefined;
+  private ownerIndex: OwnerIndex<DpkgPackage> | undefined;
 
   constructor(init: {
     packages: DpkgPackage[];
@@ -136,18 +137,7 @@ export class DpkgDatabase {
    * database names it, before diversions). Directories usually have several owners.
    */
   owners(p: string): DpkgPackage[] {
-    if (this.ownerIndex === undefined) {
-      const index = new Map<string, DpkgPackage[]>();
-      for (const pkg of [...this.packages, ...this.partiallyInstalled]) {
-        for (const f of pkg.files) {
-          const owners = index.get(f.path);
-          if (owners === undefined) index.set(f.path, [pkg]);
-          else if (owners[owners.length - 1] !== pkg) owners.push(pkg);
-        }
-      }
-      this.ownerIndex = index;
-    }
-    return this.ownerIndex.get(p)?.slice() ?? [];
+    return (this.ownerIndex ??= new OwnerIndex([...this.packages, ...this.partiallyInstalled])).owners(p);
   }
 
   /** The diversion of `p`, if any. */

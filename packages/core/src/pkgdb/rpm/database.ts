@@ -20,6 +20,7 @@ import { formatRpmVersion } from '../../versions/rpm.js';
 import type { DistroDigestAlgorithm, InstalledFile, InstalledPackage } from '../model.js';
 import { BdbError, readBdbHash } from './bdb.js';
 import { HeaderError, RpmHeader, TAG } from './header.js';
+import { OwnerIndex, commonestArch } from '../owners.js';
 
 export interface RpmLimits {
   /** The database file (sqlite main file plus its write-ahead log, or `Packages`). */
@@ -118,7 +119,7 @@ export class RpmDatabase {
   /** Host path of the database file read. */
   readonly file: string;
   readonly notes: RpmNote[];
-  private ownerIndex: Map<string, RpmPackage[]> | undefined;
+  private ownerIndex: OwnerIndex<RpmPackage> | undefined;
 
   constructor(init: {
     packages: RpmPackage[];
@@ -141,18 +142,7 @@ export class RpmDatabase {
 
   /** Packages whose file list names `p` (directories often have several owners). */
   owners(p: string): RpmPackage[] {
-    if (this.ownerIndex === undefined) {
-      const index = new Map<string, RpmPackage[]>();
-      for (const pkg of this.packages) {
-        for (const f of pkg.files) {
-          const owners = index.get(f.path);
-          if (owners === undefined) index.set(f.path, [pkg]);
-          else if (owners[owners.length - 1] !== pkg) owners.push(pkg);
-        }
-      }
-      this.ownerIndex = index;
-    }
-    return this.ownerIndex.get(p)?.slice() ?? [];
+    return (this.ownerIndex ??= new OwnerIndex(this.packages)).owners(p);
   }
 
   /**
@@ -162,13 +152,7 @@ export class RpmDatabase {
   nativeArch(): string | undefined {
     const rpm = this.packages.find((p) => p.name === 'rpm' && p.architecture !== 'noarch');
     if (rpm !== undefined) return rpm.architecture;
-    const counts = new Map<string, number>();
-    for (const p of this.packages) {
-      if (p.architecture !== 'noarch') counts.set(p.architecture, (counts.get(p.architecture) ?? 0) + 1);
-    }
-    let best: string | undefined;
-    for (const [arch, n] of counts) if (best === undefined || n > (counts.get(best) ?? 0)) best = arch;
-    return best;
+    return commonestArch(this.packages);
   }
 }
 
