@@ -22,6 +22,7 @@ import {
   addTrustedKeyText,
   defaultTrustDir,
   listTrustedKeys,
+  loadCacheSealSecret,
   loadKeyring,
   removeTrustedKey,
 } from './trust/index.js';
@@ -58,7 +59,9 @@ function parsePositiveInt(value: string): number {
 
 function parsePackages(value: string, previous: string[] = []): string[] {
   const names = value.split(',').map((s) => s.trim());
-  if (names.some((n) => !/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$/.test(n))) {
+  // dpkg names are lower case; rpm's may have capitals and `_` (perl-Carp, NetworkManager), and
+  // its architectures `_` (x86_64).
+  if (names.some((n) => !/^[A-Za-z0-9_+][A-Za-z0-9_+.-]*(:[a-z0-9_-]+)?$/.test(n))) {
     throw new InvalidArgumentError('package names separated by commas (name or name:arch)');
   }
   return [...previous, ...names];
@@ -119,7 +122,8 @@ async function runVerify(flags: VerifyFlags): Promise<void> {
   }
   const source =
     flags.offline || server === undefined ? undefined : new HttpManifestSource(serverClient(server, config));
-  const cache = new ManifestCache(config.cacheDir ?? defaultCacheDir());
+  const sealSecret = await loadCacheSealSecret({ dir: trustDirOf(config) });
+  const cache = new ManifestCache(config.cacheDir ?? defaultCacheDir(), sealSecret ? { sealSecret } : {});
   const progress = flags.format === 'text' || flags.format === 'json' ? ProgressBar.forStderr() : undefined;
   let report;
   try {

@@ -19,7 +19,9 @@
  *  - dpkg --verify PKG…: MD5 of the same packages' files, C, one core;
  *  - lower bound: SHA-256 of the same regular files on as many threads as verify hashes with.
  *
- * Usage: node packages/client/dist/bench/verify-bench.js [--rounds N] [--jobs N] [--json]
+ * Usage: node packages/client/dist/bench/verify-bench.js [--rounds N] [--jobs N] [--json] [--keep]
+ * (`--keep` leaves the key, the client cache and an offline verify command line in the work
+ * directory it names, for profiling one run by hand.)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     jobs: { type: 'string' },
     json: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const rounds = Math.max(1, Number(args.rounds));
@@ -312,9 +315,14 @@ async function main(): Promise<void> {
     );
     log(`  verify peak memory (max RSS, all threads): ${rss.toFixed(0)} MB (target ≤ 300 MB)`);
     if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    if (args.keep) {
+      const offline = verifyArgs.filter((_, i) => i !== 1 && i !== 2).concat('--offline');
+      fs.writeFileSync(path.join(work, 'verify-offline.args'), offline.join('\n'));
+      log(`  kept ${work}: SYSATTEST_CLIENT_HOME=${clientHome}, arguments in verify-offline.args`);
+    }
   } finally {
     server?.kill('SIGTERM');
-    fs.rmSync(work, { recursive: true, force: true });
+    if (!args.keep) fs.rmSync(work, { recursive: true, force: true });
   }
 }
 

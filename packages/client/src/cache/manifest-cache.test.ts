@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -138,5 +139,88 @@ describe('manifest cache', () => {
     assert.ok(!objects.includes((made[0] as VerifiedManifest).digest));
     assert.equal(await cache.get(PLATFORM, { name: 'a', version: '1.0', arch: 'amd64' }, keyring), undefined);
     assert.ok(await cache.get(PLATFORM, { name: 'c', version: '3.0', arch: 'amd64' }, keyring));
+  });
+
+  describe('with a seal secret (reads that skip repeating the signature check)', () => {
+    const secret = randomBytes(32);
+    const key = { name: 'a', version: '1.0', arch: 'amd64' };
+    const indexRecord = async (dir: string): Promise<{ file: string; record: Record<string, unknown> }> => {
+      const [entry] = await fs.readdir(path.join(dir, 'index'));
+      const file = path.join(dir, 'index', entry as string);
+      return { file, record: JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown> };
+    };
+
+    it('stores a seal and the signature in the index, and a sealed read gives the same manifest', async () => {
+      const dir = path.join(tmp, 'sealed');
+      const cache = new ManifestCache(dir, { sealSecret: secret });
+      const m = made[0] as VerifiedManifest;
+      await cache.put(m, keyring);
+      const { record } = await indexRecord(dir);
+      assert.equal(record.signature, m.signature);
+      assert.equal((record.seal as { signer: string }).signer, m.signerFingerprint);
+      // The detached .asc stays too (a cache is readable without the secret, and by gpg).
+      await fs.access(path.join(dir, 'objects', `${m.digest}.asc`));
+      const got = await cache.get(PLATFORM, key, keyring);
+      assert.ok(got);
+      assert.deepEqual(got.content, m.content);
+      assert.equal(got.digest, m.digest);
+      assert.equal(got.signerFingerprint, m.signerFingerprint);
+    });
+
+    it('a tampered object, a tampered inline signature or a key no longer pinned is a miss, and removed', async () => {
+      const m = made[1] as VerifiedManifest;
+      const k = { name: 'b', version: '2.0', arch: 'amd64' };
+      const dir = path.join(tmp, 'sealed-tamper');
+      const cache = new ManifestCache(dir, { sealSecret: secret });
+      await cache.put(m, keyring);
+      const object = path.join(dir, 'objects', m.digest);
+      const bytes = Buffer.from(await fs.readFile(object));
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 1, bytes.length - 5);
+      await fs.writeFile(object, bytes);
+      assert.equal(await cache.get(PLATFORM, k, keyring), undefined);
+      await assert.rejects(fs.stat(object), { code: 'ENOENT' });
+
+      await cache.put(m, keyring);
+      const { file, record } = await indexRecord(dir);
+      await fs.writeFile(file, JSON.stringify({ ...record, signature: 'garbage' }));
+      await fs.writeFile(`${object}.asc`, 'garbage');
+      assert.equal(await cache.get(PLATFORM, k, keyring), undefined);
+
+      await cache.put(m, keyring);
+      assert.equal(await cache.get(PLATFORM, k, other), undefined, 'the seal is not a key');
+    });
+
+    it('a broken seal is not trusted: the manifest is verified in full, and sealed again', async () => {
+      const dir = path.join(tmp, 'sealed-broken');
+      const cache = new ManifestCache(dir, { sealSecret: secret });
+      const m = made[2] as VerifiedManifest;
+      const k = { name: 'c', version: '3.0', arch: 'amd64' };
+      await cache.put(m, keyring);
+      const { file, record } = await indexRecord(dir);
+      const seal = record.seal as { mac: string };
+      await fs.writeFile(file, JSON.stringify({ ...record, seal: { ...seal, mac: '0'.repeat(64) } }));
+      assert.ok(await cache.get(PLATFORM, k, keyring), 'bytes and signature are good: a hit');
+      const again = await indexRecord(dir);
+      assert.equal((again.record.seal as { mac: string }).mac, seal.mac, 'sealed again, as before');
+
+      // Another secret (another machine's cache copied here): verified in full, then resealed.
+      const elsewhere = new ManifestCache(dir, { sealSecret: randomBytes(32) });
+      assert.ok(await elsewhere.get(PLATFORM, k, keyring));
+      assert.notEqual(((await indexRecord(dir)).record.seal as { mac: string }).mac, seal.mac);
+    });
+
+    it('a cache written without a secret is sealed on its first read with one', async () => {
+      const dir = path.join(tmp, 'unsealed');
+      await new ManifestCache(dir).put(made[0] as VerifiedManifest);
+      assert.equal((await indexRecord(dir)).record.seal, undefined);
+      const cache = new ManifestCache(dir, { sealSecret: secret });
+      assert.ok(await cache.get(PLATFORM, key, keyring));
+      assert.ok((await indexRecord(dir)).record.seal);
+      assert.ok(await cache.get(PLATFORM, key, keyring));
+    });
+
+    it('refuses a secret shorter than 32 bytes', () => {
+      assert.throws(() => new ManifestCache(tmp, { sealSecret: randomBytes(8) }), TypeError);
+    });
   });
 });

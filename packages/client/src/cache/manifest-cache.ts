@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   MANIFEST_LIMITS,
+  SEAL_SECRET_BYTES,
   formatPlatform,
+  openSealedManifest,
+  sealManifest,
   sha256Hex,
   verifyManifest,
+  type DocumentSeal,
   type Platform,
   type TrustedKeyring,
   type VerifiedManifest,
@@ -19,16 +24,31 @@ import { writeAtomic } from '../trust/store.js';
  *
  *   <dir>/objects/<sha256 of the bytes>       the exact manifest bytes
  *   <dir>/objects/<sha256 of the bytes>.asc   its detached signature
- *   <dir>/index/<sha256 of the key>           JSON {platform, name, version, arch, digest}
+ *   <dir>/index/<sha256 of the key>           JSON {platform, name, version, arch, digest,
+ *                                             signature?, seal?}
  *
- * The key is (platform, name, version, arch). Every read re-verifies the bytes against the
- * keyring given (about a millisecond) and checks they are the manifest asked for; anything that
- * fails (a corrupt or tampered object, a signature by a key no longer pinned, a dangling index
- * entry) is removed and reported as a miss, never trusted. Writes are atomic (temporary file,
- * fsync, rename). The number of objects and their total size are bounded: past either bound, the
- * least recently used objects are removed.
+ * The key is (platform, name, version, arch). Every read checks the bytes against the keyring
+ * given and that they are the manifest asked for; anything that fails (a corrupt or tampered
+ * object, a signature by a key no longer pinned, a dangling index entry) is removed and reported
+ * as a miss, never trusted.
+ *
+ * How a read checks: with a seal secret (`sealSecret`, kept with the pinned keys, see
+ * trust/store.ts), each stored manifest carries a seal (core's sealDocument: an HMAC under that
+ * secret over the bytes, the signature, the signer and everything the keyring held for the
+ * signer's key when the signature verified). A read whose seal holds skips repeating the
+ * signature check and the schema validation (about 4 s of CPU over a whole machine's 35 MB of
+ * manifests); one whose seal does not hold (no seal, another secret, the key re-pinned with a
+ * new revocation or expiry, any byte changed) is verified in full, and sealed again if it passes.
+ * Without a secret every read is verified in full. Writes are atomic (temporary file, fsync,
+ * rename). The number of objects and their total size are bounded: past either bound, the least
+ * recently used objects are removed.
  */
 export interface ManifestCacheOptions {
+  /**
+   * The secret seals are made and checked with (≥ 32 bytes); without it every read verifies the
+   * signature and the schema again.
+   */
+  sealSecret?: Uint8Array;
   /** Most objects kept (default 20,000). */
   maxEntries?: number;
   /** Most bytes of manifests kept (default 2 GiB). */
@@ -48,7 +68,11 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const MAX_SIGNATURE_BYTES = 64 * 1024;
-const MAX_INDEX_BYTES = 4096;
+/** Largest signature written into the index record (bigger ones are read from the `.asc`). */
+const MAX_INLINE_SIGNATURE_BYTES = 8 * 1024;
+const MAX_INDEX_BYTES = 16 * 1024;
+/** An object read is marked recently used (mtime) when its mark is older than this. */
+const TOUCH_AFTER_MS = 60 * 60 * 1000;
 const DIGEST = /^[0-9a-f]{64}$/;
 
 interface IndexRecord {
@@ -57,6 +81,9 @@ interface IndexRecord {
   version: string;
   arch: string;
   digest: string;
+  /** The armored signature, when small (also in `<object>.asc`). */
+  signature?: string;
+  seal?: DocumentSeal;
 }
 
 export class ManifestCache {
@@ -64,18 +91,22 @@ export class ManifestCache {
   readonly maxBytes: number;
   private readonly objects: string;
   private readonly index: string;
+  private readonly sealSecret: Uint8Array | undefined;
 
   constructor(
     readonly dir: string,
     options: ManifestCacheOptions = {},
   ) {
+    if (options.sealSecret !== undefined && options.sealSecret.length < SEAL_SECRET_BYTES)
+      throw new TypeError(`a seal secret is at least ${SEAL_SECRET_BYTES} bytes`);
+    this.sealSecret = options.sealSecret;
     this.maxEntries = options.maxEntries ?? 20_000;
     this.maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
     this.objects = path.join(dir, 'objects');
     this.index = path.join(dir, 'index');
   }
 
-  /** The verified manifest for the key, re-verified now; undefined on a miss or a bad entry (removed). */
+  /** The verified manifest for the key, checked now; undefined on a miss or a bad entry (removed). */
   async get(
     platform: Platform,
     key: CacheKey,
@@ -83,16 +114,17 @@ export class ManifestCache {
   ): Promise<VerifiedManifest | undefined> {
     const platformId = formatPlatform({ ...platform, arch: key.arch });
     const indexFile = path.join(this.index, indexName(platformId, key));
-    const raw = await readSmall(indexFile, MAX_INDEX_BYTES);
+    const raw = readSmall(indexFile, MAX_INDEX_BYTES);
     if (raw === undefined) return undefined;
     let record: IndexRecord | undefined;
     try {
-      record = JSON.parse(raw.toString('utf8')) as IndexRecord;
+      record = JSON.parse(raw.bytes.toString('utf8')) as IndexRecord;
     } catch {
       record = undefined;
     }
     if (
-      record === undefined ||
+      typeof record !== 'object' ||
+      record === null ||
       typeof record.digest !== 'string' ||
       !DIGEST.test(record.digest) ||
       record.platform !== platformId ||
@@ -104,8 +136,6 @@ export class ManifestCache {
       return undefined;
     }
     const objectFile = path.join(this.objects, record.digest);
-    const bytes = await readSmall(objectFile, MANIFEST_LIMITS.maxBytes);
-    const signature = await readSmall(`${objectFile}.asc`, MAX_SIGNATURE_BYTES);
     const drop = async (): Promise<undefined> => {
       await Promise.all([
         fs.rm(indexFile, { force: true }),
@@ -114,41 +144,83 @@ export class ManifestCache {
       ]);
       return undefined;
     };
-    if (bytes === undefined || signature === undefined || sha256Hex(bytes) !== record.digest) return drop();
+    const object = readSmall(objectFile, MANIFEST_LIMITS.maxBytes);
+    if (object === undefined) return drop();
+    const bytes = object.bytes;
+    const isAsked = (m: VerifiedManifest): boolean => {
+      const pkg = m.content.package;
+      return (
+        m.digest === record.digest &&
+        m.content.platform === platformId &&
+        pkg.name === key.name &&
+        pkg.version === key.version &&
+        pkg.architecture === key.arch
+      );
+    };
+    const touch = async (): Promise<void> => {
+      // Recently used: prune() removes the oldest first.
+      if (Date.now() - object.mtimeMs < TOUCH_AFTER_MS) return;
+      const now = new Date();
+      await fs.utimes(objectFile, now, now).catch(() => undefined);
+    };
+
+    const secret = this.sealSecret;
+    if (secret !== undefined && record.seal !== undefined && typeof record.signature === 'string') {
+      const sealed = openSealedManifest(bytes, record.signature, record.seal, keyring, secret);
+      if (sealed !== undefined && isAsked(sealed)) {
+        await touch();
+        return sealed;
+      }
+    }
+
+    // In full: the signature against the keyring, the schema, the canonical form.
+    const signature =
+      typeof record.signature === 'string'
+        ? record.signature
+        : readSmall(`${objectFile}.asc`, MAX_SIGNATURE_BYTES)?.bytes.toString('utf8');
+    if (signature === undefined || sha256Hex(bytes) !== record.digest) return drop();
     let verified: VerifiedManifest;
     try {
-      verified = await verifyManifest(bytes, signature.toString('utf8'), keyring);
+      verified = await verifyManifest(bytes, signature, keyring);
     } catch {
       return drop();
     }
-    const pkg = verified.content.package;
-    if (
-      verified.content.platform !== platformId ||
-      pkg.name !== key.name ||
-      pkg.version !== key.version ||
-      pkg.architecture !== key.arch
-    ) {
-      return drop();
+    if (!isAsked(verified)) return drop();
+    if (secret !== undefined) {
+      // Sealed from now on (a cache written without a secret, or a key whose state changed).
+      await this.writeIndex(verified, keyring).catch(() => undefined);
     }
-    // Recently used: prune() removes the oldest first.
-    const now = new Date();
-    await fs.utimes(objectFile, now, now).catch(() => undefined);
+    await touch();
     return verified;
   }
 
   /**
-   * Stores a manifest that verified (only a VerifiedManifest can be stored). The bounds are
-   * enforced by prune(), which the caller runs once after a batch of puts (it lists the objects).
+   * Stores a manifest that verified (only a VerifiedManifest can be stored), sealed for `keyring`
+   * (the keys it verified against) when the cache has a secret. The bounds are enforced by
+   * prune(), which the caller runs once after a batch of puts (it lists the objects).
    */
-  async put(manifest: VerifiedManifest): Promise<void> {
-    const pkg = manifest.content.package;
-    const key: CacheKey = { name: pkg.name, version: pkg.version, arch: pkg.architecture };
+  async put(manifest: VerifiedManifest, keyring?: TrustedKeyring): Promise<void> {
     await fs.mkdir(this.objects, { recursive: true, mode: 0o755 });
     await fs.mkdir(this.index, { recursive: true, mode: 0o755 });
     const objectFile = path.join(this.objects, manifest.digest);
     await writeAtomic(`${objectFile}.asc`, manifest.signature, 0o644);
     await writeAtomic(objectFile, manifest.bytes, 0o644);
+    await this.writeIndex(manifest, keyring);
+  }
+
+  /** The index record of a stored manifest, sealed when there is a secret and a keyring. */
+  private async writeIndex(manifest: VerifiedManifest, keyring: TrustedKeyring | undefined): Promise<void> {
+    const pkg = manifest.content.package;
+    const key: CacheKey = { name: pkg.name, version: pkg.version, arch: pkg.architecture };
     const record: IndexRecord = { platform: manifest.content.platform, ...key, digest: manifest.digest };
+    const seal =
+      this.sealSecret === undefined || keyring === undefined
+        ? undefined
+        : sealManifest(manifest, keyring, this.sealSecret);
+    if (seal !== undefined && manifest.signature.length <= MAX_INLINE_SIGNATURE_BYTES) {
+      record.signature = manifest.signature;
+      record.seal = seal;
+    }
     await writeAtomic(
       path.join(this.index, indexName(manifest.content.platform, key)),
       JSON.stringify(record),
@@ -196,10 +268,11 @@ export class ManifestCache {
     const kept = new Set(objects.slice(objects.length - count).map((o) => o.name));
     for (const name of entries) {
       const file = path.join(this.index, name);
-      const raw = await readSmall(file, MAX_INDEX_BYTES);
+      const raw = readSmall(file, MAX_INDEX_BYTES);
       let digest: unknown;
       try {
-        digest = raw === undefined ? undefined : (JSON.parse(raw.toString('utf8')) as IndexRecord).digest;
+        digest =
+          raw === undefined ? undefined : (JSON.parse(raw.bytes.toString('utf8')) as IndexRecord).digest;
       } catch {
         digest = undefined;
       }
@@ -214,20 +287,36 @@ function indexName(platformId: string, key: CacheKey): string {
     .digest('hex');
 }
 
-async function readSmall(file: string, maxBytes: number): Promise<Buffer | undefined> {
-  let fh: fs.FileHandle;
+/**
+ * A file of at most `maxBytes`, opened without following a symlink and without blocking on a
+ * FIFO; undefined when it is not there, not a regular file, too large or unreadable. Synchronous:
+ * cache files are small and local, and 1,600 promise-based open/fstat/read/close round trips
+ * through the thread pool cost the main thread ~0.4 s of a whole-machine run.
+ */
+function readSmall(file: string, maxBytes: number): { bytes: Buffer; mtimeMs: number } | undefined {
+  let fd: number;
   try {
-    fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    fd = fsSync.openSync(
+      file,
+      fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK | fsSync.constants.O_NOFOLLOW,
+    );
   } catch {
     return undefined;
   }
   try {
-    const st = await fh.stat();
+    const st = fsSync.fstatSync(fd);
     if (!st.isFile() || st.size > maxBytes) return undefined;
-    return await fh.readFile();
+    const bytes = Buffer.allocUnsafe(st.size);
+    let total = 0;
+    while (total < st.size) {
+      const n = fsSync.readSync(fd, bytes, total, st.size - total, null);
+      if (n === 0) return undefined; // shrank while read: a writer is at work, not ours to trust
+      total += n;
+    }
+    return { bytes, mtimeMs: st.mtimeMs };
   } catch {
     return undefined;
   } finally {
-    await fh.close();
+    fsSync.closeSync(fd);
   }
 }

@@ -9,7 +9,9 @@ import {
   addTrustedKey,
   clientHome,
   defaultTrustDir,
+  CACHE_SEAL_FILE,
   listTrustedKeys,
+  loadCacheSealSecret,
   loadKeyring,
   removeTrustedKey,
 } from './store.js';
@@ -108,5 +110,38 @@ describe('trust store', () => {
   it('--keyring FILE is used instead of the pinned keys', async () => {
     const keyring = await loadKeyring({ dir: path.join(tmp, 'none'), keyringFile: fileB });
     assert.deepEqual(keyring.fingerprints, [keyB.fingerprint]);
+  });
+
+  it('the cache seal secret: made once (32 bytes, 0600) with the pinned keys, then reused; not listed as a key', async () => {
+    const dir = path.join(tmp, 'seal');
+    const first = await loadCacheSealSecret({ dir });
+    assert.ok(first);
+    assert.equal(first.length, 32);
+    const st = await fs.stat(path.join(dir, CACHE_SEAL_FILE));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.deepEqual(await loadCacheSealSecret({ dir }), first);
+    assert.deepEqual(await listTrustedKeys({ dir }), []);
+  });
+
+  it('a seal secret others can read, a symlink, or the wrong size is not used and not replaced', async () => {
+    const dir = path.join(tmp, 'seal-bad');
+    await loadCacheSealSecret({ dir });
+    const file = path.join(dir, CACHE_SEAL_FILE);
+    await fs.chmod(file, 0o644);
+    assert.equal(await loadCacheSealSecret({ dir }), undefined);
+    assert.equal((await fs.stat(file)).mode & 0o777, 0o644, 'left as it was, for the owner to look at');
+    await fs.rm(file);
+    await fs.symlink('/etc/hostname', file);
+    assert.equal(await loadCacheSealSecret({ dir }), undefined);
+    await fs.rm(file);
+    await fs.writeFile(file, 'short', { mode: 0o600 });
+    assert.equal(await loadCacheSealSecret({ dir }), undefined);
+  });
+
+  it('no seal secret when the trust directory cannot be written (the cache then verifies in full)', async () => {
+    const parent = path.join(tmp, 'seal-ro');
+    await fs.mkdir(parent);
+    await fs.writeFile(path.join(parent, 'trusted-keys'), 'a file where the directory should be');
+    assert.equal(await loadCacheSealSecret({ dir: path.join(parent, 'trusted-keys') }), undefined);
   });
 });

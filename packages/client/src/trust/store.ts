@@ -200,3 +200,54 @@ async function ensureDir(dir: string): Promise<string> {
 export function writeAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
   return writeFileAtomic(file, data, { mode });
 }
+
+/** The file in the trust directory holding the secret the manifest cache seals with. */
+export const CACHE_SEAL_FILE = 'cache-seal.key';
+
+/**
+ * The secret the local manifest cache seals verified manifests with (see ManifestCache): 32
+ * random bytes in `<trust dir>/cache-seal.key`, mode 0600, made on first use. It lives with the
+ * pinned keys because it is worth exactly as much: whoever can write the trust directory can pin
+ * a key anyway. Used only when it is a regular file of this user, not readable or writable by
+ * anyone else, of exactly 32 bytes; undefined otherwise, or when it cannot be made (a read-only
+ * trust directory): the cache then verifies every manifest in full on every read, which is slower
+ * but as safe.
+ */
+export async function loadCacheSealSecret(options: TrustStoreOptions = {}): Promise<Uint8Array | undefined> {
+  const dir = options.dir ?? defaultTrustDir();
+  const file = path.join(dir, CACHE_SEAL_FILE);
+  const read = async (): Promise<Uint8Array | undefined> => {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await fh.stat();
+      const uid = process.getuid?.();
+      if (!st.isFile() || st.size !== 32 || (st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid))
+        return undefined;
+      const bytes = await fh.readFile();
+      return bytes.length === 32 ? new Uint8Array(bytes) : undefined;
+    } finally {
+      await fh.close();
+    }
+  };
+  const existing = await read().catch(() => undefined);
+  if (existing !== undefined) return existing;
+  try {
+    await fs.access(file);
+    return undefined; // there, but not usable as a secret: left alone, not replaced
+  } catch {
+    // not there: make it
+  }
+  try {
+    await ensureDir(dir);
+    const { randomBytes } = await import('node:crypto');
+    await writeAtomic(file, randomBytes(32), 0o600);
+    return await read();
+  } catch {
+    return undefined;
+  }
+}

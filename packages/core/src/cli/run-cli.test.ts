@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { SysattestError } from '../errors.js';
@@ -74,5 +76,32 @@ describe('runCli exit codes', () => {
       }),
       EXIT.BUG,
     );
+  });
+});
+
+describe('runCli and a reader that goes away', () => {
+  it('stops quietly with 141 when stdout is closed early (`| head`), no stack trace', async () => {
+    const runCliModule = fileURLToPath(new URL('./run-cli.js', import.meta.url));
+    const script = `
+      import { Command } from 'commander';
+      import { runCli } from ${JSON.stringify(runCliModule)};
+      const p = new Command('prog').action(async () => {
+        const line = 'x'.repeat(1023) + '\\n';
+        for (let i = 0; i < 64 * 1024; i++) {
+          if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+      });
+      await runCli(p, process.argv);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Like `head -c 4096`: read a little, then close the pipe.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 141, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error|at /);
   });
 });

@@ -25,6 +25,11 @@ export interface HasExitCode {
  * (`program: message`) and exits with its own `exitCode` or 65; an unexpected exception prints a short bug report request,
  * with the stack only when SYSATTEST_DEBUG is set.
  */
+/** Exit status when the output's reader went away: 128 + SIGPIPE, what a shell shows for one. */
+export const EXIT_BROKEN_PIPE = 141;
+
+let pipeGuarded = false;
+
 export async function runCli(program: Command, argv: string[]): Promise<void> {
   // Subcommands copy their parent's settings when they are created, which was before this call:
   // set every command in the tree, or a subcommand's usage error would exit 1 by itself.
@@ -34,6 +39,17 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     command.commands.forEach(configure);
   };
   configure(program);
+  // A reader that went away (`sysattest verify | head`): stop quietly, as a Unix tool killed by
+  // SIGPIPE does (a shell reports 141), instead of an unhandled EPIPE with a stack trace.
+  if (!pipeGuarded) {
+    pipeGuarded = true;
+    for (const stream of [process.stdout, process.stderr]) {
+      stream.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+        throw e;
+      });
+    }
+  }
   try {
     await program.parseAsync(argv);
   } catch (e) {

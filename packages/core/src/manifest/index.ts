@@ -4,6 +4,8 @@ export {
   manifestFileName,
   serialiseManifest,
   signManifest,
+  sealManifest,
+  openSealedManifest,
   verifyManifest,
   type VerifiedManifest,
 } from './manifest.js';

@@ -1,10 +1,13 @@
 import { ManifestError } from '../errors.js';
 import type { SigningKey, TrustedKeyring } from '../openpgp/index.js';
 import {
+  openDocumentSeal,
+  sealDocument,
   serialiseDocument,
   signDocument,
   verifyDocument,
   type DocumentKind,
+  type DocumentSeal,
   type SignedDocument,
   type VerifiedDocument,
 } from '../signed/signed-document.js';
@@ -47,6 +50,27 @@ export function verifyManifest(
   options: { now?: Date } = {},
 ): Promise<VerifiedManifest> {
   return verifyDocument(MANIFEST_KIND, bytes, signature, keyring, options);
+}
+
+/** A seal for a manifest verifyManifest() returned (see sealDocument). */
+export function sealManifest(
+  manifest: VerifiedManifest,
+  keyring: TrustedKeyring,
+  secret: Uint8Array,
+): DocumentSeal | undefined {
+  return sealDocument(MANIFEST_KIND, manifest, keyring, secret);
+}
+
+/** A sealed manifest again, or undefined when its seal does not hold (see openDocumentSeal). */
+export function openSealedManifest(
+  bytes: Uint8Array,
+  signature: string,
+  seal: unknown,
+  keyring: TrustedKeyring,
+  secret: Uint8Array,
+  options: { now?: Date } = {},
+): VerifiedManifest | undefined {
+  return openDocumentSeal(MANIFEST_KIND, bytes, signature, seal, keyring, secret, options);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { KeyError } from '../errors.js';
 import {
@@ -17,12 +18,34 @@ export const MAX_KEYRING_KEYS = 64;
 export const MAX_KEYRING_INPUT_BYTES = 8 * MAX_ARMORED_KEY_BYTES;
 
 const pinned = new WeakMap<TrustedKeyring, readonly openpgp.PublicKey[]>();
+const digests = new WeakMap<TrustedKeyring, Map<string, string>>();
 
 /** The pinned keys of a keyring, for verify.ts; not part of the package API. */
 export function pinnedKeys(keyring: TrustedKeyring): readonly openpgp.PublicKey[] {
   const keys = pinned.get(keyring);
   if (keys === undefined) throw new TypeError('not a TrustedKeyring');
   return keys;
+}
+
+/**
+ * SHA-256 (hex) of everything the keyring holds for the pinned primary key `fingerprint` (its
+ * packets as merged: key, subkeys, self-signatures, revocations), or undefined when that key is
+ * not pinned. Any change to what is known about the key (a new revocation, a new expiry, a new
+ * subkey) changes it. Computed once per keyring and key.
+ */
+export function pinnedKeyDigest(keyring: TrustedKeyring, fingerprint: string): string | undefined {
+  let known = digests.get(keyring);
+  if (known === undefined) {
+    known = new Map();
+    digests.set(keyring, known);
+  }
+  const cached = known.get(fingerprint);
+  if (cached !== undefined) return cached;
+  const key = pinnedKeys(keyring).find((k) => fingerprintOf(k) === fingerprint);
+  if (key === undefined) return undefined;
+  const digest = createHash('sha256').update(key.write()).digest('hex');
+  known.set(fingerprint, digest);
+  return digest;
 }
 
 function normalizeFingerprint(fpr: string): string {

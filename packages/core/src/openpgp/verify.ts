@@ -24,6 +24,8 @@ export interface VerifiedSignature {
   signingKeyFingerprint: string;
   /** Signature creation time, as the signer stated it (a hashed subpacket, so signed too). */
   created: Date;
+  /** When the signature itself expires (a hashed subpacket), if it says so. */
+  expires?: Date;
 }
 
 const BEGIN = '-----BEGIN PGP SIGNATURE-----';
@@ -237,7 +239,12 @@ async function verifyWith(
   if (fingerprintOf(usable) !== signingKeyFingerprint) {
     throw bad(`was made by a key that is not a valid signing key of ${fingerprint}`);
   }
-  return { fingerprint, signingKeyFingerprint, created };
+  return {
+    fingerprint,
+    signingKeyFingerprint,
+    created,
+    ...(sigExpiry instanceof Date ? { expires: sigExpiry } : {}),
+  };
 }
 
 /**

@@ -1,6 +1,10 @@
 export { canonicalJson } from './canonical-json.js';
 export {
   VerifiedDocument,
+  SEAL_SECRET_BYTES,
+  openDocumentSeal,
+  sealDocument,
+  type DocumentSeal,
   serialiseDocument,
   sha256Hex,
   signDocument,

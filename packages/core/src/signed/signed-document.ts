@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { z } from 'zod';
 import { SignatureError, type SysattestError } from '../errors.js';
 import type { SigningKey, TrustedKeyring } from '../openpgp/index.js';
-import { verifyDetached } from '../openpgp/index.js';
+import { verifyDetached, type VerifiedSignature } from '../openpgp/index.js';
+import { pinnedKeyDigest } from '../openpgp/keyring.js';
 import { canonicalJson } from './canonical-json.js';
 
 /**
@@ -30,6 +31,9 @@ export interface DocumentKind<T> {
 
 /** Only this module holds it, so only verifyDocument() can construct a VerifiedDocument. */
 const VERIFIED: unique symbol = Symbol('verified');
+
+/** The whole signature check behind each VerifiedDocument (for sealDocument). */
+const SIGNATURES = new WeakMap<object, VerifiedSignature>();
 
 /** A document whose bytes were signed by a pinned key, then parsed and validated. */
 export class VerifiedDocument<T> {
@@ -122,7 +126,159 @@ export async function verifyDocument<T>(
       signer.fingerprint,
     );
   }
-  return new VerifiedDocument(VERIFIED, content, own, signature, signer.fingerprint, signer.created);
+  const doc = new VerifiedDocument(VERIFIED, content, own, signature, signer.fingerprint, signer.created);
+  SIGNATURES.set(doc, signer);
+  return doc;
+}
+
+/**
+ * A seal: a local, keyed proof that this process (or an earlier run holding the same secret)
+ * verified these exact bytes — signature against a pinned key, UTF-8, JSON, schema, canonical
+ * form, named signer — so that a later run can use them again without repeating that work
+ * (openDocumentSeal). It is an HMAC-SHA-256 under a secret kept by the caller, over the kind,
+ * the signer's primary and signing (sub)key fingerprints, the signature's creation and expiry
+ * times, the SHA-256 of everything the keyring then held for the signer's key, the SHA-256 of the
+ * armored signature, and the bytes. It proves nothing to anyone without the secret, and it is
+ * only as safe as the secret: keep the secret where the pinned keys are.
+ */
+export interface DocumentSeal {
+  v: 1;
+  /** Primary-key fingerprint of the pinned key that signed. */
+  signer: string;
+  /** The (sub)key whose signature verified. */
+  signingKey: string;
+  /** Signature creation time, ISO 8601. */
+  created: string;
+  /** Signature expiry, ISO 8601, when it has one. */
+  expires?: string;
+  /** HMAC-SHA-256, lower-case hex. */
+  mac: string;
+}
+
+/** Bytes of secret a seal needs (at least). */
+export const SEAL_SECRET_BYTES = 32;
+
+function sealMac(
+  kind: DocumentKind<unknown>,
+  keyDigest: string,
+  seal: Omit<DocumentSeal, 'mac'>,
+  signature: string,
+  bytes: Uint8Array,
+  secret: Uint8Array,
+): Buffer {
+  const header = JSON.stringify([
+    'sysattest document seal v1',
+    kind.what,
+    keyDigest,
+    seal.signer,
+    seal.signingKey,
+    seal.created,
+    seal.expires ?? null,
+    sha256Hex(Buffer.from(signature, 'utf8')),
+    bytes.length,
+  ]);
+  return createHmac('sha256', secret).update(header).update('\n').update(bytes).digest();
+}
+
+function checkSecret(secret: Uint8Array): void {
+  if (!(secret instanceof Uint8Array) || secret.length < SEAL_SECRET_BYTES)
+    throw new TypeError(`a seal secret is at least ${SEAL_SECRET_BYTES} bytes`);
+}
+
+/**
+ * Seals a document verifyDocument() returned, for `keyring` (the keys it was verified against).
+ * Undefined for a document not verified in this process, or whose signer the keyring lacks.
+ */
+export function sealDocument<T>(
+  kind: DocumentKind<T>,
+  doc: VerifiedDocument<T>,
+  keyring: TrustedKeyring,
+  secret: Uint8Array,
+): DocumentSeal | undefined {
+  checkSecret(secret);
+  const sig = SIGNATURES.get(doc);
+  if (sig === undefined) return undefined;
+  const keyDigest = pinnedKeyDigest(keyring, sig.fingerprint);
+  if (keyDigest === undefined) return undefined;
+  const fields: Omit<DocumentSeal, 'mac'> = {
+    v: 1,
+    signer: sig.fingerprint,
+    signingKey: sig.signingKeyFingerprint,
+    created: sig.created.toISOString(),
+    ...(sig.expires === undefined ? {} : { expires: sig.expires.toISOString() }),
+  };
+  const mac = sealMac(kind as DocumentKind<unknown>, keyDigest, fields, doc.signature, doc.bytes, secret);
+  return { ...fields, mac: mac.toString('hex') };
+}
+
+const FPR = /^[0-9A-F]{40}$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * The document again from bytes + signature + a seal made by sealDocument() with the same secret,
+ * or undefined when the seal does not hold: anything changed in the bytes, the signature or the
+ * seal; the signer no longer pinned, or anything the keyring holds for its key changed since (a
+ * new revocation, say); the signature expired since; a malformed seal. The caller then verifies
+ * the document in full (verifyDocument), which decides. A seal that holds stands for the whole
+ * check verifyDocument made, so the bytes are only decoded, not validated again.
+ */
+export function openDocumentSeal<T>(
+  kind: DocumentKind<T>,
+  bytes: Uint8Array,
+  signature: string,
+  seal: unknown,
+  keyring: TrustedKeyring,
+  secret: Uint8Array,
+  options: { now?: Date } = {},
+): VerifiedDocument<T> | undefined {
+  checkSecret(secret);
+  if (typeof seal !== 'object' || seal === null || typeof signature !== 'string') return undefined;
+  const s = seal as Partial<Record<keyof DocumentSeal, unknown>>;
+  if (
+    s.v !== 1 ||
+    typeof s.signer !== 'string' ||
+    !FPR.test(s.signer) ||
+    typeof s.signingKey !== 'string' ||
+    !FPR.test(s.signingKey) ||
+    typeof s.created !== 'string' ||
+    !ISO.test(s.created) ||
+    (s.expires !== undefined && (typeof s.expires !== 'string' || !ISO.test(s.expires))) ||
+    typeof s.mac !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(s.mac) ||
+    bytes.length > kind.maxBytes
+  ) {
+    return undefined;
+  }
+  const keyDigest = pinnedKeyDigest(keyring, s.signer);
+  if (keyDigest === undefined) return undefined;
+  const fields: Omit<DocumentSeal, 'mac'> = {
+    v: 1,
+    signer: s.signer,
+    signingKey: s.signingKey,
+    created: s.created,
+    ...(s.expires === undefined ? {} : { expires: s.expires as string }),
+  };
+  const own = new Uint8Array(bytes);
+  const expected = sealMac(kind as DocumentKind<unknown>, keyDigest, fields, signature, own, secret);
+  if (!timingSafeEqual(expected, Buffer.from(s.mac, 'hex'))) return undefined;
+  const now = options.now ?? new Date();
+  if (fields.expires !== undefined && now.getTime() >= Date.parse(fields.expires)) return undefined;
+  let content: T;
+  try {
+    content = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(own)) as T;
+  } catch {
+    return undefined;
+  }
+  if (typeof content !== 'object' || content === null || kind.keyFingerprintOf(content) !== s.signer)
+    return undefined;
+  const doc = new VerifiedDocument(VERIFIED, content, own, signature, s.signer, new Date(fields.created));
+  SIGNATURES.set(doc, {
+    fingerprint: s.signer,
+    signingKeyFingerprint: s.signingKey,
+    created: new Date(fields.created),
+    ...(fields.expires === undefined ? {} : { expires: new Date(fields.expires) }),
+  });
+  return doc;
 }
 
 /** Parses bytes that are already verified; refuses anything but the canonical encoding. */
