@@ -4,7 +4,13 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  CATALOG_KIND,
+  CATALOG_LIMITS,
   MANIFEST_LIMITS,
+  openDocumentSeal,
+  sealDocument,
+  verifyCatalog,
+  type VerifiedCatalog,
   SEAL_SECRET_BYTES,
   formatPlatform,
   openSealedManifest,
@@ -26,6 +32,8 @@ import { writeAtomic } from '../trust/store.js';
  *   <dir>/objects/<sha256 of the bytes>.asc   its detached signature
  *   <dir>/index/<sha256 of the key>           JSON {platform, name, version, arch, digest,
  *                                             signature?, seal?}
+ *   <dir>/catalogs/<sha256>, .asc, .json      catalog snapshots the same way (JSON {digest,
+ *                                             signature?, seal?}); the newest few are kept
  *
  * The key is (platform, name, version, arch). Every read checks the bytes against the keyring
  * given and that they are the manifest asked for; anything that fails (a corrupt or tampered
@@ -71,6 +79,8 @@ const MAX_SIGNATURE_BYTES = 64 * 1024;
 /** Largest signature written into the index record (bigger ones are read from the `.asc`). */
 const MAX_INLINE_SIGNATURE_BYTES = 8 * 1024;
 const MAX_INDEX_BYTES = 16 * 1024;
+/** Catalog snapshots kept (a few platforms, a few refreshes each). */
+const MAX_CATALOGS = 16;
 /** An object read is marked recently used (mtime) when its mark is older than this. */
 const TOUCH_AFTER_MS = 60 * 60 * 1000;
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -91,6 +101,7 @@ export class ManifestCache {
   readonly maxBytes: number;
   private readonly objects: string;
   private readonly index: string;
+  private readonly catalogs: string;
   private readonly sealSecret: Uint8Array | undefined;
 
   constructor(
@@ -104,6 +115,7 @@ export class ManifestCache {
     this.maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
     this.objects = path.join(dir, 'objects');
     this.index = path.join(dir, 'index');
+    this.catalogs = path.join(dir, 'catalogs');
   }
 
   /** The verified manifest for the key, checked now; undefined on a miss or a bad entry (removed). */
@@ -226,6 +238,81 @@ export class ManifestCache {
       JSON.stringify(record),
       0o644,
     );
+  }
+
+  /**
+   * The catalog snapshot with this digest, verified against `keyring` (through its seal when it
+   * holds, else in full, then sealed), or undefined (not cached, or refused: then removed).
+   */
+  async getCatalog(digest: string, keyring: TrustedKeyring): Promise<VerifiedCatalog | undefined> {
+    if (!DIGEST.test(digest)) return undefined;
+    const file = path.join(this.catalogs, digest);
+    const bytes = readSmall(file, CATALOG_LIMITS.maxBytes)?.bytes;
+    if (bytes === undefined) return undefined;
+    const raw = readSmall(`${file}.json`, MAX_INDEX_BYTES);
+    let record: { signature?: unknown; seal?: unknown } = {};
+    try {
+      if (raw !== undefined) record = JSON.parse(raw.bytes.toString('utf8')) as typeof record;
+    } catch {
+      record = {};
+    }
+    const secret = this.sealSecret;
+    if (secret !== undefined && typeof record.signature === 'string' && record.seal !== undefined) {
+      const opened = openDocumentSeal(CATALOG_KIND, bytes, record.signature, record.seal, keyring, secret);
+      if (opened !== undefined && opened.digest === digest) return opened;
+    }
+    const signature = readSmall(`${file}.asc`, MAX_SIGNATURE_BYTES)?.bytes.toString('utf8');
+    let verified: VerifiedCatalog | undefined;
+    try {
+      verified = signature === undefined ? undefined : await verifyCatalog(bytes, signature, keyring);
+    } catch {
+      verified = undefined;
+    }
+    if (verified === undefined || verified.digest !== digest) {
+      await Promise.all(['', '.asc', '.json'].map((ext) => fs.rm(`${file}${ext}`, { force: true })));
+      return undefined;
+    }
+    if (secret !== undefined) await this.writeCatalogRecord(verified, keyring).catch(() => undefined);
+    return verified;
+  }
+
+  /** Stores a catalog snapshot that verified (sealed when the cache has a secret); keeps the newest few. */
+  async putCatalog(catalog: VerifiedCatalog, keyring?: TrustedKeyring): Promise<void> {
+    await fs.mkdir(this.catalogs, { recursive: true, mode: 0o755 });
+    const file = path.join(this.catalogs, catalog.digest);
+    await writeAtomic(`${file}.asc`, catalog.signature, 0o644);
+    await writeAtomic(file, catalog.bytes, 0o644);
+    await this.writeCatalogRecord(catalog, keyring);
+    // Bounded: the most recently stored MAX_CATALOGS snapshots stay.
+    const names = (await fs.readdir(this.catalogs)).filter((n) => DIGEST.test(n));
+    if (names.length <= MAX_CATALOGS) return;
+    const dated = await Promise.all(
+      names.map(async (n) => ({
+        n,
+        t: (await fs.stat(path.join(this.catalogs, n)).catch(() => undefined))?.mtimeMs ?? 0,
+      })),
+    );
+    dated.sort((a, b) => b.t - a.t);
+    for (const { n } of dated.slice(MAX_CATALOGS)) {
+      await Promise.all(
+        ['', '.asc', '.json'].map((ext) => fs.rm(path.join(this.catalogs, `${n}${ext}`), { force: true })),
+      );
+    }
+  }
+
+  private async writeCatalogRecord(
+    catalog: VerifiedCatalog,
+    keyring: TrustedKeyring | undefined,
+  ): Promise<void> {
+    const seal =
+      this.sealSecret === undefined || keyring === undefined
+        ? undefined
+        : sealDocument(CATALOG_KIND, catalog, keyring, this.sealSecret);
+    const record =
+      seal !== undefined && catalog.signature.length <= MAX_INLINE_SIGNATURE_BYTES
+        ? { digest: catalog.digest, signature: catalog.signature, seal }
+        : { digest: catalog.digest };
+    await writeAtomic(path.join(this.catalogs, `${catalog.digest}.json`), JSON.stringify(record), 0o644);
   }
 
   /** Removes least recently used objects (and stray temporary files) until within the bounds. */

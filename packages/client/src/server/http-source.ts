@@ -41,8 +41,9 @@ const lookupItem = z.object({
   manifest: z
     .object({
       digest: z.string().regex(/^[0-9a-f]{64}$/),
-      bytes: base64(MANIFEST_LIMITS.maxBytes),
-      signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
+      // Absent when asked with documents: false.
+      bytes: base64(MANIFEST_LIMITS.maxBytes).optional(),
+      signature: z.string().min(1).max(MAX_SIGNATURE_BYTES).optional(),
     })
     .optional(),
 });
@@ -101,6 +102,11 @@ export interface ReverseHit {
   path: string;
 }
 
+/** One package's state on the server without its manifest (a lookup with `documents: false`). */
+export type ManifestStatus = (
+  { status: 'ok'; digest: string } | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
+) & { newestVersion?: string };
+
 export class HttpManifestSource implements ManifestSource {
   private readonly snapshots = new Map<string, z.infer<typeof snapshotInfo>>();
   /** Lookups made (for tests and the "almost no network" check). */
@@ -109,12 +115,47 @@ export class HttpManifestSource implements ManifestSource {
   constructor(readonly client: ServerClient) {}
 
   async fetch(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestFetchResult[]> {
+    const answer = await this.lookup(platform, items, true);
+    return answer.map((r) => {
+      const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
+      if (r.status !== 'ok') return { status: r.status, ...newest };
+      const m = r.manifest;
+      if (m?.bytes === undefined || m.signature === undefined) {
+        throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a manifest`);
+      }
+      return { status: 'ok', bytes: Buffer.from(m.bytes, 'base64'), signature: m.signature, ...newest };
+    });
+  }
+
+  /**
+   * Each package's state and, for those with a manifest, only its digest (`documents: false`): what
+   * a client with a cache asks first, every run (it also names the catalog snapshots, so
+   * `outdated` is checked on runs that fetch no manifest at all).
+   */
+  async statuses(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestStatus[]> {
+    const answer = await this.lookup(platform, items, false);
+    return answer.map((r) => {
+      const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
+      if (r.status !== 'ok') return { status: r.status, ...newest };
+      if (r.manifest === undefined) {
+        throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a digest`);
+      }
+      return { status: 'ok', digest: r.manifest.digest, ...newest };
+    });
+  }
+
+  private async lookup(
+    platform: Platform,
+    items: readonly ManifestRequest[],
+    documents: boolean,
+  ): Promise<z.infer<typeof lookupItem>[]> {
     if (items.length === 0) return [];
     this.lookups++;
     const answer = (await this.client.request('POST', '/v1/lookup', lookupResponse, {
       body: {
         platform: formatPlatform(platform),
         items: items.map(({ name, version, arch }) => ({ name, version, arch })),
+        ...(documents ? {} : { documents: false }),
       },
     })) as z.infer<typeof lookupResponse>;
     if (answer.items.length !== items.length) {
@@ -126,7 +167,7 @@ export class HttpManifestSource implements ManifestSource {
     for (const s of [answer.catalog, ...(answer.foreignCatalogs ?? [])]) {
       if (s !== undefined) this.snapshots.set(s.platform, s);
     }
-    return answer.items.map((r, i) => {
+    answer.items.forEach((r, i) => {
       const asked = items[i] as ManifestRequest;
       if (r.name !== asked.name || r.version !== asked.version || r.arch !== asked.arch) {
         throw new ServerError(
@@ -135,20 +176,24 @@ export class HttpManifestSource implements ManifestSource {
             `not ${asked.name} ${asked.version} (${asked.arch})`,
         );
       }
-      const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
-      if (r.status === 'ok') {
-        if (r.manifest === undefined) {
-          throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a manifest`);
-        }
-        return {
-          status: 'ok',
-          bytes: Buffer.from(r.manifest.bytes, 'base64'),
-          signature: r.manifest.signature,
-          ...newest,
-        };
-      }
-      return { status: r.status, ...newest };
     });
+    return answer.items;
+  }
+
+  /** The catalog snapshots the lookups so far named: platform id → digest (nothing fetched). */
+  snapshotDigests(): Map<string, string> {
+    return new Map([...this.snapshots].map(([platform, s]) => [platform, s.digest]));
+  }
+
+  /** One catalog snapshot by digest (`GET /v1/catalogs/{digest}`), unverified; undefined when the server lacks it. */
+  async catalog(digest: string): Promise<OfferedCatalog | undefined> {
+    const doc = await this.client.request('GET', `/v1/catalogs/${digest}`, catalogResponse, {
+      allow404: true,
+      maxBytes: Math.ceil(CATALOG_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
+    });
+    return doc === undefined
+      ? undefined
+      : { digest, bytes: Buffer.from(doc.catalog, 'base64'), signature: doc.signature };
   }
 
   /**
@@ -158,16 +203,8 @@ export class HttpManifestSource implements ManifestSource {
   async catalogs(): Promise<Map<string, OfferedCatalog>> {
     const out = new Map<string, OfferedCatalog>();
     for (const [platform, s] of this.snapshots) {
-      const doc = await this.client.request('GET', `/v1/catalogs/${s.digest}`, catalogResponse, {
-        allow404: true,
-        maxBytes: Math.ceil(CATALOG_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
-      });
-      if (doc === undefined) continue;
-      out.set(platform, {
-        digest: s.digest,
-        bytes: Buffer.from(doc.catalog, 'base64'),
-        signature: doc.signature,
-      });
+      const doc = await this.catalog(s.digest);
+      if (doc !== undefined) out.set(platform, doc);
     }
     return out;
   }
