@@ -265,6 +265,46 @@ describe('compareEntry', () => {
     });
   });
 
+  describe("the local database's state of a path (rpm %ghost, not installed)", () => {
+    const absent: ManifestEntry = { type: 'absent', path: '/var/log/tool.log' };
+    const ghost = { localState: (p: string) => (p === '/var/log/tool.log' ? ('ghost' as const) : undefined) };
+    const notInstalled = {
+      localState: (p: string) => (p === '/usr/bin/tool' ? ('not-installed' as const) : undefined),
+    };
+    it('an absent %ghost made at run time is not flagged (whatever it is)', () => {
+      assert.deepEqual(compareEntry(PKG, absent, obsFile({ path: absent.path }), ghost), []);
+      assert.deepEqual(compareEntry(PKG, absent, obsLink('/x', { path: absent.path }), ghost), []);
+      assert.deepEqual(compareEntry(PKG, absent, undefined, ghost), []);
+    });
+    it('an absent path the local database says is not installed is not flagged either', () => {
+      const f = compareEntry(PKG, { ...absent, path: '/usr/bin/tool' }, obsFile(), notInstalled);
+      assert.deepEqual(f, []);
+    });
+    it('a shipped file the local database says is not installed: missing is fine', () => {
+      assert.deepEqual(
+        compareEntry(PKG, fileEntry(), { status: 'missing', path: '/usr/bin/tool' }, notInstalled),
+        [],
+      );
+    });
+    it('but when it is there it is compared: a database cannot hide a changed file', () => {
+      const f = compareEntry(PKG, fileEntry(), obsFile({ sha256: SHA_B }), notInstalled);
+      assert.deepEqual(classes(f), ['modified']);
+    });
+    it('a %ghost claim on a path the manifest ships changes nothing (missing is still missing)', () => {
+      const lying = { localState: () => 'ghost' as const };
+      const missing = compareEntry(PKG, fileEntry(), { status: 'missing', path: '/usr/bin/tool' }, lying);
+      assert.deepEqual(classes(missing), ['missing']);
+      assert.deepEqual(classes(compareEntry(PKG, fileEntry(), obsFile({ mode: 0o4755 }), lying)), [
+        'metadata',
+      ]);
+    });
+    it('without a local state an absent path that exists stays unexpected', () => {
+      assert.deepEqual(classes(compareEntry(PKG, absent, obsFile({ path: absent.path }), {})), [
+        'unexpected',
+      ]);
+    });
+  });
+
   it('hard links compare like files', () => {
     const hl: ManifestEntry = {
       type: 'hardlink',

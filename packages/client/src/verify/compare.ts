@@ -32,6 +32,12 @@ import type { FileObservation, ManifestEntry } from '@sysattest/core';
  *   (gid), the names are compared (dynamically allocated system ids differ between machines);
  *   otherwise the numbers are.
  * - Where to look: see `locationOf`.
+ * - The local package database's word (`localState`, rpm only) is taken only where the signed
+ *   manifest agrees nothing can be checked: an `absent` entry whose path the local database calls
+ *   %ghost or not installed is not flagged whatever is there (a %ghost file is made at run time);
+ *   a shipped entry the local database calls not installed (docs or languages left out on this
+ *   machine, the other architecture's copy of a multilib file) is not flagged when it is missing.
+ *   Anything else is compared as usual, so a tampered database cannot hide a changed file.
  */
 
 export type FindingClass =
@@ -95,11 +101,19 @@ export interface PackageRef {
   arch: string;
 }
 
+/**
+ * What the machine's own package database says of a path of the package (rpm): `ghost` (%ghost:
+ * owned, never shipped) or `not-installed` (left out by design on this machine).
+ */
+export type LocalFileState = 'ghost' | 'not-installed';
+
 export interface CompareOptions {
   /** Count `config-modified` as a failure (default false). */
   includeConfig?: boolean;
   /** The root's accounts (RootAccounts), to compare owners by name. */
   accounts?: { users: ReadonlyMap<number, string>; groups: ReadonlyMap<number, string> };
+  /** The local database's state of a path as the package names it (see the rules above). */
+  localState?: (path: string) => LocalFileState | undefined;
 }
 
 /**
@@ -192,9 +206,13 @@ export function compareEntry(
     };
   };
 
+  const local = options.localState?.(entry.path);
+  // %ghost or not installed here, and nothing shipped: whatever is there is not the package's.
+  if (entry.type === 'absent' && local !== undefined) return [];
   if (observation === undefined) {
     return [make('unresolvable', `${at} was not inspected`)];
   }
+  if (observation.status === 'missing' && local === 'not-installed') return [];
   switch (observation.status) {
     case 'missing':
       return entry.type === 'absent' ? [] : [make('missing', `${at} is missing`, { expected: entry.type })];

@@ -6,9 +6,10 @@ import { PathError, type RootDir } from '@sysattest/core';
  * are compared canonically (every directory resolved inside the root), so `/bin/ls` owned
  * through the usrmerge alias and `/usr/bin/ls` found on disk are the same file, and an alias
  * directory is walked once. Symlinked directories are never descended. Besides package files, a
- * path is owned when dpkg's alternatives system manages it (`var/lib/dpkg/alternatives/*`) or a
- * diversion names it; byte-compiled Python caches (`__pycache__`), which packages' own scripts
- * generate at install, are not reported (IGNORED below).
+ * path is owned when the alternatives system manages it (dpkg's `var/lib/dpkg/alternatives/*`,
+ * the rpm family's `var/lib/alternatives/*`) or a dpkg diversion names it; byte-compiled Python
+ * caches (`__pycache__`), which packages' own scripts generate at install, are not reported
+ * (IGNORED below).
  */
 export const IGNORED = [/\/__pycache__\/[^/]+\.pyc$/];
 
@@ -31,12 +32,17 @@ export function canonicalOf(root: RootDir, p: string): string | undefined {
   }
 }
 
-/** The links dpkg's alternatives system manages (master and slave links of every group). */
-export function readAlternativeLinks(root: RootDir): string[] {
+/**
+ * The links an alternatives system manages (master and slave links of every group), from its
+ * state directory: dpkg's `var/lib/dpkg/alternatives` (update-alternatives), or the rpm family's
+ * `var/lib/alternatives` (chkconfig's alternatives), which write the same header: mode, master
+ * link, then slave name/link pairs up to an empty line.
+ */
+export function readAlternativeLinks(root: RootDir, stateDir = '/var/lib/dpkg/alternatives'): string[] {
   const out: string[] = [];
   let dir: string;
   try {
-    dir = root.resolve(`/${root.resolveDirectory('/var/lib/dpkg/alternatives').join('/')}`);
+    dir = root.resolve(`/${root.resolveDirectory(stateDir).join('/')}`);
   } catch {
     return out;
   }
@@ -49,7 +55,7 @@ export function readAlternativeLinks(root: RootDir): string[] {
   for (const name of names) {
     let text: string;
     try {
-      text = root.readFile(`/var/lib/dpkg/alternatives/${name}`, 1024 * 1024).toString('utf8');
+      text = root.readFile(`${stateDir}/${name}`, 1024 * 1024).toString('utf8');
     } catch {
       continue;
     }

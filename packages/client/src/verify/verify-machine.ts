@@ -6,14 +6,14 @@ import {
   detectPlatforms,
   formatPlatform,
   isSysattestError,
+  isValidPlatformComponent,
   newestVersions,
-  readDpkgDatabase,
   readRootAccounts,
   verifyCatalog,
   verifyManifest,
   versionSchemeForDistro,
-  type DpkgPackage,
   type FileObservation,
+  type InstalledPackage,
   type ManifestEntry,
   type Platform,
   type TrustedKeyring,
@@ -23,6 +23,7 @@ import type { ManifestCache } from '../cache/manifest-cache.js';
 import { compareEntries, locationOf, type Finding } from './compare.js';
 import { findForeignOrigins } from './origin.js';
 import { collectGarbage } from './gc.js';
+import { isArchIndependent, readLocalDatabase, type LocalDatabase } from './local-database.js';
 import {
   REPORT_SCHEMA_ID,
   REPORT_SCHEMA_VERSION,
@@ -78,7 +79,7 @@ export interface VerifyMachineOptions {
 
 /** A package whose manifest verified: only its entries are kept (the bytes go once cached). */
 interface Checked {
-  pkg: DpkgPackage;
+  pkg: InstalledPackage;
   entries: readonly ManifestEntry[];
 }
 
@@ -89,7 +90,8 @@ function isUnavailable(e: unknown): e is SysattestError {
 
 /**
  * Checks every installed package under `root` against its signed manifest:
- *  1. reads the dpkg database under the root (never the host's) and detects the platform;
+ *  1. reads the package database under the root (never the host's: dpkg, rpm or apk, see
+ *     local-database.ts) and detects the platform;
  *  2. gets a manifest per package — from the cache (re-verified), else from the source in batches;
  *     when the source is unavailable, the packages the cache has are still checked (the others
  *     are unverified: `server-unreachable`); with nothing cached the error is thrown (exit 69);
@@ -101,18 +103,19 @@ function isUnavailable(e: unknown): e is SysattestError {
  *     (the server's own "newest version" claim is never believed on its own);
  *  5. hashes every path of every verified manifest (at its diverted location), a chunk of packages
  *     per HashPool run while the next chunk is fetched, and compares (compare.ts), with
- *     dpkg-statoverride's owner and mode where one is set;
+ *     dpkg-statoverride's owner and mode where one is set, and rpm's %ghost and not-installed
+ *     paths excused only where the manifest agrees (compare.ts);
  *  6. optionally scans the system directories for files no package owns (unowned.ts).
- * Local md5sums are never used as a reference (trust model rule 2).
+ * Local md5sums, rpm digests and apk checksums are never used as a reference (trust model rule 2).
  */
 export async function verifyMachine(options: VerifyMachineOptions): Promise<VerifyReport> {
   const started = performance.now();
   const root = options.root ?? '/';
-  const db = await readDpkgDatabase(root);
+  const db = await readLocalDatabase(root);
   const detected = await detectPlatforms(root);
   const primary = detected.primary;
   const rootDir = RootDir.open(root);
-  const notes: string[] = db.notes.map((n) => `${n.package ? `${n.package}: ` : ''}${n.message}`);
+  const notes: string[] = [...db.notes];
 
   const wanted = options.packages === undefined ? undefined : new Set(options.packages);
   if (wanted !== undefined) {
@@ -127,11 +130,11 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     (p) => wanted === undefined || wanted.has(p.name) || wanted.has(`${p.name}:${p.architecture}`),
   );
 
-  const results = new Map<DpkgPackage, PackageResult>();
+  const results = new Map<InstalledPackage, PackageResult>();
   const findings: Finding[] = [];
-  const claims = new Map<DpkgPackage, string>();
+  const claims = new Map<InstalledPackage, string>();
 
-  const unverified = (pkg: DpkgPackage, reason: UnverifiedReason, why?: string): void => {
+  const unverified = (pkg: InstalledPackage, reason: UnverifiedReason, why?: string): void => {
     results.set(pkg, { ...ident(pkg), status: 'unverified', reason });
     findings.push({
       class: 'unverified',
@@ -141,7 +144,7 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       failure: false,
     });
   };
-  const refused = (pkg: DpkgPackage, reason: string): void => {
+  const refused = (pkg: InstalledPackage, reason: string): void => {
     results.set(pkg, { ...ident(pkg), status: 'bad-signature', reason });
     findings.push({
       class: 'bad-signature',
@@ -151,36 +154,49 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       failure: true,
     });
   };
-  const accepted = (pkg: DpkgPackage, manifest: VerifiedManifest): Checked => {
+  const accepted = (pkg: InstalledPackage, manifest: VerifiedManifest): Checked => {
     results.set(pkg, { ...ident(pkg), status: 'verified', signer: manifest.signerFingerprint });
     return { pkg, entries: manifest.content.entries };
   };
 
-  // Per architecture (native, foreign, `all`): one lookup platform each. `all` packages are
-  // asked about on the native platform (whose catalog lists them); their manifests live on
-  // `distro/release/all`. Work goes in chunks of one lookup batch: the next chunk's manifests are
-  // fetched and verified while this chunk's files are hashed, and a chunk's manifests are dropped
-  // once compared, so memory stays bounded by a chunk, not the machine.
-  const byArch = new Map<string, DpkgPackage[]>();
+  // Per architecture (native, foreign, `all`/`noarch`): one lookup platform each. Architecture-
+  // independent packages are asked about on the native platform (whose catalog lists them); their
+  // manifests live on `distro/release/all` (dpkg) or `distro/release/noarch` (rpm, apk), as the
+  // generator names them (the package's own architecture completes the platform id). Work goes
+  // in chunks of one lookup batch: the next chunk's manifests are fetched and verified while this
+  // chunk's files are hashed, and a chunk's manifests are dropped once compared, so memory stays
+  // bounded by a chunk, not the machine.
+  const byArch = new Map<string, InstalledPackage[]>();
   for (const p of installed) {
     const list = byArch.get(p.architecture);
     if (list === undefined) byArch.set(p.architecture, [p]);
     else list.push(p);
   }
   const batchSize = Math.max(1, options.fetchBatchSize ?? DEFAULT_BATCH);
-  const chunks: { arch: string; pkgs: DpkgPackage[] }[] = [];
+  const chunks: { arch: string; pkgs: InstalledPackage[] }[] = [];
   for (const [arch, pkgs] of byArch) {
     for (let i = 0; i < pkgs.length; i += batchSize)
       chunks.push({ arch, pkgs: pkgs.slice(i, i + batchSize) });
   }
-  const notInCatalog: DpkgPackage[] = [];
+  const notInCatalog: InstalledPackage[] = [];
   let unavailable: SysattestError | undefined;
   let fromCacheCount = 0;
 
-  const resolveChunk = async ({ arch, pkgs }: { arch: string; pkgs: DpkgPackage[] }): Promise<Checked[]> => {
+  const resolveChunk = async ({
+    arch,
+    pkgs,
+  }: {
+    arch: string;
+    pkgs: InstalledPackage[];
+  }): Promise<Checked[]> => {
     const out: Checked[] = [];
-    const platform: Platform = { ...primary, arch: arch === 'all' ? primary.arch : arch };
+    const platform: Platform = { ...primary, arch: isArchIndependent(arch) ? primary.arch : arch };
     const manifestPlatform: Platform = { ...primary, arch };
+    if (!isValidPlatformComponent(arch)) {
+      // No platform can be named after it (an rpm without an architecture): nothing to ask for.
+      for (const pkg of pkgs) unverified(pkg, 'unknown-platform', `architecture ${JSON.stringify(arch)}`);
+      return out;
+    }
     const cache = options.cache;
     const fromCache = await mapLimit(pkgs, CONCURRENCY, async (pkg) => {
       if (cache === undefined) return undefined;
@@ -190,7 +206,7 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       if (m !== undefined && m.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
       return m;
     });
-    const batch: DpkgPackage[] = [];
+    const batch: InstalledPackage[] = [];
     for (const [i, pkg] of pkgs.entries()) {
       const cached = fromCache[i];
       if (cached !== undefined) {
@@ -242,17 +258,22 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
         refused(pkg, outcome.verified);
       } else {
         out.push(accepted(pkg, outcome.verified));
-        await options.cache?.put(outcome.verified).catch(() => undefined);
+        await options.cache?.put(outcome.verified, options.keyring).catch(() => undefined);
       }
     }
     return out;
   };
 
-  const localDiversion = (pkg: DpkgPackage) => (p: string) => db.applyDiversions(p, pkg.name);
   collectGarbage(); // what reading the package database left behind
-  const pool = options.pool ?? new HashPool({ capabilities: 'executable', threads: options.jobs });
+  // Made when there is something to hash (its threads start at once: a run that ends before any
+  // hashing, the server unreachable with nothing cached, must not start and stop them for nothing).
+  let ownPool: HashPool | undefined;
+  const pool = (): HashPool =>
+    options.pool ?? (ownPool ??= new HashPool({ capabilities: 'executable', threads: options.jobs }));
   const accounts = readRootAccounts(rootDir);
-  const overrides = readStatOverrides(rootDir);
+  const overrides = db.statOverrides
+    ? readStatOverrides(rootDir)
+    : { overrides: new Map<string, never>(), notes: [] };
   notes.push(...overrides.notes);
   let filesChecked = 0;
   /** Diverted locations named by manifests: not unowned. */
@@ -266,7 +287,7 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   const hashAndCompare = async (chunk: readonly Checked[]): Promise<void> => {
     const locations = new Set<string>();
     for (const { pkg, entries } of chunk) {
-      const divert = localDiversion(pkg);
+      const divert = db.localDiversion(pkg);
       for (const e of entries) {
         locations.add(locationOf(e, divert));
         if (e.type !== 'absent' && e.divertedTo !== undefined) divertedTo.push(e.divertedTo);
@@ -274,9 +295,10 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     }
     const paths = [...locations];
     locations.clear();
+    if (paths.length === 0) return;
     let bytesThisRun = 0;
     const onProgress = options.onProgress;
-    const observations = await pool.inspectAll(root, paths, {
+    const observations = await pool().inspectAll(root, paths, {
       onProgress: (p) => {
         bytesThisRun = p.bytesDone;
         onProgress?.({
@@ -296,7 +318,8 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     observations.length = 0;
     for (const { pkg, entries: shipped } of chunk) {
       filesChecked += shipped.length;
-      const divert = localDiversion(pkg);
+      const divert = db.localDiversion(pkg);
+      const localState = db.localState(pkg);
       const entries: readonly ManifestEntry[] =
         overrides.overrides.size === 0
           ? shipped
@@ -315,7 +338,8 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
           {
             includeConfig: options.includeConfig,
             accounts,
-            localDiversion: divert,
+            ...(divert === undefined ? {} : { localDiversion: divert }),
+            ...(localState === undefined ? {} : { localState }),
           },
         ),
       );
@@ -338,8 +362,11 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
     await options.cache?.prune().catch(() => undefined);
 
-    // Packages the catalog does not offer: from a repository the server does not track?
-    const foreign = await findForeignOrigins(rootDir, primary.distro, notInCatalog);
+    // Packages the catalog does not offer: from a repository the server does not track? (apt's
+    // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
+    const foreign = db.aptOrigins
+      ? await findForeignOrigins(rootDir, primary.distro, notInCatalog)
+      : new Map<string, never>();
     for (const pkg of notInCatalog) {
       const f = foreign.get(`${pkg.name}\0${pkg.version}`);
       if (f === undefined) unverified(pkg, 'not-in-catalog');
@@ -394,9 +421,10 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       }
       const catalogOf = new Map(catalogs.map((c) => [c.platform, c]));
       for (const pkg of installed) {
+        if (!isValidPlatformComponent(pkg.architecture)) continue;
         const platformId = formatPlatform({
           ...primary,
-          arch: pkg.architecture === 'all' ? primary.arch : pkg.architecture,
+          arch: isArchIndependent(pkg.architecture) ? primary.arch : pkg.architecture,
         });
         const newest = newestByPlatform.get(platformId)?.get(`${pkg.name}:${pkg.architecture}`);
         if (newest === undefined) {
@@ -436,7 +464,7 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       findings.push(...(await unownedFindings(rootDir, root, db, divertedTo, dirs, pool, options, notes)));
     }
   } finally {
-    if (options.pool === undefined) await pool.close();
+    await ownPool?.close();
   }
 
   const packages = installed.map((p) => results.get(p) as PackageResult);
@@ -466,10 +494,10 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
 async function unownedFindings(
   rootDir: RootDir,
   root: string,
-  db: Awaited<ReturnType<typeof readDpkgDatabase>>,
+  db: LocalDatabase,
   divertedTo: readonly string[],
   dirs: readonly string[],
-  pool: HashPool,
+  pool: () => HashPool,
   options: VerifyMachineOptions,
   notes: string[],
 ): Promise<Finding[]> {
@@ -478,18 +506,16 @@ async function unownedFindings(
     const c = canonicalOf(rootDir, p);
     if (c !== undefined) owned.add(c);
   };
-  for (const pkg of [...db.packages, ...db.partiallyInstalled]) for (const f of pkg.files) own(f.path);
-  for (const d of db.diversions) {
-    own(d.from);
-    own(d.to);
-  }
+  for (const pkg of db.packages) for (const f of pkg.files) own(f.path);
+  for (const p of db.alsoOwned()) own(p);
   for (const p of divertedTo) own(p);
-  for (const link of readAlternativeLinks(rootDir)) own(link);
+  if (db.alternativesDir !== undefined)
+    for (const link of readAlternativeLinks(rootDir, db.alternativesDir)) own(link);
   const scan = scanUnowned(rootDir, dirs, owned);
   owned.clear();
   notes.push(...scan.notes);
   if (scan.paths.length === 0) return [];
-  const observations = await pool.inspectAll(root, scan.paths);
+  const observations = await pool().inspectAll(root, scan.paths);
   const hashes = observations.flatMap((o) => (o.status === 'ok' && o.type === 'file' ? [o.sha256] : []));
   let known: Awaited<ReturnType<NonNullable<VerifyMachineOptions['reverseLookup']>>> | undefined;
   if (options.reverseLookup !== undefined && hashes.length > 0) {
@@ -578,7 +604,7 @@ async function mapLimit<T, R>(
   return out;
 }
 
-function ident(pkg: DpkgPackage): { name: string; version: string; arch: string } {
+function ident(pkg: InstalledPackage): { name: string; version: string; arch: string } {
   return { name: pkg.name, version: pkg.version, arch: pkg.architecture };
 }
 
@@ -588,7 +614,7 @@ function ident(pkg: DpkgPackage): { name: string; version: string; arch: string 
  * manifest, or why it was refused.
  */
 async function verifyFor(
-  pkg: DpkgPackage,
+  pkg: InstalledPackage,
   platform: Platform,
   bytes: Uint8Array,
   signature: string,

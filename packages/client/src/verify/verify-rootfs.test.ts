@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   SigningKey,
@@ -18,6 +17,7 @@ import { ImageFleet } from '@sysattest/generator/dist/image/fleet.js';
 import type { PlatformImage } from '@sysattest/generator/dist/image/state.js';
 import { Podman } from '@sysattest/generator/dist/podman/podman.js';
 import type { VerifyReport } from './report.js';
+import { SERVER_BIN, startE2EServer, sysattestCli, type CliRun, type E2EServer } from './testing-e2e.js';
 
 /**
  * `sysattest verify` end to end, as a user runs it, on a real Debian rootfs:
@@ -32,19 +32,11 @@ import type { VerifyReport } from './report.js';
  */
 
 const PLATFORM = 'debian/bookworm/amd64';
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const CLIENT = path.join(repoRoot, 'packages/client/bin/sysattest.js');
-const SERVER = path.join(repoRoot, 'packages/server/bin/sysattest-server.js');
 
 const canRun =
-  process.getuid?.() === 0 && spawnSync('podman', ['--version']).status === 0 && fs.existsSync(SERVER);
+  process.getuid?.() === 0 && spawnSync('podman', ['--version']).status === 0 && fs.existsSync(SERVER_BIN);
 
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-  report?: VerifyReport;
-}
+type Run = CliRun;
 
 describe(
   'sysattest verify on a real Debian rootfs',
@@ -56,22 +48,14 @@ describe(
     let key: SigningKey;
     let keyFile: string;
     let dbFile: string;
-    let server: ChildProcess;
+    let server: E2EServer;
     let serverUrl: string;
     let clientHome: string;
     const manifests = new Map<string, Manifest>();
     let stock: readonly string[] = [];
 
     function sysattest(args: string[], env: Record<string, string> = {}): Run {
-      const r = spawnSync(process.execPath, [CLIENT, ...args], {
-        encoding: 'utf8',
-        env: { ...process.env, SYSATTEST_CLIENT_HOME: clientHome, SYSATTEST_CONFIG: '', ...env },
-        maxBuffer: 256 * 1024 * 1024,
-      });
-      const run: Run = { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-      if (args.includes('json') && r.stdout.startsWith('{'))
-        run.report = JSON.parse(r.stdout) as VerifyReport;
-      return run;
+      return sysattestCli(args, { SYSATTEST_CLIENT_HOME: clientHome, SYSATTEST_CONFIG: '', ...env });
     }
 
     /** `verify --root <rootfs> --format json` against the server, with the generator key. */
@@ -207,42 +191,10 @@ describe(
       mark('catalog signed');
 
       // A real server on a SQLite file, trusting the generator key; uploads with a generator token.
-      dbFile = path.join(home, 'server.sqlite');
-      const token = run(process.execPath, [
-        SERVER,
-        'token',
-        'create',
-        '--role',
-        'generator',
-        '--name',
-        'e2e',
-        '--database',
-        dbFile,
-      ]).trim();
-      server = spawn(
-        process.execPath,
-        [SERVER, 'serve', '--port', '0', '--database', dbFile, '--trust-key', keyFile],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      serverUrl = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        server.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on (http:\/\/\S+)/.exec(out);
-          if (m) resolve(m[1] as string);
-        });
-        server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
-      });
-      const post = async (route: string, body: unknown): Promise<void> => {
-        const r = await fetch(`${serverUrl}${route}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify(body),
-        });
-        assert.ok(r.status === 200 || r.status === 201, `${route}: ${r.status} ${await r.text()}`);
-      };
+      server = await startE2EServer(home, keyFile);
+      serverUrl = server.url;
+      dbFile = server.dbFile;
+      const post = server.post;
       await post('/v1/catalogs', {
         catalog: Buffer.from(catalog.signed.bytes).toString('base64'),
         signature: catalog.signed.signature,
@@ -263,7 +215,7 @@ describe(
     });
 
     after(() => {
-      server?.kill('SIGTERM');
+      server?.stop();
       if (home !== undefined) fs.rmSync(home, { recursive: true, force: true });
     });
 

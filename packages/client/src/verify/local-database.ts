@@ -1,0 +1,102 @@
+import {
+  ARCH_INDEPENDENT,
+  readInstalledDatabase,
+  type InstalledDatabase,
+  type InstalledPackage,
+  type PackageManagerName,
+} from '@sysattest/core';
+import type { LocalFileState } from './compare.js';
+
+/**
+ * The root's own package database as verification sees it, whichever family it is (dpkg, rpm,
+ * apk): the installed packages in core's common model, plus what only one family has, each as
+ * a neutral question so verify-machine.ts needs no `if dpkg`:
+ *
+ * | question                 | dpkg                                   | rpm                                 | apk  |
+ * |--------------------------|----------------------------------------|-------------------------------------|------|
+ * | where a path really is   | dpkg-divert (local and packages')      | where it is named                   | same |
+ * | states excusing a path   | none                                   | %ghost, not installed (nodocs, …)   | none |
+ * | mode/owner overrides     | `var/lib/dpkg/statoverride`            | none                                | none |
+ * | foreign repository       | apt lists' Origin (origin.ts)          | not told (no record in rpmdb)       | not told |
+ * | also owned (unowned)     | half-installed packages, diversions    | –                                   | –    |
+ * | alternatives links       | `var/lib/dpkg/alternatives`            | `var/lib/alternatives` (same format)| –    |
+ *
+ * The local database only says WHAT is installed (name, version, architecture) and the few
+ * per-path facts above; what a file must contain always comes from the signed manifest.
+ */
+export interface LocalDatabase {
+  manager: PackageManagerName;
+  packages: readonly InstalledPackage[];
+  /** What the reader found odd but not fatal, as report notes. */
+  notes: string[];
+  /** Where a package's path lives on this machine (dpkg diversions); undefined: where named. */
+  localDiversion(pkg: InstalledPackage): ((path: string) => string) | undefined;
+  /** The local state of a package's path that compare.ts may excuse (rpm ghost / not installed). */
+  localState(pkg: InstalledPackage): ((path: string) => LocalFileState | undefined) | undefined;
+  /** Whether `var/lib/dpkg/statoverride` applies. */
+  statOverrides: boolean;
+  /** Whether apt's lists can tell a foreign repository (origin.ts). */
+  aptOrigins: boolean;
+  /** Paths owned besides the installed packages' files (for the unowned scan). */
+  alsoOwned(): string[];
+  /** The directory of the alternatives system's state files, when the family has one. */
+  alternativesDir: string | undefined;
+}
+
+/** `all` (dpkg) and `noarch` (rpm, apk): packages asked about on the native platform. */
+export function isArchIndependent(arch: string): boolean {
+  return ARCH_INDEPENDENT.has(arch);
+}
+
+/** Reads the root's package database (never the host's): see readInstalledDatabase. */
+export async function readLocalDatabase(root: string): Promise<LocalDatabase> {
+  return localDatabaseOf(await readInstalledDatabase(root));
+}
+
+export function localDatabaseOf(db: InstalledDatabase): LocalDatabase {
+  const base = {
+    manager: db.manager,
+    packages: db.packages,
+    localDiversion: () => undefined,
+    localState: () => undefined,
+    statOverrides: false,
+    aptOrigins: false,
+    alsoOwned: () => [],
+    alternativesDir: undefined,
+  };
+  switch (db.manager) {
+    case 'dpkg': {
+      const d = db.database;
+      return {
+        ...base,
+        notes: d.notes.map((n) => `${n.package ? `${n.package}: ` : ''}${n.message}`),
+        localDiversion: (pkg) => (p) => d.applyDiversions(p, pkg.name),
+        statOverrides: true,
+        aptOrigins: true,
+        alsoOwned: () => [
+          ...d.partiallyInstalled.flatMap((p) => p.files.map((f) => f.path)),
+          ...d.diversions.flatMap((x) => [x.from, x.to]),
+        ],
+        alternativesDir: '/var/lib/dpkg/alternatives',
+      };
+    }
+    case 'rpm': {
+      const d = db.database;
+      return {
+        ...base,
+        notes: d.notes.map((n) => `${n.package ? `${n.package}: ` : ''}${n.message}`),
+        localState: (pkg) => {
+          const map = new Map<string, LocalFileState>();
+          for (const f of pkg.files) {
+            if (f.ghost === true) map.set(f.path, 'ghost');
+            else if (f.notInstalled === true) map.set(f.path, 'not-installed');
+          }
+          return map.size === 0 ? undefined : (p) => map.get(p);
+        },
+        alternativesDir: '/var/lib/alternatives',
+      };
+    }
+    case 'apk':
+      return { ...base, notes: [] };
+  }
+}

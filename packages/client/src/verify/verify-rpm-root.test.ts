@@ -1,0 +1,758 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SigningKey, generateSigningKey, readRpmDatabase, type Platform } from '@sysattest/core';
+import {
+  FamilyHashPools,
+  catalogFromRoot,
+  manifestsFromRoot,
+  type PackageFamily,
+} from '@sysattest/generator/dist/generation/rpm-apk-generator.js';
+import type { VerifyReport } from './report.js';
+import {
+  requireTool,
+  rpmbuild,
+  runOk,
+  startE2EServer,
+  sysattestCli,
+  type CliRun,
+  type E2EServer,
+} from './testing-e2e.js';
+
+/**
+ * `sysattest verify --root` end to end on the two other package families, as a user runs it:
+ *  - an rpm root: real rpms built here with `rpmbuild` (a binary-ish file, a setuid file, a
+ *    symlink, a %config file, a %ghost, a %doc, a noarch package), installed with
+ *    `rpm --root DIR --nodeps -i` into a Fedora 41 root (rpm's sqlite database in
+ *    /usr/lib/sysimage/rpm), its manifests made by the generator's manifestsFromRoot and its
+ *    signed catalog by catalogFromRoot from a real `createrepo_c` repository as dnf caches it;
+ *  - an Alpine 3.20 root written by hand (`lib/apk/db/installed` with correct `Z:` checksums);
+ * both served by a real `sysattest-server` process (SQLite), then each kind of tampering, one at a
+ * time and undone after its check, with the class and exit code a script would see.
+ * Needs root (rpm --root chroots), rpm, rpmbuild and createrepo_c; no podman, no network.
+ */
+
+const canRun = process.getuid?.() === 0;
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function findingsOf(r: CliRun, cls: string): VerifyReport['findings'] {
+  assert.ok(r.report, `no JSON report: exit ${r.status}, stderr ${r.stderr}`);
+  return r.report.findings.filter((f) => f.class === cls);
+}
+
+/** Runs `change` under `root`, then `check`, then puts the paths back exactly as they were. */
+async function tampered(
+  root: string,
+  paths: string[],
+  change: () => void,
+  check: () => void | Promise<void>,
+): Promise<void> {
+  const backup = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-backup-'));
+  const saved = paths.map((p, i) => {
+    const host = path.join(root, p);
+    const copy = path.join(backup, String(i));
+    let exists = true;
+    try {
+      fs.lstatSync(host);
+    } catch {
+      exists = false;
+    }
+    if (exists) runOk('cp', ['-a', host, copy]);
+    return { host, copy, exists };
+  });
+  try {
+    change();
+    await check();
+  } finally {
+    for (const s of saved) {
+      fs.rmSync(s.host, { force: true, recursive: true });
+      if (s.exists) runOk('cp', ['-a', s.copy, s.host]);
+    }
+    fs.rmSync(backup, { recursive: true, force: true });
+  }
+}
+
+/** The accounts file of a small root (owners are compared by name where both sides name them). */
+function writeAccounts(root: string): void {
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
+}
+
+// A file that looks like an executable (ELF magic) with random content, made at build time.
+const SA_TOOL = `
+Name: sa-tool
+Version: 1.0
+Release: 1.fc41
+Epoch: 2
+Summary: t
+License: MIT
+%description
+t
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/etc %{buildroot}/usr/lib/sa-tool %{buildroot}/usr/share/doc/sa-tool
+{ printf '\\177ELF'; head -c 40000 /dev/urandom; } > %{buildroot}/usr/bin/sa-tool
+printf 'suid helper' > %{buildroot}/usr/bin/sa-suid
+ln -s sa-tool %{buildroot}/usr/bin/sa-t
+echo 'x=1' > %{buildroot}/etc/sa-tool.conf
+head -c 5000 /dev/urandom > %{buildroot}/usr/lib/sa-tool/plugin.so
+echo 'read me' > %{buildroot}/usr/share/doc/sa-tool/README
+%files
+%attr(0755,root,root) /usr/bin/sa-tool
+%attr(4755,root,root) /usr/bin/sa-suid
+/usr/bin/sa-t
+%config(noreplace) /etc/sa-tool.conf
+%dir /usr/lib/sa-tool
+/usr/lib/sa-tool/plugin.so
+%ghost /usr/lib/sa-tool/state
+%doc /usr/share/doc/sa-tool/README
+`;
+
+const saData = (version: string): string => `
+Name: sa-data
+Version: ${version}
+Release: 1.fc41
+Summary: t
+License: MIT
+BuildArch: noarch
+%description
+t
+%install
+mkdir -p %{buildroot}/usr/share/sa-data
+head -c 100000 /dev/urandom > %{buildroot}/usr/share/sa-data/blob
+%files
+%dir /usr/share/sa-data
+/usr/share/sa-data/blob
+`;
+
+const SA_LOCAL = `
+Name: sa-local
+Version: 0.1
+Release: 1
+Summary: t
+License: MIT
+BuildArch: noarch
+%description
+a package built locally, which no repository offers
+%install
+mkdir -p %{buildroot}/usr/share/sa-local
+echo local > %{buildroot}/usr/share/sa-local/readme
+%files
+/usr/share/sa-local/readme
+`;
+
+/** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
+const q1 = (data: string): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
+
+/** A small Alpine 3.20 root: a setuid file, a symlink, a directory with its own mode, a noarch package. */
+function makeApkRoot(root: string, extraPackage = false): void {
+  const files: [string, string, number][] = [
+    ['bin/sa-box', '#!/bin/sh\necho box\n', 0o755],
+    ['bin/sa-ping', 'ping', 0o4711],
+    ['etc/sa-box.conf', 'a=1\n', 0o644],
+    ['usr/share/sa-doc/readme', 'docs\n', 0o644],
+    ['usr/lib/sa/data', 'data\n', 0o644],
+  ];
+  for (const [p, c, mode] of files) {
+    fs.mkdirSync(path.join(root, p, '..'), { recursive: true });
+    fs.writeFileSync(path.join(root, p), c);
+    fs.chmodSync(path.join(root, p), mode);
+  }
+  fs.symlinkSync('sa-box', path.join(root, 'bin/sa-sh'));
+  fs.mkdirSync(path.join(root, 'var/empty'), { recursive: true });
+  fs.chmodSync(path.join(root, 'var/empty'), 0o555);
+  writeAccounts(root);
+  fs.writeFileSync(
+    path.join(root, 'etc/os-release'),
+    'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
+  );
+  fs.mkdirSync(path.join(root, 'etc/apk'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc/apk/arch'), 'x86_64\n');
+  fs.mkdirSync(path.join(root, 'lib/apk/db'), { recursive: true });
+  const records = [
+    [
+      'P:sa-box',
+      'V:1.36.1-r29',
+      'A:x86_64',
+      'o:sa-box',
+      'F:bin',
+      'R:sa-box',
+      'a:0:0:755',
+      `Z:${q1('#!/bin/sh\necho box\n')}`,
+      'R:sa-ping',
+      'a:0:0:4711',
+      `Z:${q1('ping')}`,
+      'R:sa-sh',
+      'a:0:0:777',
+      `Z:${q1('sa-box')}`,
+      'F:etc',
+      'R:sa-box.conf',
+      `Z:${q1('a=1\n')}`,
+      'F:var/empty',
+      'M:0:0:555',
+    ],
+    ['P:sa-doc', 'V:1.0-r0', 'A:noarch', 'F:usr/share/sa-doc', 'R:readme', `Z:${q1('docs\n')}`],
+    ['P:apk-tools', 'V:2.14.4-r0', 'A:x86_64', 'F:usr/lib/sa', 'R:data', `Z:${q1('data\n')}`],
+  ];
+  if (extraPackage) {
+    fs.mkdirSync(path.join(root, 'usr/share/sa-extra'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr/share/sa-extra/x'), 'x\n');
+    records.push(['P:sa-extra', 'V:2.0-r1', 'A:x86_64', 'F:usr/share/sa-extra', 'R:x', `Z:${q1('x\n')}`]);
+  }
+  fs.writeFileSync(
+    path.join(root, 'lib/apk/db/installed'),
+    records.map((r) => `C:Q1${'A'.repeat(27)}=\n${r.join('\n')}\n`).join('\n') + '\n',
+  );
+}
+
+describe(
+  'sysattest verify on rpm and apk roots',
+  { skip: !canRun && 'needs root (rpm --root chroots)', timeout: 10 * 60_000 },
+  () => {
+    let home: string;
+    let keyFile: string;
+    let key: SigningKey;
+    let server: E2EServer;
+    let clientHome: string;
+    const pools = new FamilyHashPools(2);
+    const rpms = new Map<string, string[]>();
+
+    /** `verify --root ROOT --format json` against the server, with the generator key. */
+    function verify(root: string, extra: string[] = [], home = clientHome): CliRun {
+      return sysattestCli(
+        [
+          'verify',
+          '--root',
+          root,
+          '--server',
+          server.url,
+          '--keyring',
+          keyFile,
+          '--format',
+          'json',
+          ...extra,
+        ],
+        { SYSATTEST_CLIENT_HOME: home, SYSATTEST_CONFIG: '' },
+      );
+    }
+
+    async function generateAndUpload(
+      root: string,
+      family: PackageFamily,
+      platform: Platform,
+      packages: { name: string; version: string; arch?: string }[],
+    ): Promise<string[]> {
+      const made = await manifestsFromRoot({
+        root,
+        family,
+        platform,
+        packages,
+        key,
+        outDir: path.join(home, `manifests-${family}`),
+        pools,
+        image: { id: 'e'.repeat(64) },
+      });
+      assert.deepEqual(made.failures, []);
+      assert.deepEqual(made.digestMismatches, []);
+      for (const m of made.manifests) await server.uploadManifest(m.file);
+      return made.manifests.map((m) => path.relative(path.join(home, `manifests-${family}`), m.file));
+    }
+
+    /** A dnf cache of a createrepo_c repository of `files` in a scratch "image" root; its signed catalog. */
+    async function uploadCatalog(name: string, files: string[]): Promise<void> {
+      const repo = path.join(home, `repo-${name}`);
+      fs.mkdirSync(repo);
+      for (const f of files) fs.copyFileSync(f, path.join(repo, path.basename(f)));
+      runOk('createrepo_c', ['--quiet', '--no-database', repo]);
+      const image = path.join(home, `image-${name}`);
+      const cache = path.join(image, 'var/cache/libdnf5', 'sa-0123456789abcdef');
+      fs.mkdirSync(cache, { recursive: true });
+      fs.cpSync(path.join(repo, 'repodata'), path.join(cache, 'repodata'), { recursive: true });
+      const { signed, warnings } = await catalogFromRoot({
+        root: image,
+        family: 'rpm',
+        platform: { distro: 'fedora', release: '41', arch: 'x86_64' },
+        key,
+        imageId: 'e'.repeat(64),
+      });
+      assert.deepEqual(warnings, []);
+      await server.uploadCatalog(signed);
+    }
+
+    before(async () => {
+      requireTool('rpmbuild', 'rpm');
+      requireTool('createrepo_c', 'createrepo-c');
+      home = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-rpm-e2e-'));
+      clientHome = path.join(home, 'client');
+      const k = await generateSigningKey({ name: 'client rpm/apk e2e test' });
+      key = await SigningKey.fromArmored(k.armoredSecretKey);
+      keyFile = path.join(home, 'generator.asc');
+      fs.writeFileSync(keyFile, k.armoredPublicKey);
+      server = await startE2EServer(home, keyFile);
+      const work = path.join(home, 'build');
+      fs.mkdirSync(work);
+      rpms.set('sa-tool', rpmbuild(work, 'sa-tool', SA_TOOL));
+      rpms.set('sa-data', rpmbuild(work, 'sa-data', saData('1.0')));
+      rpms.set('sa-data-1.1', rpmbuild(work, 'sa-data-1.1', saData('1.1')));
+      rpms.set('sa-local', rpmbuild(work, 'sa-local', SA_LOCAL));
+    });
+
+    after(async () => {
+      server?.stop();
+      await pools.close();
+      if (home !== undefined) fs.rmSync(home, { recursive: true, force: true });
+    });
+
+    describe('a Fedora 41 root made with rpmbuild and rpm --root', () => {
+      let root: string;
+      const platform: Platform = { distro: 'fedora', release: '41', arch: 'x86_64' };
+
+      /** A Fedora 41 root with sa-tool and sa-data installed by rpm (extra rpm flags in `rpmArgs`). */
+      function makeRpmRoot(name: string, rpmArgs: string[] = []): string {
+        const r = path.join(home, name);
+        writeAccounts(r);
+        fs.writeFileSync(
+          path.join(r, 'etc/os-release'),
+          'NAME="Fedora Linux"\nVERSION="41 (Container Image)"\nID=fedora\nVERSION_ID=41\nPLATFORM_ID="platform:f41"\n',
+        );
+        runOk('rpm', [
+          '--root',
+          r,
+          '--define',
+          '_dbpath /usr/lib/sysimage/rpm',
+          '--nodeps',
+          ...rpmArgs,
+          '-i',
+          ...(rpms.get('sa-tool') as string[]),
+          ...(rpms.get('sa-data') as string[]),
+        ]);
+        return r;
+      }
+
+      before(async () => {
+        root = makeRpmRoot('fedora-root');
+        const made = await generateAndUpload(root, 'rpm', platform, [
+          { name: 'sa-tool', version: '2:1.0-1.fc41', arch: 'x86_64' },
+          { name: 'sa-data', version: '1.0-1.fc41', arch: 'noarch' },
+        ]);
+        // The generator names the platform after the package's own architecture.
+        assert.deepEqual(made.sort(), [
+          'fedora/41/noarch/sa-data_1.0-1.fc41_noarch.json',
+          'fedora/41/x86_64/sa-tool_2%3a1.0-1.fc41_x86_64.json',
+        ]);
+        await uploadCatalog('v1', [...(rpms.get('sa-tool') ?? []), ...(rpms.get('sa-data') ?? [])]);
+      });
+
+      it('the root really is an rpm root: sqlite database, %ghost and %doc as rpm records them', async () => {
+        const db = await readRpmDatabase(root);
+        assert.equal(db.format, 'sqlite');
+        assert.deepEqual(db.packages.map((p) => `${p.name}-${p.version}.${p.architecture}`).sort(), [
+          'sa-data-1.0-1.fc41.noarch',
+          'sa-tool-2:1.0-1.fc41.x86_64',
+        ]);
+        const files = db.packages.find((p) => p.name === 'sa-tool')?.files ?? [];
+        assert.equal(files.find((f) => f.path === '/usr/lib/sa-tool/state')?.ghost, true);
+        assert.equal(files.find((f) => f.path === '/etc/sa-tool.conf')?.conffile, true);
+        assert.equal(fs.existsSync(path.join(root, 'usr/lib/sa-tool/state')), false);
+      });
+
+      it('untouched: both packages verified (x86_64 and noarch), no findings, exit 0', () => {
+        const r = verify(root);
+        assert.equal(r.status, 0, `${r.stderr}\n${JSON.stringify(r.report?.findings)}`);
+        const report = r.report as VerifyReport;
+        assert.equal(report.platform, 'fedora/41/x86_64');
+        assert.deepEqual(report.findings, []);
+        assert.deepEqual(report.packages.map((p) => [p.name, p.arch, p.status]).sort(), [
+          ['sa-data', 'noarch', 'verified'],
+          ['sa-tool', 'x86_64', 'verified'],
+        ]);
+        // Every path of both packages but the %ghost: 7 of sa-tool, 2 of sa-data; the ghost
+        // entry is counted, not flagged.
+        assert.equal(report.summary.filesChecked, 10);
+        // The signed catalog verified and lists both at their installed versions: nothing outdated.
+        assert.deepEqual(
+          report.catalogs.map((c) => [c.platform, c.status]),
+          [['fedora/41/x86_64', 'verified']],
+        );
+        assert.deepEqual(report.packages.map((p) => p.newestVersion).sort(), ['1.0-1.fc41', '2:1.0-1.fc41']);
+        const text = sysattestCli(['verify', '--root', root, '--server', server.url, '--keyring', keyFile], {
+          SYSATTEST_CLIENT_HOME: clientHome,
+          SYSATTEST_CONFIG: '',
+        });
+        assert.equal(text.status, 0);
+        assert.match(text.stdout, /no findings/);
+      });
+
+      it('--packages takes rpm names and architectures (name:x86_64)', () => {
+        const r = verify(root, ['--packages', 'sa-tool:x86_64']);
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(
+          r.report?.packages.map((p) => p.name),
+          ['sa-tool'],
+        );
+      });
+
+      it('a %ghost file made at run time is neither expected nor flagged', async () => {
+        await tampered(
+          root,
+          ['/usr/lib/sa-tool/state'],
+          () => fs.writeFileSync(path.join(root, 'usr/lib/sa-tool/state'), 'made at run time\n'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
+            assert.deepEqual(r.report?.findings, []);
+          },
+        );
+      });
+
+      it('content changed (the binary): modified, exit 1', async () => {
+        const file = path.join(root, 'usr/bin/sa-tool');
+        const before = sha256(fs.readFileSync(file));
+        await tampered(
+          root,
+          ['/usr/bin/sa-tool'],
+          () => fs.appendFileSync(file, 'trojan'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            const f = findingsOf(r, 'modified');
+            assert.deepEqual(
+              f.map((x) => [x.path, x.package, x.arch, x.expected]),
+              [['/usr/bin/sa-tool', 'sa-tool', 'x86_64', before]],
+            );
+            assert.equal(r.report?.summary.failures, 1);
+          },
+        );
+      });
+
+      it('content changed in the noarch package: modified, exit 1', async () => {
+        await tampered(
+          root,
+          ['/usr/share/sa-data/blob'],
+          () => fs.writeFileSync(path.join(root, 'usr/share/sa-data/blob'), 'replaced'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'modified').map((x) => [x.path, x.package, x.arch]),
+              [['/usr/share/sa-data/blob', 'sa-data', 'noarch']],
+            );
+          },
+        );
+      });
+
+      it('setuid bit added to the binary: metadata (mode), exit 1; setuid dropped from the setuid file: same', async () => {
+        await tampered(
+          root,
+          ['/usr/bin/sa-tool', '/usr/bin/sa-suid'],
+          () => {
+            fs.chmodSync(path.join(root, 'usr/bin/sa-tool'), 0o4755);
+            fs.chmodSync(path.join(root, 'usr/bin/sa-suid'), 0o755);
+          },
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            const f = findingsOf(r, 'metadata');
+            assert.deepEqual(f.map((x) => [x.path, x.attribute, x.expected, x.actual]).sort(), [
+              ['/usr/bin/sa-suid', 'mode', '4755', '0755'],
+              ['/usr/bin/sa-tool', 'mode', '0755', '4755'],
+            ]);
+            assert.match(f.find((x) => x.path === '/usr/bin/sa-tool')?.detail ?? '', /setuid/);
+          },
+        );
+      });
+
+      it('file deleted: missing, exit 1 (the doc too: this root was installed with its docs)', async () => {
+        await tampered(
+          root,
+          ['/usr/lib/sa-tool/plugin.so', '/usr/share/doc/sa-tool/README'],
+          () => {
+            fs.rmSync(path.join(root, 'usr/lib/sa-tool/plugin.so'));
+            fs.rmSync(path.join(root, 'usr/share/doc/sa-tool/README'));
+          },
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'missing')
+                .map((f) => f.path)
+                .sort(),
+              ['/usr/lib/sa-tool/plugin.so', '/usr/share/doc/sa-tool/README'],
+            );
+          },
+        );
+      });
+
+      it('symlink retargeted: metadata (target), exit 1', async () => {
+        await tampered(
+          root,
+          ['/usr/bin/sa-t'],
+          () => {
+            fs.rmSync(path.join(root, 'usr/bin/sa-t'));
+            fs.symlinkSync('/tmp/elsewhere', path.join(root, 'usr/bin/sa-t'));
+          },
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'metadata').map((x) => [x.path, x.attribute, x.expected, x.actual]),
+              [['/usr/bin/sa-t', 'target', 'sa-tool', '/tmp/elsewhere']],
+            );
+          },
+        );
+      });
+
+      it('%config file edited: config-modified, listed but exit 0; a failure (1) with --include-config', async () => {
+        await tampered(
+          root,
+          ['/etc/sa-tool.conf'],
+          () => fs.appendFileSync(path.join(root, 'etc/sa-tool.conf'), 'x=2\n'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 0);
+            assert.deepEqual(
+              findingsOf(r, 'config-modified').map((x) => [x.path, x.failure]),
+              [['/etc/sa-tool.conf', false]],
+            );
+            const strict = verify(root, ['--include-config']);
+            assert.equal(strict.status, 1);
+            assert.equal(findingsOf(strict, 'config-modified')[0]?.failure, true);
+          },
+        );
+      });
+
+      it('an rpm no repository offers (not uploaded, not in the signed catalog): unverified not-in-catalog, exit 2', async () => {
+        runOk('rpm', [
+          '--root',
+          root,
+          '--define',
+          '_dbpath /usr/lib/sysimage/rpm',
+          '--nodeps',
+          '-i',
+          ...(rpms.get('sa-local') as string[]),
+        ]);
+        try {
+          const r = verify(root);
+          assert.equal(r.status, 2, r.stderr);
+          const local = r.report?.packages.find((p) => p.name === 'sa-local');
+          assert.deepEqual(
+            [local?.status, local?.reason, local?.arch],
+            ['unverified', 'not-in-catalog', 'noarch'],
+          );
+          assert.deepEqual(
+            findingsOf(r, 'unverified').map((f) => f.package),
+            ['sa-local'],
+          );
+          // The others are still checked.
+          assert.equal(r.report?.summary.verified, 2);
+        } finally {
+          runOk('rpm', [
+            '--root',
+            root,
+            '--define',
+            '_dbpath /usr/lib/sysimage/rpm',
+            '--nodeps',
+            '-e',
+            'sa-local',
+          ]);
+        }
+        assert.equal(verify(root).status, 0);
+      });
+
+      it('a newer version in the signed catalog: outdated (rpm version order), not a failure', async () => {
+        // A later snapshot (its generatedAt has a one-second resolution) also offering sa-data 1.1.
+        await new Promise((r) => setTimeout(r, 1100));
+        await uploadCatalog('v2', [
+          ...(rpms.get('sa-tool') ?? []),
+          ...(rpms.get('sa-data') ?? []),
+          ...(rpms.get('sa-data-1.1') ?? []),
+        ]);
+        // A client with nothing cached: the catalog snapshot comes with the lookup's answer (with
+        // every manifest cached, no lookup is made, and so no snapshot is fetched).
+        const r = verify(root, [], path.join(home, 'fresh-client'));
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(
+          findingsOf(r, 'outdated').map((f) => [f.package, f.actual, f.expected]),
+          [['sa-data', '1.0-1.fc41', '1.1-1.fc41']],
+        );
+      });
+
+      it('--scan-unowned: an unknown file in /usr/bin is unowned; %ghost paths and alternatives links are owned', async () => {
+        const stock = findingsOf(verify(root, ['--scan-unowned']), 'unowned').map((f) => f.path as string);
+        // rpm's own database files (a Fedora `rpm` package owns them as %ghost; this root has none).
+        assert.ok(
+          stock.every((p) => p.startsWith('/usr/lib/sysimage/rpm/')),
+          stock.join(', '),
+        );
+        await tampered(
+          root,
+          ['/usr/bin/.dropped', '/usr/lib/sa-tool/state', '/usr/bin/sa-editor', '/var/lib/alternatives'],
+          () => {
+            fs.writeFileSync(path.join(root, 'usr/bin/.dropped'), '\x7fELF dropped', { mode: 0o755 });
+            fs.writeFileSync(path.join(root, 'usr/lib/sa-tool/state'), 'run time\n');
+            fs.symlinkSync('/etc/alternatives/sa-editor', path.join(root, 'usr/bin/sa-editor'));
+            fs.mkdirSync(path.join(root, 'var/lib/alternatives'), { recursive: true });
+            fs.writeFileSync(
+              path.join(root, 'var/lib/alternatives/sa-editor'),
+              'auto\n/usr/bin/sa-editor\n\n/usr/bin/sa-tool\n10\n',
+            );
+          },
+          () => {
+            const r = verify(root, ['--scan-unowned']);
+            assert.equal(r.status, 1, r.stderr);
+            const found = findingsOf(r, 'unowned').filter((f) => !stock.includes(f.path as string));
+            assert.deepEqual(
+              found.map((f) => [f.path, f.known, f.failure]),
+              [['/usr/bin/.dropped', false, true]],
+            );
+          },
+        );
+      });
+
+      describe('the same packages installed without their docs (rpm --excludedocs, as Fedora images do)', () => {
+        let nodocs: string;
+        before(() => {
+          nodocs = makeRpmRoot('fedora-nodocs', ['--excludedocs']);
+        });
+
+        it('the doc rpm did not install is not expected: the local database says so; exit 0', async () => {
+          const db = await readRpmDatabase(nodocs);
+          const readme = db.packages
+            .find((p) => p.name === 'sa-tool')
+            ?.files.find((f) => f.path === '/usr/share/doc/sa-tool/README');
+          assert.deepEqual([readme?.notInstalled, readme?.state], [true, 'notinstalled']);
+          assert.equal(fs.existsSync(path.join(nodocs, 'usr/share/doc/sa-tool/README')), false);
+          const r = verify(nodocs);
+          assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
+          assert.deepEqual(r.report?.findings, []);
+        });
+
+        it('but a file put where the manifest ships one is still compared: modified, exit 1', async () => {
+          await tampered(
+            nodocs,
+            ['/usr/share/doc/sa-tool/README'],
+            () => {
+              fs.mkdirSync(path.join(nodocs, 'usr/share/doc/sa-tool'), { recursive: true });
+              fs.writeFileSync(path.join(nodocs, 'usr/share/doc/sa-tool/README'), 'not the doc\n');
+            },
+            () => {
+              const r = verify(nodocs);
+              assert.equal(r.status, 1);
+              assert.deepEqual(
+                findingsOf(r, 'modified').map((f) => f.path),
+                ['/usr/share/doc/sa-tool/README'],
+              );
+            },
+          );
+        });
+      });
+    });
+
+    describe('a hand-made Alpine 3.20 root', () => {
+      let root: string;
+      const platform: Platform = { distro: 'alpine', release: '3.20', arch: 'x86_64' };
+
+      before(async () => {
+        root = path.join(home, 'alpine-root');
+        makeApkRoot(root);
+        const made = await generateAndUpload(root, 'apk', platform, [
+          { name: 'sa-box', version: '1.36.1-r29' },
+          { name: 'sa-doc', version: '1.0-r0' },
+          { name: 'apk-tools', version: '2.14.4-r0' },
+        ]);
+        assert.deepEqual(made.sort(), [
+          'alpine/3.20/noarch/sa-doc_1.0-r0_noarch.json',
+          'alpine/3.20/x86_64/apk-tools_2.14.4-r0_x86_64.json',
+          'alpine/3.20/x86_64/sa-box_1.36.1-r29_x86_64.json',
+        ]);
+      });
+
+      it('untouched: every package verified (x86_64 and noarch), no findings, exit 0', () => {
+        const r = verify(root);
+        assert.equal(r.status, 0, `${r.stderr}\n${JSON.stringify(r.report?.findings)}`);
+        const report = r.report as VerifyReport;
+        assert.equal(report.platform, 'alpine/3.20/x86_64');
+        assert.deepEqual(report.findings, []);
+        assert.deepEqual(report.packages.map((p) => [p.name, p.arch, p.status]).sort(), [
+          ['apk-tools', 'x86_64', 'verified'],
+          ['sa-box', 'x86_64', 'verified'],
+          ['sa-doc', 'noarch', 'verified'],
+        ]);
+      });
+
+      it('content changed: modified, exit 1', async () => {
+        await tampered(
+          root,
+          ['/bin/sa-box'],
+          () => fs.appendFileSync(path.join(root, 'bin/sa-box'), 'echo pwned\n'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'modified').map((f) => [f.path, f.package]),
+              [['/bin/sa-box', 'sa-box']],
+            );
+          },
+        );
+      });
+
+      it('a file under /etc edited: modified, exit 1 (apk records no config flag, so manifests carry none)', async () => {
+        await tampered(
+          root,
+          ['/etc/sa-box.conf'],
+          () => fs.appendFileSync(path.join(root, 'etc/sa-box.conf'), 'b=2\n'),
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'modified').map((f) => f.path),
+              ['/etc/sa-box.conf'],
+            );
+          },
+        );
+      });
+
+      it('setuid dropped and a symlink retargeted: metadata, exit 1', async () => {
+        await tampered(
+          root,
+          ['/bin/sa-ping', '/bin/sa-sh'],
+          () => {
+            fs.chmodSync(path.join(root, 'bin/sa-ping'), 0o711);
+            fs.rmSync(path.join(root, 'bin/sa-sh'));
+            fs.symlinkSync('/tmp/sh', path.join(root, 'bin/sa-sh'));
+          },
+          () => {
+            const r = verify(root);
+            assert.equal(r.status, 1);
+            assert.deepEqual(
+              findingsOf(r, 'metadata')
+                .map((f) => [f.path, f.attribute, f.actual])
+                .sort(),
+              [
+                ['/bin/sa-ping', 'mode', '0711'],
+                ['/bin/sa-sh', 'target', '/tmp/sh'],
+              ],
+            );
+          },
+        );
+      });
+
+      it('a package the server has no manifest of (and no apk catalog): unverified, exit 2', () => {
+        const extra = path.join(home, 'alpine-extra');
+        makeApkRoot(extra, true);
+        const r = verify(extra);
+        assert.equal(r.status, 2, r.stderr);
+        const pkg = r.report?.packages.find((p) => p.name === 'sa-extra');
+        // The server has no catalog for alpine/3.20/x86_64 (apk catalogs are not made yet).
+        assert.deepEqual([pkg?.status, pkg?.reason], ['unverified', 'unknown-platform']);
+        assert.equal(r.report?.summary.verified, 3);
+      });
+    });
+  },
+);
