@@ -78,6 +78,48 @@ describe('catalog snapshot v1', () => {
     });
   }
 
+  it('keeps a catalog without apk checksums valid, byte for byte, and accepts an apk one', async () => {
+    // Catalogs written before apkChecksum existed serialise to the same bytes (no new keys).
+    const debian = sampleCatalog(key.fingerprint, [pkg('bash', '5.2.15-2')]);
+    assert.doesNotMatch(Buffer.from(serialiseCatalog(debian)).toString(), /apkChecksum/);
+    // Alpine: the APKINDEX C: checksum instead of an archive SHA-256 (the index records none).
+    const alpine: Catalog = {
+      ...sampleCatalog(key.fingerprint, []),
+      platform: 'alpine/3.20/x86_64',
+      packages: [
+        {
+          name: 'musl',
+          version: '1.2.5-r0',
+          architecture: 'x86_64',
+          source: { name: 'musl', version: '1.2.5-r0' },
+          size: 411_000,
+          apkChecksum: 'Q1hNO9gSVLEsHYs8hWmlUTzIE1KmE=',
+        },
+      ],
+    };
+    const signed = await signCatalog(alpine, key);
+    const verified = await verifyCatalog(signed.bytes, signed.signature, keyring);
+    assert.equal(verified.content.packages[0]?.apkChecksum, 'Q1hNO9gSVLEsHYs8hWmlUTzIE1KmE=');
+    assert.equal(verified.content.packages[0]?.sha256, undefined);
+  });
+
+  for (const [what, change, re] of [
+    ['a package with neither sha256 nor apkChecksum', { sha256: undefined }, /needs its archive sha256/],
+    ['an apkChecksum that is not Q1/Q2 base64', { apkChecksum: 'Q1short=' }, /Q1 \+ base64 SHA-1/],
+    ['an apkChecksum in hex', { apkChecksum: 'a'.repeat(40) }, /Q1 \+ base64 SHA-1/],
+  ] as const) {
+    it(`refuses ${what}`, () => {
+      const c = sampleCatalog(key.fingerprint, []);
+      const p: CatalogPackage = { ...pkg('a', '1'), ...change };
+      if (p.sha256 === undefined) delete p.sha256;
+      c.packages = [p];
+      assert.throws(
+        () => serialiseCatalog(c),
+        (e: unknown) => e instanceof CatalogError && e.code === 'CATALOG_INVALID' && re.test(e.message),
+      );
+    });
+  }
+
   it('finds the newest version of each package by dpkg ordering, not string order', () => {
     const c = sampleCatalog(key.fingerprint, [
       pkg('a', '1.10'),

@@ -28,18 +28,39 @@ export const CATALOG_LIMITS = {
 /** Architectures that mean "any": such packages appear in every architecture's catalog. */
 export const ARCH_INDEPENDENT = new Set(['all', 'noarch']);
 
-export const catalogPackageSchema = z.strictObject({
-  name: packageName,
-  version,
-  architecture: packageName,
-  source: z.strictObject({ name: packageName, version }),
-  /** Size of the package archive in bytes. */
-  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-  /** The repository index's SHA256 of the package archive (.deb, .rpm, .apk). */
-  sha256,
-  /** Path of the archive in the repository (Debian's `Filename:`). */
-  filename: shortText.optional(),
-});
+export const catalogPackageSchema = z
+  .strictObject({
+    name: packageName,
+    version,
+    architecture: packageName,
+    source: z.strictObject({ name: packageName, version }),
+    /** Size of the package archive in bytes. */
+    size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    /**
+     * The repository index's SHA-256 of the package archive (.deb, .rpm). Absent only when the
+     * index records none and carries `apkChecksum` instead (Alpine's APKINDEX).
+     */
+    sha256: sha256.optional(),
+    /**
+     * Alpine: the APKINDEX `C:` checksum exactly as the index writes it, `Q1` + base64 of the
+     * SHA-1 of the .apk's control segment (the gzip stream holding `.PKGINFO`, which in turn
+     * records the SHA-256 of the data segment) — not a digest of the whole file. `Q2` is the
+     * same with SHA-256. apk itself checks a downloaded package against it.
+     */
+    apkChecksum: z
+      .string()
+      .regex(
+        /^(?:Q1[A-Za-z0-9+/]{27}=|Q2[A-Za-z0-9+/]{43}=)$/,
+        'must be Q1 + base64 SHA-1 or Q2 + base64 SHA-256',
+      )
+      .optional(),
+    /** Path of the archive in the repository (Debian's `Filename:`). */
+    filename: shortText.optional(),
+  })
+  .refine((p) => p.sha256 !== undefined || p.apkChecksum !== undefined, {
+    message: 'a package needs its archive sha256 or, for apk, its apkChecksum',
+    path: ['sha256'],
+  });
 
 export const catalogSchema = z
   .strictObject({

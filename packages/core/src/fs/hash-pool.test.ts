@@ -249,6 +249,25 @@ describe('HashPool', () => {
   );
 
   test(
+    'a pool closed right after it was made stops cleanly (its threads are not stopped mid-start)',
+    { timeout: 120_000 },
+    () => {
+      const poolModule = pathToFileURL(path.join(import.meta.dirname, 'hash-pool.js')).href;
+      const script = `import { HashPool } from ${JSON.stringify(poolModule)};
+        for (let i = 0; i < 100; i++) {
+          const pool = new HashPool({ threads: 2 });
+          await new Promise((r) => setTimeout(r, i % 40)); // at every point of the threads' start
+          await pool.close();
+        }
+        process.stdout.write('closed');`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'closed');
+    },
+  );
+
+  test(
     'the iterator yields every path once; runs can overlap; breaking out cancels',
     { timeout: 60_000 },
     async () => {

@@ -85,7 +85,13 @@ interface Slot {
   worker: Worker;
   inFlight: Map<number, Batch>;
   exited: boolean;
+  /** Resolves when the worker said it is ready, or exited. */
+  ready: Promise<void>;
+  markReady: () => void;
 }
+
+/** How long close() waits for a starting worker to finish loading before stopping it anyway. */
+const READY_WAIT_MS = 10_000;
 
 interface Batch {
   run: Run;
@@ -311,7 +317,21 @@ export class HashPool {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.failAll(new HashPoolError('POOL_CLOSED', 'the hash pool was closed'));
-      await Promise.all(this.slots.map((s) => s.worker.terminate()));
+      // A worker stopped while it loads its native module brings the whole process down
+      // (SIGABRT): let each finish starting first (a pool closed right after it was made).
+      await Promise.all(
+        this.slots.map(async (s) => {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            s.ready,
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, READY_WAIT_MS);
+            }),
+          ]);
+          clearTimeout(timer);
+          await s.worker.terminate();
+        }),
+      );
     })();
     return this.closing;
   }
@@ -335,7 +355,11 @@ export class HashPool {
 
   private spawn(url: URL): Slot {
     const worker = new Worker(url);
-    const slot: Slot = { worker, inFlight: new Map(), exited: false };
+    let markReady = (): void => undefined;
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const slot: Slot = { worker, inFlight: new Map(), exited: false, ready, markReady };
     worker.unref();
     worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
     worker.on('error', (e) =>
@@ -350,6 +374,7 @@ export class HashPool {
     );
     worker.on('exit', (code) => {
       slot.exited = true;
+      slot.markReady();
       if (this.closing === undefined) {
         this.crash(
           new HashPoolError('WORKER_FAILED', `a hash worker exited unexpectedly (exit code ${code})`),
@@ -417,6 +442,10 @@ export class HashPool {
   }
 
   private onMessage(slot: Slot, msg: FromWorker): void {
+    if (msg.kind === 'ready') {
+      slot.markReady();
+      return;
+    }
     const batch = slot.inFlight.get(msg.batchId);
     if (batch === undefined) return;
     slot.inFlight.delete(msg.batchId);

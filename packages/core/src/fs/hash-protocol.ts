@@ -62,7 +62,12 @@ export interface BatchFailure {
   message: string;
 }
 
-export type FromWorker = BatchResult | BatchFailure;
+/** Sent once, when the worker has loaded everything it needs (native modules included). */
+export interface WorkerReady {
+  kind: 'ready';
+}
+
+export type FromWorker = BatchResult | BatchFailure | WorkerReady;
 
 const NO_HASH = '0'.repeat(64);
 

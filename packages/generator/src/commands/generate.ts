@@ -3,13 +3,16 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KeyError, SigningKey, parsePlatform, readKeyFile, type Platform } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
+import { writeAtomically, type GenerationEvent } from '../generation/debian-generator.js';
 import {
-  catalogDebian,
-  generateDebian,
-  writeAtomically,
-  type GenerationEvent,
-  type PackageRequest,
-} from '../generation/debian-generator.js';
+  catalogForPlatform,
+  distroDigestName,
+  generateForPlatform,
+  packageManagerName,
+  platformFamily,
+  type PackageFamily,
+  type PlatformRequest,
+} from '../generation/dispatch.js';
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { withInterrupt } from '../podman/interrupt.js';
@@ -44,15 +47,10 @@ async function loadKey(opts: { key?: string; passphraseFile?: string }): Promise
   return SigningKey.fromArmored(await readKeyFile(file), readPassphrase(opts.passphraseFile));
 }
 
-function debianPlatform(id: string): Platform {
+/** The platform and its package family (UNSUPPORTED_PLATFORM for a distribution we do not know). */
+function platformOf(id: string): { platform: Platform; family: PackageFamily } {
   const platform = parsePlatform(id);
-  if (!['debian', 'ubuntu'].includes(platform.distro)) {
-    throw new GeneratorError(
-      'UNSUPPORTED_PLATFORM',
-      `${id}: generation is implemented for Debian platforms (debian/RELEASE/ARCH) in this version`,
-    );
-  }
-  return platform;
+  return { platform, family: platformFamily(platform) };
 }
 
 async function imageFor(fleet: ImageFleet, id: string): Promise<PlatformImage> {
@@ -66,11 +64,17 @@ async function imageFor(fleet: ImageFleet, id: string): Promise<PlatformImage> {
   return image;
 }
 
-/** `name` or `name=version`. */
-function parseRequest(spec: string): PackageRequest {
-  const m = /^([a-z0-9][a-z0-9+.-]*)(?:=([A-Za-z0-9.+~:-]+))?$/.exec(spec);
-  if (!m) throw new InvalidArgumentError(`"${spec}" is not PACKAGE or PACKAGE=VERSION`);
-  return m[2] === undefined ? { name: m[1] as string } : { name: m[1] as string, version: m[2] };
+/** `name`, `name=version` or (rpm) `name:arch=version`. */
+function parseRequest(spec: string): PlatformRequest {
+  const m = /^([A-Za-z0-9_+][A-Za-z0-9._+~@-]*)(?::([a-z0-9_]+))?(?:=([A-Za-z0-9.+~:_^-]+))?$/.exec(spec);
+  if (!m || (m[2] !== undefined && m[3] === undefined)) {
+    throw new InvalidArgumentError(`"${spec}" is not PACKAGE, PACKAGE=VERSION or PACKAGE:ARCH=VERSION`);
+  }
+  return {
+    name: m[1] as string,
+    ...(m[2] !== undefined ? { arch: m[2] } : {}),
+    ...(m[3] !== undefined ? { version: m[3] } : {}),
+  };
 }
 
 function positive(what: string) {
@@ -89,6 +93,7 @@ class Progress {
   constructor(
     private readonly err: Output,
     private readonly total: number,
+    private readonly family: PackageFamily,
   ) {}
 
   event(e: GenerationEvent): void {
@@ -99,7 +104,8 @@ class Progress {
         break;
       case 'digest-mismatch':
         this.print(
-          `warning: ${e.name} ${e.version}: ${e.paths.length} file(s) differ from the package's own md5sums: ` +
+          `warning: ${e.name} ${e.version}: ${e.paths.length} file(s) differ from the package's own ` +
+            `${distroDigestName(this.family)}: ` +
             e.paths.slice(0, 5).join(', ') +
             (e.paths.length > 5 ? ', …' : ''),
         );
@@ -158,25 +164,45 @@ export function registerGenerationCommands(
   program
     .command('catalog')
     .description(
-      "sign a snapshot of every package version the platform's repositories offer, read from the image's apt " +
-        'lists after apt-get update (the image is refreshed first unless --no-refresh)',
+      "sign a snapshot of every package version the platform's repositories offer, read from the image's own " +
+        'repository metadata: apt lists (Debian; the image is refreshed first with apt-get update unless ' +
+        '--no-refresh), dnf repodata (repomd.xml + primary, each package with its SHA-256) or APKINDEX (Alpine, each ' +
+        "package with the index's C: checksum, which is not a SHA-256); for dnf/apk a throwaway container runs " +
+        'dnf makecache --refresh / apk update first unless --no-refresh (the image is not changed)',
     )
-    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64')
+    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64, fedora/41/x86_64, alpine/3.20/x86_64')
     .option('--out <file>', 'where to write the catalog (a .asc signature is written beside it)')
-    .option('--no-refresh', "read the image's lists as they are, without apt-get update")
+    .option(
+      '--no-refresh',
+      'read the repository metadata cached in the image as it is, without apt-get update / dnf makecache / apk update',
+    )
     .option('--network <name>', 'podman network for the containers')
     .addOption(keyOption())
     .addOption(passphraseOption())
     .action(async (platformId: string, opts) => {
-      const platform = debianPlatform(platformId);
+      const { platform, family } = platformOf(platformId);
       const key = await loadKey(opts);
       const podman = new Podman();
       const fleet = new ImageFleet({ podman, onProgress: (m) => err.write(`${m}\n`) });
       await imageFor(fleet, platformId);
       const r = await interruptible(async (signal) => {
-        if (opts.refresh) await fleet.refreshImage(platformId, { network: opts.network, signal });
+        if (family === 'dpkg') {
+          if (opts.refresh) await fleet.refreshImage(platformId, { network: opts.network, signal });
+        } else if (opts.refresh) {
+          err.write(
+            `running ${family === 'rpm' ? 'dnf makecache --refresh' : 'apk update'} in a container of the image\n`,
+          );
+        }
         const image = await imageFor(fleet, platformId);
-        return catalogDebian({ platform, image, podman, key, network: opts.network, signal });
+        return catalogForPlatform({
+          platform,
+          image,
+          podman,
+          key,
+          network: opts.network,
+          signal,
+          refresh: family !== 'dpkg' && Boolean(opts.refresh),
+        });
       });
       for (const w of r.warnings) err.write(`warning: ${w}\n`);
       const file = path.resolve(
@@ -195,14 +221,16 @@ export function registerGenerationCommands(
   program
     .command('generate')
     .description(
-      'install package versions in fresh containers of the platform image and write one signed manifest per ' +
+      "install package versions in fresh containers of the platform image with the image's own apt, dnf or apk, " +
+        'and write one signed manifest per ' +
         'package version: <out>/<distro>/<release>/<arch>/<name>_<version>_<arch>.json (+ .asc)',
     )
-    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64')
+    .argument('<platform>', 'platform id, e.g. debian/bookworm/amd64, fedora/41/x86_64, alpine/3.20/x86_64')
     .argument(
       '<packages...>',
-      'PACKAGE or PACKAGE=VERSION (default: the newest version the image offers)',
-      (v, prev: PackageRequest[] | undefined) => [...(prev ?? []), parseRequest(v)],
+      'PACKAGE=VERSION, or PACKAGE alone on apt platforms (the newest version the image offers); ' +
+        'rpm: PACKAGE:ARCH=VERSION picks the architecture (x86_64, noarch), VERSION is [EPOCH:]VERSION-RELEASE',
+      (v, prev: PlatformRequest[] | undefined) => [...(prev ?? []), parseRequest(v)],
     )
     .option('--out <dir>', 'output directory', 'manifests')
     .option('--with-deps', 'also make manifests for the dependencies each install pulled in')
@@ -212,17 +240,24 @@ export function registerGenerationCommands(
     .option('--json', 'print the result as JSON')
     .addOption(keyOption())
     .addOption(passphraseOption())
-    .action(async (platformId: string, requests: PackageRequest[], opts) => {
-      const platform = debianPlatform(platformId);
+    .action(async (platformId: string, requests: PlatformRequest[], opts) => {
+      const { platform, family } = platformOf(platformId);
+      const withArch = requests.filter((r) => r.arch !== undefined).map((r) => `${r.name}:${r.arch}`);
+      if (family !== 'rpm' && withArch.length > 0) {
+        throw new GeneratorError(
+          'INVALID_ARGUMENT',
+          `${withArch.join(', ')}: PACKAGE:ARCH is for rpm platforms; ${platformId} installs its own architecture`,
+        );
+      }
       const key = await loadKey(opts);
       const podman = new Podman();
       await podman.check();
       const fleet = new ImageFleet({ podman });
       const image = await imageFor(fleet, platformId);
-      const progress = new Progress(err, requests.length);
+      const progress = new Progress(err, requests.length, family);
       const started = Date.now();
       const r = await interruptible((signal) =>
-        generateDebian({
+        generateForPlatform({
           platform,
           image,
           podman,
@@ -245,7 +280,7 @@ export function registerGenerationCommands(
         for (const m of r.manifests) out.write(`${m.file}\n`);
         err.write(
           `${r.manifests.length} manifest(s), ${r.failures.length} failure(s) in ${(elapsed / 1000).toFixed(1)} s ` +
-            `(apt ${(r.packageManagerMs / 1000).toFixed(1)} s, podman ${(r.podmanMs / 1000).toFixed(1)} s, ` +
+            `(${packageManagerName(family)} ${(r.packageManagerMs / 1000).toFixed(1)} s, podman ${(r.podmanMs / 1000).toFixed(1)} s, ` +
             `hashing+signing ${(r.ownMs / 1000).toFixed(1)} s)\n`,
         );
       }

@@ -41,7 +41,8 @@ export function registerWorkCommand(program: Command): void {
     .option('--token-file <file>', 'file holding the generator token')
     .option(
       '--platform <id>',
-      'a platform to serve, e.g. debian/bookworm/amd64; repeatable (default: the config file, else this host)',
+      'a platform to serve, e.g. debian/bookworm/amd64, fedora/41/x86_64, alpine/3.20/x86_64; repeatable ' +
+        '(default: the config file, else this host)',
       collect,
     )
     .option(
@@ -50,7 +51,8 @@ export function registerWorkCommand(program: Command): void {
     )
     .option(
       '--no-refresh',
-      'sync catalogs from the image as it is, without apt-get update + dist-upgrade first',
+      'sync catalogs from the image as it is, without refreshing first (apt: image refresh with apt-get update + ' +
+        'dist-upgrade; dnf/apk: dnf makecache --refresh / apk update in the catalog container)',
     )
     .option(
       '--concurrency <n>',

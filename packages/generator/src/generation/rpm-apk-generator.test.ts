@@ -33,6 +33,7 @@ import {
   generateRpmApk,
   installArgv,
   manifestsFromRoot,
+  metadataRefreshArgv,
   type PackageFamily,
 } from './rpm-apk-generator.js';
 
@@ -537,7 +538,7 @@ describe('rpm: catalog from the repository metadata dnf cached in the image', ()
     );
     await assert.rejects(
       catalogFromRoot({ root: join(work, 'apkroot'), family: 'apk', platform, key, imageId: 'f'.repeat(64) }),
-      /APKINDEX records no SHA-256/,
+      /no APKINDEX cached in \/var\/cache\/apk, \/etc\/apk\/cache, \/lib\/apk\/db/,
     );
   });
 });
@@ -654,5 +655,8 @@ describe('install commands (argument vectors, no shell)', () => {
       'musl=1.2.5-r0',
     ]);
     assert.throws(() => installArgv('rpm', [{ name: 'x', version: '1-1', arch: 'x86 64' }]));
+    // The catalog's metadata refresh, run as a throwaway container's one command.
+    assert.deepEqual(metadataRefreshArgv('rpm'), ['dnf', 'makecache', '--refresh']);
+    assert.deepEqual(metadataRefreshArgv('apk'), ['apk', 'update']);
   });
 });

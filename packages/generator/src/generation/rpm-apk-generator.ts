@@ -19,9 +19,10 @@ import {
   type SigningKey,
 } from '@sysattest/core';
 import type { PlatformImage } from '../image/state.js';
-import { apkAddArgv } from '../platforms/apk/commands.js';
-import { dnfInstallArgv } from '../platforms/dnf/commands.js';
-import { RepodataError, readDnfCatalog, type DnfCatalog } from '../platforms/dnf/repodata.js';
+import { ApkIndexError, readApkCatalog } from '../platforms/apk/apkindex.js';
+import { apkAddArgv, apkUpdateArgv } from '../platforms/apk/commands.js';
+import { dnfInstallArgv, dnfMakecacheArgv } from '../platforms/dnf/commands.js';
+import { RepodataError, readDnfCatalog } from '../platforms/dnf/repodata.js';
 import { GeneratorError } from '../errors.js';
 import { NotInstalledError, ownedFiles, type RequestedPackage } from '../platforms/owned.js';
 import { stderrTail, type Podman } from '../podman/index.js';
@@ -216,6 +217,8 @@ export interface FamilyGenerationOptions {
   requests: RequestedPackage[];
   withDeps?: boolean;
   batchSize?: number;
+  /** Containers at once (default 1). */
+  jobs?: number;
   hashThreads?: number;
   network?: string;
   signal?: AbortSignal;
@@ -261,9 +264,26 @@ export async function generateRpmApk(opts: FamilyGenerationOptions): Promise<Gen
       return new Set(db.packages.map(packageKey));
     });
     const batchSize = Math.max(1, opts.batchSize ?? 25);
-    for (let i = 0; i < valid.length; i += batchSize) {
-      await runBatch(opts, valid.slice(i, i + batchSize), baseline, pools, result);
-    }
+    const batches: RequestedPackage[][] = [];
+    for (let i = 0; i < valid.length; i += batchSize) batches.push(valid.slice(i, i + batchSize));
+    // `jobs` containers at once; after a failure no new batch starts, and the running ones end
+    // before the error is thrown (so no container outlives this call).
+    let next = 0;
+    let failed = false;
+    const lanes = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, batches.length)) }, async () => {
+      while (!failed && next < batches.length) {
+        const batch = batches[next++] as RequestedPackage[];
+        try {
+          await runBatch(opts, batch, baseline, pools, result);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    });
+    const settled = await Promise.allSettled(lanes);
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
   } finally {
     await pools.close();
   }
@@ -378,9 +398,10 @@ function toSeconds(iso: string): string {
 }
 
 /**
- * A signed catalog of an rpm platform from a root's own dnf repository metadata (see
- * readDnfCatalog). apk platforms have none yet: an APKINDEX gives each package's size and the
- * SHA-1 of its control segment, not the SHA-256 of the archive a catalog entry carries.
+ * A signed catalog of an rpm or apk platform from a root's own repository metadata: dnf's cached
+ * repomd/primary files (see readDnfCatalog; each entry with the archive's SHA-256) or apk's
+ * cached APKINDEX files (see readApkCatalog; each entry with the index's `C:` checksum as
+ * `apkChecksum`, since an APKINDEX records no SHA-256 of the archive).
  */
 export async function catalogFromRoot(opts: {
   root: string;
@@ -389,18 +410,23 @@ export async function catalogFromRoot(opts: {
   key: SigningKey;
   imageId: string;
 }): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
-  if (opts.family === 'apk') {
+  let read: { packages: Catalog['packages']; sources: Catalog['provenance']['sources']; warnings: string[] };
+  try {
+    read =
+      opts.family === 'rpm'
+        ? readDnfCatalog(RootDir.open(opts.root), opts.platform.arch)
+        : readApkCatalog(RootDir.open(opts.root), opts.platform.arch);
+  } catch (e) {
+    if (e instanceof RepodataError || e instanceof ApkIndexError)
+      throw new GeneratorError('CATALOG_FAILED', e.message, { cause: e });
+    throw e;
+  }
+  if (read.packages.length === 0) {
     throw new GeneratorError(
       'CATALOG_FAILED',
-      "apk catalogs are not supported yet: an APKINDEX records no SHA-256 of each package's archive",
+      `the cached repository metadata lists no package for ${opts.platform.arch} or noarch` +
+        (read.warnings.length > 0 ? `: ${read.warnings.slice(0, 3).join('; ')}` : ''),
     );
-  }
-  let read: DnfCatalog;
-  try {
-    read = readDnfCatalog(RootDir.open(opts.root), opts.platform.arch);
-  } catch (e) {
-    if (e instanceof RepodataError) throw new GeneratorError('CATALOG_FAILED', e.message, { cause: e });
-    throw e;
   }
   const catalog: Catalog = {
     schema: 'sysattest.catalog',
@@ -419,21 +445,43 @@ export async function catalogFromRoot(opts: {
   return { catalog, signed, warnings: read.warnings };
 }
 
-/** catalogFromRoot on a fresh container of the platform image, read through its mount. */
+/** The command that refreshes the image's repository metadata: `dnf makecache --refresh` / `apk update`. */
+export function metadataRefreshArgv(family: PackageFamily): string[] {
+  return family === 'rpm' ? dnfMakecacheArgv() : apkUpdateArgv();
+}
+
+/**
+ * catalogFromRoot on a fresh container of the platform image, read through its mount. With
+ * `refresh`, the container's one command is metadataRefreshArgv (the image's own dnf or apk
+ * downloads and checks the repository metadata; the image itself is not changed) and the catalog
+ * is read after it; without, the metadata cached in the image as it is.
+ */
 export async function catalogRpmApk(
   opts: Pick<
     FamilyGenerationOptions,
     'family' | 'platform' | 'image' | 'podman' | 'key' | 'network' | 'signal'
-  >,
+  > & { refresh?: boolean },
 ): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
   const timing = { podmanMs: 0, packageManagerMs: 0 };
-  return inContainer(opts, undefined, timing, (r) =>
-    catalogFromRoot({
+  const command = opts.refresh ? metadataRefreshArgv(opts.family) : undefined;
+  return inContainer(opts, command, timing, (r) => {
+    if (r.code !== 0) {
+      throw new GeneratorError(
+        'CATALOG_FAILED',
+        `${(command as string[]).join(' ')} failed in the ${formatPlatformOf(opts.platform)} image: ` +
+          (stderrTail(`${r.stdout}\n${r.stderr}`, 400) || `exit status ${r.code}`),
+      );
+    }
+    return catalogFromRoot({
       root: r.mount,
       family: opts.family,
       platform: opts.platform,
       key: opts.key,
       imageId: opts.image.imageId,
-    }),
-  );
+    });
+  });
+}
+
+function formatPlatformOf(p: Platform): string {
+  return `${p.distro}/${p.release}/${p.arch}`;
 }

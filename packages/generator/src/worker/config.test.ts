@@ -71,8 +71,15 @@ describe('worker settings', () => {
     assert.throws(() => resolveWorkerSettings({ server: 'http://x' }, {}), /no token/);
     assert.throws(() => resolveWorkerSettings({ server: 'ftp://x', tokenFile }, {}), /http/);
     assert.throws(
-      () => resolveWorkerSettings({ server: 'http://x', tokenFile, platform: ['fedora/41/x86_64'] }, {}),
-      /Debian platforms/,
+      () => resolveWorkerSettings({ server: 'http://x', tokenFile, platform: ['plan9/4/x86_64'] }, {}),
+      /plan9\/4\/x86_64: unknown distribution "plan9"; the worker generates for debian/,
+    );
+    assert.deepEqual(
+      resolveWorkerSettings(
+        { server: 'http://x', tokenFile, platform: ['fedora/41/x86_64', 'alpine/3.20/x86_64'] },
+        {},
+      ).platforms,
+      ['fedora/41/x86_64', 'alpine/3.20/x86_64'],
     );
     assert.throws(
       () => resolveWorkerSettings({ server: 'http://x', tokenFile, catalogInterval: '10s' }, {}),

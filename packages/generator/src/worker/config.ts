@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parsePlatform, formatPlatform } from '@sysattest/core';
 import { z } from 'zod';
 import { GeneratorError } from '../errors.js';
+import { packageFamily } from '../image/platforms.js';
 import { generatorHome } from '../paths.js';
 import type { LogFormat } from './log.js';
 
@@ -254,9 +255,10 @@ export function resolveWorkerSettings(
   ];
   for (const p of platforms) {
     const { distro } = parsePlatform(p);
-    if (distro !== 'debian' && distro !== 'ubuntu') {
+    if (packageFamily(distro) === undefined) {
       throw new WorkerConfigError(
-        `${p}: the worker generates for Debian platforms (debian/RELEASE/ARCH) in this version`,
+        `${p}: unknown distribution ${JSON.stringify(distro)}; the worker generates for debian and ubuntu (apt), ` +
+          'fedora, rhel, centos, rocky and almalinux (dnf), alpine (apk)',
       );
     }
   }

@@ -13,7 +13,13 @@ import {
 } from '@sysattest/core';
 import { readPassphrase } from '../commands/generate.js';
 import { GeneratorError, isGeneratorError } from '../errors.js';
-import { catalogDebian, generateDebian, type GenerationEvent } from '../generation/debian-generator.js';
+import type { GenerationEvent } from '../generation/debian-generator.js';
+import {
+  catalogForPlatform,
+  distroDigestName,
+  generateForPlatform,
+  platformFamily,
+} from '../generation/dispatch.js';
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
@@ -293,20 +299,24 @@ export class GenerationWorker {
   private async syncCatalog(ctx: RunContext, platform: string): Promise<void> {
     const started = Date.now();
     this.log.info('catalog-sync', `syncing the ${platform} catalog`, { platform });
-    if (this.settings.refreshBeforeCatalog) {
+    const family = platformFamily(parsePlatform(platform));
+    // apt images are refreshed into a new image generation first; dnf and apk refresh their
+    // repository metadata in the catalog's own throwaway container instead (catalogForPlatform).
+    if (family === 'dpkg' && this.settings.refreshBeforeCatalog) {
       const current = await imageOf(ctx.fleet, platform);
       const age = Date.now() - Date.parse(current.refreshedAt ?? current.builtAt);
       // An image built or refreshed moments ago has fresh apt lists: refreshing again buys nothing.
       if (!(age >= 0 && age < FRESH_IMAGE_MS)) await this.refreshImage(ctx, platform, 'catalog sync');
     }
     const image = await imageOf(ctx.fleet, platform);
-    const r = await catalogDebian({
+    const r = await catalogForPlatform({
       platform: parsePlatform(platform),
       image,
       podman: ctx.podman,
       key: ctx.key,
       ...(this.settings.network ? { network: this.settings.network } : {}),
       signal: this.abandon.signal,
+      refresh: family !== 'dpkg' && this.settings.refreshBeforeCatalog,
     });
     for (const w of r.warnings) this.log.warn('catalog-warning', w, { platform });
     const answer = await ctx.api.uploadCatalog(r.signed.bytes, r.signed.signature);
@@ -418,8 +428,9 @@ export class GenerationWorker {
     const uploaded = new Set<number>();
     let uploads: Promise<void> = Promise.resolve();
     let uploadError: unknown;
+    const family = platformFamily(parsePlatform(platform));
     const onEvent = (e: GenerationEvent) => {
-      this.generationEvent(e);
+      this.generationEvent(e, distroDigestName(family));
       if (e.kind !== 'manifest') return;
       const job = jobs.find(
         (j) =>
@@ -435,13 +446,15 @@ export class GenerationWorker {
       });
     };
     try {
-      const r = await generateDebian({
+      // Debian: name=version (apt picks the architecture); rpm: the job's exact architecture
+      // (x86_64 or noarch); apk: one architecture per image.
+      const r = await generateForPlatform({
         platform: parsePlatform(platform),
         image,
         podman: ctx.podman,
         key: ctx.key,
         outDir,
-        requests: jobs.map((j) => ({ name: j.name, version: j.version })),
+        requests: jobs.map((j) => ({ name: j.name, version: j.version, arch: j.arch })),
         jobs: this.settings.concurrency,
         batchSize: this.settings.batchSize,
         ...(this.settings.network ? { network: this.settings.network } : {}),
@@ -473,10 +486,12 @@ export class GenerationWorker {
       { platform, durationMs: Date.now() - started },
     );
     // The server's catalog may be newer than this image's apt lists (another worker synced it):
-    // refresh once and try those jobs again.
+    // refresh once and try those jobs again. (Not dnf or apk images, which are not refreshed: dnf
+    // renews expired metadata itself, and `apk add --no-cache` fetches the indexes at each install.)
     const stale = jobs.filter((j) => outcomes.get(j.id)?.notOffered);
     if (
       !retried &&
+      family === 'dpkg' &&
       stale.length > 0 &&
       this.settings.refreshBeforeCatalog &&
       Date.now() - (this.lastRefresh.get(platform) ?? 0) > STALE_IMAGE_REFRESH_MS
@@ -500,7 +515,7 @@ export class GenerationWorker {
     return outcomes;
   }
 
-  private generationEvent(e: GenerationEvent): void {
+  private generationEvent(e: GenerationEvent, digestName: string): void {
     switch (e.kind) {
       case 'batch-start':
         this.log.debug('batch-start', `installing ${e.packages.length} package(s)`, { packages: e.packages });
@@ -513,7 +528,7 @@ export class GenerationWorker {
       case 'digest-mismatch':
         this.log.warn(
           'digest-mismatch',
-          `${e.name} ${e.version}: ${e.paths.length} file(s) differ from the package's md5sums`,
+          `${e.name} ${e.version}: ${e.paths.length} file(s) differ from the package's ${digestName}`,
           {
             package: e.name,
             version: e.version,

@@ -300,6 +300,15 @@ async function syncEntries(
     const packageId = packageIds.get(key2(p.name, p.architecture)) as number;
     const entry = byKey.get(key2(packageId, p.version));
     if (entry === undefined) {
+      // The catalog schema allows an apk entry without an archive SHA-256 (APKINDEX records the
+      // SHA-1 of the control segment instead); this table's archive_sha256 has no place for it.
+      if (p.sha256 === undefined) {
+        throw new StoreError(
+          'UNSUPPORTED',
+          `catalog entry ${p.name} ${p.version} (${p.architecture}) has no archive SHA-256 ` +
+            `(an apk catalog, APKINDEX checksum ${p.apkChecksum ?? 'none'}); this server does not store such catalogs yet`,
+        );
+      }
       inserts.push({
         package_id: packageId,
         version: p.version,

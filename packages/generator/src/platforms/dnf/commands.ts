@@ -52,6 +52,15 @@ export function dnfInstallArgv(packages: readonly DnfPackageSpec[]): string[] {
   ];
 }
 
+/**
+ * Downloads the enabled repositories' metadata into dnf's cache (checked by dnf: repomd
+ * signatures where the repository configuration asks for them, every file's checksum), for the
+ * catalog to read from the host afterwards. `--refresh` expires the cache first.
+ */
+export function dnfMakecacheArgv(): string[] {
+  return ['dnf', 'makecache', '--refresh'];
+}
+
 /** The catalog query format: one line per available package version. */
 export const DNF_CATALOG_QF = '%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}\\t%{sourcerpm}\\n';
 
