@@ -10,6 +10,7 @@ import type {
   ManifestFetchResult,
   ManifestRequest,
   ManifestSource,
+  ManifestStatus,
   OfferedCatalog,
 } from '../verify/source.js';
 import { ServerClient, ServerError } from './http-client.js';
@@ -101,11 +102,6 @@ export interface ReverseHit {
   arch: string;
   path: string;
 }
-
-/** One package's state on the server without its manifest (a lookup with `documents: false`). */
-export type ManifestStatus = (
-  { status: 'ok'; digest: string } | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
-) & { newestVersion?: string };
 
 export class HttpManifestSource implements ManifestSource {
   private readonly snapshots = new Map<string, z.infer<typeof snapshotInfo>>();

@@ -24,6 +24,12 @@ export type ManifestFetchResult = (
   newestVersion?: string;
 };
 
+/** One package's state at the source without its manifest: for a client whose cache may hold it. */
+export type ManifestStatus = (
+  | { status: 'ok'; /** sha256 of the manifest's signed bytes */ digest: string }
+  | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
+) & { newestVersion?: string };
+
 /** A signed catalog snapshot as a source offers it (unverified). */
 export interface OfferedCatalog {
   digest: string;
@@ -43,6 +49,18 @@ export interface ManifestSource {
    * caller to verify before believing any "newest version". Optional: a source without catalogs.
    */
   catalogs?(): Promise<Map<string, OfferedCatalog>>;
+  /**
+   * Optional, for a client with a cache: as fetch() but with each manifest's digest instead of
+   * its bytes (the caller fetches, with fetch(), only the ones its cache lacks).
+   */
+  statuses?(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestStatus[]>;
+  /**
+   * Optional, with catalog(): the snapshots the answers so far named (platform id → digest), so a
+   * snapshot already verified and cached is not fetched again.
+   */
+  snapshotDigests?(): Map<string, string>;
+  /** One snapshot by digest, unverified; undefined when the source lacks it. */
+  catalog?(digest: string): Promise<OfferedCatalog | undefined>;
 }
 
 /** Largest detached signature read from a `.asc` file. */

@@ -19,7 +19,7 @@ import {
 import { ManifestCache } from '../cache/manifest-cache.js';
 import type { Finding } from './compare.js';
 import { exitCodeOf, renderJson, renderText, type VerifyReport } from './report.js';
-import { DirectoryManifestSource, type OfferedCatalog } from './source.js';
+import { DirectoryManifestSource, type ManifestStatus, type OfferedCatalog } from './source.js';
 import { verifyMachine } from './verify-machine.js';
 
 /**
@@ -474,5 +474,104 @@ describe('verifyMachine: outdated, from signed catalog snapshots only', () => {
     assert.equal(report.catalogs[0]?.status, 'refused');
     assert.match(report.catalogs[0]?.reason ?? '', /UNKNOWN_SIGNER/);
     assert.equal(exitCodeOf(report), 4);
+  });
+});
+
+/**
+ * A source like the server: digests first (statuses), bodies only when asked (fetch), snapshots
+ * by digest. It counts what a client asks for, to check a client with a warm cache asks for
+ * states only.
+ */
+class CountingSource extends DirectoryManifestSource {
+  fetched: string[] = [];
+  statusCalls = 0;
+  catalogFetches = 0;
+  constructor(
+    dir: string,
+    private readonly snapshot: OfferedCatalog & { platform: string },
+  ) {
+    super(dir);
+  }
+  override async fetch(
+    ...args: Parameters<DirectoryManifestSource['fetch']>
+  ): ReturnType<DirectoryManifestSource['fetch']> {
+    this.fetched.push(...args[1].map((i) => i.name));
+    return super.fetch(...args);
+  }
+  async statuses(...args: Parameters<DirectoryManifestSource['fetch']>): Promise<ManifestStatus[]> {
+    this.statusCalls++;
+    const full = await super.fetch(...args);
+    return full.map((r) => (r.status === 'ok' ? { status: 'ok', digest: sha256Hex(r.bytes) } : r));
+  }
+  snapshotDigests(): Map<string, string> {
+    return this.statusCalls > 0 ? new Map([[this.snapshot.platform, this.snapshot.digest]]) : new Map();
+  }
+  catalog(digest: string): Promise<OfferedCatalog | undefined> {
+    this.catalogFetches++;
+    return Promise.resolve(digest === this.snapshot.digest ? this.snapshot : undefined);
+  }
+}
+
+describe('verifyMachine with a cache and a source that answers digests first', () => {
+  let root: string;
+  let manifests: string;
+  let cacheDir: string;
+  let key: SigningKey;
+  let keyring: TrustedKeyring;
+
+  before(async () => {
+    root = makeRoot();
+    manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
+    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-cache-'));
+    const k = await generateSigningKey({ name: 'generator' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+    for (const p of PACKAGES) await publish(manifests, root, p, key);
+  });
+  after(() => {
+    for (const d of [root, manifests, cacheDir]) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a warm cache: states only, no manifest or snapshot fetched, same findings (outdated included)', async () => {
+    const signed = await signCatalog(
+      catalogOf(key.fingerprint, [
+        ['tool', '1:2.0-1', 'amd64'],
+        ['tool', '1:2.0-1+deb12u1', 'amd64'],
+      ]),
+      key,
+    );
+    const snapshot = {
+      platform: 'debian/bookworm/amd64',
+      digest: signed.digest,
+      bytes: signed.bytes,
+      signature: signed.signature,
+    };
+    const cache = new ManifestCache(cacheDir, { sealSecret: new Uint8Array(32).fill(7) });
+    const first = new CountingSource(manifests, snapshot);
+    const cold = await verifyMachine({ root, keyring, source: first, cache, jobs: 2 });
+    assert.deepEqual(summarise(cold.findings), ['outdated tool']);
+    assert.equal(first.fetched.length, PACKAGES.length, 'a cold cache fetches every manifest');
+    assert.equal(first.catalogFetches, 1);
+
+    const second = new CountingSource(manifests, snapshot);
+    const warm = await verifyMachine({ root, keyring, source: second, cache, jobs: 2 });
+    assert.deepEqual(second.fetched, [], 'nothing fetched: the cache holds every manifest');
+    assert.equal(second.catalogFetches, 0, 'the snapshot verified last run comes from the cache');
+    assert.ok(second.statusCalls > 0);
+    assert.deepEqual(summarise(warm.findings), ['outdated tool'], 'outdated on a fully cached run too');
+    assert.equal(warm.summary.verified, PACKAGES.length);
+    assert.equal(exitCodeOf(warm), 0);
+
+    // The source now holds other (validly signed) bytes for one version: that one is fetched.
+    const tool = PACKAGES.find((p) => p.name === 'tool') as FakePackage;
+    const file = manifestPath(manifests, tool);
+    const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
+    m.provenance.generatedAt = '2026-11-24T00:00:00Z';
+    const again = await signManifest(m, key);
+    fs.writeFileSync(file, again.bytes);
+    fs.writeFileSync(`${file}.asc`, again.signature);
+    const third = new CountingSource(manifests, snapshot);
+    await verifyMachine({ root, keyring, source: third, cache, jobs: 2 });
+    assert.deepEqual(third.fetched, ['tool']);
   });
 });

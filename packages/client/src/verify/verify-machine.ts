@@ -17,6 +17,7 @@ import {
   type ManifestEntry,
   type Platform,
   type TrustedKeyring,
+  type VerifiedCatalog,
   type VerifiedManifest,
 } from '@sysattest/core';
 import type { ManifestCache } from '../cache/manifest-cache.js';
@@ -34,7 +35,13 @@ import {
   type UnverifiedReason,
   type VerifyReport,
 } from './report.js';
-import type { ManifestFetchResult, ManifestRequest, ManifestSource } from './source.js';
+import type {
+  ManifestFetchResult,
+  ManifestRequest,
+  ManifestSource,
+  ManifestStatus,
+  OfferedCatalog,
+} from './source.js';
 import { applyStatOverride, readStatOverrides } from './statoverride.js';
 import { DEFAULT_SCAN_DIRS, canonicalOf, readAlternativeLinks, scanUnowned } from './unowned.js';
 
@@ -110,6 +117,24 @@ function isUnavailable(e: unknown): e is SysattestError {
  */
 export async function verifyMachine(options: VerifyMachineOptions): Promise<VerifyReport> {
   const started = performance.now();
+  // The hash threads start now, while the package database is read and the first manifests are
+  // fetched (close() lets a thread finish starting before it stops it).
+  const ownPool =
+    options.pool === undefined
+      ? new HashPool({ capabilities: 'executable', threads: options.jobs })
+      : undefined;
+  try {
+    return await verifyWith(options.pool ?? (ownPool as HashPool), options, started);
+  } finally {
+    await ownPool?.close();
+  }
+}
+
+async function verifyWith(
+  pool: HashPool,
+  options: VerifyMachineOptions,
+  started: number,
+): Promise<VerifyReport> {
   const root = options.root ?? '/';
   const db = await readLocalDatabase(root);
   const detected = await detectPlatforms(root);
@@ -198,25 +223,48 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       return out;
     }
     const cache = options.cache;
-    const fromCache = await mapLimit(pkgs, CONCURRENCY, async (pkg) => {
+    const source = options.source;
+    const requestsFor = (list: readonly InstalledPackage[]): ManifestRequest[] =>
+      list.map((p) => ({ name: p.name, version: p.version, arch }));
+    // What the server says now, digests only: one small request per chunk and per run. A client
+    // whose cache holds the manifests needs nothing more, and the answers name the catalog
+    // snapshots, so `outdated` is checked on runs that fetch no manifest at all.
+    let statuses: ManifestStatus[] | undefined;
+    if (source?.statuses !== undefined && cache !== undefined && unavailable === undefined) {
+      try {
+        statuses = await source.statuses(platform, requestsFor(pkgs));
+      } catch (e) {
+        if (!isUnavailable(e)) throw e;
+        unavailable ??= e;
+        notes.push(e.message);
+      }
+    }
+    const fromCache = await mapLimit(pkgs, CONCURRENCY, async (pkg, i) => {
+      const said = statuses?.[i];
+      if (said?.newestVersion !== undefined) claims.set(pkg, said.newestVersion);
       if (cache === undefined) return undefined;
       const m = await cache
         .get(manifestPlatform, { name: pkg.name, version: pkg.version, arch }, options.keyring)
         .catch(() => undefined);
       if (m !== undefined && m.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
+      // The server holds other signed bytes for this version now: those are fetched and checked.
+      if (m !== undefined && said?.status === 'ok' && said.digest !== m.digest) return undefined;
       return m;
     });
     const batch: InstalledPackage[] = [];
     for (const [i, pkg] of pkgs.entries()) {
       const cached = fromCache[i];
+      const said = statuses?.[i];
       if (cached !== undefined) {
         out.push(accepted(pkg, cached));
         fromCacheCount++;
+      } else if (said !== undefined && said.status !== 'ok') {
+        if (said.status === 'not-in-catalog') notInCatalog.push(pkg);
+        else unverified(pkg, said.status);
       } else batch.push(pkg);
     }
     fromCache.length = 0;
     if (batch.length === 0) return out;
-    const source = options.source;
     if (source === undefined) {
       for (const pkg of batch) unverified(pkg, 'not-cached', 'offline, and not in the local cache');
       return out;
@@ -225,10 +273,9 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
       for (const pkg of batch) unverified(pkg, 'server-unreachable');
       return out;
     }
-    const requests: ManifestRequest[] = batch.map((p) => ({ name: p.name, version: p.version, arch }));
     let fetched: ManifestFetchResult[];
     try {
-      fetched = await source.fetch(platform, requests);
+      fetched = await source.fetch(platform, requestsFor(batch));
     } catch (e) {
       if (!isUnavailable(e)) throw e;
       unavailable ??= e;
@@ -265,11 +312,6 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   };
 
   collectGarbage(); // what reading the package database left behind
-  // Made when there is something to hash (its threads start at once: a run that ends before any
-  // hashing, the server unreachable with nothing cached, must not start and stop them for nothing).
-  let ownPool: HashPool | undefined;
-  const pool = (): HashPool =>
-    options.pool ?? (ownPool ??= new HashPool({ capabilities: 'executable', threads: options.jobs }));
   const accounts = readRootAccounts(rootDir);
   const overrides = db.statOverrides
     ? readStatOverrides(rootDir)
@@ -279,9 +321,24 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   /** Diverted locations named by manifests: not unowned. */
   const divertedTo: string[] = [];
   // Progress over all chunks: the total is estimated from the package database's file lists.
+  // Two chunks hash at once (see below): what finished runs did, plus each running run's share.
   const estimate = installed.reduce((n, p) => n + p.files.length, 0);
-  let filesBefore = 0;
-  let bytesBefore = 0;
+  const finished = { files: 0, bytes: 0, listed: 0 };
+  const running = new Map<number, { files: number; bytes: number; listed: number }>();
+  let nextRun = 0;
+  const reportProgress = (): void => {
+    const onProgress = options.onProgress;
+    if (onProgress === undefined) return;
+    let files = finished.files;
+    let bytes = finished.bytes;
+    let listed = finished.listed;
+    for (const r of running.values()) {
+      files += r.files;
+      bytes += r.bytes;
+      listed += r.listed;
+    }
+    onProgress({ filesDone: files, filesTotal: Math.max(estimate, listed), bytesDone: bytes });
+  };
 
   /** Hashes every location of a chunk's manifests in one HashPool run, and compares. */
   const hashAndCompare = async (chunk: readonly Checked[]): Promise<void> => {
@@ -296,20 +353,24 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
     const paths = [...locations];
     locations.clear();
     if (paths.length === 0) return;
-    let bytesThisRun = 0;
-    const onProgress = options.onProgress;
-    const observations = await pool().inspectAll(root, paths, {
-      onProgress: (p) => {
-        bytesThisRun = p.bytesDone;
-        onProgress?.({
-          filesDone: filesBefore + p.filesDone,
-          filesTotal: Math.max(estimate, filesBefore + p.filesTotal),
-          bytesDone: bytesBefore + p.bytesDone,
-        });
-      },
-    });
-    filesBefore += paths.length;
-    bytesBefore += bytesThisRun;
+    const runId = nextRun++;
+    const mine = { files: 0, bytes: 0, listed: paths.length };
+    running.set(runId, mine);
+    let observations: FileObservation[];
+    try {
+      observations = await pool.inspectAll(root, paths, {
+        onProgress: (p) => {
+          mine.files = p.filesDone;
+          mine.bytes = p.bytesDone;
+          reportProgress();
+        },
+      });
+    } finally {
+      running.delete(runId);
+      finished.files += paths.length;
+      finished.bytes += mine.bytes;
+      finished.listed += paths.length;
+    }
     const byPath = new Map<string, FileObservation>();
     for (const [i, p] of paths.entries()) {
       const o = observations[i];
@@ -347,124 +408,176 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   };
 
   const catalogs: CatalogResult[] = [];
-  try {
-    let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
-    for (let i = 0; next !== undefined; i++) {
-      const current = await next;
-      const following = chunks[i + 1];
-      next = following === undefined ? undefined : resolveChunk(following);
-      // Awaited on the next turn; until then a rejection must not count as unhandled.
-      next?.catch(() => undefined);
-      await hashAndCompare(current);
+  // A pipeline: chunk i+1's manifests are resolved while chunk i hashes, and chunk i+1 is
+  // queued on the pool before chunk i is compared, so the hash threads never wait for the main
+  // thread between chunks (at most HASHING_AHEAD chunks hash or wait at once).
+  let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
+  const hashing: Promise<void>[] = [];
+  for (let i = 0; next !== undefined; i++) {
+    const current = await next;
+    const following = chunks[i + 1];
+    next = following === undefined ? undefined : resolveChunk(following);
+    // Awaited on a later turn; until then a rejection must not count as unhandled.
+    next?.catch(() => undefined);
+    const done = hashAndCompare(current).then(() => {
       current.length = 0;
+    });
+    done.catch(() => undefined);
+    hashing.push(done);
+    if (hashing.length >= HASHING_AHEAD) {
+      await hashing.shift();
       collectGarbage();
     }
-    if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
-    await options.cache?.prune().catch(() => undefined);
+  }
+  for (const done of hashing.splice(0)) await done;
+  collectGarbage();
+  if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
+  await options.cache?.prune().catch(() => undefined);
 
-    // Packages the catalog does not offer: from a repository the server does not track? (apt's
-    // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
-    const foreign = db.aptOrigins
-      ? await findForeignOrigins(rootDir, primary.distro, notInCatalog)
-      : new Map<string, never>();
-    for (const pkg of notInCatalog) {
-      const f = foreign.get(`${pkg.name}\0${pkg.version}`);
-      if (f === undefined) unverified(pkg, 'not-in-catalog');
-      else {
-        unverified(
-          pkg,
-          'foreign-origin',
-          `offered by ${f.origin} (${f.list}), a repository the server does not track`,
-        );
-        (results.get(pkg) as PackageResult).origin = f.origin;
-      }
+  // Packages the catalog does not offer: from a repository the server does not track? (apt's
+  // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
+  const foreign = db.aptOrigins
+    ? await findForeignOrigins(rootDir, primary.distro, notInCatalog)
+    : new Map<string, never>();
+  for (const pkg of notInCatalog) {
+    const f = foreign.get(`${pkg.name}\0${pkg.version}`);
+    if (f === undefined) unverified(pkg, 'not-in-catalog');
+    else {
+      unverified(
+        pkg,
+        'foreign-origin',
+        `offered by ${f.origin} (${f.list}), a repository the server does not track`,
+      );
+      (results.get(pkg) as PackageResult).origin = f.origin;
     }
+  }
 
-    // Outdated: from verified catalog snapshots only.
-    if (options.source?.catalogs !== undefined && unavailable === undefined) {
-      const offered = await options.source.catalogs().catch((e: unknown) => {
+  // Outdated: from verified catalog snapshots only. A snapshot is fetched and verified once per
+  // digest; the cache keeps it (sealed) for the next runs.
+  const source = options.source;
+  if (
+    source !== undefined &&
+    unavailable === undefined &&
+    (source.catalogs !== undefined || (source.snapshotDigests !== undefined && source.catalog !== undefined))
+  ) {
+    const scheme = versionSchemeForDistro(primary.distro);
+    const newestByPlatform = new Map<string, Map<string, { version: string }>>();
+    const verifyOffered = async (doc: OfferedCatalog): Promise<VerifiedCatalog> => {
+      const v = await verifyCatalog(
+        doc.bytes,
+        doc.signature,
+        options.keyring,
+        options.now ? { now: options.now } : {},
+      );
+      if (v.digest !== doc.digest)
+        throw new SysattestError('CATALOG_MISMATCH', `it is snapshot ${v.digest}, not ${doc.digest}`);
+      await options.cache?.putCatalog(v, options.keyring).catch(() => undefined);
+      return v;
+    };
+    const offered: {
+      platformId: string;
+      digest: string;
+      get: () => Promise<VerifiedCatalog | undefined>;
+    }[] = [];
+    if (source.snapshotDigests !== undefined && source.catalog !== undefined) {
+      const fetchOne = source.catalog.bind(source);
+      for (const [platformId, digest] of source.snapshotDigests()) {
+        offered.push({
+          platformId,
+          digest,
+          get: async () => {
+            const cached = await options.cache?.getCatalog(digest, options.keyring).catch(() => undefined);
+            if (cached !== undefined) return cached;
+            const doc = await fetchOne(digest);
+            return doc === undefined ? undefined : verifyOffered(doc);
+          },
+        });
+      }
+    } else if (source.catalogs !== undefined) {
+      const docs = await source.catalogs().catch((e: unknown) => {
         if (isUnavailable(e)) {
           notes.push(`catalog snapshots not fetched: ${e.message}`);
-          return new Map();
+          return new Map<string, OfferedCatalog>();
         }
         throw e;
       });
-      const scheme = versionSchemeForDistro(primary.distro);
-      const newestByPlatform = new Map<string, Map<string, { version: string }>>();
-      for (const [platformId, doc] of offered) {
-        try {
-          const v = await verifyCatalog(
-            doc.bytes,
-            doc.signature,
-            options.keyring,
-            options.now ? { now: options.now } : {},
-          );
-          if (v.content.platform !== platformId)
-            throw new SysattestError('CATALOG_MISMATCH', `it is the catalog of ${v.content.platform}`);
-          newestByPlatform.set(platformId, newestVersions(v.content, scheme));
-          catalogs.push({
-            platform: platformId,
-            digest: v.digest,
-            generatedAt: v.content.generatedAt,
-            status: 'verified',
-            signer: v.signerFingerprint,
-          });
-        } catch (e) {
-          if (!isSysattestError(e)) throw e;
-          catalogs.push({
-            platform: platformId,
-            digest: doc.digest,
-            status: 'refused',
-            reason: `${e.code}: ${e.message}`,
-          });
-        }
+      for (const [platformId, doc] of docs) {
+        offered.push({ platformId, digest: doc.digest, get: () => verifyOffered(doc) });
       }
-      const catalogOf = new Map(catalogs.map((c) => [c.platform, c]));
-      for (const pkg of installed) {
-        if (!isValidPlatformComponent(pkg.architecture)) continue;
-        const platformId = formatPlatform({
-          ...primary,
-          arch: isArchIndependent(pkg.architecture) ? primary.arch : pkg.architecture,
+    }
+    for (const { platformId, digest, get } of offered) {
+      let v: VerifiedCatalog | undefined;
+      try {
+        v = await get();
+        if (v !== undefined && v.content.platform !== platformId)
+          throw new SysattestError('CATALOG_MISMATCH', `it is the catalog of ${v.content.platform}`);
+      } catch (e) {
+        if (isUnavailable(e)) {
+          notes.push(`catalog snapshots not fetched: ${e.message}`);
+          break;
+        }
+        if (!isSysattestError(e)) throw e;
+        catalogs.push({
+          platform: platformId,
+          digest,
+          status: 'refused',
+          reason: `${e.code}: ${e.message}`,
         });
-        const newest = newestByPlatform.get(platformId)?.get(`${pkg.name}:${pkg.architecture}`);
-        if (newest === undefined) {
-          if (claims.has(pkg) && !newestByPlatform.has(platformId)) {
-            (results.get(pkg) as PackageResult).newestVersionClaimed = claims.get(pkg);
-          }
-          continue;
-        }
-        (results.get(pkg) as PackageResult).newestVersion = newest.version;
-        let older: boolean;
-        try {
-          older = scheme.compare(pkg.version, newest.version) < 0;
-        } catch {
-          continue;
-        }
-        if (older) {
-          findings.push({
-            class: 'outdated',
-            package: pkg.name,
-            arch: pkg.architecture,
-            expected: newest.version,
-            actual: pkg.version,
-            detail:
-              `${pkg.name} ${pkg.version} is older than ${newest.version}, the newest in the signed catalog ` +
-              `of ${catalogOf.get(platformId)?.generatedAt ?? '?'}`,
-            failure: false,
-          });
-        }
+        continue;
       }
-    } else if (claims.size > 0) {
-      for (const [pkg, v] of claims) (results.get(pkg) as PackageResult).newestVersionClaimed = v;
+      if (v === undefined) continue; // the source no longer has it
+      newestByPlatform.set(platformId, newestVersions(v.content, scheme));
+      catalogs.push({
+        platform: platformId,
+        digest: v.digest,
+        generatedAt: v.content.generatedAt,
+        status: 'verified',
+        signer: v.signerFingerprint,
+      });
     }
+    const catalogOf = new Map(catalogs.map((c) => [c.platform, c]));
+    for (const pkg of installed) {
+      if (!isValidPlatformComponent(pkg.architecture)) continue;
+      const platformId = formatPlatform({
+        ...primary,
+        arch: isArchIndependent(pkg.architecture) ? primary.arch : pkg.architecture,
+      });
+      const newest = newestByPlatform.get(platformId)?.get(`${pkg.name}:${pkg.architecture}`);
+      if (newest === undefined) {
+        if (claims.has(pkg) && !newestByPlatform.has(platformId)) {
+          (results.get(pkg) as PackageResult).newestVersionClaimed = claims.get(pkg);
+        }
+        continue;
+      }
+      (results.get(pkg) as PackageResult).newestVersion = newest.version;
+      let older: boolean;
+      try {
+        older = scheme.compare(pkg.version, newest.version) < 0;
+      } catch {
+        continue;
+      }
+      if (older) {
+        findings.push({
+          class: 'outdated',
+          package: pkg.name,
+          arch: pkg.architecture,
+          expected: newest.version,
+          actual: pkg.version,
+          detail:
+            `${pkg.name} ${pkg.version} is older than ${newest.version}, the newest in the signed catalog ` +
+            `of ${catalogOf.get(platformId)?.generatedAt ?? '?'}`,
+          failure: false,
+        });
+      }
+    }
+  } else if (claims.size > 0) {
+    for (const [pkg, v] of claims) (results.get(pkg) as PackageResult).newestVersionClaimed = v;
+  }
 
-    if (options.scanUnowned) {
-      const dirs =
-        (typeof options.scanUnowned === 'object' ? options.scanUnowned.dirs : undefined) ?? DEFAULT_SCAN_DIRS;
-      findings.push(...(await unownedFindings(rootDir, root, db, divertedTo, dirs, pool, options, notes)));
-    }
-  } finally {
-    await ownPool?.close();
+  if (options.scanUnowned) {
+    const dirs =
+      (typeof options.scanUnowned === 'object' ? options.scanUnowned.dirs : undefined) ?? DEFAULT_SCAN_DIRS;
+    findings.push(...(await unownedFindings(rootDir, root, db, divertedTo, dirs, pool, options, notes)));
   }
 
   const packages = installed.map((p) => results.get(p) as PackageResult);
@@ -497,7 +610,7 @@ async function unownedFindings(
   db: LocalDatabase,
   divertedTo: readonly string[],
   dirs: readonly string[],
-  pool: () => HashPool,
+  pool: HashPool,
   options: VerifyMachineOptions,
   notes: string[],
 ): Promise<Finding[]> {
@@ -515,7 +628,7 @@ async function unownedFindings(
   owned.clear();
   notes.push(...scan.notes);
   if (scan.paths.length === 0) return [];
-  const observations = await pool().inspectAll(root, scan.paths);
+  const observations = await pool.inspectAll(root, scan.paths);
   const hashes = observations.flatMap((o) => (o.status === 'ok' && o.type === 'file' ? [o.sha256] : []));
   let known: Awaited<ReturnType<NonNullable<VerifyMachineOptions['reverseLookup']>>> | undefined;
   if (options.reverseLookup !== undefined && hashes.length > 0) {
@@ -579,6 +692,9 @@ async function unownedFindings(
 
 /** A manifest this large is followed by a garbage collection (see collectGarbage). */
 const LARGE_MANIFEST_BYTES = 2 * 1024 * 1024;
+
+/** Chunks hashing (or queued on the pool) at once: one being hashed, one waiting behind it. */
+const HASHING_AHEAD = 2;
 
 /** Packages per lookup and per hashing chunk (see verifyMachine). */
 const DEFAULT_BATCH = 128;
