@@ -121,7 +121,7 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   // fetched (close() lets a thread finish starting before it stops it).
   const ownPool =
     options.pool === undefined
-      ? new HashPool({ capabilities: 'executable', threads: options.jobs })
+      ? new HashPool({ capabilities: 'executable', threads: options.jobs, maxInFlightPerWorker: 8 })
       : undefined;
   try {
     return await verifyWith(options.pool ?? (ownPool as HashPool), options, started);
@@ -204,6 +204,7 @@ async function verifyWith(
       chunks.push({ arch, pkgs: pkgs.slice(i, i + batchSize) });
   }
   const notInCatalog: InstalledPackage[] = [];
+  const verifying = new WeightedLimit(VERIFY_BUDGET_BYTES);
   let unavailable: SysattestError | undefined;
   let fromCacheCount = 0;
 
@@ -273,39 +274,50 @@ async function verifyWith(
       for (const pkg of batch) unverified(pkg, 'server-unreachable');
       return out;
     }
-    let fetched: ManifestFetchResult[];
-    try {
-      fetched = await source.fetch(platform, requestsFor(batch));
-    } catch (e) {
-      if (!isUnavailable(e)) throw e;
-      unavailable ??= e;
-      notes.push(e.message);
-      for (const pkg of batch) unverified(pkg, 'server-unreachable');
-      return out;
-    }
-    const outcomes = await mapLimit(batch, CONCURRENCY, async (pkg, j) => {
-      const r: ManifestFetchResult | undefined = fetched[j];
-      if (r?.newestVersion !== undefined) claims.set(pkg, r.newestVersion);
-      if (r === undefined) return { unverified: 'not-in-catalog' as const };
-      if (r.status !== 'ok') return { unverified: r.status };
-      const verified = await verifyFor(pkg, manifestPlatform, r.bytes, r.signature, options);
-      // Verifying a large manifest leaves several times its size of garbage: collect it now,
-      // before it piles up with the next one's.
-      if (r.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
-      return { verified };
-    });
-    fetched = [];
-    for (const [j, pkg] of batch.entries()) {
-      const outcome = outcomes[j];
-      if (outcome === undefined || 'unverified' in outcome) {
-        const reason = outcome?.unverified ?? 'not-in-catalog';
-        if (reason === 'not-in-catalog') notInCatalog.push(pkg);
-        else unverified(pkg, reason);
-      } else if (typeof outcome.verified === 'string') {
-        refused(pkg, outcome.verified);
-      } else {
-        out.push(accepted(pkg, outcome.verified));
-        await options.cache?.put(outcome.verified, options.keyring).catch(() => undefined);
+    // In groups: an answer holds its manifests inline (base64 in JSON), so a smaller group keeps
+    // the peak memory of a first run down; the groups of a chunk follow each other.
+    for (let g = 0; g < batch.length; g += FETCH_GROUP) {
+      const group = batch.slice(g, g + FETCH_GROUP);
+      if (unavailable !== undefined) {
+        for (const pkg of group) unverified(pkg, 'server-unreachable');
+        continue;
+      }
+      let fetched: ManifestFetchResult[];
+      try {
+        fetched = await source.fetch(platform, requestsFor(group));
+      } catch (e) {
+        if (!isUnavailable(e)) throw e;
+        unavailable ??= e;
+        notes.push(e.message);
+        for (const pkg of group) unverified(pkg, 'server-unreachable');
+        continue;
+      }
+      const outcomes = await mapLimit(group, CONCURRENCY, async (pkg, j) => {
+        const r: ManifestFetchResult | undefined = fetched[j];
+        if (r?.newestVersion !== undefined) claims.set(pkg, r.newestVersion);
+        if (r === undefined) return { unverified: 'not-in-catalog' as const };
+        if (r.status !== 'ok') return { unverified: r.status };
+        const verified = await verifying.run(r.bytes.length, () =>
+          verifyFor(pkg, manifestPlatform, r.bytes, r.signature, options),
+        );
+        // Verifying a large manifest leaves several times its size of garbage: collect it now,
+        // before it piles up with the next one's.
+        if (r.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
+        return { verified };
+      });
+      fetched = [];
+      for (const [j, pkg] of group.entries()) {
+        const outcome = outcomes[j];
+        if (outcome === undefined || 'unverified' in outcome) {
+          const reason = outcome?.unverified ?? 'not-in-catalog';
+          if (reason === 'not-in-catalog') notInCatalog.push(pkg);
+          else unverified(pkg, reason);
+        } else if (typeof outcome.verified === 'string') {
+          refused(pkg, outcome.verified);
+        } else {
+          out.push(accepted(pkg, outcome.verified));
+          await options.cache?.put(outcome.verified, options.keyring).catch(() => undefined);
+        }
       }
     }
     return out;
@@ -692,6 +704,34 @@ async function unownedFindings(
 
 /** A manifest this large is followed by a garbage collection (see collectGarbage). */
 const LARGE_MANIFEST_BYTES = 2 * 1024 * 1024;
+
+/** Packages per fetch of manifests with their bytes inline (a first run; see resolveChunk). */
+const FETCH_GROUP = 32;
+
+/** Bytes of manifests verified at once: a parse holds several times its document's size. */
+const VERIFY_BUDGET_BYTES = 8 * 1024 * 1024;
+
+/**
+ * At most `capacity` units of work at once, by weight; one heavier than the capacity runs alone.
+ * Used so that several large manifests are not parsed and validated at the same time.
+ */
+class WeightedLimit {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly capacity: number) {}
+
+  async run<T>(weight: number, fn: () => Promise<T>): Promise<T> {
+    const w = Math.min(Math.max(0, weight), this.capacity);
+    while (this.used + w > this.capacity) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.used += w;
+    try {
+      return await fn();
+    } finally {
+      this.used -= w;
+      for (const wake of this.waiting.splice(0)) wake();
+    }
+  }
+}
 
 /** Chunks hashing (or queued on the pool) at once: one being hashed, one waiting behind it. */
 const HASHING_AHEAD = 2;

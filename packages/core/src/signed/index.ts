@@ -1,4 +1,4 @@
-export { canonicalJson } from './canonical-json.js';
+export { canonicalJson, matchesCanonicalJson } from './canonical-json.js';
 export {
   VerifiedDocument,
   SEAL_SECRET_BYTES,

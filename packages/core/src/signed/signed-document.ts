@@ -4,7 +4,7 @@ import { SignatureError, type SysattestError } from '../errors.js';
 import type { SigningKey, TrustedKeyring } from '../openpgp/index.js';
 import { verifyDetached, type VerifiedSignature } from '../openpgp/index.js';
 import { pinnedKeyDigest } from '../openpgp/keyring.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, matchesCanonicalJson } from './canonical-json.js';
 
 /**
  * Signed JSON documents (manifests, catalog snapshots): their life is
@@ -296,9 +296,10 @@ function parseCanonical<T>(kind: DocumentKind<T>, bytes: Uint8Array): T {
     throw kind.error('INVALID', `${kind.what} is not valid JSON: ${(e as Error).message}`);
   }
   const content = validate(kind, raw);
+  raw = undefined; // the validated copy is what is kept: the parse can go while the check runs
   // One document, one encoding: duplicate keys, reordered keys or extra whitespace would let two
   // different byte strings claim the same content.
-  if (canonicalJson(content) !== text) {
+  if (!matchesCanonicalJson(content, text)) {
     throw kind.error('INVALID', `${kind.what} is not in canonical form (sorted keys, no whitespace)`);
   }
   return content;
