@@ -265,21 +265,63 @@ describe('compareEntry', () => {
     });
   });
 
-  describe("the local database's state of a path (rpm %ghost, not installed)", () => {
-    const absent: ManifestEntry = { type: 'absent', path: '/var/log/tool.log' };
-    const ghost = { localState: (p: string) => (p === '/var/log/tool.log' ? ('ghost' as const) : undefined) };
+  describe("rpm %ghost: excused only on the signed manifest's word", () => {
+    const oldAbsent: ManifestEntry = { type: 'absent', path: '/var/log/tool.log' };
+    const signedGhost: ManifestEntry = { ...oldAbsent, reason: 'ghost' };
+    const localGhost = {
+      localState: (p: string) => (p === '/var/log/tool.log' ? ('ghost' as const) : undefined),
+    };
+    it('an absent entry signed as %ghost: whatever is there was made at run time, not flagged', () => {
+      assert.deepEqual(compareEntry(PKG, signedGhost, obsFile({ path: signedGhost.path })), []);
+      assert.deepEqual(compareEntry(PKG, signedGhost, obsLink('/x', { path: signedGhost.path })), []);
+      assert.deepEqual(compareEntry(PKG, signedGhost, { status: 'missing', path: signedGhost.path }), []);
+      assert.deepEqual(compareEntry(PKG, signedGhost, undefined), []);
+      // Nor with a conffile flag (a %config %ghost).
+      assert.deepEqual(compareEntry(PKG, { ...signedGhost, conffile: true }, obsFile()), []);
+    });
+    it('an absent entry with no reason (an older manifest): the local database marking the path %ghost excuses nothing', () => {
+      const f = compareEntry(PKG, oldAbsent, obsFile({ path: oldAbsent.path }), localGhost);
+      assert.deepEqual(classes(f), ['unexpected']);
+      assert.equal(f[0]?.failure, true);
+      assert.match(f[0]?.detail ?? '', /local rpm database calls it %ghost but the signed manifest does not/);
+      // Without the local claim: the plain dpkg wording.
+      const plain = compareEntry(PKG, oldAbsent, obsFile({ path: oldAbsent.path }));
+      assert.deepEqual(classes(plain), ['unexpected']);
+      assert.match(plain[0]?.detail ?? '', /fresh install of the package has no such path$/);
+    });
+    it('a local database saying "not installed" for an absent path that exists excuses nothing either', () => {
+      const notInstalled = { localState: () => 'not-installed' as const };
+      assert.deepEqual(classes(compareEntry(PKG, oldAbsent, obsFile(), notInstalled)), ['unexpected']);
+    });
+    it('signed not-installed (the generator left the file out): a file there cannot be vouched for, unexpected', () => {
+      const e: ManifestEntry = {
+        type: 'absent',
+        path: '/usr/share/doc/tool/README',
+        reason: 'not-installed',
+      };
+      const f = compareEntry(PKG, e, obsFile({ path: e.path }), localGhost);
+      assert.deepEqual(classes(f), ['unexpected']);
+      assert.match(f[0]?.detail ?? '', /left this file out/);
+      assert.deepEqual(compareEntry(PKG, e, { status: 'missing', path: e.path }), []);
+    });
+    it('compareEntries on a manifest mixing both: only the unsigned one is flagged', () => {
+      const f = compareEntries(
+        PKG,
+        [signedGhost, { type: 'absent', path: '/var/log/other.log' }],
+        (p) => obsFile({ path: p }),
+        { localState: () => 'ghost' },
+      );
+      assert.deepEqual(
+        f.map((x) => [x.class, x.path]),
+        [['unexpected', '/var/log/other.log']],
+      );
+    });
+  });
+
+  describe("the local database's state of a shipped path (rpm not installed)", () => {
     const notInstalled = {
       localState: (p: string) => (p === '/usr/bin/tool' ? ('not-installed' as const) : undefined),
     };
-    it('an absent %ghost made at run time is not flagged (whatever it is)', () => {
-      assert.deepEqual(compareEntry(PKG, absent, obsFile({ path: absent.path }), ghost), []);
-      assert.deepEqual(compareEntry(PKG, absent, obsLink('/x', { path: absent.path }), ghost), []);
-      assert.deepEqual(compareEntry(PKG, absent, undefined, ghost), []);
-    });
-    it('an absent path the local database says is not installed is not flagged either', () => {
-      const f = compareEntry(PKG, { ...absent, path: '/usr/bin/tool' }, obsFile(), notInstalled);
-      assert.deepEqual(f, []);
-    });
     it('a shipped file the local database says is not installed: missing is fine', () => {
       assert.deepEqual(
         compareEntry(PKG, fileEntry(), { status: 'missing', path: '/usr/bin/tool' }, notInstalled),
@@ -296,11 +338,6 @@ describe('compareEntry', () => {
       assert.deepEqual(classes(missing), ['missing']);
       assert.deepEqual(classes(compareEntry(PKG, fileEntry(), obsFile({ mode: 0o4755 }), lying)), [
         'metadata',
-      ]);
-    });
-    it('without a local state an absent path that exists stays unexpected', () => {
-      assert.deepEqual(classes(compareEntry(PKG, absent, obsFile({ path: absent.path }), {})), [
-        'unexpected',
       ]);
     });
   });

@@ -1,4 +1,4 @@
-import type { FileObservation, ManifestEntry } from '@sysattest/core';
+import type { AbsentReason, FileObservation, ManifestEntry } from '@sysattest/core';
 
 /**
  * Comparing one verified manifest with what is on disk. PURE: no I/O; the caller hashes the paths
@@ -17,7 +17,8 @@ import type { FileObservation, ManifestEntry } from '@sysattest/core';
  * |                   | `includeConfig` (`detail` says what differs)                               |
  * | `unexpected`      | an `absent` entry (a fresh install has no such path) that exists here: a     |
  * |                   | file where the distribution ships none is suspicious, so it is a failure    |
- * |                   | (for an absent conffile it is `config-modified` instead)                    |
+ * |                   | (for an absent conffile it is `config-modified` instead); not for an entry  |
+ * |                   | the manifest signs as `reason: 'ghost'` (rpm %ghost: made at run time)      |
  * | `unreadable`      | the OS refused to read it (EACCES, EIO…)                                    |
  * | `unstable`        | it vanished, was swapped, or changed while being hashed: check again        |
  * | `unresolvable`    | the path cannot be resolved inside the root (a directory on the way is not   |
@@ -32,12 +33,18 @@ import type { FileObservation, ManifestEntry } from '@sysattest/core';
  *   (gid), the names are compared (dynamically allocated system ids differ between machines);
  *   otherwise the numbers are.
  * - Where to look: see `locationOf`.
- * - The local package database's word (`localState`, rpm only) is taken only where the signed
- *   manifest agrees nothing can be checked: an `absent` entry whose path the local database calls
- *   %ghost or not installed is not flagged whatever is there (a %ghost file is made at run time);
- *   a shipped entry the local database calls not installed (docs or languages left out on this
- *   machine, the other architecture's copy of a multilib file) is not flagged when it is missing.
- *   Anything else is compared as usual, so a tampered database cannot hide a changed file.
+ * - What excuses a path that exists where the manifest says `absent` is the SIGNED manifest
+ *   alone: `reason: 'ghost'` (the generator's fresh container's rpm database says %ghost) excuses
+ *   whatever is there. Without that reason (manifests made before it existed, dpkg and apk
+ *   manifests, and `not-installed`: the generator's install left the file out, so the manifest
+ *   has no content to compare) the path is `unexpected`, whatever the local database says: a
+ *   machine's own database is editable by whoever altered the machine, so marking a planted
+ *   file %ghost there excuses nothing. (A local %ghost only shows in the finding's detail.)
+ * - The local package database's word (`localState`, rpm only) excuses one thing: a shipped
+ *   entry the local database calls not installed (docs or languages left out on this machine,
+ *   the other architecture's copy of a multilib file) is not flagged when it is MISSING. Anything
+ *   there is still compared with the manifest, so a tampered database cannot hide a changed or
+ *   planted file; it can only hide the deletion of such a file (see compareEntry).
  */
 
 export type FindingClass =
@@ -206,13 +213,15 @@ export function compareEntry(
     };
   };
 
+  // rpm %ghost by the signed manifest's word: whatever is there was made at run time.
+  if (entry.type === 'absent' && entry.reason === 'ghost') return [];
   const local = options.localState?.(entry.path);
-  // %ghost or not installed here, and nothing shipped: whatever is there is not the package's.
-  if (entry.type === 'absent' && local !== undefined) return [];
   if (observation === undefined) {
     return [make('unresolvable', `${at} was not inspected`)];
   }
-  if (observation.status === 'missing' && local === 'not-installed') return [];
+  // Left out on this machine by design (rpm --excludedocs, %_install_langs): a deletion of such
+  // a file is all a tampered local database could hide here; content is always compared.
+  if (observation.status === 'missing' && entry.type !== 'absent' && local === 'not-installed') return [];
   switch (observation.status) {
     case 'missing':
       return entry.type === 'absent' ? [] : [make('missing', `${at} is missing`, { expected: entry.type })];
@@ -232,14 +241,10 @@ export function compareEntry(
 
   if (entry.type === 'absent') {
     return [
-      make(
-        'unexpected',
-        `${at} exists (${observedType(o)}), but a fresh install of the package has no such path`,
-        {
-          expected: 'absent',
-          actual: o.type,
-        },
-      ),
+      make('unexpected', `${at} exists (${observedType(o)}), but ${absentWhy(entry.reason, local)}`, {
+        expected: 'absent',
+        actual: o.type,
+      }),
     ];
   }
 
@@ -324,6 +329,24 @@ export function compareEntry(
     );
   }
   return out;
+}
+
+/** Why an absent path that exists is flagged, for the finding's detail. */
+function absentWhy(reason: AbsentReason | undefined, local: LocalFileState | undefined): string {
+  if (reason === 'not-installed') {
+    return (
+      'the manifest was made where the package manager left this file out (docs or languages ' +
+      'excluded), so it has no content to compare it with'
+    );
+  }
+  const fresh = 'a fresh install of the package has no such path';
+  if (local === 'ghost') {
+    return (
+      `${fresh}; the local rpm database calls it %ghost but the signed manifest does not ` +
+      '(a manifest made before manifests recorded %ghost, or a database edited to hide the file)'
+    );
+  }
+  return fresh;
 }
 
 function compareOwner(

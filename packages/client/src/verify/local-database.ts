@@ -15,14 +15,17 @@ import type { LocalFileState } from './compare.js';
  * | question                 | dpkg                                   | rpm                                 | apk  |
  * |--------------------------|----------------------------------------|-------------------------------------|------|
  * | where a path really is   | dpkg-divert (local and packages')      | where it is named                   | same |
- * | states excusing a path   | none                                   | %ghost, not installed (nodocs, …)   | none |
+ * | local state of a path    | none                                   | %ghost, not installed (nodocs, …)   | none |
  * | mode/owner overrides     | `var/lib/dpkg/statoverride`            | none                                | none |
  * | foreign repository       | apt lists' Origin (origin.ts)          | not told (no record in rpmdb)       | not told |
  * | also owned (unowned)     | half-installed packages, diversions    | –                                   | –    |
  * | alternatives links       | `var/lib/dpkg/alternatives`            | `var/lib/alternatives` (same format)| –    |
  *
  * The local database only says WHAT is installed (name, version, architecture) and the few
- * per-path facts above; what a file must contain always comes from the signed manifest.
+ * per-path facts above; what a file must contain always comes from the signed manifest. The local
+ * rpm state excuses only a MISSING file the local database left out by design; a path that exists
+ * where the manifest says absent is excused by the manifest's signed `reason: 'ghost'` alone, never
+ * by a local %ghost (see compare.ts).
  */
 export interface LocalDatabase {
   manager: PackageManagerName;
@@ -31,7 +34,10 @@ export interface LocalDatabase {
   notes: string[];
   /** Where a package's path lives on this machine (dpkg diversions); undefined: where named. */
   localDiversion(pkg: InstalledPackage): ((path: string) => string) | undefined;
-  /** The local state of a package's path that compare.ts may excuse (rpm ghost / not installed). */
+  /**
+   * The local state of a package's path (rpm ghost / not installed): compare.ts excuses a missing
+   * not-installed file with it, and names a local %ghost in a finding's detail; nothing else.
+   */
   localState(pkg: InstalledPackage): ((path: string) => LocalFileState | undefined) | undefined;
   /** Whether `var/lib/dpkg/statoverride` applies. */
   statOverrides: boolean;

@@ -147,6 +147,27 @@ echo local > %{buildroot}/usr/share/sa-local/readme
 /usr/share/sa-local/readme
 `;
 
+// A package one of whose files the generator's install did not keep (as if a scriptlet removed
+// it): its manifest says `absent` with no reason. `ghosted` is the same NEVR with that path
+// %ghost, for editing a machine's database with `rpm --justdb`.
+const saRm = (ghosted: boolean): string => `
+Name: sa-rm
+Version: 1
+Release: 1
+Summary: t
+License: MIT
+BuildArch: noarch
+%description
+t
+%install
+mkdir -p %{buildroot}/usr/lib/sa-rm
+echo kept > %{buildroot}/usr/lib/sa-rm/kept
+echo cache > %{buildroot}/usr/lib/sa-rm/cache
+%files
+/usr/lib/sa-rm/kept
+${ghosted ? '%ghost ' : ''}/usr/lib/sa-rm/cache
+`;
+
 /** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
 const q1 = (data: string): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
 
@@ -158,6 +179,7 @@ function makeApkRoot(root: string, extraPackage = false): void {
     ['etc/sa-box.conf', 'a=1\n', 0o644],
     ['usr/share/sa-doc/readme', 'docs\n', 0o644],
     ['usr/lib/sa/data', 'data\n', 0o644],
+    ['etc/apk/keys/sa-test.rsa.pub', 'key\n', 0o644],
   ];
   for (const [p, c, mode] of files) {
     fs.mkdirSync(path.join(root, p, '..'), { recursive: true });
@@ -198,7 +220,17 @@ function makeApkRoot(root: string, extraPackage = false): void {
       'M:0:0:555',
     ],
     ['P:sa-doc', 'V:1.0-r0', 'A:noarch', 'F:usr/share/sa-doc', 'R:readme', `Z:${q1('docs\n')}`],
-    ['P:apk-tools', 'V:2.14.4-r0', 'A:x86_64', 'F:usr/lib/sa', 'R:data', `Z:${q1('data\n')}`],
+    [
+      'P:apk-tools',
+      'V:2.14.4-r0',
+      'A:x86_64',
+      'F:etc/apk/keys',
+      'R:sa-test.rsa.pub',
+      `Z:${q1('key\n')}`,
+      'F:usr/lib/sa',
+      'R:data',
+      `Z:${q1('data\n')}`,
+    ],
   ];
   if (extraPackage) {
     fs.mkdirSync(path.join(root, 'usr/share/sa-extra'), { recursive: true });
@@ -301,6 +333,8 @@ describe(
       rpms.set('sa-data', rpmbuild(work, 'sa-data', saData('1.0')));
       rpms.set('sa-data-1.1', rpmbuild(work, 'sa-data-1.1', saData('1.1')));
       rpms.set('sa-local', rpmbuild(work, 'sa-local', SA_LOCAL));
+      rpms.set('sa-rm', rpmbuild(work, 'sa-rm', saRm(false)));
+      rpms.set('sa-rm-ghosted', rpmbuild(work, 'sa-rm-ghosted', saRm(true)));
     });
 
     after(async () => {
@@ -395,6 +429,15 @@ describe(
         assert.deepEqual(
           r.report?.packages.map((p) => p.name),
           ['sa-tool'],
+        );
+      });
+
+      it("the signed manifest, made from the generator's own database, says the path is a %ghost", () => {
+        const file = path.join(home, 'manifests-rpm/fedora/41/x86_64/sa-tool_2%3a1.0-1.fc41_x86_64.json');
+        const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: { path: string }[] };
+        assert.deepEqual(
+          m.entries.find((e) => e.path === '/usr/lib/sa-tool/state'),
+          { type: 'absent', path: '/usr/lib/sa-tool/state', reason: 'ghost' },
         );
       });
 
@@ -630,7 +673,11 @@ describe(
           assert.equal(fs.existsSync(path.join(nodocs, 'usr/share/doc/sa-tool/README')), false);
           const r = verify(nodocs);
           assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
-          assert.deepEqual(r.report?.findings, []);
+          // (sa-data is outdated by now: the catalog snapshot of the test above offers 1.1.)
+          assert.deepEqual(
+            r.report?.findings.filter((f) => f.class !== 'outdated'),
+            [],
+          );
         });
 
         it('but a file put where the manifest ships one is still compared: modified, exit 1', async () => {
@@ -651,6 +698,83 @@ describe(
             },
           );
         });
+      });
+    });
+
+    describe('a machine whose rpm database was edited to call a path %ghost (rpm --justdb)', () => {
+      const platform: Platform = { distro: 'fedora', release: '41', arch: 'x86_64' };
+      let machine: string;
+
+      /** A Fedora 41 root with `rpms` installed by rpm (extra rpm flags in `rpmArgs`). */
+      function rpmRoot(name: string, rpmFiles: string[], rpmArgs: string[] = []): string {
+        const r = path.join(home, name);
+        writeAccounts(r);
+        fs.writeFileSync(path.join(r, 'etc/os-release'), 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=41\n');
+        runOk('rpm', [
+          '--root',
+          r,
+          '--define',
+          '_dbpath /usr/lib/sysimage/rpm',
+          '--nodeps',
+          ...rpmArgs,
+          '-i',
+          ...rpmFiles,
+        ]);
+        return r;
+      }
+
+      before(async () => {
+        // The generator's fresh install, which did not keep /usr/lib/sa-rm/cache.
+        const gen = rpmRoot('fedora-sa-rm-generator', rpms.get('sa-rm') as string[]);
+        fs.rmSync(path.join(gen, 'usr/lib/sa-rm/cache'));
+        await generateAndUpload(gen, 'rpm', platform, [{ name: 'sa-rm', version: '1-1', arch: 'noarch' }]);
+        // The machine: the same package, then its database rewritten with the same NEVR calling
+        // that path %ghost (files untouched), as someone hiding a planted file would.
+        // (sa-tool too: a root of noarch packages alone does not tell its architecture.)
+        machine = rpmRoot('fedora-sa-rm-machine', [
+          ...(rpms.get('sa-rm') as string[]),
+          ...(rpms.get('sa-tool') as string[]),
+        ]);
+        fs.rmSync(path.join(machine, 'usr/lib/sa-rm/cache'));
+        rpmRoot('fedora-sa-rm-machine', rpms.get('sa-rm-ghosted') as string[], ['--justdb', '--replacepkgs']);
+      });
+
+      it('the manifest says absent with no reason; the edited database says %ghost', async () => {
+        const file = path.join(home, 'manifests-rpm/fedora/41/noarch/sa-rm_1-1_noarch.json');
+        const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries: { path: string }[] };
+        assert.deepEqual(
+          m.entries.find((e) => e.path === '/usr/lib/sa-rm/cache'),
+          { type: 'absent', path: '/usr/lib/sa-rm/cache' },
+        );
+        const db = await readRpmDatabase(machine);
+        assert.deepEqual(db.packages.map((p) => `${p.name}-${p.version}`).sort(), [
+          'sa-rm-1-1',
+          'sa-tool-2:1.0-1.fc41',
+        ]);
+        const cache = db.packages
+          .find((p) => p.name === 'sa-rm')
+          ?.files.find((f) => f.path === '/usr/lib/sa-rm/cache');
+        assert.equal(cache?.ghost, true);
+        const clean = verify(machine);
+        assert.equal(clean.status, 0, `${clean.stderr}\n${JSON.stringify(clean.report?.findings)}`);
+      });
+
+      it('a file planted at that path is unexpected, exit 1: the local %ghost excuses nothing', async () => {
+        await tampered(
+          machine,
+          ['/usr/lib/sa-rm/cache'],
+          () => fs.writeFileSync(path.join(machine, 'usr/lib/sa-rm/cache'), '\x7fELF planted'),
+          () => {
+            const r = verify(machine);
+            assert.equal(r.status, 1, JSON.stringify(r.report?.findings));
+            const f = findingsOf(r, 'unexpected');
+            assert.deepEqual(
+              f.map((x) => [x.path, x.package, x.failure]),
+              [['/usr/lib/sa-rm/cache', 'sa-rm', true]],
+            );
+            assert.match(f[0]?.detail ?? '', /local rpm database calls it %ghost/);
+          },
+        );
       });
     });
 
@@ -702,17 +826,40 @@ describe(
         );
       });
 
-      it('a file under /etc edited: modified, exit 1 (apk records no config flag, so manifests carry none)', async () => {
+      it("a file under /etc edited: config-modified (apk's protected paths), exit 0; a failure (1) with --include-config", async () => {
         await tampered(
           root,
           ['/etc/sa-box.conf'],
           () => fs.appendFileSync(path.join(root, 'etc/sa-box.conf'), 'b=2\n'),
           () => {
             const r = verify(root);
+            assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
+            assert.deepEqual(
+              findingsOf(r, 'config-modified').map((f) => [f.path, f.package, f.failure]),
+              [['/etc/sa-box.conf', 'sa-box', false]],
+            );
+            assert.deepEqual(findingsOf(r, 'modified'), []);
+            const strict = verify(root, ['--include-config']);
+            assert.equal(strict.status, 1);
+            assert.deepEqual(
+              findingsOf(strict, 'config-modified').map((f) => [f.path, f.failure]),
+              [['/etc/sa-box.conf', true]],
+            );
+          },
+        );
+      });
+
+      it('a repository key under /etc/apk replaced: modified, exit 1 (etc/apk is not configuration)', async () => {
+        await tampered(
+          root,
+          ['/etc/apk/keys/sa-test.rsa.pub'],
+          () => fs.writeFileSync(path.join(root, 'etc/apk/keys/sa-test.rsa.pub'), 'attacker key\n'),
+          () => {
+            const r = verify(root);
             assert.equal(r.status, 1);
             assert.deepEqual(
-              findingsOf(r, 'modified').map((f) => f.path),
-              ['/etc/sa-box.conf'],
+              findingsOf(r, 'modified').map((f) => [f.path, f.package]),
+              [['/etc/apk/keys/sa-test.rsa.pub', 'apk-tools']],
             );
           },
         );

@@ -278,6 +278,75 @@ describe('manifest v1', () => {
     });
   });
 
+  describe('absent entries and why they are absent', () => {
+    // A manifest as the generator wrote them before `reason` existed: its exact canonical bytes.
+    const OLD_BYTES =
+      '{"entries":[{"gid":0,"mode":"0755","path":"/usr/lib/t","type":"dir","uid":0},' +
+      '{"conffile":true,"path":"/usr/lib/t/conf","type":"absent"},' +
+      '{"path":"/usr/lib/t/state","type":"absent"}],' +
+      '"package":{"architecture":"x86_64","name":"t","source":{"name":"t","version":"1-1"},"version":"1-1"},' +
+      '"platform":"fedora/41/x86_64",' +
+      '"provenance":{"generatedAt":"2026-11-25T12:00:00Z","generator":{"name":"sysattest-generator","version":"0.1.0"},' +
+      `"image":{"id":"${'e'.repeat(64)}"},"installer":"dnf5 5.2.6","keyFingerprint":"${'A'.repeat(40)}"},` +
+      '"schema":"sysattest.manifest","schemaVersion":1}\n';
+
+    it('an old manifest without `reason` is still valid and serialises to the same bytes', () => {
+      const m = JSON.parse(OLD_BYTES) as Manifest;
+      const bytes = serialiseManifest(m);
+      assert.equal(Buffer.from(bytes).toString('utf8'), OLD_BYTES);
+      assert.equal(sha256Hex(bytes), sha256Hex(Buffer.from(OLD_BYTES)));
+    });
+
+    it('an old signed manifest still verifies and parses, with no reason on its absent entries', async () => {
+      const old = JSON.parse(OLD_BYTES.replaceAll('A'.repeat(40), key.fingerprint)) as Manifest;
+      const signed = await signManifest(old, key);
+      assert.equal(
+        Buffer.from(signed.bytes).toString('utf8'),
+        OLD_BYTES.replaceAll('A'.repeat(40), key.fingerprint),
+      );
+      const v = await verifyManifest(signed.bytes, signed.signature, keyring);
+      const absent = v.content.entries.filter((e) => e.type === 'absent');
+      assert.deepEqual(
+        absent.map((e) => [e.path, e.reason]),
+        [
+          ['/usr/lib/t/conf', undefined],
+          ['/usr/lib/t/state', undefined],
+        ],
+      );
+    });
+
+    it('`reason` is serialised in its sorted place, and only when set', () => {
+      const m = JSON.parse(OLD_BYTES) as Manifest;
+      m.entries[2] = { type: 'absent', path: '/usr/lib/t/state', reason: 'ghost' };
+      m.entries.push({ type: 'absent', path: '/usr/share/doc/t/README', reason: 'not-installed' });
+      const text = Buffer.from(serialiseManifest(m)).toString('utf8');
+      assert.ok(text.includes('{"path":"/usr/lib/t/state","reason":"ghost","type":"absent"}'), text);
+      assert.ok(text.includes('{"path":"/usr/share/doc/t/README","reason":"not-installed","type":"absent"}'));
+      assert.ok(text.includes('{"conffile":true,"path":"/usr/lib/t/conf","type":"absent"}'));
+    });
+
+    const refused: [string, (m: Manifest) => void][] = [
+      [
+        'an unknown reason',
+        (m) => (m.entries[2] = { type: 'absent', path: '/usr/lib/t/state', reason: 'excluded' } as never),
+      ],
+      [
+        'a reason on an entry that is not absent',
+        (m) => (m.entries[0] = { ...(m.entries[0] as object), reason: 'ghost' } as never),
+      ],
+    ];
+    for (const [what, mutate] of refused) {
+      it(`refuses ${what}`, () => {
+        const m = JSON.parse(OLD_BYTES) as Manifest;
+        mutate(m);
+        assert.throws(
+          () => serialiseManifest(m),
+          (e: unknown) => e instanceof ManifestError && e.code === 'MANIFEST_INVALID',
+        );
+      });
+    }
+  });
+
   it('names files like Debian archives, with the epoch colon escaped', () => {
     assert.equal(
       manifestFileName({ name: 'iputils-ping', version: '3:20221126-1', architecture: 'amd64' }),

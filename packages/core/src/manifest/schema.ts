@@ -100,6 +100,18 @@ const fileContent = {
     .optional(),
 };
 
+/**
+ * Why an `absent` entry is absent, as the package database of the generator's fresh container
+ * (never the verified machine's) recorded it:
+ * - `ghost`: rpm `%ghost`, the package owns the path but never ships it; whatever is there was
+ *   made at run time, so a client excuses anything at that path;
+ * - `not-installed`: rpm left the file out by design in the generator's install (documentation or
+ *   languages excluded, a net-shared path, the other architecture's copy of a multilib file); the
+ *   package does ship content for it, which this manifest cannot vouch for.
+ */
+export const ABSENT_REASONS = ['ghost', 'not-installed'] as const;
+export type AbsentReason = (typeof ABSENT_REASONS)[number];
+
 export const manifestEntrySchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('file'), ...common, ...fileContent, ...distroFields }),
   /**
@@ -129,9 +141,16 @@ export const manifestEntrySchema = z.discriminatedUnion('type', [
   /**
    * The package database lists the path but a fresh install does not have it (a maintainer script
    * removed it, or the package never shipped it): a client must not expect it, and must not take it
-   * as unowned either.
+   * as unowned either. `reason`, when the generator's own database gave one, says why; see
+   * ABSENT_REASONS. Without it (every manifest made before it existed, every dpkg manifest), a path
+   * that exists where the manifest says absent is unexpected.
    */
-  z.strictObject({ type: z.literal('absent'), path: absolutePath, conffile: z.literal(true).optional() }),
+  z.strictObject({
+    type: z.literal('absent'),
+    path: absolutePath,
+    conffile: z.literal(true).optional(),
+    reason: z.enum(ABSENT_REASONS).optional(),
+  }),
 ]);
 
 export const manifestSchema = z

@@ -1,4 +1,5 @@
 import type {
+  AbsentReason,
   DistroDigestAlgorithm,
   FileObservation,
   InstalledPackage,
@@ -46,9 +47,17 @@ export function buildManifest(pkg: InstalledPackage, ctx: ManifestContext): Buil
     const diverted = actual !== file.path ? { divertedTo: actual } : {};
     const conffile = file.conffile ? { conffile: true as const } : {};
     // rpm %ghost (owned, never shipped: whatever is there was made at run time) and files the
-    // database says are not installed by design: a client must neither expect nor flag them.
-    if (o.status === 'missing' || file.ghost === true || file.notInstalled === true) {
-      entries.push({ type: 'absent', path: file.path, ...conffile });
+    // database says are not installed by design are absent whatever is on disk, with the reason
+    // signed: this container's database is the trusted side, so a client excuses a %ghost path
+    // because the manifest says so, never because its own (editable) database does.
+    const reason: { reason?: AbsentReason } =
+      file.ghost === true
+        ? { reason: 'ghost' }
+        : file.notInstalled === true
+          ? { reason: 'not-installed' }
+          : {};
+    if (o.status === 'missing' || reason.reason !== undefined) {
+      entries.push({ type: 'absent', path: file.path, ...conffile, ...reason });
       continue;
     }
     if (o.status !== 'ok') {

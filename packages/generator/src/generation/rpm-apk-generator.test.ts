@@ -277,7 +277,7 @@ describe('rpm: manifests from a root made by rpmbuild and rpm --root', () => {
       for (const f of pkg.files) {
         const e = entry(m, f.path);
         if (f.ghost) {
-          assert.deepEqual(e, { type: 'absent', path: f.path }, f.path);
+          assert.deepEqual(e, { type: 'absent', path: f.path, reason: 'ghost' }, f.path);
           continue;
         }
         assert.notEqual(e.type, 'absent', f.path);
@@ -345,12 +345,22 @@ describe('rpm: manifests from a root made by rpmbuild and rpm --root', () => {
 /** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
 const q1 = (data: string | Buffer): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
 
-/** A small Alpine root: two packages, a setuid file, a symlink, a directory with its own mode. */
+/**
+ * A small Alpine root: two packages, a setuid file, a symlink, a directory with its own mode, and
+ * files under /etc that apk's protected paths treat differently: a config file, an init script
+ * (`@etc/init.d`: not configuration), a repository key (`!etc/apk`: not either), and a file the
+ * root's own `etc/apk/protected_paths.d/sa-box.list` unprotects.
+ */
 function makeApkRoot(root: string): void {
   const files: [string, string][] = [
     ['bin/sa-box', '#!/bin/sh\necho box\n'],
     ['bin/sa-ping', 'ping'],
     ['etc/sa-box.conf', 'a=1\n'],
+    ['etc/init.d/sa-box', '#!/sbin/openrc-run\n'],
+    ['etc/apk/keys/sa-test.rsa.pub', 'key\n'],
+    ['etc/sa-box.d/extra.conf', 'b=1\n'],
+    ['etc/sa-box.d/cache.generated', 'c\n'],
+    ['etc/apk/protected_paths.d/sa-box.list', '# made by sa-box\n-etc/sa-box.d/*.generated\n'],
     ['usr/lib/sa/data', 'data\n'],
   ];
   for (const [p, c] of files) {
@@ -382,6 +392,17 @@ function makeApkRoot(root: string): void {
     'F:etc',
     'R:sa-box.conf',
     `Z:${q1('a=1\n')}`,
+    'F:etc/apk/keys',
+    'R:sa-test.rsa.pub',
+    `Z:${q1('key\n')}`,
+    'F:etc/init.d',
+    'R:sa-box',
+    `Z:${q1('#!/sbin/openrc-run\n')}`,
+    'F:etc/sa-box.d',
+    'R:cache.generated',
+    `Z:${q1('c\n')}`,
+    'R:extra.conf',
+    `Z:${q1('b=1\n')}`,
     'F:var/empty',
     'M:0:0:555',
     '',
@@ -419,6 +440,14 @@ function checkApkManifests(made: Awaited<ReturnType<typeof generate>>, root: str
   assert.ok(empty.type === 'dir' && empty.mode === '0555');
   const data = entry(made.manifests.get('apk-tools'), '/usr/lib/sa/data');
   assert.ok(data.type === 'file' && data.distroDigest?.algorithm === 'sha1');
+  // apk's protected paths, read from the root: its config files are conffiles, nothing else is.
+  const conffiles = [...made.manifests.values()]
+    .flatMap((m) => m.entries)
+    .filter((e) => e.conffile === true)
+    .map((e) => e.path)
+    .sort();
+  assert.deepEqual(conffiles, ['/etc/sa-box.conf', '/etc/sa-box.d/extra.conf']);
+  assert.equal(entry(box, '/etc').conffile, undefined);
 }
 
 describe('apk: manifests from a hand-made Alpine root with Q1 checksums', () => {

@@ -4,7 +4,11 @@
  * the image, so an image without bash, or without rpm's query tools, is fine): every path with
  * the distribution's own digest (rpm header file digests, apk `Z:` checksums), mode, owner,
  * group and link target as its database records them, for the manifest builder to put next to
- * our hashes.
+ * our hashes. The flags the manifest signs come from this, the fresh container's own database
+ * (the trusted side, never the verified machine's): rpm %config and %ghost and the files rpm left
+ * out by design (`conffile`, `ghost`, `notInstalled`), and for apk the files under the image's
+ * protected paths (apk's built-in `+etc`, `@etc/init.d`, `!etc/apk` and the image's own
+ * `etc/apk/protected_paths.d/*.list`), which the core reader marks `conffile`.
  */
 import { readApkDatabase, readRpmDatabase, type InstalledPackage } from '@sysattest/core';
 

@@ -14,6 +14,11 @@
  * when they differ from apk's defaults (root:root, files 0644, directories 0755); files and
  * directories without one carry no mode/owner/group here.
  *
+ * apk records no config flag: a file is `conffile` when it lies under one of the root's protected
+ * paths that apk leaves to the administrator (protected-paths.ts: `etc/` by default, but not
+ * `etc/apk/` nor what `etc/init.d/` holds, plus the root's own `etc/apk/protected_paths.d/*.list`),
+ * as dpkg conffiles and rpm %config files are. Directories never are.
+ *
  * Damage policy: a line that is not `X:value`, a field in the wrong place (Z or a before any R,
  * R before any F), a record without P or V, a version apk would refuse, or a checksum that does
  * not decode make the whole database DATABASE_CORRUPT, naming the file and line. Skipping a bad
@@ -25,6 +30,7 @@ import { RootDir } from '../../fs/in-root.js';
 import { apkVersionScheme } from '../../versions/apk.js';
 import type { DistroDigest, InstalledFile, InstalledPackage } from '../model.js';
 import { OwnerIndex, commonestArch } from '../owners.js';
+import { readApkProtectedPaths, type ApkProtectedPaths } from './protected-paths.js';
 
 export const DEFAULT_APK_INSTALLED = '/lib/apk/db/installed';
 /** apk 3 keeps it here on merged-/usr systems. */
@@ -59,12 +65,20 @@ export class ApkDatabase {
   readonly file: string;
   /** `etc/apk/arch` of the root, when present. */
   readonly archFile: string | undefined;
+  /** The protected paths the files' `conffile` flags come from (undefined when not applied). */
+  readonly protectedPaths: ApkProtectedPaths | undefined;
   private ownerIndex: OwnerIndex<ApkPackage> | undefined;
 
-  constructor(init: { packages: ApkPackage[]; file: string; archFile: string | undefined }) {
+  constructor(init: {
+    packages: ApkPackage[];
+    file: string;
+    archFile: string | undefined;
+    protectedPaths?: ApkProtectedPaths;
+  }) {
     this.packages = init.packages;
     this.file = init.file;
     this.archFile = init.archFile;
+    this.protectedPaths = init.protectedPaths;
   }
 
   find(name: string): ApkPackage | undefined {
@@ -105,9 +119,15 @@ function parseAcl(value: string): { owner: string; group: string; mode: number }
 
 /**
  * Parses the text of an installed database. `file` names it in errors. Throws
- * PackageDatabaseError (DATABASE_CORRUPT with the line) as described in the file comment.
+ * PackageDatabaseError (DATABASE_CORRUPT with the line) as described in the file comment. With
+ * `protectedPaths`, files apk leaves to the administrator are marked `conffile`.
  */
-export function parseApkInstalled(text: string, file: string, limits: ApkLimits = APK_LIMITS): ApkPackage[] {
+export function parseApkInstalled(
+  text: string,
+  file: string,
+  limits: ApkLimits = APK_LIMITS,
+  protectedPaths?: ApkProtectedPaths,
+): ApkPackage[] {
   const packages: ApkPackage[] = [];
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -211,6 +231,7 @@ export function parseApkInstalled(text: string, file: string, limits: ApkLimits 
           throw bad(n, `invalid file name ${JSON.stringify(value.slice(0, 80))}`);
         }
         lastFile = { path: `/${dir}/${value}` };
+        if (protectedPaths?.isConfig(lastFile.path) === true) lastFile.conffile = true;
         current.files.push(lastFile);
         break;
       }
@@ -239,6 +260,8 @@ export function parseApkInstalled(text: string, file: string, limits: ApkLimits 
 export interface ReadApkOptions {
   /** The installed database inside the root; default: APK_INSTALLED_PATHS, first found. */
   installed?: string;
+  /** Mark files under the root's protected paths `conffile` (default true). */
+  protectedPaths?: boolean;
   limits?: Partial<ApkLimits>;
 }
 
@@ -286,12 +309,18 @@ export async function readApkDatabase(root: string, options: ReadApkOptions = {}
     });
   }
   const file = path.join(rootDir.hostPath, inRoot);
-  const packages = parseApkInstalled(readText(rootDir, inRoot, limits.installed), file, limits);
+  const protectedPaths = options.protectedPaths === false ? undefined : readApkProtectedPaths(rootDir);
+  const packages = parseApkInstalled(
+    readText(rootDir, inRoot, limits.installed),
+    file,
+    limits,
+    protectedPaths,
+  );
   let archFile: string | undefined;
   if (rootDir.exists('/etc/apk/arch')) {
     const arch = readText(rootDir, '/etc/apk/arch', limits.small).trim();
     if (/^[a-z0-9_]+$/.test(arch)) archFile = arch;
   }
   await Promise.resolve();
-  return new ApkDatabase({ packages, file, archFile });
+  return new ApkDatabase({ packages, file, archFile, ...(protectedPaths ? { protectedPaths } : {}) });
 }

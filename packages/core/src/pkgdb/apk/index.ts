@@ -12,3 +12,14 @@ export {
   type ApkPackage,
   type ReadApkOptions,
 } from './database.js';
+export {
+  APK_DEFAULT_PROTECTED_PATHS,
+  APK_PROTECTED_PATHS_DIR,
+  APK_PROTECTED_PATHS_LIMITS,
+  ApkProtectedPaths,
+  fnmatchComponent,
+  parseApkProtectedPaths,
+  readApkProtectedPaths,
+  type ApkProtectMode,
+  type ApkProtectedPathRule,
+} from './protected-paths.js';
