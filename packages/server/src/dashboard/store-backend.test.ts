@@ -172,3 +172,57 @@ for (const dialect of TEST_DIALECTS) {
     });
   });
 }
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`dashboard backend over an apk catalog (${dialect})`, () => {
+    it('package detail and upgrades: versions by apk order, entries without a SHA-256 read fine', async () => {
+      const t = await openTestStore(dialect, { now: () => new Date() });
+      try {
+        const gen = await TestGenerator.create();
+        const alpine = 'alpine/3.20/x86_64';
+        const hoursAgo = (h: number): string =>
+          new Date(Date.now() - h * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        await t.store.ingestCatalog(
+          await gen.catalog(alpine, hoursAgo(2), [
+            { name: 'musl', version: '1.2.5-r9' },
+            { name: 'musl', version: '1.2.5_rc1-r0' },
+          ]),
+        );
+        // An hour later r10 arrives: newer by apk's order (code units put it before r9).
+        await t.store.ingestCatalog(
+          await gen.catalog(alpine, hoursAgo(1), [
+            { name: 'musl', version: '1.2.5-r9' },
+            { name: 'musl', version: '1.2.5-r10' },
+            { name: 'musl', version: '1.2.5_rc1-r0' },
+          ]),
+        );
+        await t.store.ingestManifest(await gen.manifest(alpine, { name: 'musl', version: '1.2.5-r9' }));
+        const backend = new StoreDashboardBackend(t.store);
+        const [musl, ...others] = await backend.packageDetail('musl');
+        assert.equal(others.length, 0);
+        assert.equal(musl?.platform, alpine);
+        assert.equal(musl?.newestVersion, '1.2.5-r10');
+        assert.deepEqual(
+          musl?.versions.map((v) => [v.version, v.newest, v.manifest.state]),
+          [
+            ['1.2.5-r10', true, 'none'],
+            ['1.2.5-r9', false, 'stored'],
+            ['1.2.5_rc1-r0', false, 'none'],
+          ],
+        );
+        const fleet = await backend.fleet();
+        assert.deepEqual(
+          fleet.map((r) => [r.platform, r.packages, r.versions, r.manifests]),
+          [[alpine, 1, 3, 1]],
+        );
+        const upgrades = await backend.upgrades('24h', undefined, PAGE);
+        assert.deepEqual(
+          upgrades.events.items.map((e) => [e.platform, e.name, e.from, e.to]),
+          [[alpine, 'musl', '1.2.5-r9', '1.2.5-r10']],
+        );
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}

@@ -4,6 +4,7 @@ import { isStoreError } from './store-error.js';
 import {
   TEST_DIALECTS,
   TestGenerator,
+  apkChecksum,
   countRows,
   injectFailure,
   withStore,
@@ -11,6 +12,7 @@ import {
 } from './store-testkit.js';
 
 const AMD64 = 'debian/bookworm/amd64';
+const ALPINE = 'alpine/3.20/x86_64';
 const T1 = '2026-11-01T06:00:00Z';
 const T2 = '2026-11-02T06:00:00Z';
 const T3 = '2026-11-03T06:00:00Z';
@@ -190,6 +192,67 @@ for (const dialect of TEST_DIALECTS) {
         const doc = await store.getCatalogSnapshot({ digest: c.digest });
         assert.deepEqual(doc?.bytes, Buffer.from(c.bytes), 'the exact signed bytes are kept');
         assert.equal(doc?.signature, c.signature);
+      }));
+
+    it('store an apk catalog: each version with its APKINDEX checksum and no SHA-256, newest by apk ordering', () =>
+      withStore(dialect, async ({ store, raw }) => {
+        const r1 = await store.ingestCatalog(
+          await gen.catalog(ALPINE, T1, [
+            // Code-unit order, dpkg and apk disagree: apk puts 3.3.10-r0 after 3.3.10_rc1-r0 and 3.3.2-r0.
+            { name: 'openssl', version: '3.3.2-r0', source: 'openssl' },
+            { name: 'openssl', version: '3.3.10_rc1-r0', source: 'openssl' },
+            { name: 'openssl', version: '3.3.10-r0', source: 'openssl' },
+            { name: 'libcrypto3', version: '3.3.10-r0', source: 'openssl' },
+            { name: 'musl', version: '1.2.5-r9' },
+            { name: 'musl', version: '1.2.5-r10' },
+          ]),
+        );
+        assert.deepEqual([r1.added, r1.latest, r1.duplicate], [6, true, false]);
+        assert.deepEqual(r1.newestChanged.map((c) => `${c.name} ${c.to}`).sort(), [
+          'libcrypto3 3.3.10-r0',
+          'musl 1.2.5-r10',
+          'openssl 3.3.10-r0',
+        ]);
+        const [openssl] = await store.catalogPackage(ALPINE, 'openssl');
+        assert.equal(openssl?.newestVersion, '3.3.10-r0');
+        assert.deepEqual(
+          openssl?.versions.map((v) => [v.version, v.apkChecksum, v.archiveSha256, v.filename]).sort(),
+          ['3.3.10-r0', '3.3.10_rc1-r0', '3.3.2-r0'].map((v) => [
+            v,
+            apkChecksum('openssl', v, 'x86_64'),
+            undefined,
+            undefined,
+          ]),
+        );
+        assert.equal((await store.catalogPackage(ALPINE, 'musl'))[0]?.newestVersion, '1.2.5-r10');
+        const rows = await raw()
+          .selectFrom('catalog_entries')
+          .select(['archive_sha256', 'apk_checksum'])
+          .execute();
+        assert.equal(rows.length, 6);
+        assert.ok(
+          rows.every((r) => r.archive_sha256 === null && /^Q1[A-Za-z0-9+/]{27}=$/.test(r.apk_checksum ?? '')),
+        );
+
+        // A newer snapshot drops 3.3.2-r0: withdrawn and kept, like any other catalog's versions.
+        const r2 = await store.ingestCatalog(
+          await gen.catalog(ALPINE, T2, [
+            { name: 'openssl', version: '3.3.10-r0' },
+            { name: 'openssl', version: '3.3.10_rc1-r0' },
+            { name: 'musl', version: '1.2.5-r10' },
+          ]),
+        );
+        assert.deepEqual([r2.added, r2.withdrawn, r2.unchanged], [0, 3, 3]);
+        const after = await store.catalogPackage(ALPINE, 'openssl');
+        assert.deepEqual(
+          after[0]?.versions.filter((v) => v.withdrawnAt !== undefined).map((v) => v.version),
+          ['3.3.2-r0'],
+        );
+        // Debian entries still carry their SHA-256, and no apk checksum.
+        await store.ingestCatalog(await gen.catalog(AMD64, T1, [{ name: 'bash', version: '5.2.15-2' }]));
+        const [bash] = await store.catalogPackage(AMD64, 'bash');
+        assert.match(bash?.versions[0]?.archiveSha256 ?? '', /^[0-9a-f]{64}$/);
+        assert.equal(bash?.versions[0]?.apkChecksum, undefined);
       }));
 
     it('refuse a distribution whose version ordering is not implemented, storing nothing', () =>

@@ -300,26 +300,19 @@ async function syncEntries(
     const packageId = packageIds.get(key2(p.name, p.architecture)) as number;
     const entry = byKey.get(key2(packageId, p.version));
     if (entry === undefined) {
-      // The catalog schema allows an apk entry without an archive SHA-256 (APKINDEX records the
-      // SHA-1 of the control segment instead); this table's archive_sha256 has no place for it.
-      if (p.sha256 === undefined) {
-        throw new StoreError(
-          'UNSUPPORTED',
-          `catalog entry ${p.name} ${p.version} (${p.architecture}) has no archive SHA-256 ` +
-            `(an apk catalog, APKINDEX checksum ${p.apkChecksum ?? 'none'}); this server does not store such catalogs yet`,
-        );
-      }
       inserts.push({
         package_id: packageId,
         version: p.version,
         source_name: p.source.name,
         source_version: p.source.version,
         size: p.size,
-        archive_sha256: p.sha256,
+        // An apk entry has no archive SHA-256 (APKINDEX records its C: checksum instead).
+        archive_sha256: p.sha256 ?? null,
         filename: p.filename ?? null,
         first_seen: time,
         last_seen: time,
         withdrawn_at: isLatest ? null : firstAfter(time),
+        apk_checksum: p.apkChecksum ?? null,
       });
       continue;
     }
@@ -351,7 +344,7 @@ async function syncEntries(
     }
   }
 
-  for (const batch of chunks(inserts, rowsPerStatement(11))) {
+  for (const batch of chunks(inserts, rowsPerStatement(12))) {
     await trx.insertInto('catalog_entries').values(batch).execute();
   }
   for (const { set, ids } of updates.values()) {
@@ -484,7 +477,10 @@ export interface CatalogEntryInfo {
   version: string;
   source: { name: string; version: string };
   size: number;
-  archiveSha256: string;
+  /** The repository index's SHA-256 of the package file; absent for Alpine (see apkChecksum). */
+  archiveSha256?: string;
+  /** Alpine: the APKINDEX `C:` checksum (`Q1` + base64 SHA-1 of the control segment, or `Q2`). */
+  apkChecksum?: string;
   filename?: string;
   firstSeen: string;
   lastSeen: string;
@@ -521,6 +517,7 @@ export async function catalogPackage(
         'e.source_version',
         'e.size',
         'e.archive_sha256',
+        'e.apk_checksum',
         'e.filename',
         'e.first_seen',
         'e.last_seen',
@@ -550,7 +547,8 @@ export async function catalogPackage(
         version: r.version,
         source: { name: r.source_name as string, version: r.source_version as string },
         size: Number(r.size),
-        archiveSha256: r.archive_sha256 as string,
+        ...(r.archive_sha256 === null ? {} : { archiveSha256: r.archive_sha256 }),
+        ...(r.apk_checksum === null ? {} : { apkChecksum: r.apk_checksum }),
         ...(r.filename === null ? {} : { filename: r.filename }),
         firstSeen: r.first_seen as string,
         lastSeen: r.last_seen as string,

@@ -54,11 +54,14 @@ export interface CatalogEntriesTable {
   source_name: string;
   source_version: string;
   size: number;
-  archive_sha256: string;
+  /** The index's SHA-256 of the package file; null for an apk entry (which has apk_checksum). */
+  archive_sha256: string | null;
   filename: string | null;
   first_seen: string;
   last_seen: string;
   withdrawn_at: string | null;
+  /** Alpine: the APKINDEX `C:` checksum as written (`Q1…`/`Q2…`); null elsewhere. */
+  apk_checksum: string | null;
 }
 
 export interface ManifestsTable {

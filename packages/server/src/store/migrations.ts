@@ -1,6 +1,7 @@
 import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
 import type { Database } from './database.js';
 import type { DialectName } from './connection.js';
+import { apkChecksums } from './migration-apk-checksums.js';
 import { dashboardIndexes } from './migration-dashboard-indexes.js';
 import { StoreError } from './store-error.js';
 
@@ -22,6 +23,8 @@ import { StoreError } from './store-error.js';
  * - `catalog_entries`: one row per package version ever seen in a catalog, with when it was first
  *   and last seen (snapshot times) and `withdrawn_at`, the time of the first newer snapshot that no
  *   longer listed it. Withdrawn versions are kept: repositories drop them, machines still run them.
+ *   Each has the repository index's `archive_sha256` of the package file, or (Alpine, since 0003)
+ *   only `apk_checksum`, the APKINDEX `C:` value; at least one of the two.
  * - `manifests`: every manifest ever stored, exact bytes + signature + digest, unique per
  *   platform + name + version + architecture, never deleted. An `all` package's manifest is on the
  *   release's `…/all` platform, as the manifest itself says.
@@ -53,6 +56,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': { up: (db) => initialSchema(db, dialect) },
     '0002_dashboard_indexes': { up: (db) => dashboardIndexes(db) },
+    '0003_apk_checksums': { up: (db) => apkChecksums(db, dialect) },
   };
 }
 
@@ -295,10 +299,19 @@ async function initialSchema(db: AnyDb, dialect: DialectName): Promise<void> {
  * a migration that fails half-way leaves nothing behind.
  */
 export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName): Promise<void> {
-  if (dialect === 'postgres') return checkAndMigrate(db, dialect);
+  return migrateUpTo(db, dialect, MIGRATION_NAMES.at(-1) as string);
+}
+
+/**
+ * Like migrateToLatest, but stops after migration `last` (one of MIGRATION_NAMES): how tests
+ * make a database at an earlier schema version, to check that a later migration keeps its rows.
+ */
+export async function migrateUpTo(db: Kysely<Database>, dialect: DialectName, last: string): Promise<void> {
+  if (!MIGRATION_NAMES.includes(last)) throw new StoreError('INVALID', `no migration named ${last}`);
+  if (dialect === 'postgres') return checkAndMigrate(db, dialect, last);
   await sql`begin immediate`.execute(db);
   try {
-    await checkAndMigrate(db, dialect);
+    await checkAndMigrate(db, dialect, last);
   } catch (e) {
     await sql`rollback`.execute(db).catch(() => undefined);
     throw e;
@@ -306,7 +319,7 @@ export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName
   await sql`commit`.execute(db);
 }
 
-async function checkAndMigrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {
+async function checkAndMigrate(db: Kysely<Database>, dialect: DialectName, last: string): Promise<void> {
   const executed = await executedMigrations(db);
   const unknown = executed.filter((name) => !MIGRATION_NAMES.includes(name));
   if (unknown.length > 0) {
@@ -322,7 +335,10 @@ async function checkAndMigrate(db: Kysely<Database>, dialect: DialectName): Prom
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
-  const { error, results } = await migrator.migrateToLatest();
+  // migrateTo(last) would also migrate *down* a database that is further along; never do that.
+  const { error, results } = executed.includes(last)
+    ? { error: undefined, results: [] }
+    : await migrator.migrateTo(last);
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new StoreError(

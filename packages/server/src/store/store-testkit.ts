@@ -166,6 +166,11 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** The APKINDEX `C:` value a test apk entry gets: `Q1` + base64 SHA-1 (of a stand-in control segment). */
+export function apkChecksum(name: string, version: string, arch: string): string {
+  return `Q1${createHash('sha1').update(`${name}-${version}.${arch} control`).digest('base64')}`;
+}
+
 export interface TestPackage {
   name: string;
   version: string;
@@ -300,15 +305,30 @@ export class TestGenerator {
     return verifyManifest(signed.bytes, signed.signature, this.keyring);
   }
 
-  /** A catalog snapshot listing `packages` (architecture default: the platform's). */
+  /**
+   * A catalog snapshot listing `packages` (architecture default: the platform's). An `alpine/…`
+   * platform's entries are as an APKINDEX gives them: `apkChecksum` (`Q1` + base64 SHA-1), no
+   * archive SHA-256, no file name.
+   */
   async catalog(
     platform: string,
     generatedAt: string,
     packages: readonly TestPackage[],
   ): Promise<VerifiedCatalog> {
     const arch = platform.split('/')[2] ?? 'amd64';
+    const apk = platform.startsWith('alpine/');
     const list: CatalogPackage[] = packages.map((p) => {
       const a = p.arch ?? arch;
+      if (apk) {
+        return {
+          name: p.name,
+          version: p.version,
+          architecture: a,
+          source: { name: p.source ?? p.name, version: p.version },
+          size: 1000 + p.name.length,
+          apkChecksum: apkChecksum(p.name, p.version, a),
+        };
+      }
       return {
         name: p.name,
         version: p.version,
@@ -328,7 +348,11 @@ export class TestGenerator {
         generator: { name: 'sysattest-generator', version: '0.1.0' },
         keyFingerprint: this.key.fingerprint,
         image: { id: `sha256:${sha256(platform)}` },
-        sources: [{ name: `Debian ${platform.split('/')[1]}/main ${arch}`, date: generatedAt }],
+        sources: [
+          apk
+            ? { name: `APKINDEX.tar.gz v${platform.split('/')[1]} main`, date: generatedAt }
+            : { name: `Debian ${platform.split('/')[1]}/main ${arch}`, date: generatedAt },
+        ],
       },
       packages: sortCatalogPackages(list),
     };
