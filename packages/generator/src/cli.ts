@@ -6,8 +6,9 @@ import { readPassphrase, registerGenerationCommands } from './commands/generate.
 import { registerImageCommands } from './commands/image.js';
 import { registerWorkCommand } from './commands/work.js';
 import { signingKeyPath } from './paths.js';
+import { GENERATOR_VERSION } from './version.js';
 
-const VERSION = '0.1.0';
+const VERSION = GENERATOR_VERSION;
 
 export function buildProgram(): Command {
   const program = new Command('sysattest-generator')

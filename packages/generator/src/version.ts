@@ -1,2 +1,5 @@
-/** The generator's version, recorded in every manifest and catalog it signs. */
-export const GENERATOR_VERSION = '0.1.0';
+/**
+ * The generator's version, recorded in every manifest and catalog it signs. 0.2.0: absent entries
+ * say why (rpm %ghost / not installed), apk manifests mark protected paths as config files.
+ */
+export const GENERATOR_VERSION = '0.2.0';

@@ -330,8 +330,13 @@ async function verifyWith(
     : { overrides: new Map<string, never>(), notes: [] };
   notes.push(...overrides.notes);
   let filesChecked = 0;
-  /** Diverted locations named by manifests: not unowned. */
-  const divertedTo: string[] = [];
+  /**
+   * With --scan-unowned: every location the verified manifests name (diverted ones included).
+   * They, not the machine's own file lists, say what a verified package owns: a path added to
+   * the local database (an rpm header rewritten with --justdb, say) must not hide a planted file.
+   */
+  const manifestPaths: string[] = [];
+  const scanning = options.scanUnowned !== undefined && options.scanUnowned !== false;
   // Progress over all chunks: the total is estimated from the package database's file lists.
   // Two chunks hash at once (see below): what finished runs did, plus each running run's share.
   const estimate = installed.reduce((n, p) => n + p.files.length, 0);
@@ -359,7 +364,10 @@ async function verifyWith(
       const divert = db.localDiversion(pkg);
       for (const e of entries) {
         locations.add(locationOf(e, divert));
-        if (e.type !== 'absent' && e.divertedTo !== undefined) divertedTo.push(e.divertedTo);
+        if (scanning) {
+          manifestPaths.push(locationOf(e, divert));
+          if (e.type !== 'absent' && e.divertedTo !== undefined) manifestPaths.push(e.divertedTo);
+        }
       }
     }
     const paths = [...locations];
@@ -589,7 +597,19 @@ async function verifyWith(
   if (options.scanUnowned) {
     const dirs =
       (typeof options.scanUnowned === 'object' ? options.scanUnowned.dirs : undefined) ?? DEFAULT_SCAN_DIRS;
-    findings.push(...(await unownedFindings(rootDir, root, db, divertedTo, dirs, pool, options, notes)));
+    findings.push(
+      ...(await unownedFindings(
+        rootDir,
+        root,
+        db,
+        manifestPaths,
+        (pkg) => results.get(pkg)?.status === 'verified',
+        dirs,
+        pool,
+        options,
+        notes,
+      )),
+    );
   }
 
   const packages = installed.map((p) => results.get(p) as PackageResult);
@@ -620,7 +640,8 @@ async function unownedFindings(
   rootDir: RootDir,
   root: string,
   db: LocalDatabase,
-  divertedTo: readonly string[],
+  manifestPaths: readonly string[],
+  isVerified: (pkg: InstalledPackage) => boolean,
   dirs: readonly string[],
   pool: HashPool,
   options: VerifyMachineOptions,
@@ -631,9 +652,10 @@ async function unownedFindings(
     const c = canonicalOf(rootDir, p);
     if (c !== undefined) owned.add(c);
   };
-  for (const pkg of db.packages) for (const f of pkg.files) own(f.path);
+  // A verified package owns what its signed manifest lists; any other, what the database says.
+  for (const pkg of db.packages) if (!isVerified(pkg)) for (const f of pkg.files) own(f.path);
+  for (const p of manifestPaths) own(p);
   for (const p of db.alsoOwned()) own(p);
-  for (const p of divertedTo) own(p);
   if (db.alternativesDir !== undefined)
     for (const link of readAlternativeLinks(rootDir, db.alternativesDir)) own(link);
   const scan = scanUnowned(rootDir, dirs, owned);

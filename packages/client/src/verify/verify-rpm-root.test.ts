@@ -150,7 +150,7 @@ echo local > %{buildroot}/usr/share/sa-local/readme
 // A package one of whose files the generator's install did not keep (as if a scriptlet removed
 // it): its manifest says `absent` with no reason. `ghosted` is the same NEVR with that path
 // %ghost, for editing a machine's database with `rpm --justdb`.
-const saRm = (ghosted: boolean): string => `
+const saRm = (ghosted: boolean, hiding = false): string => `
 Name: sa-rm
 Version: 1
 Release: 1
@@ -166,6 +166,7 @@ echo cache > %{buildroot}/usr/lib/sa-rm/cache
 %files
 /usr/lib/sa-rm/kept
 ${ghosted ? '%ghost ' : ''}/usr/lib/sa-rm/cache
+${hiding ? '%ghost /usr/bin/sa-dropper' : ''}
 `;
 
 /** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
@@ -335,6 +336,7 @@ describe(
       rpms.set('sa-local', rpmbuild(work, 'sa-local', SA_LOCAL));
       rpms.set('sa-rm', rpmbuild(work, 'sa-rm', saRm(false)));
       rpms.set('sa-rm-ghosted', rpmbuild(work, 'sa-rm-ghosted', saRm(true)));
+      rpms.set('sa-rm-hiding', rpmbuild(work, 'sa-rm-hiding', saRm(true, true)));
     });
 
     after(async () => {
@@ -773,6 +775,31 @@ describe(
               [['/usr/lib/sa-rm/cache', 'sa-rm', true]],
             );
             assert.match(f[0]?.detail ?? '', /local rpm database calls it %ghost/);
+          },
+        );
+      });
+
+      it('--scan-unowned: a binary the edited database claims for a verified package is still unowned', async () => {
+        rpmRoot('fedora-sa-rm-machine', rpms.get('sa-rm-hiding') as string[], ['--justdb', '--replacepkgs']);
+        const db = await readRpmDatabase(machine);
+        const claimed = db.packages.find((p) => p.name === 'sa-rm')?.files.map((f) => f.path);
+        assert.ok(claimed?.includes('/usr/bin/sa-dropper'), 'the local database now lists it');
+        await tampered(
+          machine,
+          ['/usr/bin/sa-dropper'],
+          () => {
+            fs.mkdirSync(path.join(machine, 'usr/bin'), { recursive: true });
+            fs.writeFileSync(path.join(machine, 'usr/bin/sa-dropper'), '\x7fELF dropped');
+          },
+          () => {
+            const r = verify(machine, ['--scan-unowned']);
+            assert.equal(r.status & 1, 1, JSON.stringify(r.report?.findings));
+            // (This root has no `rpm` package, so rpm's own database files are unowned too.)
+            const f = findingsOf(r, 'unowned').filter((x) => !x.path?.startsWith('/usr/lib/sysimage/rpm/'));
+            assert.deepEqual(
+              f.map((x) => [x.path, x.failure]),
+              [['/usr/bin/sa-dropper', true]],
+            );
           },
         );
       });
