@@ -70,7 +70,11 @@ export interface VerifyMachineOptions {
   jobs?: number;
   /** A pool to use (left open); otherwise one is made and closed. */
   pool?: HashPool;
-  /** Packages per ManifestSource.fetch call and per hashing chunk (default 128). */
+  /**
+   * Most packages per chunk: one lookup and one hashing run (default 128). A chunk also ends at
+   * about CHUNK_PATHS paths (the first at a quarter of that), so runs are even and hashing starts
+   * early.
+   */
   fetchBatchSize?: number;
   /** Look for files no package owns under these directories (`--scan-unowned`). */
   scanUnowned?: boolean | { dirs?: readonly string[] };
@@ -121,7 +125,12 @@ export async function verifyMachine(options: VerifyMachineOptions): Promise<Veri
   // fetched (close() lets a thread finish starting before it stops it).
   const ownPool =
     options.pool === undefined
-      ? new HashPool({ capabilities: 'executable', threads: options.jobs, maxInFlightPerWorker: 8 })
+      ? new HashPool({
+          capabilities: 'executable',
+          threads: options.jobs,
+          maxInFlightPerWorker: 8,
+          runOrder: 'first-come',
+        })
       : undefined;
   try {
     return await verifyWith(options.pool ?? (ownPool as HashPool), options, started);
@@ -200,8 +209,19 @@ async function verifyWith(
   const batchSize = Math.max(1, options.fetchBatchSize ?? DEFAULT_BATCH);
   const chunks: { arch: string; pkgs: InstalledPackage[] }[] = [];
   for (const [arch, pkgs] of byArch) {
-    for (let i = 0; i < pkgs.length; i += batchSize)
-      chunks.push({ arch, pkgs: pkgs.slice(i, i + batchSize) });
+    let current: InstalledPackage[] = [];
+    let paths = 0;
+    for (const p of pkgs) {
+      const limit = chunks.length === 0 ? CHUNK_PATHS / 4 : CHUNK_PATHS;
+      if (current.length > 0 && (current.length >= batchSize || paths + p.files.length > limit)) {
+        chunks.push({ arch, pkgs: current });
+        current = [];
+        paths = 0;
+      }
+      current.push(p);
+      paths += p.files.length;
+    }
+    if (current.length > 0) chunks.push({ arch, pkgs: current });
   }
   const notInCatalog: InstalledPackage[] = [];
   const verifying = new WeightedLimit(VERIFY_BUDGET_BYTES);
@@ -446,7 +466,9 @@ async function verifyWith(
     hashing.push(done);
     if (hashing.length >= HASHING_AHEAD) {
       await hashing.shift();
-      collectGarbage();
+      // A full collection now and then keeps the peak down (V8 lets garbage pile up); each costs
+      // the main thread tens of milliseconds, so not after every chunk.
+      if (i % GC_EVERY_CHUNKS === 0) collectGarbage();
     }
   }
   for (const done of hashing.splice(0)) await done;
@@ -755,8 +777,17 @@ class WeightedLimit {
   }
 }
 
-/** Chunks hashing (or queued on the pool) at once: one being hashed, one waiting behind it. */
-const HASHING_AHEAD = 2;
+/**
+ * Chunks hashing or queued on the pool (first come, first served) at once: one being hashed,
+ * the next ones waiting behind it, so the threads are never idle while the main thread compares.
+ */
+const HASHING_AHEAD = 3;
+
+/** A full garbage collection after every this many chunks (see the pipeline loop). */
+const GC_EVERY_CHUNKS = 4;
+
+/** Paths (as the package database lists them) per chunk, about: see fetchBatchSize. */
+const CHUNK_PATHS = 8000;
 
 /** Packages per lookup and per hashing chunk (see verifyMachine). */
 const DEFAULT_BATCH = 128;

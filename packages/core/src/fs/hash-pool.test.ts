@@ -291,6 +291,23 @@ describe('HashPool', () => {
     },
   );
 
+  test('run order: round-robin lets a small run pass a large one; first-come keeps the queue order', async () => {
+    const finishOrder = async (order: 'round-robin' | 'first-come'): Promise<string[]> => {
+      const p = new HashPool({ threads: 2, batchSize: 32, runOrder: order });
+      try {
+        const done: string[] = [];
+        const large = p.inspectAll(R, paths).then(() => done.push('large'));
+        const small = p.inspectAll(R, paths.slice(0, 40)).then(() => done.push('small'));
+        await Promise.all([large, small]);
+        return done;
+      } finally {
+        await p.close();
+      }
+    };
+    assert.deepEqual(await finishOrder('round-robin'), ['small', 'large']);
+    assert.deepEqual(await finishOrder('first-come'), ['large', 'small']);
+  });
+
   test('a slow consumer with a tiny buffer still gets everything', { timeout: 60_000 }, async () => {
     const small = new HashPool({ threads: 2, batchSize: 8, maxBufferedBatches: 1 });
     try {

@@ -36,6 +36,12 @@ export interface HashPoolOptions {
   batchSize?: number;
   /** Batches queued per worker (default 2: one being worked on, one waiting). */
   maxInFlightPerWorker?: number;
+  /**
+   * How runs in progress share the threads: `'round-robin'` (default: each gets batches in turn,
+   * so a small run is not stuck behind a large one) or `'first-come'` (a run's paths all go
+   * before the next run's: for a pipeline that queues the next run while it consumes this one).
+   */
+  runOrder?: 'round-robin' | 'first-come';
   /** Batches of results an iterator may hold unread before dispatching pauses (default 64). */
   maxBufferedBatches?: number;
   /** Which regular files get `security.capability` read (see CapabilityMode; default 'executable'). */
@@ -255,6 +261,7 @@ export class HashPool {
   private readonly batchSize: number;
   private readonly maxInFlight: number;
   private readonly maxBuffered: number;
+  private readonly runOrder: 'round-robin' | 'first-come';
   private readonly capabilities: CapabilityMode;
   private readonly md5: boolean;
   private readonly sha1: boolean;
@@ -272,6 +279,7 @@ export class HashPool {
     this.batchSize = Math.max(1, Math.floor(options.batchSize ?? 256));
     this.maxInFlight = Math.max(1, Math.floor(options.maxInFlightPerWorker ?? 2));
     this.maxBuffered = Math.max(1, Math.floor(options.maxBufferedBatches ?? 64));
+    this.runOrder = options.runOrder ?? 'round-robin';
     const caps = options.capabilities ?? 'executable';
     this.capabilities = caps === true ? 'all' : caps === false ? 'none' : caps;
     this.md5 = options.md5 === true;
@@ -406,6 +414,7 @@ export class HashPool {
   }
 
   private pickRun(): Run | undefined {
+    if (this.runOrder === 'first-come') return this.runs.find((r) => !r.dispatchDone && r.canAccept());
     const n = this.runs.length;
     for (let i = 0; i < n; i++) {
       const run = this.runs[(this.rotation + i) % n] as Run;
