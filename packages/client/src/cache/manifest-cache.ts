@@ -178,7 +178,9 @@ export class ManifestCache {
 
     const secret = this.sealSecret;
     if (secret !== undefined && record.seal !== undefined && typeof record.signature === 'string') {
-      const sealed = openSealedManifest(bytes, record.signature, record.seal, keyring, secret);
+      const sealed = openSealedManifest(bytes, record.signature, record.seal, keyring, secret, {
+        adoptBytes: true, // read for this call, never changed
+      });
       if (sealed !== undefined && isAsked(sealed)) {
         await touch();
         return sealed;
@@ -193,7 +195,7 @@ export class ManifestCache {
     if (signature === undefined || sha256Hex(bytes) !== record.digest) return drop();
     let verified: VerifiedManifest;
     try {
-      verified = await verifyManifest(bytes, signature, keyring);
+      verified = await verifyManifest(bytes, signature, keyring, { adoptBytes: true });
     } catch {
       return drop();
     }
@@ -258,13 +260,18 @@ export class ManifestCache {
     }
     const secret = this.sealSecret;
     if (secret !== undefined && typeof record.signature === 'string' && record.seal !== undefined) {
-      const opened = openDocumentSeal(CATALOG_KIND, bytes, record.signature, record.seal, keyring, secret);
+      const opened = openDocumentSeal(CATALOG_KIND, bytes, record.signature, record.seal, keyring, secret, {
+        adoptBytes: true,
+      });
       if (opened !== undefined && opened.digest === digest) return opened;
     }
     const signature = readSmall(`${file}.asc`, MAX_SIGNATURE_BYTES)?.bytes.toString('utf8');
     let verified: VerifiedCatalog | undefined;
     try {
-      verified = signature === undefined ? undefined : await verifyCatalog(bytes, signature, keyring);
+      verified =
+        signature === undefined
+          ? undefined
+          : await verifyCatalog(bytes, signature, keyring, { adoptBytes: true });
     } catch {
       verified = undefined;
     }

@@ -56,7 +56,9 @@ export function isArchIndependent(arch: string): boolean {
 
 /** Reads the root's package database (never the host's): see readInstalledDatabase. */
 export async function readLocalDatabase(root: string): Promise<LocalDatabase> {
-  return localDatabaseOf(await readInstalledDatabase(root));
+  // The database's own digests (dpkg md5sums) are never a reference: not read (rpm and apk keep
+  // them in the same records, so there is nothing to save there).
+  return localDatabaseOf(await readInstalledDatabase(root, { digests: false }));
 }
 
 export function localDatabaseOf(db: InstalledDatabase): LocalDatabase {

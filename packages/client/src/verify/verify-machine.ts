@@ -317,6 +317,9 @@ async function verifyWith(
         if (r?.newestVersion !== undefined) claims.set(pkg, r.newestVersion);
         if (r === undefined) return { unverified: 'not-in-catalog' as const };
         if (r.status !== 'ok') return { unverified: r.status };
+        // The answer it came in (its base64 text and parse) is garbage now: free it before a large
+        // manifest's parse adds several times its size on top.
+        if (r.bytes.length > LARGE_MANIFEST_BYTES) collectGarbage();
         const verified = await verifying.run(r.bytes.length, () =>
           verifyFor(pkg, manifestPlatform, r.bytes, r.signature, options),
         );
@@ -505,12 +508,10 @@ async function verifyWith(
     const scheme = versionSchemeForDistro(primary.distro);
     const newestByPlatform = new Map<string, Map<string, { version: string }>>();
     const verifyOffered = async (doc: OfferedCatalog): Promise<VerifiedCatalog> => {
-      const v = await verifyCatalog(
-        doc.bytes,
-        doc.signature,
-        options.keyring,
-        options.now ? { now: options.now } : {},
-      );
+      const v = await verifyCatalog(doc.bytes, doc.signature, options.keyring, {
+        adoptBytes: true,
+        ...(options.now ? { now: options.now } : {}),
+      });
       if (v.digest !== doc.digest)
         throw new SysattestError('CATALOG_MISMATCH', `it is snapshot ${v.digest}, not ${doc.digest}`);
       await options.cache?.putCatalog(v, options.keyring).catch(() => undefined);
@@ -831,12 +832,11 @@ async function verifyFor(
 ): Promise<VerifiedManifest | string> {
   let manifest: VerifiedManifest;
   try {
-    manifest = await verifyManifest(
-      bytes,
-      signature,
-      options.keyring,
-      options.now ? { now: options.now } : {},
-    );
+    // The bytes were decoded for this call and are never changed: no copy (see adoptBytes).
+    manifest = await verifyManifest(bytes, signature, options.keyring, {
+      adoptBytes: true,
+      ...(options.now ? { now: options.now } : {}),
+    });
   } catch (e) {
     if (isSysattestError(e)) return `${e.code}: ${e.message}`;
     throw e;

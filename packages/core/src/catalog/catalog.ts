@@ -5,6 +5,7 @@ import {
   signDocument,
   verifyDocument,
   type DocumentKind,
+  type VerifyDocumentOptions,
   type SignedDocument,
   type VerifiedDocument,
 } from '../signed/signed-document.js';
@@ -46,7 +47,7 @@ export function verifyCatalog(
   bytes: Uint8Array,
   signature: string,
   keyring: TrustedKeyring,
-  options: { now?: Date } = {},
+  options: VerifyDocumentOptions = {},
 ): Promise<VerifiedCatalog> {
   return verifyDocument(CATALOG_KIND, bytes, signature, keyring, options);
 }

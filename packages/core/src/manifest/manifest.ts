@@ -7,6 +7,7 @@ import {
   signDocument,
   verifyDocument,
   type DocumentKind,
+  type VerifyDocumentOptions,
   type DocumentSeal,
   type SignedDocument,
   type VerifiedDocument,
@@ -47,7 +48,7 @@ export function verifyManifest(
   bytes: Uint8Array,
   signature: string,
   keyring: TrustedKeyring,
-  options: { now?: Date } = {},
+  options: VerifyDocumentOptions = {},
 ): Promise<VerifiedManifest> {
   return verifyDocument(MANIFEST_KIND, bytes, signature, keyring, options);
 }
@@ -68,7 +69,7 @@ export function openSealedManifest(
   seal: unknown,
   keyring: TrustedKeyring,
   secret: Uint8Array,
-  options: { now?: Date } = {},
+  options: VerifyDocumentOptions = {},
 ): VerifiedManifest | undefined {
   return openDocumentSeal(MANIFEST_KIND, bytes, signature, seal, keyring, secret, options);
 }

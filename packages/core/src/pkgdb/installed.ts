@@ -29,12 +29,16 @@ export function detectPackageManager(root: string): PackageManagerName | undefin
 
 /**
  * Reads the root's package database, whichever it is. DATABASE_NOT_FOUND when it has none of
- * the three; otherwise whatever that reader throws.
+ * the three; otherwise whatever that reader throws. `digests: false` skips dpkg's md5sums (rpm
+ * and apk keep their digests in the package records, which are read whole either way).
  */
-export async function readInstalledDatabase(root: string): Promise<InstalledDatabase> {
+export async function readInstalledDatabase(
+  root: string,
+  options: { digests?: boolean } = {},
+): Promise<InstalledDatabase> {
   switch (detectPackageManager(root)) {
     case 'dpkg': {
-      const database = await readDpkgDatabase(root);
+      const database = await readDpkgDatabase(root, { digests: options.digests !== false });
       return { manager: 'dpkg', packages: database.packages, database };
     }
     case 'rpm': {

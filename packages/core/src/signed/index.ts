@@ -5,6 +5,7 @@ export {
   openDocumentSeal,
   sealDocument,
   type DocumentSeal,
+  type VerifyDocumentOptions,
   serialiseDocument,
   sha256Hex,
   signDocument,

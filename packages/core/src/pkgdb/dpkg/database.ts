@@ -48,6 +48,11 @@ export interface ReadDpkgOptions {
   adminDir?: string;
   /** Tighter (or looser) size caps than DPKG_LIMITS. */
   limits?: Partial<DpkgLimits>;
+  /**
+   * Read each package's md5sums (default true). A reader that never uses dpkg's own digests (the
+   * client: they are not a reference) saves their memory and parsing with false.
+   */
+  digests?: boolean;
 }
 
 /** An installed (or partially installed) package, with what dpkg records beyond the common model. */
@@ -372,12 +377,13 @@ function readPackage(
   infoDir: string,
   format: string,
   limits: DpkgLimits,
+  digests: boolean,
 ): { pkg: DpkgPackage; notes: DpkgNote[] } {
   const notes: DpkgNote[] = [];
   const key = `${entry.name}:${entry.architecture}`;
   const base = infoName(entry, format);
   const listFile = infoFiles.get(`${base}.list`);
-  const md5File = infoFiles.get(`${base}.md5sums`);
+  const md5File = digests ? infoFiles.get(`${base}.md5sums`) : undefined;
   const listText = listFile === undefined ? undefined : readDatabaseText(listFile, limits.list);
   const md5Text = md5File === undefined ? undefined : readDatabaseText(md5File, limits.md5sums);
 
@@ -459,7 +465,7 @@ export async function readDpkgDatabase(root: string, options: ReadDpkgOptions = 
   const read: Array<{ pkg: DpkgPackage; notes: DpkgNote[] }> = [];
   for (const [i, entry] of status.entries.entries()) {
     if (i > 0 && i % PACKAGES_PER_TURN === 0) await yieldToEventLoop();
-    read.push(readPackage(entry, info.files, info.dir, format, limits));
+    read.push(readPackage(entry, info.files, info.dir, format, limits, options.digests !== false));
   }
   const all = read.map((r) => r.pkg);
   return new DpkgDatabase({
