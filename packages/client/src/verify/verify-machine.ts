@@ -228,6 +228,48 @@ async function verifyWith(
   let unavailable: SysattestError | undefined;
   let fromCacheCount = 0;
 
+  /**
+   * Every package of one architecture asked about at once, digests only (a few requests per run,
+   * not one per chunk: a warm run then waits for the server once). Undefined when the source
+   * cannot answer that way or is unreachable (then `unavailable` is set).
+   */
+  const statusRequests = new Map<string, Promise<Map<InstalledPackage, ManifestStatus> | undefined>>();
+  const statusesOf = (
+    arch: string,
+    platform: Platform,
+  ): Promise<Map<InstalledPackage, ManifestStatus> | undefined> => {
+    let pending = statusRequests.get(arch);
+    if (pending === undefined) {
+      pending = (async () => {
+        const source = options.source;
+        if (source?.statuses === undefined || unavailable !== undefined) return undefined;
+        const pkgs = byArch.get(arch) ?? [];
+        const out = new Map<InstalledPackage, ManifestStatus>();
+        try {
+          for (let i = 0; i < pkgs.length; i += STATUS_BATCH) {
+            const part = pkgs.slice(i, i + STATUS_BATCH);
+            const said = await source.statuses(
+              platform,
+              part.map((p) => ({ name: p.name, version: p.version, arch })),
+            );
+            part.forEach((p, j) => {
+              const s = said[j];
+              if (s !== undefined) out.set(p, s);
+            });
+          }
+        } catch (e) {
+          if (!isUnavailable(e)) throw e;
+          unavailable ??= e;
+          notes.push(e.message);
+          return undefined;
+        }
+        return out;
+      })();
+      statusRequests.set(arch, pending);
+    }
+    return pending;
+  };
+
   const resolveChunk = async ({
     arch,
     pkgs,
@@ -247,18 +289,13 @@ async function verifyWith(
     const source = options.source;
     const requestsFor = (list: readonly InstalledPackage[]): ManifestRequest[] =>
       list.map((p) => ({ name: p.name, version: p.version, arch }));
-    // What the server says now, digests only: one small request per chunk and per run. A client
-    // whose cache holds the manifests needs nothing more, and the answers name the catalog
-    // snapshots, so `outdated` is checked on runs that fetch no manifest at all.
-    let statuses: ManifestStatus[] | undefined;
-    if (source?.statuses !== undefined && cache !== undefined && unavailable === undefined) {
-      try {
-        statuses = await source.statuses(platform, requestsFor(pkgs));
-      } catch (e) {
-        if (!isUnavailable(e)) throw e;
-        unavailable ??= e;
-        notes.push(e.message);
-      }
+    // What the server says now, digests only (see statusesOf). A client whose cache holds the
+    // manifests needs nothing more, and the answers name the catalog snapshots, so `outdated` is
+    // checked on runs that fetch no manifest at all.
+    let statuses: (ManifestStatus | undefined)[] | undefined;
+    if (cache !== undefined) {
+      const known = await statusesOf(arch, platform);
+      if (known !== undefined) statuses = pkgs.map((p) => known.get(p));
     }
     const fromCache = await mapLimit(pkgs, CONCURRENCY, async (pkg, i) => {
       const said = statuses?.[i];
@@ -783,6 +820,9 @@ class WeightedLimit {
  * the next ones waiting behind it, so the threads are never idle while the main thread compares.
  */
 const HASHING_AHEAD = 3;
+
+/** Packages per digests-only lookup (see statusesOf). */
+const STATUS_BATCH = 2000;
 
 /** A full garbage collection after every this many chunks (see the pipeline loop). */
 const GC_EVERY_CHUNKS = 4;
