@@ -50,7 +50,8 @@ exists (JSON; keys: server, keyring, trustDir, cacheDir, token, timeoutSeconds, 
 includeConfig, scanDirs; unknown keys are refused). The environment overrides the file:
 SYSATTEST_SERVER, SYSATTEST_KEYRING, SYSATTEST_TRUST_DIR, SYSATTEST_CACHE_DIR, SYSATTEST_TOKEN,
 SYSATTEST_TIMEOUT (seconds), SYSATTEST_JOBS; flags override both. SYSATTEST_CLIENT_HOME moves the
-default pinned-key and cache directories.`;
+default pinned-key and cache directories. Cached manifests are used again only through a seal made
+with a secret kept with the pinned keys (cache-seal.key); anything else is verified again.`;
 
 function parsePositiveInt(value: string): number {
   if (!/^[1-9][0-9]{0,3}$/.test(value)) throw new InvalidArgumentError('a positive integer (1-9999)');

@@ -15,7 +15,7 @@
  * Measured (rounds alternate the order, the machine is shared and noisy; one untimed pass warms
  * the page cache):
  *  - verify, first run: empty client cache, every manifest fetched from the server and verified;
- *  - verify, later runs: manifests from the client's cache (re-verified on read), the usual case;
+ *  - verify, later runs: digests-only lookups, manifests from the client's sealed cache, the usual case;
  *  - dpkg --verify PKG…: MD5 of the same packages' files, C, one core;
  *  - lower bound: SHA-256 of the same regular files on as many threads as verify hashes with.
  *

@@ -60,7 +60,7 @@ export interface VerifyMachineOptions {
   keyring: TrustedKeyring;
   /** Where manifests come from; undefined = offline (the cache alone). */
   source?: ManifestSource;
-  /** Verified manifests kept between runs (re-verified on every read). */
+  /** Verified manifests kept between runs (used again through their seal, else verified again). */
   cache?: ManifestCache;
   /** Only these packages (`name` or `name:arch`); default every installed package. */
   packages?: readonly string[];
@@ -103,7 +103,8 @@ function isUnavailable(e: unknown): e is SysattestError {
  * Checks every installed package under `root` against its signed manifest:
  *  1. reads the package database under the root (never the host's: dpkg, rpm or apk, see
  *     local-database.ts) and detects the platform;
- *  2. gets a manifest per package — from the cache (re-verified), else from the source in batches;
+ *  2. asks the source for every package's state and manifest digest (digests only), takes the
+ *     manifests the cache holds with that digest (sealed, else verified again), fetches the rest;
  *     when the source is unavailable, the packages the cache has are still checked (the others
  *     are unverified: `server-unreachable`); with nothing cached the error is thrown (exit 69);
  *  3. verifies EVERY manifest against the pinned keyring before reading it, and refuses one that is
