@@ -88,6 +88,10 @@ export interface VersionRow {
   lastSeen?: string;
   withdrawnAt?: string;
   newest: boolean;
+  /** The package archive's SHA-256 as the repository index gives it (dpkg, rpm catalogs). */
+  archiveSha256?: string;
+  /** apk's `C:` checksum from the APKINDEX (Alpine catalogs, which have no SHA-256 of the archive). */
+  apkChecksum?: string;
   /** Where its manifest lives (`…/all` for architecture-independent packages). */
   manifestPlatform: string;
   manifest: ManifestStatus;

@@ -14,6 +14,7 @@ import type {
   TrackedRow,
   UpgradesReport,
   UpgradeWindow,
+  VersionRow,
 } from './backend.js';
 import { JOB_VIEWS, UPGRADE_WINDOWS } from './backend.js';
 import { barChart } from './chart.js';
@@ -139,6 +140,16 @@ export function packagesPage(v: View, query: string, results: Page<PackageHit> |
   return layout(v, 'packages', 'Packages', html`${searchForm(v, query)}${body}`);
 }
 
+/** The repository's digest of the package archive: SHA-256, or apk's `C:` checksum for Alpine. */
+function archiveChecksum(r: VersionRow): Html {
+  if (r.archiveSha256 !== undefined)
+    return html`<code class="hash" title="SHA-256">${r.archiveSha256}</code>`;
+  if (r.apkChecksum !== undefined)
+    return html`<span class="muted">apk</span>
+      <code class="hash" title="APKINDEX C: checksum">${r.apkChecksum}</code>`;
+  return html`<span class="muted">—</span>`;
+}
+
 function statusCell(v: View, s: ManifestStatus): Html {
   switch (s.state) {
     case 'stored':
@@ -190,7 +201,7 @@ export function packagePage(v: View, name: string, platforms: readonly PlatformP
         · ${p.tracked ? badge('info', 'tracked') : badge('muted', 'not tracked')} ${trackForm}
       </p>
       ${table(
-        ['Version', 'First seen', 'Last seen', 'Withdrawn', 'Manifest'],
+        ['Version', 'First seen', 'Last seen', 'Withdrawn', 'Archive checksum', 'Manifest'],
         p.versions.map(
           (r) =>
             html`<tr>
@@ -202,7 +213,7 @@ export function packagePage(v: View, name: string, platforms: readonly PlatformP
                 r.withdrawnAt === undefined
                   ? html`<span class="muted">no</span>`
                   : html`${badge('warn', 'withdrawn')} ${time(r.withdrawnAt, formatTime(r.withdrawnAt))}`,
-              )}${td('Manifest', statusCell(v, r.manifest))}
+              )}${td('Archive checksum', archiveChecksum(r))}${td('Manifest', statusCell(v, r.manifest))}
             </tr>`,
         ),
       )}

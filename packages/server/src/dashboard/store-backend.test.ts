@@ -5,7 +5,14 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { DashboardError } from '@sysattest/dashboard';
-import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../store/store-testkit.js';
+import {
+  TEST_DIALECTS,
+  TestGenerator,
+  apkChecksum,
+  openTestStore,
+  sha256,
+  type TestStore,
+} from '../store/store-testkit.js';
 import {
   AMD64,
   ARM64,
@@ -82,6 +89,11 @@ for (const dialect of TEST_DIALECTS) {
         ],
       );
       assert.equal(amd?.tracked, true);
+      // The archive's SHA-256 from the repository index, as the catalog carried it.
+      assert.deepEqual(
+        amd?.versions.map((v) => v.archiveSha256),
+        amd?.versions.map((v) => sha256(`openssl_${v.version}_amd64.deb`)),
+      );
       const coreutils = (await backend.packageDetail('coreutils')).find((p) => p.platform === AMD64);
       const status = coreutils?.versions[0]?.manifest;
       assert.equal(status?.state, 'dead');
@@ -210,6 +222,11 @@ for (const dialect of TEST_DIALECTS) {
             ['1.2.5_rc1-r0', false, 'none'],
           ],
         );
+        // Each version shows the APKINDEX checksum it was offered with, and no SHA-256.
+        for (const v of musl?.versions ?? []) {
+          assert.equal(v.apkChecksum, apkChecksum('musl', v.version, 'x86_64'));
+          assert.equal(v.archiveSha256, undefined);
+        }
         const fleet = await backend.fleet();
         assert.deepEqual(
           fleet.map((r) => [r.platform, r.packages, r.versions, r.manifests]),

@@ -415,7 +415,15 @@ export class StoreDashboardBackend implements DashboardBackend {
         ? []
         : await db
             .selectFrom('catalog_entries')
-            .select(['package_id', 'version', 'first_seen', 'last_seen', 'withdrawn_at'])
+            .select([
+              'package_id',
+              'version',
+              'first_seen',
+              'last_seen',
+              'withdrawn_at',
+              'archive_sha256',
+              'apk_checksum',
+            ])
             .where(
               'package_id',
               'in',
@@ -483,6 +491,8 @@ export class StoreDashboardBackend implements DashboardBackend {
           firstSeen: e.first_seen,
           lastSeen: e.last_seen,
           ...(e.withdrawn_at === null ? {} : { withdrawnAt: e.withdrawn_at }),
+          ...(e.archive_sha256 === null ? {} : { archiveSha256: e.archive_sha256 }),
+          ...(e.apk_checksum === null ? {} : { apkChecksum: e.apk_checksum }),
           newest: e.version === p.newest_version,
           manifestPlatform,
           manifest: status(manifestPlatform, e.version, p.arch),
