@@ -164,9 +164,13 @@ export function compareEntries(
   options: CompareOptions & { localDiversion?: (path: string) => string } = {},
 ): Finding[] {
   const findings: Finding[] = [];
+  // One options object for the whole manifest (this runs for every file of the machine).
+  const perEntry: CompareOptions & { location?: string } = { ...options };
   for (const entry of entries) {
     const location = locationOf(entry, options.localDiversion);
-    findings.push(...compareEntry(pkg, entry, observe(location), { ...options, location }));
+    perEntry.location = location;
+    const found = compareEntry(pkg, entry, observe(location), perEntry);
+    for (const f of found) findings.push(f);
   }
   return findings;
 }
@@ -181,13 +185,9 @@ export function compareEntry(
   const includeConfig = options.includeConfig === true;
   const location = options.location ?? entry.path;
   const conffile = entry.conffile === true;
-  const base = {
-    package: pkg.name,
-    arch: pkg.arch,
-    path: entry.path,
-    ...(location !== entry.path ? { location } : {}),
-  };
-  const at = location !== entry.path ? `${entry.path} (diverted to ${location})` : entry.path;
+  // Built only for a finding: most entries match, and this runs for every file of the machine.
+  const where = (): string =>
+    location !== entry.path ? `${entry.path} (diverted to ${location})` : entry.path;
   const make = (
     cls: FindingClass,
     detail: string,
@@ -204,7 +204,10 @@ export function compareEntry(
     const finalClass: FindingClass = asConfig ? 'config-modified' : cls;
     return {
       class: finalClass,
-      ...base,
+      package: pkg.name,
+      arch: pkg.arch,
+      path: entry.path,
+      ...(location !== entry.path ? { location } : {}),
       ...(extra.attribute !== undefined ? { attribute: extra.attribute } : {}),
       ...(extra.expected !== undefined ? { expected: extra.expected } : {}),
       ...(extra.actual !== undefined ? { actual: extra.actual } : {}),
@@ -217,23 +220,27 @@ export function compareEntry(
   if (entry.type === 'absent' && entry.reason === 'ghost') return [];
   const local = options.localState?.(entry.path);
   if (observation === undefined) {
-    return [make('unresolvable', `${at} was not inspected`)];
+    return [make('unresolvable', `${where()} was not inspected`)];
   }
   // Left out on this machine by design (rpm --excludedocs, %_install_langs): a deletion of such
   // a file is all a tampered local database could hide here; content is always compared.
   if (observation.status === 'missing' && entry.type !== 'absent' && local === 'not-installed') return [];
   switch (observation.status) {
     case 'missing':
-      return entry.type === 'absent' ? [] : [make('missing', `${at} is missing`, { expected: entry.type })];
+      return entry.type === 'absent'
+        ? []
+        : [make('missing', `${where()} is missing`, { expected: entry.type })];
     case 'unreadable':
-      return [make('unreadable', `${at} cannot be read: ${observation.errno} ${observation.message}`)];
+      return [make('unreadable', `${where()} cannot be read: ${observation.errno} ${observation.message}`)];
     case 'vanished':
-      return [make('unstable', `${at} vanished while it was being inspected`)];
+      return [make('unstable', `${where()} vanished while it was being inspected`)];
     case 'changed':
     case 'changed-while-hashing':
-      return [make('unstable', `${at} ${observation.status}: ${observation.detail}`)];
+      return [make('unstable', `${where()} ${observation.status}: ${observation.detail}`)];
     case 'error':
-      return [make('unresolvable', `${at} cannot be resolved: ${observation.code} ${observation.message}`)];
+      return [
+        make('unresolvable', `${where()} cannot be resolved: ${observation.code} ${observation.message}`),
+      ];
     case 'ok':
       break;
   }
@@ -241,7 +248,7 @@ export function compareEntry(
 
   if (entry.type === 'absent') {
     return [
-      make('unexpected', `${at} exists (${observedType(o)}), but ${absentWhy(entry.reason, local)}`, {
+      make('unexpected', `${where()} exists (${observedType(o)}), but ${absentWhy(entry.reason, local)}`, {
         expected: 'absent',
         actual: o.type,
       }),
@@ -251,7 +258,7 @@ export function compareEntry(
   const expectedType = entry.type === 'hardlink' ? 'file' : entry.type;
   if (o.type !== expectedType) {
     return [
-      make('replaced', `${at} should be a ${expectedType} but is a ${observedType(o)}`, {
+      make('replaced', `${where()} should be a ${expectedType} but is a ${observedType(o)}`, {
         expected: expectedType,
         actual: o.type,
       }),
@@ -263,7 +270,7 @@ export function compareEntry(
     if (o.sha256 !== entry.sha256 || o.size !== entry.size) {
       const sizes = o.size !== entry.size ? ` (size ${entry.size} → ${o.size})` : '';
       out.push(
-        make('modified', `${at} content differs${sizes}`, { expected: entry.sha256, actual: o.sha256 }),
+        make('modified', `${where()} content differs${sizes}`, { expected: entry.sha256, actual: o.sha256 }),
       );
     }
   }
@@ -272,7 +279,7 @@ export function compareEntry(
   const mode = o.mode & 0o7777;
   if (mode !== expectedMode) {
     out.push(
-      make('metadata', `${at} mode ${describeMode(expectedMode)} → ${describeMode(mode)}`, {
+      make('metadata', `${where()} mode ${describeMode(expectedMode)} → ${describeMode(mode)}`, {
         attribute: 'mode',
         expected: formatMode(expectedMode),
         actual: formatMode(mode),
@@ -282,13 +289,19 @@ export function compareEntry(
   const owner = compareOwner(entry.uid, entry.user, o.uid, options.accounts?.users);
   if (owner !== undefined) {
     out.push(
-      make('metadata', `${at} owner ${owner.expected} → ${owner.actual}`, { attribute: 'uid', ...owner }),
+      make('metadata', `${where()} owner ${owner.expected} → ${owner.actual}`, {
+        attribute: 'uid',
+        ...owner,
+      }),
     );
   }
   const group = compareOwner(entry.gid, entry.group, o.gid, options.accounts?.groups);
   if (group !== undefined) {
     out.push(
-      make('metadata', `${at} group ${group.expected} → ${group.actual}`, { attribute: 'gid', ...group }),
+      make('metadata', `${where()} group ${group.expected} → ${group.actual}`, {
+        attribute: 'gid',
+        ...group,
+      }),
     );
   }
 
@@ -300,7 +313,7 @@ export function compareEntry(
       out.push(
         make(
           'metadata',
-          `${at} capabilities ${expected ?? 'none'} → ${actual ?? 'none'}${names ? ` (${names})` : ''}`,
+          `${where()} capabilities ${expected ?? 'none'} → ${actual ?? 'none'}${names ? ` (${names})` : ''}`,
           { attribute: 'capabilities', expected: expected ?? '', actual: actual ?? '' },
         ),
       );
@@ -309,7 +322,7 @@ export function compareEntry(
 
   if (entry.type === 'symlink' && o.type === 'symlink' && o.target !== entry.target) {
     out.push(
-      make('metadata', `${at} points to ${o.target} instead of ${entry.target}`, {
+      make('metadata', `${where()} points to ${o.target} instead of ${entry.target}`, {
         attribute: 'target',
         expected: entry.target,
         actual: o.target,
@@ -325,7 +338,11 @@ export function compareEntry(
     const expected = `${entry.major}:${entry.minor}`;
     const actual = `${o.rdevMajor}:${o.rdevMinor}`;
     out.push(
-      make('metadata', `${at} device ${expected} → ${actual}`, { attribute: 'device', expected, actual }),
+      make('metadata', `${where()} device ${expected} → ${actual}`, {
+        attribute: 'device',
+        expected,
+        actual,
+      }),
     );
   }
   return out;
