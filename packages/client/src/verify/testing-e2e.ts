@@ -1,15 +1,18 @@
 /**
  * Test support for the end-to-end `sysattest verify` tests (not part of the client's API): the
  * real CLI run as a child process, a real `sysattest-server` on a SQLite file trusting a test
- * generator key, and real rpms built with `rpmbuild`. Used by verify-rootfs.test.ts (Debian) and
- * verify-rpm-root.test.ts (rpm and apk roots).
+ * generator key, and tampering with a root undone after its check. Used by verify-rootfs.test.ts
+ * (Debian) and verify-rpm-root.test.ts (rpm and apk roots); the rpms and roots those build come
+ * from the generator's family-testkit.js.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SignedDocument } from '@sysattest/core';
+import { run } from '@sysattest/generator/dist/generation/family-testkit.js';
 import type { VerifyReport } from './report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -36,18 +39,6 @@ export function sysattestCli(args: readonly string[], env: Record<string, string
   return run;
 }
 
-/** Runs a command that must succeed; its stdout. */
-export function runOk(cmd: string, args: readonly string[]): string {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, LC_ALL: 'C' },
-  });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
 export interface E2EServer {
   url: string;
   /** The server's SQLite file. */
@@ -66,7 +57,7 @@ export interface E2EServer {
  */
 export async function startE2EServer(home: string, keyFile: string): Promise<E2EServer> {
   const dbFile = path.join(home, 'server.sqlite');
-  const token = runOk(process.execPath, [
+  const token = run(process.execPath, [
     SERVER_BIN,
     'token',
     'create',
@@ -122,38 +113,37 @@ export async function startE2EServer(home: string, keyFile: string): Promise<E2E
 }
 
 /**
- * Builds the binary rpm(s) of a spec file's text with `rpmbuild -bb` in `work` (no debuginfo,
- * no post-install processing such as stripping), SHA-256 file digests unless told otherwise;
- * returns the paths of the rpms made.
+ * Runs `change` under `root`, then `check`, then puts the paths (relative to `root`) back exactly
+ * as they were, from copies made in a scratch directory under `scratch`.
  */
-export function rpmbuild(work: string, name: string, spec: string, digestAlgorithm = 8): string[] {
-  const file = path.join(work, `${name}.spec`);
-  fs.writeFileSync(file, spec);
-  const top = path.join(work, `top-${name}`);
-  runOk('rpmbuild', [
-    '-bb',
-    '--define',
-    `_topdir ${top}`,
-    '--define',
-    'debug_package %{nil}',
-    '--define',
-    '__os_install_post %{nil}',
-    '--define',
-    `_binary_filedigest_algorithm ${digestAlgorithm}`,
-    file,
-  ]);
-  const out: string[] = [];
-  for (const d of fs.readdirSync(path.join(top, 'RPMS')))
-    for (const f of fs.readdirSync(path.join(top, 'RPMS', d))) out.push(path.join(top, 'RPMS', d, f));
-  return out;
-}
-
-/** A tool the tests need, or an error that says which Debian package provides it. */
-export function requireTool(tool: string, debianPackage: string): void {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      `these tests need ${tool} (apt-get install ${debianPackage}): ${r.error?.message ?? r.stderr}`,
-    );
+export async function tampered(
+  root: string,
+  paths: readonly string[],
+  change: () => void,
+  check: () => void | Promise<void>,
+  scratch = os.tmpdir(),
+): Promise<void> {
+  const backup = fs.mkdtempSync(path.join(scratch, 'sysattest-backup-'));
+  const saved = paths.map((p, i) => {
+    const host = path.join(root, p);
+    const copy = path.join(backup, String(i));
+    let exists = true;
+    try {
+      fs.lstatSync(host);
+    } catch {
+      exists = false;
+    }
+    if (exists) run('cp', ['-a', host, copy]);
+    return { host, copy, exists };
+  });
+  try {
+    change();
+    await check();
+  } finally {
+    for (const s of saved) {
+      fs.rmSync(s.host, { force: true, recursive: true });
+      if (s.exists) run('cp', ['-a', s.copy, s.host]);
+    }
+    fs.rmSync(backup, { recursive: true, force: true });
   }
 }

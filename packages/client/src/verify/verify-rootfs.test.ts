@@ -17,7 +17,14 @@ import { ImageFleet } from '@sysattest/generator/dist/image/fleet.js';
 import type { PlatformImage } from '@sysattest/generator/dist/image/state.js';
 import { Podman } from '@sysattest/generator/dist/podman/podman.js';
 import type { VerifyReport } from './report.js';
-import { SERVER_BIN, startE2EServer, sysattestCli, type CliRun, type E2EServer } from './testing-e2e.js';
+import {
+  SERVER_BIN,
+  startE2EServer,
+  sysattestCli,
+  tampered as tamperedRoot,
+  type CliRun,
+  type E2EServer,
+} from './testing-e2e.js';
 
 /**
  * `sysattest verify` end to end, as a user runs it, on a real Debian rootfs:
@@ -78,30 +85,8 @@ describe(
     }
 
     /** Runs `change` on the rootfs, then `check`, then puts the paths back exactly as they were. */
-    async function tampered(
-      paths: string[],
-      change: () => void,
-      check: () => void | Promise<void>,
-    ): Promise<void> {
-      const backup = fs.mkdtempSync(path.join(home, 'backup-'));
-      const saved = paths.map((p, i) => {
-        const host = path.join(rootfs, p);
-        const copy = path.join(backup, String(i));
-        const exists = fs.existsSync(host) || isSymlink(host);
-        if (exists) run('cp', ['-a', host, copy]);
-        return { host, copy, exists };
-      });
-      try {
-        change();
-        await check();
-      } finally {
-        for (const s of saved) {
-          fs.rmSync(s.host, { force: true });
-          if (s.exists) run('cp', ['-a', s.copy, s.host]);
-        }
-        fs.rmSync(backup, { recursive: true, force: true });
-      }
-    }
+    const tampered = (paths: string[], change: () => void, check: () => void | Promise<void>) =>
+      tamperedRoot(rootfs, paths, change, check, home);
 
     /** A manifest entry of the rootfs: the first that `pick` accepts, in a stable order. */
     function entryWhere(pick: (e: Manifest['entries'][number], m: Manifest) => boolean): {
@@ -609,12 +594,4 @@ function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
-}
-
-function isSymlink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
 }

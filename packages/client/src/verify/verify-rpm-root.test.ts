@@ -11,16 +11,22 @@ import {
   manifestsFromRoot,
   type PackageFamily,
 } from '@sysattest/generator/dist/generation/rpm-apk-generator.js';
-import type { VerifyReport } from './report.js';
 import {
+  SA_BOX_BIN,
+  SA_BOX_ETC,
+  SA_DATA,
+  VAR_EMPTY,
   requireTool,
+  rpmAt,
   rpmbuild,
-  runOk,
-  startE2EServer,
-  sysattestCli,
-  type CliRun,
-  type E2EServer,
-} from './testing-e2e.js';
+  run,
+  specText,
+  writeAccounts,
+  writeApkPackages,
+  type ApkPackage,
+} from '@sysattest/generator/dist/generation/family-testkit.js';
+import type { VerifyReport } from './report.js';
+import { startE2EServer, sysattestCli, tampered, type CliRun, type E2EServer } from './testing-e2e.js';
 
 /**
  * `sysattest verify --root` end to end on the two other package families, as a user runs it:
@@ -36,6 +42,8 @@ import {
  */
 
 const canRun = process.getuid?.() === 0;
+/** Where Fedora keeps its rpm database. */
+const SYSIMAGE_RPM = '/usr/lib/sysimage/rpm';
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -46,202 +54,129 @@ function findingsOf(r: CliRun, cls: string): VerifyReport['findings'] {
   return r.report.findings.filter((f) => f.class === cls);
 }
 
-/** Runs `change` under `root`, then `check`, then puts the paths back exactly as they were. */
-async function tampered(
-  root: string,
-  paths: string[],
-  change: () => void,
-  check: () => void | Promise<void>,
-): Promise<void> {
-  const backup = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-backup-'));
-  const saved = paths.map((p, i) => {
-    const host = path.join(root, p);
-    const copy = path.join(backup, String(i));
-    let exists = true;
-    try {
-      fs.lstatSync(host);
-    } catch {
-      exists = false;
-    }
-    if (exists) runOk('cp', ['-a', host, copy]);
-    return { host, copy, exists };
-  });
-  try {
-    change();
-    await check();
-  } finally {
-    for (const s of saved) {
-      fs.rmSync(s.host, { force: true, recursive: true });
-      if (s.exists) runOk('cp', ['-a', s.copy, s.host]);
-    }
-    fs.rmSync(backup, { recursive: true, force: true });
-  }
-}
-
-/** The accounts file of a small root (owners are compared by name where both sides name them). */
-function writeAccounts(root: string): void {
-  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
-  fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
-}
-
 // A file that looks like an executable (ELF magic) with random content, made at build time.
-const SA_TOOL = `
-Name: sa-tool
-Version: 1.0
-Release: 1.fc41
-Epoch: 2
-Summary: t
-License: MIT
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/bin %{buildroot}/etc %{buildroot}/usr/lib/sa-tool %{buildroot}/usr/share/doc/sa-tool
-{ printf '\\177ELF'; head -c 40000 /dev/urandom; } > %{buildroot}/usr/bin/sa-tool
-printf 'suid helper' > %{buildroot}/usr/bin/sa-suid
-ln -s sa-tool %{buildroot}/usr/bin/sa-t
-echo 'x=1' > %{buildroot}/etc/sa-tool.conf
-head -c 5000 /dev/urandom > %{buildroot}/usr/lib/sa-tool/plugin.so
-echo 'read me' > %{buildroot}/usr/share/doc/sa-tool/README
-%files
-%attr(0755,root,root) /usr/bin/sa-tool
-%attr(4755,root,root) /usr/bin/sa-suid
-/usr/bin/sa-t
-%config(noreplace) /etc/sa-tool.conf
-%dir /usr/lib/sa-tool
-/usr/lib/sa-tool/plugin.so
-%ghost /usr/lib/sa-tool/state
-%doc /usr/share/doc/sa-tool/README
-`;
+const SA_TOOL = specText({
+  name: 'sa-tool',
+  version: '1.0',
+  release: '1.fc41',
+  epoch: 2,
+  install: [
+    'mkdir -p %{buildroot}/usr/bin %{buildroot}/etc %{buildroot}/usr/lib/sa-tool %{buildroot}/usr/share/doc/sa-tool',
+    "{ printf '\\177ELF'; head -c 40000 /dev/urandom; } > %{buildroot}/usr/bin/sa-tool",
+    "printf 'suid helper' > %{buildroot}/usr/bin/sa-suid",
+    'ln -s sa-tool %{buildroot}/usr/bin/sa-t',
+    "echo 'x=1' > %{buildroot}/etc/sa-tool.conf",
+    'head -c 5000 /dev/urandom > %{buildroot}/usr/lib/sa-tool/plugin.so',
+    "echo 'read me' > %{buildroot}/usr/share/doc/sa-tool/README",
+  ],
+  files: [
+    '%attr(0755,root,root) /usr/bin/sa-tool',
+    '%attr(4755,root,root) /usr/bin/sa-suid',
+    '/usr/bin/sa-t',
+    '%config(noreplace) /etc/sa-tool.conf',
+    '%dir /usr/lib/sa-tool',
+    '/usr/lib/sa-tool/plugin.so',
+    '%ghost /usr/lib/sa-tool/state',
+    '%doc /usr/share/doc/sa-tool/README',
+  ],
+});
 
-const saData = (version: string): string => `
-Name: sa-data
-Version: ${version}
-Release: 1.fc41
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/share/sa-data
-head -c 100000 /dev/urandom > %{buildroot}/usr/share/sa-data/blob
-%files
-%dir /usr/share/sa-data
-/usr/share/sa-data/blob
-`;
+const saData = (version: string): string =>
+  specText({
+    name: 'sa-data',
+    version,
+    release: '1.fc41',
+    noarch: true,
+    install: [
+      'mkdir -p %{buildroot}/usr/share/sa-data',
+      'head -c 100000 /dev/urandom > %{buildroot}/usr/share/sa-data/blob',
+    ],
+    files: ['%dir /usr/share/sa-data', '/usr/share/sa-data/blob'],
+  });
 
-const SA_LOCAL = `
-Name: sa-local
-Version: 0.1
-Release: 1
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-a package built locally, which no repository offers
-%install
-mkdir -p %{buildroot}/usr/share/sa-local
-echo local > %{buildroot}/usr/share/sa-local/readme
-%files
-/usr/share/sa-local/readme
-`;
+const SA_LOCAL = specText({
+  name: 'sa-local',
+  version: '0.1',
+  release: '1',
+  noarch: true,
+  description: 'a package built locally, which no repository offers',
+  install: [
+    'mkdir -p %{buildroot}/usr/share/sa-local',
+    'echo local > %{buildroot}/usr/share/sa-local/readme',
+  ],
+  files: ['/usr/share/sa-local/readme'],
+});
 
 // A package one of whose files the generator's install did not keep (as if a scriptlet removed
 // it): its manifest says `absent` with no reason. `ghosted` is the same NEVR with that path
 // %ghost, for editing a machine's database with `rpm --justdb`.
-const saRm = (ghosted: boolean, hiding = false): string => `
-Name: sa-rm
-Version: 1
-Release: 1
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/lib/sa-rm
-echo kept > %{buildroot}/usr/lib/sa-rm/kept
-echo cache > %{buildroot}/usr/lib/sa-rm/cache
-%files
-/usr/lib/sa-rm/kept
-${ghosted ? '%ghost ' : ''}/usr/lib/sa-rm/cache
-${hiding ? '%ghost /usr/bin/sa-dropper' : ''}
-`;
+const saRm = (ghosted: boolean, hiding = false): string =>
+  specText({
+    name: 'sa-rm',
+    version: '1',
+    release: '1',
+    noarch: true,
+    install: [
+      'mkdir -p %{buildroot}/usr/lib/sa-rm',
+      'echo kept > %{buildroot}/usr/lib/sa-rm/kept',
+      'echo cache > %{buildroot}/usr/lib/sa-rm/cache',
+    ],
+    files: [
+      '/usr/lib/sa-rm/kept',
+      `${ghosted ? '%ghost ' : ''}/usr/lib/sa-rm/cache`,
+      hiding ? '%ghost /usr/bin/sa-dropper' : '',
+    ],
+  });
 
-/** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
-const q1 = (data: string): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
+/** The `C:` checksum of the hand-made Alpine packages (no archive made them). */
+const C_ANY = `Q1${'A'.repeat(27)}=`;
 
-/** A small Alpine 3.20 root: a setuid file, a symlink, a directory with its own mode, a noarch package. */
+/** The packages of a small Alpine 3.20 root: a setuid file, a symlink, a directory with its own mode, a noarch package. */
+const APK_PACKAGES: ApkPackage[] = [
+  {
+    checksum: C_ANY,
+    name: 'sa-box',
+    version: '1.36.1-r29',
+    arch: 'x86_64',
+    origin: 'sa-box',
+    dirs: [SA_BOX_BIN, SA_BOX_ETC, VAR_EMPTY],
+  },
+  {
+    checksum: C_ANY,
+    name: 'sa-doc',
+    version: '1.0-r0',
+    arch: 'noarch',
+    dirs: [{ path: 'usr/share/sa-doc', files: [{ name: 'readme', content: 'docs\n' }] }],
+  },
+  {
+    checksum: C_ANY,
+    name: 'apk-tools',
+    version: '2.14.4-r0',
+    arch: 'x86_64',
+    dirs: [{ path: 'etc/apk/keys', files: [{ name: 'sa-test.rsa.pub', content: 'key\n' }] }, SA_DATA],
+  },
+];
+
+/** A package the server has no manifest of. */
+const SA_EXTRA: ApkPackage = {
+  checksum: C_ANY,
+  name: 'sa-extra',
+  version: '2.0-r1',
+  arch: 'x86_64',
+  dirs: [{ path: 'usr/share/sa-extra', files: [{ name: 'x', content: 'x\n' }] }],
+};
+
+/** A small Alpine 3.20 root of APK_PACKAGES (and SA_EXTRA with `extraPackage`). */
 function makeApkRoot(root: string, extraPackage = false): void {
-  const files: [string, string, number][] = [
-    ['bin/sa-box', '#!/bin/sh\necho box\n', 0o755],
-    ['bin/sa-ping', 'ping', 0o4711],
-    ['etc/sa-box.conf', 'a=1\n', 0o644],
-    ['usr/share/sa-doc/readme', 'docs\n', 0o644],
-    ['usr/lib/sa/data', 'data\n', 0o644],
-    ['etc/apk/keys/sa-test.rsa.pub', 'key\n', 0o644],
-  ];
-  for (const [p, c, mode] of files) {
-    fs.mkdirSync(path.join(root, p, '..'), { recursive: true });
-    fs.writeFileSync(path.join(root, p), c);
-    fs.chmodSync(path.join(root, p), mode);
-  }
-  fs.symlinkSync('sa-box', path.join(root, 'bin/sa-sh'));
-  fs.mkdirSync(path.join(root, 'var/empty'), { recursive: true });
-  fs.chmodSync(path.join(root, 'var/empty'), 0o555);
+  writeApkPackages(root, extraPackage ? [...APK_PACKAGES, SA_EXTRA] : APK_PACKAGES);
+  // (Its database ends with a blank line, as apk writes it.)
+  fs.appendFileSync(path.join(root, 'lib/apk/db/installed'), '\n');
   writeAccounts(root);
   fs.writeFileSync(
     path.join(root, 'etc/os-release'),
     'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME="Alpine Linux v3.20"\n',
   );
-  fs.mkdirSync(path.join(root, 'etc/apk'), { recursive: true });
   fs.writeFileSync(path.join(root, 'etc/apk/arch'), 'x86_64\n');
-  fs.mkdirSync(path.join(root, 'lib/apk/db'), { recursive: true });
-  const records = [
-    [
-      'P:sa-box',
-      'V:1.36.1-r29',
-      'A:x86_64',
-      'o:sa-box',
-      'F:bin',
-      'R:sa-box',
-      'a:0:0:755',
-      `Z:${q1('#!/bin/sh\necho box\n')}`,
-      'R:sa-ping',
-      'a:0:0:4711',
-      `Z:${q1('ping')}`,
-      'R:sa-sh',
-      'a:0:0:777',
-      `Z:${q1('sa-box')}`,
-      'F:etc',
-      'R:sa-box.conf',
-      `Z:${q1('a=1\n')}`,
-      'F:var/empty',
-      'M:0:0:555',
-    ],
-    ['P:sa-doc', 'V:1.0-r0', 'A:noarch', 'F:usr/share/sa-doc', 'R:readme', `Z:${q1('docs\n')}`],
-    [
-      'P:apk-tools',
-      'V:2.14.4-r0',
-      'A:x86_64',
-      'F:etc/apk/keys',
-      'R:sa-test.rsa.pub',
-      `Z:${q1('key\n')}`,
-      'F:usr/lib/sa',
-      'R:data',
-      `Z:${q1('data\n')}`,
-    ],
-  ];
-  if (extraPackage) {
-    fs.mkdirSync(path.join(root, 'usr/share/sa-extra'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'usr/share/sa-extra/x'), 'x\n');
-    records.push(['P:sa-extra', 'V:2.0-r1', 'A:x86_64', 'F:usr/share/sa-extra', 'R:x', `Z:${q1('x\n')}`]);
-  }
-  fs.writeFileSync(
-    path.join(root, 'lib/apk/db/installed'),
-    records.map((r) => `C:Q1${'A'.repeat(27)}=\n${r.join('\n')}\n`).join('\n') + '\n',
-  );
 }
 
 describe(
@@ -275,6 +210,49 @@ describe(
       );
     }
 
+    /**
+     * Tampers with `root` (`change`, undone after), verifies it and expects exit `status` and the
+     * findings of class `cls`, each as `show` gives it (sorted with `sort`); then `more` checks.
+     */
+    function expectFindings(
+      root: string,
+      paths: string[],
+      change: () => void,
+      want: {
+        status: number;
+        cls: string;
+        show: (f: VerifyReport['findings'][number]) => unknown;
+        findings: unknown[];
+        sort?: boolean;
+        more?: (r: CliRun) => void;
+      },
+    ): Promise<void> {
+      return tampered(root, paths, change, () => {
+        const r = verify(root);
+        assert.equal(r.status, want.status, JSON.stringify(r.report?.findings));
+        const shown = findingsOf(r, want.cls).map(want.show);
+        assert.deepEqual(want.sort === true ? shown.sort() : shown, want.findings);
+        want.more?.(r);
+      });
+    }
+
+    /**
+     * A Fedora 41 root `name` (under the test's home) with `rpmFiles` installed by rpm in its
+     * database in /usr/lib/sysimage/rpm (extra rpm flags in `rpmArgs`).
+     */
+    function rpmRoot(
+      name: string,
+      rpmFiles: string[],
+      rpmArgs: string[] = [],
+      osRelease = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=41\n',
+    ): string {
+      const r = path.join(home, name);
+      writeAccounts(r);
+      fs.writeFileSync(path.join(r, 'etc/os-release'), osRelease);
+      rpmAt(r, SYSIMAGE_RPM, [...rpmArgs, '-i', ...rpmFiles]);
+      return r;
+    }
+
     async function generateAndUpload(
       root: string,
       family: PackageFamily,
@@ -302,7 +280,7 @@ describe(
       const repo = path.join(home, `repo-${name}`);
       fs.mkdirSync(repo);
       for (const f of files) fs.copyFileSync(f, path.join(repo, path.basename(f)));
-      runOk('createrepo_c', ['--quiet', '--no-database', repo]);
+      run('createrepo_c', ['--quiet', '--no-database', repo]);
       const image = path.join(home, `image-${name}`);
       const cache = path.join(image, 'var/cache/libdnf5', 'sa-0123456789abcdef');
       fs.mkdirSync(cache, { recursive: true });
@@ -350,26 +328,13 @@ describe(
       const platform: Platform = { distro: 'fedora', release: '41', arch: 'x86_64' };
 
       /** A Fedora 41 root with sa-tool and sa-data installed by rpm (extra rpm flags in `rpmArgs`). */
-      function makeRpmRoot(name: string, rpmArgs: string[] = []): string {
-        const r = path.join(home, name);
-        writeAccounts(r);
-        fs.writeFileSync(
-          path.join(r, 'etc/os-release'),
+      const makeRpmRoot = (name: string, rpmArgs: string[] = []): string =>
+        rpmRoot(
+          name,
+          [...(rpms.get('sa-tool') as string[]), ...(rpms.get('sa-data') as string[])],
+          rpmArgs,
           'NAME="Fedora Linux"\nVERSION="41 (Container Image)"\nID=fedora\nVERSION_ID=41\nPLATFORM_ID="platform:f41"\n',
         );
-        runOk('rpm', [
-          '--root',
-          r,
-          '--define',
-          '_dbpath /usr/lib/sysimage/rpm',
-          '--nodeps',
-          ...rpmArgs,
-          '-i',
-          ...(rpms.get('sa-tool') as string[]),
-          ...(rpms.get('sa-data') as string[]),
-        ]);
-        return r;
-      }
 
       before(async () => {
         root = makeRpmRoot('fedora-root');
@@ -459,129 +424,111 @@ describe(
       it('content changed (the binary): modified, exit 1', async () => {
         const file = path.join(root, 'usr/bin/sa-tool');
         const before = sha256(fs.readFileSync(file));
-        await tampered(
-          root,
-          ['/usr/bin/sa-tool'],
-          () => fs.appendFileSync(file, 'trojan'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            const f = findingsOf(r, 'modified');
-            assert.deepEqual(
-              f.map((x) => [x.path, x.package, x.arch, x.expected]),
-              [['/usr/bin/sa-tool', 'sa-tool', 'x86_64', before]],
-            );
-            assert.equal(r.report?.summary.failures, 1);
-          },
-        );
+        await expectFindings(root, ['/usr/bin/sa-tool'], () => fs.appendFileSync(file, 'trojan'), {
+          status: 1,
+          cls: 'modified',
+          show: (x) => [x.path, x.package, x.arch, x.expected],
+          findings: [['/usr/bin/sa-tool', 'sa-tool', 'x86_64', before]],
+          more: (r) => assert.equal(r.report?.summary.failures, 1),
+        });
       });
 
       it('content changed in the noarch package: modified, exit 1', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/usr/share/sa-data/blob'],
           () => fs.writeFileSync(path.join(root, 'usr/share/sa-data/blob'), 'replaced'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'modified').map((x) => [x.path, x.package, x.arch]),
-              [['/usr/share/sa-data/blob', 'sa-data', 'noarch']],
-            );
+          {
+            status: 1,
+            cls: 'modified',
+            show: (x) => [x.path, x.package, x.arch],
+            findings: [['/usr/share/sa-data/blob', 'sa-data', 'noarch']],
           },
         );
       });
 
       it('setuid bit added to the binary: metadata (mode), exit 1; setuid dropped from the setuid file: same', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/usr/bin/sa-tool', '/usr/bin/sa-suid'],
           () => {
             fs.chmodSync(path.join(root, 'usr/bin/sa-tool'), 0o4755);
             fs.chmodSync(path.join(root, 'usr/bin/sa-suid'), 0o755);
           },
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            const f = findingsOf(r, 'metadata');
-            assert.deepEqual(f.map((x) => [x.path, x.attribute, x.expected, x.actual]).sort(), [
+          {
+            status: 1,
+            cls: 'metadata',
+            show: (x) => [x.path, x.attribute, x.expected, x.actual],
+            sort: true,
+            findings: [
               ['/usr/bin/sa-suid', 'mode', '4755', '0755'],
               ['/usr/bin/sa-tool', 'mode', '0755', '4755'],
-            ]);
-            assert.match(f.find((x) => x.path === '/usr/bin/sa-tool')?.detail ?? '', /setuid/);
+            ],
+            more: (r) =>
+              assert.match(
+                findingsOf(r, 'metadata').find((x) => x.path === '/usr/bin/sa-tool')?.detail ?? '',
+                /setuid/,
+              ),
           },
         );
       });
 
       it('file deleted: missing, exit 1 (the doc too: this root was installed with its docs)', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/usr/lib/sa-tool/plugin.so', '/usr/share/doc/sa-tool/README'],
           () => {
             fs.rmSync(path.join(root, 'usr/lib/sa-tool/plugin.so'));
             fs.rmSync(path.join(root, 'usr/share/doc/sa-tool/README'));
           },
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'missing')
-                .map((f) => f.path)
-                .sort(),
-              ['/usr/lib/sa-tool/plugin.so', '/usr/share/doc/sa-tool/README'],
-            );
+          {
+            status: 1,
+            cls: 'missing',
+            show: (f) => f.path,
+            sort: true,
+            findings: ['/usr/lib/sa-tool/plugin.so', '/usr/share/doc/sa-tool/README'],
           },
         );
       });
 
       it('symlink retargeted: metadata (target), exit 1', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/usr/bin/sa-t'],
           () => {
             fs.rmSync(path.join(root, 'usr/bin/sa-t'));
             fs.symlinkSync('/tmp/elsewhere', path.join(root, 'usr/bin/sa-t'));
           },
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'metadata').map((x) => [x.path, x.attribute, x.expected, x.actual]),
-              [['/usr/bin/sa-t', 'target', 'sa-tool', '/tmp/elsewhere']],
-            );
+          {
+            status: 1,
+            cls: 'metadata',
+            show: (x) => [x.path, x.attribute, x.expected, x.actual],
+            findings: [['/usr/bin/sa-t', 'target', 'sa-tool', '/tmp/elsewhere']],
           },
         );
       });
 
       it('%config file edited: config-modified, listed but exit 0; a failure (1) with --include-config', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/etc/sa-tool.conf'],
           () => fs.appendFileSync(path.join(root, 'etc/sa-tool.conf'), 'x=2\n'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 0);
-            assert.deepEqual(
-              findingsOf(r, 'config-modified').map((x) => [x.path, x.failure]),
-              [['/etc/sa-tool.conf', false]],
-            );
-            const strict = verify(root, ['--include-config']);
-            assert.equal(strict.status, 1);
-            assert.equal(findingsOf(strict, 'config-modified')[0]?.failure, true);
+          {
+            status: 0,
+            cls: 'config-modified',
+            show: (x) => [x.path, x.failure],
+            findings: [['/etc/sa-tool.conf', false]],
+            more: () => {
+              const strict = verify(root, ['--include-config']);
+              assert.equal(strict.status, 1);
+              assert.equal(findingsOf(strict, 'config-modified')[0]?.failure, true);
+            },
           },
         );
       });
 
       it('an rpm no repository offers (not uploaded, not in the signed catalog): unverified not-in-catalog, exit 2', async () => {
-        runOk('rpm', [
-          '--root',
-          root,
-          '--define',
-          '_dbpath /usr/lib/sysimage/rpm',
-          '--nodeps',
-          '-i',
-          ...(rpms.get('sa-local') as string[]),
-        ]);
+        rpmAt(root, SYSIMAGE_RPM, ['-i', ...(rpms.get('sa-local') as string[])]);
         try {
           const r = verify(root);
           assert.equal(r.status, 2, r.stderr);
@@ -597,15 +544,7 @@ describe(
           // The others are still checked.
           assert.equal(r.report?.summary.verified, 2);
         } finally {
-          runOk('rpm', [
-            '--root',
-            root,
-            '--define',
-            '_dbpath /usr/lib/sysimage/rpm',
-            '--nodeps',
-            '-e',
-            'sa-local',
-          ]);
+          rpmAt(root, SYSIMAGE_RPM, ['-e', 'sa-local']);
         }
         assert.equal(verify(root).status, 0);
       });
@@ -683,21 +622,14 @@ describe(
         });
 
         it('but a file put where the manifest ships one is still compared: modified, exit 1', async () => {
-          await tampered(
+          await expectFindings(
             nodocs,
             ['/usr/share/doc/sa-tool/README'],
             () => {
               fs.mkdirSync(path.join(nodocs, 'usr/share/doc/sa-tool'), { recursive: true });
               fs.writeFileSync(path.join(nodocs, 'usr/share/doc/sa-tool/README'), 'not the doc\n');
             },
-            () => {
-              const r = verify(nodocs);
-              assert.equal(r.status, 1);
-              assert.deepEqual(
-                findingsOf(r, 'modified').map((f) => f.path),
-                ['/usr/share/doc/sa-tool/README'],
-              );
-            },
+            { status: 1, cls: 'modified', show: (f) => f.path, findings: ['/usr/share/doc/sa-tool/README'] },
           );
         });
       });
@@ -706,24 +638,6 @@ describe(
     describe('a machine whose rpm database was edited to call a path %ghost (rpm --justdb)', () => {
       const platform: Platform = { distro: 'fedora', release: '41', arch: 'x86_64' };
       let machine: string;
-
-      /** A Fedora 41 root with `rpms` installed by rpm (extra rpm flags in `rpmArgs`). */
-      function rpmRoot(name: string, rpmFiles: string[], rpmArgs: string[] = []): string {
-        const r = path.join(home, name);
-        writeAccounts(r);
-        fs.writeFileSync(path.join(r, 'etc/os-release'), 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=41\n');
-        runOk('rpm', [
-          '--root',
-          r,
-          '--define',
-          '_dbpath /usr/lib/sysimage/rpm',
-          '--nodeps',
-          ...rpmArgs,
-          '-i',
-          ...rpmFiles,
-        ]);
-        return r;
-      }
 
       before(async () => {
         // The generator's fresh install, which did not keep /usr/lib/sa-rm/cache.
@@ -762,19 +676,20 @@ describe(
       });
 
       it('a file planted at that path is unexpected, exit 1: the local %ghost excuses nothing', async () => {
-        await tampered(
+        await expectFindings(
           machine,
           ['/usr/lib/sa-rm/cache'],
           () => fs.writeFileSync(path.join(machine, 'usr/lib/sa-rm/cache'), '\x7fELF planted'),
-          () => {
-            const r = verify(machine);
-            assert.equal(r.status, 1, JSON.stringify(r.report?.findings));
-            const f = findingsOf(r, 'unexpected');
-            assert.deepEqual(
-              f.map((x) => [x.path, x.package, x.failure]),
-              [['/usr/lib/sa-rm/cache', 'sa-rm', true]],
-            );
-            assert.match(f[0]?.detail ?? '', /local rpm database calls it %ghost/);
+          {
+            status: 1,
+            cls: 'unexpected',
+            show: (x) => [x.path, x.package, x.failure],
+            findings: [['/usr/lib/sa-rm/cache', 'sa-rm', true]],
+            more: (r) =>
+              assert.match(
+                findingsOf(r, 'unexpected')[0]?.detail ?? '',
+                /local rpm database calls it %ghost/,
+              ),
           },
         );
       });
@@ -838,62 +753,58 @@ describe(
       });
 
       it('content changed: modified, exit 1', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/bin/sa-box'],
           () => fs.appendFileSync(path.join(root, 'bin/sa-box'), 'echo pwned\n'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'modified').map((f) => [f.path, f.package]),
-              [['/bin/sa-box', 'sa-box']],
-            );
+          {
+            status: 1,
+            cls: 'modified',
+            show: (f) => [f.path, f.package],
+            findings: [['/bin/sa-box', 'sa-box']],
           },
         );
       });
 
       it("a file under /etc edited: config-modified (apk's protected paths), exit 0; a failure (1) with --include-config", async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/etc/sa-box.conf'],
           () => fs.appendFileSync(path.join(root, 'etc/sa-box.conf'), 'b=2\n'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
-            assert.deepEqual(
-              findingsOf(r, 'config-modified').map((f) => [f.path, f.package, f.failure]),
-              [['/etc/sa-box.conf', 'sa-box', false]],
-            );
-            assert.deepEqual(findingsOf(r, 'modified'), []);
-            const strict = verify(root, ['--include-config']);
-            assert.equal(strict.status, 1);
-            assert.deepEqual(
-              findingsOf(strict, 'config-modified').map((f) => [f.path, f.failure]),
-              [['/etc/sa-box.conf', true]],
-            );
+          {
+            status: 0,
+            cls: 'config-modified',
+            show: (f) => [f.path, f.package, f.failure],
+            findings: [['/etc/sa-box.conf', 'sa-box', false]],
+            more: (r) => {
+              assert.deepEqual(findingsOf(r, 'modified'), []);
+              const strict = verify(root, ['--include-config']);
+              assert.equal(strict.status, 1);
+              assert.deepEqual(
+                findingsOf(strict, 'config-modified').map((f) => [f.path, f.failure]),
+                [['/etc/sa-box.conf', true]],
+              );
+            },
           },
         );
       });
 
       it('a repository key under /etc/apk replaced: modified, exit 1 (etc/apk is not configuration)', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/etc/apk/keys/sa-test.rsa.pub'],
           () => fs.writeFileSync(path.join(root, 'etc/apk/keys/sa-test.rsa.pub'), 'attacker key\n'),
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'modified').map((f) => [f.path, f.package]),
-              [['/etc/apk/keys/sa-test.rsa.pub', 'apk-tools']],
-            );
+          {
+            status: 1,
+            cls: 'modified',
+            show: (f) => [f.path, f.package],
+            findings: [['/etc/apk/keys/sa-test.rsa.pub', 'apk-tools']],
           },
         );
       });
 
       it('setuid dropped and a symlink retargeted: metadata, exit 1', async () => {
-        await tampered(
+        await expectFindings(
           root,
           ['/bin/sa-ping', '/bin/sa-sh'],
           () => {
@@ -901,18 +812,15 @@ describe(
             fs.rmSync(path.join(root, 'bin/sa-sh'));
             fs.symlinkSync('/tmp/sh', path.join(root, 'bin/sa-sh'));
           },
-          () => {
-            const r = verify(root);
-            assert.equal(r.status, 1);
-            assert.deepEqual(
-              findingsOf(r, 'metadata')
-                .map((f) => [f.path, f.attribute, f.actual])
-                .sort(),
-              [
-                ['/bin/sa-ping', 'mode', '0711'],
-                ['/bin/sa-sh', 'target', '/tmp/sh'],
-              ],
-            );
+          {
+            status: 1,
+            cls: 'metadata',
+            show: (f) => [f.path, f.attribute, f.actual],
+            sort: true,
+            findings: [
+              ['/bin/sa-ping', 'mode', '0711'],
+              ['/bin/sa-sh', 'target', '/tmp/sh'],
+            ],
           },
         );
       });

@@ -45,8 +45,11 @@ import {
   buildStandIn,
   makeAlpineRoot,
   makeFedoraRoot,
+  rootfsImage,
+  rpmAt,
   run,
   sha256File,
+  specText,
   type BuiltRpm,
 } from './family-testkit.js';
 
@@ -63,58 +66,44 @@ const home = join(work, 'home');
 const refRoot = join(work, 'reference-root');
 
 const SPECS: Record<string, string> = {
-  'sa-tool': `
-Name: sa-tool
-Version: 1.0
-Release: 1.fc41
-Epoch: 2
-Summary: t
-License: MIT
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/bin %{buildroot}/etc
-printf '#!/bin/sh\\necho tool\\n' > %{buildroot}/usr/bin/sa-tool
-printf 'suid' > %{buildroot}/usr/bin/sa-suid
-echo 'x=1' > %{buildroot}/etc/sa-tool.conf
-ln -s sa-tool %{buildroot}/usr/bin/sa-t
-%files
-%attr(0755,root,root) /usr/bin/sa-tool
-%attr(4755,root,root) /usr/bin/sa-suid
-/usr/bin/sa-t
-%config(noreplace) /etc/sa-tool.conf
-`,
-  'sa-big': `
-Name: sa-big
-Version: 0.9~rc1
-Release: 3
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/share/sa-big
-head -c 200000 /dev/urandom > %{buildroot}/usr/share/sa-big/blob
-%files
-%dir /usr/share/sa-big
-/usr/share/sa-big/blob
-`,
-  'sa-base': `
-Name: sa-base
-Version: 5
-Release: 1.fc41
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/share/sa-base
-echo base > %{buildroot}/usr/share/sa-base/readme
-%files
-/usr/share/sa-base/readme
-`,
+  'sa-tool': specText({
+    name: 'sa-tool',
+    version: '1.0',
+    release: '1.fc41',
+    epoch: 2,
+    install: [
+      'mkdir -p %{buildroot}/usr/bin %{buildroot}/etc',
+      "printf '#!/bin/sh\\necho tool\\n' > %{buildroot}/usr/bin/sa-tool",
+      "printf 'suid' > %{buildroot}/usr/bin/sa-suid",
+      "echo 'x=1' > %{buildroot}/etc/sa-tool.conf",
+      'ln -s sa-tool %{buildroot}/usr/bin/sa-t',
+    ],
+    files: [
+      '%attr(0755,root,root) /usr/bin/sa-tool',
+      '%attr(4755,root,root) /usr/bin/sa-suid',
+      '/usr/bin/sa-t',
+      '%config(noreplace) /etc/sa-tool.conf',
+    ],
+  }),
+  'sa-big': specText({
+    name: 'sa-big',
+    version: '0.9~rc1',
+    release: '3',
+    noarch: true,
+    install: [
+      'mkdir -p %{buildroot}/usr/share/sa-big',
+      'head -c 200000 /dev/urandom > %{buildroot}/usr/share/sa-big/blob',
+    ],
+    files: ['%dir /usr/share/sa-big', '/usr/share/sa-big/blob'],
+  }),
+  'sa-base': specText({
+    name: 'sa-base',
+    version: '5',
+    release: '1.fc41',
+    noarch: true,
+    install: ['mkdir -p %{buildroot}/usr/share/sa-base', 'echo base > %{buildroot}/usr/share/sa-base/readme'],
+    files: ['/usr/share/sa-base/readme'],
+  }),
 };
 
 const rpmOf = (name: string): BuiltRpm => rpms.find((r) => r.name === name) as BuiltRpm;
@@ -127,16 +116,7 @@ before(async () => {
   buildStandIn(work, standIn);
   rpms = buildRpms(work, SPECS);
   // What the rpms install, on the host: the reference the manifests are checked against.
-  run('rpm', [
-    '--root',
-    refRoot,
-    '--define',
-    '_dbpath /var/lib/rpm',
-    '--nodeps',
-    '--noscripts',
-    '-i',
-    ...rpms.map((r) => r.file),
-  ]);
+  rpmAt(refRoot, '/var/lib/rpm', ['--noscripts', '-i', ...rpms.map((r) => r.file)]);
   const root = join(work, 'fedora-root');
   makeFedoraRoot(work, root, [rpmOf('sa-base')], rpms, standIn);
   const tar = join(work, 'fedora-rootfs.tar');
@@ -352,19 +332,10 @@ async function importRoot(root: string, name: string, platform: string): Promise
   const tar = join(work, `${name}.tar`);
   run('tar', ['-C', root, '--numeric-owner', '-cf', tar, '.']);
   const imageId = await podman.importImage(tar, { tag: `${NAMESPACE}/${name}:local-rootfs` });
-  return {
-    platform,
-    tag: `${NAMESPACE}/${name}:local-rootfs`,
-    imageId,
-    digest: null,
-    architecture: 'amd64',
-    builtAt: new Date().toISOString(),
-    refreshedAt: null,
-    generation: 1,
-    packageCount: null,
-    source: { kind: 'rootfs', path: tar, bytes: fs.statSync(tar).size },
-    history: [],
-  };
+  return rootfsImage(platform, `${NAMESPACE}/${name}:local-rootfs`, imageId, {
+    path: tar,
+    bytes: fs.statSync(tar).size,
+  });
 }
 
 describe('an apk platform through the dispatch functions', { timeout: 5 * 60_000 }, () => {

@@ -8,6 +8,10 @@
  * - an Alpine-like root: an installed database with correct `Z:` checksums, an APKINDEX cached
  *   in /var/cache/apk, and a stand-in `apk`.
  *
+ * It also holds what the generator's and the client's rpm/apk tests share (the client's import it
+ * from the generator's dist): spec texts and `rpmbuild`, `rpm --root`, accounts files, apk packages
+ * written with their installed database, and the image record of an imported rootfs.
+ *
  * No Fedora or Alpine repository is reachable from here, and Debian has no dnf or apk that runs
  * in such a root, hence the stand-ins (static C programs built here with gcc). They are exact
  * about what they are: the `dnf` stand-in accepts only the command lines the generator sends
@@ -24,12 +28,29 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { PlatformImage } from '../image/state.js';
 
-export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
-  const r = spawnSync(cmd, args, { ...opts, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+/** Runs a command that must succeed (LC_ALL=C); its stdout. */
+export function run(cmd: string, args: readonly string[], opts: { cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, {
+    ...opts,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
+}
+
+/** A tool the tests need, or an error that says which Debian package provides it. */
+export function requireTool(tool: string, debianPackage: string): void {
+  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(
+      `these tests need ${tool} (apt-get install ${debianPackage}): ${r.error?.message ?? r.stderr}`,
+    );
+  }
 }
 
 export const sha256File = (file: string): string =>
@@ -107,37 +128,90 @@ export interface BuiltRpm {
   file: string;
 }
 
+/** The text of a small spec file (Summary `t`, License MIT); `files` are the %files lines. */
+export function specText(o: {
+  name: string;
+  version: string;
+  release: string;
+  epoch?: number;
+  noarch?: boolean;
+  description?: string;
+  install: string[];
+  files: string[];
+}): string {
+  return [
+    '',
+    `Name: ${o.name}`,
+    `Version: ${o.version}`,
+    `Release: ${o.release}`,
+    ...(o.epoch === undefined ? [] : [`Epoch: ${o.epoch}`]),
+    'Summary: t',
+    'License: MIT',
+    ...(o.noarch === true ? ['BuildArch: noarch'] : []),
+    '%description',
+    o.description ?? 't',
+    '%install',
+    ...o.install,
+    '%files',
+    ...o.files,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Builds the binary rpm(s) of a spec file's text with `rpmbuild -bb` in `work` (no debuginfo,
+ * no post-install processing such as stripping), SHA-256 file digests unless told otherwise
+ * (rpm's `_binary_filedigest_algorithm`: 8 SHA-256, 10 SHA-512, 1 MD5); the paths of the rpms made.
+ */
+export function rpmbuild(work: string, name: string, spec: string, digestAlgorithm = 8): string[] {
+  const file = join(work, `${name}.spec`);
+  fs.writeFileSync(file, spec);
+  const top = join(work, `top-${name}`);
+  run('rpmbuild', [
+    '-bb',
+    '--define',
+    `_topdir ${top}`,
+    '--define',
+    'debug_package %{nil}',
+    '--define',
+    '__os_install_post %{nil}',
+    '--define',
+    `_binary_filedigest_algorithm ${digestAlgorithm}`,
+    file,
+  ]);
+  const out: string[] = [];
+  for (const d of fs.readdirSync(join(top, 'RPMS')))
+    for (const f of fs.readdirSync(join(top, 'RPMS', d))) out.push(join(top, 'RPMS', d, f));
+  return out;
+}
+
 /** rpms of these specs (name → spec body), built with rpmbuild (SHA-256 file digests). */
 export function buildRpms(work: string, specs: Record<string, string>): BuiltRpm[] {
   const out: BuiltRpm[] = [];
-  for (const [name, spec] of Object.entries(specs)) {
-    const file = join(work, `${name}.spec`);
-    fs.writeFileSync(file, spec);
-    const top = join(work, `top-${name}`);
-    run('rpmbuild', [
-      '-bb',
-      '--define',
-      `_topdir ${top}`,
-      '--define',
-      'debug_package %{nil}',
-      '--define',
-      '__os_install_post %{nil}',
-      file,
-    ]);
-    for (const d of fs.readdirSync(join(top, 'RPMS')))
-      for (const f of fs.readdirSync(join(top, 'RPMS', d))) {
-        const rpm = join(top, 'RPMS', d, f);
-        const q = run('rpm', [
-          '-qp',
-          '--qf',
-          '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}',
-          rpm,
-        ]);
-        const [n, v, a] = q.split('\t') as [string, string, string];
-        out.push({ name: n, version: v, arch: a, file: rpm });
-      }
-  }
+  for (const [name, spec] of Object.entries(specs))
+    for (const rpm of rpmbuild(work, name, spec)) {
+      const q = run('rpm', [
+        '-qp',
+        '--qf',
+        '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}',
+        rpm,
+      ]);
+      const [n, v, a] = q.split('\t') as [string, string, string];
+      out.push({ name: n, version: v, arch: a, file: rpm });
+    }
   return out;
+}
+
+/** `rpm --root ROOT --define '_dbpath DBPATH' --nodeps ARGS…`: installs, erases, edits the database. */
+export function rpmAt(root: string, dbpath: string, args: readonly string[]): string {
+  return run('rpm', ['--root', root, '--define', `_dbpath ${dbpath}`, '--nodeps', ...args]);
+}
+
+/** A small root's accounts files (owners are named from the root's own files). */
+export function writeAccounts(root: string, shell = '/bin/sh'): void {
+  fs.mkdirSync(join(root, 'etc'), { recursive: true });
+  fs.writeFileSync(join(root, 'etc/passwd'), `root:x:0:0:root:/root:${shell}\n`);
+  fs.writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
 }
 
 /**
@@ -162,20 +236,10 @@ export function makeFedoraRoot(
   }
   for (const f of ['rpmrc', 'macros']) fs.copyFileSync(join('/usr/lib/rpm', f), join(root, 'usr/lib/rpm', f));
   fs.writeFileSync(join(root, 'etc/rpm/macros'), '%_dbpath /var/lib/rpm\n');
-  fs.writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  fs.writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+  writeAccounts(root);
   fs.copyFileSync(standIn, join(root, 'usr/bin/dnf'));
   fs.chmodSync(join(root, 'usr/bin/dnf'), 0o755);
-  run('rpm', [
-    '--root',
-    root,
-    '--define',
-    '_dbpath /var/lib/rpm',
-    '--nodeps',
-    '--noscripts',
-    '-i',
-    ...preinstalled.map((r) => r.file),
-  ]);
+  rpmAt(root, '/var/lib/rpm', ['--noscripts', '-i', ...preinstalled.map((r) => r.file)]);
   const lines: string[] = [];
   for (const r of available) {
     const base = r.file.split('/').pop() as string;
@@ -198,51 +262,107 @@ export function makeFedoraRoot(
 /** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
 export const q1 = (data: string | Buffer): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
 
+/** A path of an apk package: a file (its content) or a symlink (its target); `mode` for its `a:` line. */
+export interface ApkPath {
+  name: string;
+  content: string;
+  mode?: number;
+  symlink?: true;
+}
+
+/** An `F:` directory of an apk package; `mode` for its `M:` line. */
+export interface ApkDir {
+  path: string;
+  mode?: number;
+  files?: ApkPath[];
+}
+
+/** A package of an Alpine-like root, as `lib/apk/db/installed` records it (owner root). */
+export interface ApkPackage {
+  /** The `C:` checksum. */
+  checksum: string;
+  name: string;
+  version: string;
+  arch: string;
+  origin?: string;
+  dirs: ApkDir[];
+}
+
+/** The package's record in `lib/apk/db/installed`, with the `Z:` checksum of every path. */
+export function apkRecord(p: ApkPackage): string {
+  const lines = [`C:${p.checksum}`, `P:${p.name}`, `V:${p.version}`, `A:${p.arch}`];
+  if (p.origin !== undefined) lines.push(`o:${p.origin}`);
+  for (const d of p.dirs) {
+    lines.push(`F:${d.path}`);
+    if (d.mode !== undefined) lines.push(`M:0:0:${d.mode.toString(8)}`);
+    for (const f of d.files ?? []) {
+      lines.push(`R:${f.name}`);
+      if (f.mode !== undefined) lines.push(`a:0:0:${f.mode.toString(8)}`);
+      lines.push(`Z:${q1(f.content)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes the packages' directories and paths under `root`, and their installed database. */
+export function writeApkPackages(root: string, packages: ApkPackage[]): void {
+  for (const p of packages)
+    for (const d of p.dirs) {
+      fs.mkdirSync(join(root, d.path), { recursive: true });
+      if (d.mode !== undefined) fs.chmodSync(join(root, d.path), d.mode);
+      for (const f of d.files ?? []) {
+        const file = join(root, d.path, f.name);
+        if (f.symlink === true) fs.symlinkSync(f.content, file);
+        else fs.writeFileSync(file, f.content);
+        if (f.mode !== undefined && f.symlink !== true) fs.chmodSync(file, f.mode);
+      }
+    }
+  fs.mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
+  fs.writeFileSync(join(root, 'lib/apk/db/installed'), packages.map(apkRecord).join('\n'));
+}
+
+/** sa-box's script, as the Alpine-like roots install it. */
+export const SA_BOX_SCRIPT: ApkPath = { name: 'sa-box', content: '#!/bin/sh\necho box\n', mode: 0o755 };
+/** sa-box's bin directory: the script, a setuid file and a symlink to the script. */
+export const SA_BOX_BIN: ApkDir = {
+  path: 'bin',
+  files: [
+    SA_BOX_SCRIPT,
+    { name: 'sa-ping', content: 'ping', mode: 0o4711 },
+    { name: 'sa-sh', content: 'sa-box', mode: 0o777, symlink: true },
+  ],
+};
+/** sa-box's configuration file under /etc. */
+export const SA_BOX_ETC: ApkDir = { path: 'etc', files: [{ name: 'sa-box.conf', content: 'a=1\n' }] };
+/** A directory with its own mode (0555). */
+export const VAR_EMPTY: ApkDir = { path: 'var/empty', mode: 0o555 };
+/** apk-tools' data file. */
+export const SA_DATA: ApkDir = { path: 'usr/lib/sa', files: [{ name: 'data', content: 'data\n' }] };
+
 /**
  * The Alpine-like root: two installed packages with correct `Z:` checksums, their APKINDEX
  * (GNU tar + gzip) cached in /var/cache/apk as `apk update` leaves it, and the stand-in apk
  * (when given) as /sbin/apk accepting exactly those two versions.
  */
 export function makeAlpineRoot(work: string, root: string, standIn: string | undefined): void {
-  const files: [string, string][] = [
-    ['bin/sa-box', '#!/bin/sh\necho box\n'],
-    ['etc/sa-box.conf', 'a=1\n'],
-    ['usr/lib/sa/data', 'data\n'],
-  ];
-  for (const [p, c] of files) {
-    fs.mkdirSync(join(root, p, '..'), { recursive: true });
-    fs.writeFileSync(join(root, p), c);
-  }
-  fs.chmodSync(join(root, 'bin/sa-box'), 0o755);
-  fs.mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
-  fs.writeFileSync(
-    join(root, 'lib/apk/db/installed'),
-    [
-      `C:${q1('sa-box control')}`,
-      'P:sa-box',
-      'V:1.36.1-r29',
-      'A:x86_64',
-      'o:sa-box',
-      'F:bin',
-      'R:sa-box',
-      'a:0:0:755',
-      `Z:${q1('#!/bin/sh\necho box\n')}`,
-      'F:etc',
-      'R:sa-box.conf',
-      `Z:${q1('a=1\n')}`,
-      '',
-      `C:${q1('apk-tools control')}`,
-      'P:apk-tools',
-      'V:2.14.4-r0',
-      'A:x86_64',
-      'F:usr/lib/sa',
-      'R:data',
-      `Z:${q1('data\n')}`,
-      '',
-    ].join('\n'),
-  );
-  fs.writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  fs.writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+  writeApkPackages(root, [
+    {
+      checksum: q1('sa-box control'),
+      name: 'sa-box',
+      version: '1.36.1-r29',
+      arch: 'x86_64',
+      origin: 'sa-box',
+      dirs: [{ path: 'bin', files: [SA_BOX_SCRIPT] }, SA_BOX_ETC],
+    },
+    {
+      checksum: q1('apk-tools control'),
+      name: 'apk-tools',
+      version: '2.14.4-r0',
+      arch: 'x86_64',
+      dirs: [SA_DATA],
+    },
+  ]);
+  writeAccounts(root);
   const index = [
     ['sa-box', '1.36.1-r29', 'sa-box control', 'sa-box'],
     ['apk-tools', '2.14.4-r0', 'apk-tools control', 'apk-tools'],
@@ -280,4 +400,26 @@ export function makeAlpineRoot(work: string, root: string, standIn: string | und
     fs.mkdirSync(join(root, 'etc/sa-standin'), { recursive: true });
     fs.writeFileSync(join(root, 'etc/sa-standin/repository'), 'sa-box=1.36.1-r29\napk-tools=2.14.4-r0\n');
   }
+}
+
+/** The record the image fleet keeps for an image imported from a rootfs tarball (`source`). */
+export function rootfsImage(
+  platform: string,
+  tag: string,
+  imageId: string,
+  source: { path: string; bytes: number },
+): PlatformImage {
+  return {
+    platform,
+    tag,
+    imageId,
+    digest: null,
+    architecture: 'amd64',
+    builtAt: new Date().toISOString(),
+    refreshedAt: null,
+    generation: 1,
+    packageCount: null,
+    source: { kind: 'rootfs', ...source },
+    history: [],
+  };
 }

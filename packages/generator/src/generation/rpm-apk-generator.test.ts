@@ -36,6 +36,20 @@ import {
   metadataRefreshArgv,
   type PackageFamily,
 } from './rpm-apk-generator.js';
+import {
+  SA_BOX_BIN,
+  SA_BOX_ETC,
+  SA_DATA,
+  VAR_EMPTY,
+  requireTool,
+  rootfsImage,
+  rpmAt,
+  rpmbuild,
+  run,
+  specText,
+  writeAccounts,
+  writeApkPackages,
+} from './family-testkit.js';
 
 const work = fs.mkdtempSync(join(tmpdir(), 'sysattest-rpmapk-'));
 let key: SigningKey;
@@ -44,15 +58,8 @@ const pools = new FamilyHashPools(2);
 
 before(async () => {
   // Debian packages: rpm (rpmbuild, rpm) and createrepo-c; the tests say so rather than skip.
-  for (const [tool, pkg] of [
-    ['rpmbuild', 'rpm'],
-    ['createrepo_c', 'createrepo-c'],
-  ] as const) {
-    const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-      throw new Error(`these tests need ${tool} (apt-get install ${pkg}): ${r.error?.message ?? r.stderr}`);
-    }
-  }
+  requireTool('rpmbuild', 'rpm');
+  requireTool('createrepo_c', 'createrepo-c');
   const k = await generateSigningKey({ name: 'rpm/apk generation test' });
   key = await SigningKey.fromArmored(k.armoredSecretKey);
   keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
@@ -61,13 +68,6 @@ after(async () => {
   await pools.close();
   fs.rmSync(work, { recursive: true, force: true });
 });
-
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 
 async function generate(
   root: string,
@@ -115,71 +115,56 @@ const SPECS: { name: string; algo: number; spec: string }[] = [
   {
     name: 'sa-tool',
     algo: 8,
-    spec: `
-Name: sa-tool
-Version: 1.0
-Release: 1.fc41
-Epoch: 2
-Summary: t
-License: MIT
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/bin %{buildroot}/etc %{buildroot}/var/log
-printf '#!/bin/sh\\necho tool\\n' > %{buildroot}/usr/bin/sa-tool
-printf 'suid' > %{buildroot}/usr/bin/sa-suid
-echo 'x=1' > %{buildroot}/etc/sa-tool.conf
-ln -s sa-tool %{buildroot}/usr/bin/sa-t
-ln %{buildroot}/usr/bin/sa-tool %{buildroot}/usr/bin/sa-tool2
-%files
-%attr(0755,root,root) /usr/bin/sa-tool
-%attr(0755,root,root) /usr/bin/sa-tool2
-%attr(4755,root,root) /usr/bin/sa-suid
-/usr/bin/sa-t
-%config(noreplace) /etc/sa-tool.conf
-%ghost /var/log/sa-tool.log
-`,
+    spec: specText({
+      name: 'sa-tool',
+      version: '1.0',
+      release: '1.fc41',
+      epoch: 2,
+      install: [
+        'mkdir -p %{buildroot}/usr/bin %{buildroot}/etc %{buildroot}/var/log',
+        "printf '#!/bin/sh\\necho tool\\n' > %{buildroot}/usr/bin/sa-tool",
+        "printf 'suid' > %{buildroot}/usr/bin/sa-suid",
+        "echo 'x=1' > %{buildroot}/etc/sa-tool.conf",
+        'ln -s sa-tool %{buildroot}/usr/bin/sa-t',
+        'ln %{buildroot}/usr/bin/sa-tool %{buildroot}/usr/bin/sa-tool2',
+      ],
+      files: [
+        '%attr(0755,root,root) /usr/bin/sa-tool',
+        '%attr(0755,root,root) /usr/bin/sa-tool2',
+        '%attr(4755,root,root) /usr/bin/sa-suid',
+        '/usr/bin/sa-t',
+        '%config(noreplace) /etc/sa-tool.conf',
+        '%ghost /var/log/sa-tool.log',
+      ],
+    }),
   },
   {
     name: 'sa-big',
     algo: 10,
-    spec: `
-Name: sa-big
-Version: 0.9~rc1
-Release: 3
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/share/sa-big
-head -c 3000000 /dev/urandom > %{buildroot}/usr/share/sa-big/blob
-: > %{buildroot}/usr/share/sa-big/empty
-%files
-%dir /usr/share/sa-big
-/usr/share/sa-big/blob
-/usr/share/sa-big/empty
-`,
+    spec: specText({
+      name: 'sa-big',
+      version: '0.9~rc1',
+      release: '3',
+      noarch: true,
+      install: [
+        'mkdir -p %{buildroot}/usr/share/sa-big',
+        'head -c 3000000 /dev/urandom > %{buildroot}/usr/share/sa-big/blob',
+        ': > %{buildroot}/usr/share/sa-big/empty',
+      ],
+      files: ['%dir /usr/share/sa-big', '/usr/share/sa-big/blob', '/usr/share/sa-big/empty'],
+    }),
   },
   {
     name: 'sa-old',
     algo: 1,
-    spec: `
-Name: sa-old
-Version: 5
-Release: 1.el5
-Summary: t
-License: MIT
-BuildArch: noarch
-%description
-t
-%install
-mkdir -p %{buildroot}/usr/share/sa-old
-echo old > %{buildroot}/usr/share/sa-old/readme
-%files
-/usr/share/sa-old/readme
-`,
+    spec: specText({
+      name: 'sa-old',
+      version: '5',
+      release: '1.el5',
+      noarch: true,
+      install: ['mkdir -p %{buildroot}/usr/share/sa-old', 'echo old > %{buildroot}/usr/share/sa-old/readme'],
+      files: ['/usr/share/sa-old/readme'],
+    }),
   },
 ];
 
@@ -190,39 +175,10 @@ describe('rpm: manifests from a root made by rpmbuild and rpm --root', () => {
   const rpms: string[] = [];
 
   before(async () => {
-    for (const { name, algo, spec } of SPECS) {
-      const file = join(work, `${name}.spec`);
-      fs.writeFileSync(file, spec);
-      const top = join(work, `top-${name}`);
-      run('rpmbuild', [
-        '-bb',
-        '--define',
-        `_topdir ${top}`,
-        '--define',
-        'debug_package %{nil}',
-        '--define',
-        '__os_install_post %{nil}',
-        '--define',
-        `_binary_filedigest_algorithm ${algo}`,
-        file,
-      ]);
-      for (const d of fs.readdirSync(join(top, 'RPMS')))
-        for (const f of fs.readdirSync(join(top, 'RPMS', d))) rpms.push(join(top, 'RPMS', d, f));
-    }
+    for (const { name, algo, spec } of SPECS) rpms.push(...rpmbuild(work, name, spec, algo));
     // The accounts a Fedora image has (the generator names owners from the image's own files).
-    fs.mkdirSync(join(root, 'etc'), { recursive: true });
-    fs.writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
-    fs.writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
-    run('rpm', [
-      '--root',
-      root,
-      '--define',
-      '_dbpath /var/lib/rpm',
-      '--nodeps',
-      '--noscripts',
-      '-i',
-      ...rpms,
-    ]);
+    writeAccounts(root, '/bin/bash');
+    rpmAt(root, '/var/lib/rpm', ['--noscripts', '-i', ...rpms]);
     made = await generate(
       root,
       'rpm',
@@ -342,9 +298,6 @@ describe('rpm: manifests from a root made by rpmbuild and rpm --root', () => {
   });
 });
 
-/** apk's Q1 checksum: `Q1` + base64 of the SHA-1 of the content. */
-const q1 = (data: string | Buffer): string => `Q1${createHash('sha1').update(data).digest('base64')}`;
-
 /**
  * A small Alpine root: two packages, a setuid file, a symlink, a directory with its own mode, and
  * files under /etc that apk's protected paths treat differently: a config file, an init script
@@ -352,70 +305,43 @@ const q1 = (data: string | Buffer): string => `Q1${createHash('sha1').update(dat
  * root's own `etc/apk/protected_paths.d/sa-box.list` unprotects.
  */
 function makeApkRoot(root: string): void {
-  const files: [string, string][] = [
-    ['bin/sa-box', '#!/bin/sh\necho box\n'],
-    ['bin/sa-ping', 'ping'],
-    ['etc/sa-box.conf', 'a=1\n'],
-    ['etc/init.d/sa-box', '#!/sbin/openrc-run\n'],
-    ['etc/apk/keys/sa-test.rsa.pub', 'key\n'],
-    ['etc/sa-box.d/extra.conf', 'b=1\n'],
-    ['etc/sa-box.d/cache.generated', 'c\n'],
-    ['etc/apk/protected_paths.d/sa-box.list', '# made by sa-box\n-etc/sa-box.d/*.generated\n'],
-    ['usr/lib/sa/data', 'data\n'],
-  ];
-  for (const [p, c] of files) {
-    fs.mkdirSync(join(root, p, '..'), { recursive: true });
-    fs.writeFileSync(join(root, p), c);
-  }
-  fs.chmodSync(join(root, 'bin/sa-box'), 0o755);
-  fs.chmodSync(join(root, 'bin/sa-ping'), 0o4711);
-  fs.symlinkSync('sa-box', join(root, 'bin/sa-sh'));
+  fs.mkdirSync(join(root, 'etc/apk/protected_paths.d'), { recursive: true });
+  fs.writeFileSync(
+    join(root, 'etc/apk/protected_paths.d/sa-box.list'),
+    '# made by sa-box\n-etc/sa-box.d/*.generated\n',
+  );
+  // (mkdir's mode goes to the parents it makes: /var is 0555 too.)
   fs.mkdirSync(join(root, 'var/empty'), { recursive: true, mode: 0o555 });
-  fs.chmodSync(join(root, 'var/empty'), 0o555);
-  fs.mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
-  const db = [
-    'C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    'P:sa-box',
-    'V:1.36.1-r29',
-    'A:x86_64',
-    'o:sa-box',
-    'F:bin',
-    'R:sa-box',
-    'a:0:0:755',
-    `Z:${q1('#!/bin/sh\necho box\n')}`,
-    'R:sa-ping',
-    'a:0:0:4711',
-    `Z:${q1('ping')}`,
-    'R:sa-sh',
-    'a:0:0:777',
-    `Z:${q1('sa-box')}`,
-    'F:etc',
-    'R:sa-box.conf',
-    `Z:${q1('a=1\n')}`,
-    'F:etc/apk/keys',
-    'R:sa-test.rsa.pub',
-    `Z:${q1('key\n')}`,
-    'F:etc/init.d',
-    'R:sa-box',
-    `Z:${q1('#!/sbin/openrc-run\n')}`,
-    'F:etc/sa-box.d',
-    'R:cache.generated',
-    `Z:${q1('c\n')}`,
-    'R:extra.conf',
-    `Z:${q1('b=1\n')}`,
-    'F:var/empty',
-    'M:0:0:555',
-    '',
-    'C:Q1BBBBBBBBBBBBBBBBBBBBBBBBBBB=',
-    'P:apk-tools',
-    'V:2.14.4-r0',
-    'A:x86_64',
-    'F:usr/lib/sa',
-    'R:data',
-    `Z:${q1('data\n')}`,
-    '',
-  ].join('\n');
-  fs.writeFileSync(join(root, 'lib/apk/db/installed'), db);
+  writeApkPackages(root, [
+    {
+      checksum: 'Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      name: 'sa-box',
+      version: '1.36.1-r29',
+      arch: 'x86_64',
+      origin: 'sa-box',
+      dirs: [
+        SA_BOX_BIN,
+        SA_BOX_ETC,
+        { path: 'etc/apk/keys', files: [{ name: 'sa-test.rsa.pub', content: 'key\n' }] },
+        { path: 'etc/init.d', files: [{ name: 'sa-box', content: '#!/sbin/openrc-run\n' }] },
+        {
+          path: 'etc/sa-box.d',
+          files: [
+            { name: 'cache.generated', content: 'c\n' },
+            { name: 'extra.conf', content: 'b=1\n' },
+          ],
+        },
+        VAR_EMPTY,
+      ],
+    },
+    {
+      checksum: 'Q1BBBBBBBBBBBBBBBBBBBBBBBBBBB=',
+      name: 'apk-tools',
+      version: '2.14.4-r0',
+      arch: 'x86_64',
+      dirs: [SA_DATA],
+    },
+  ]);
 }
 
 function checkApkManifests(made: Awaited<ReturnType<typeof generate>>, root: string): void {
@@ -637,19 +563,7 @@ describe('rpm: through podman, on the rpm root imported as an image', () => {
         generateRpmApk({
           family: 'rpm',
           platform,
-          image: {
-            platform: 'fedora/41/x86_64',
-            tag: 't',
-            imageId,
-            digest: null,
-            architecture: 'amd64',
-            builtAt: new Date().toISOString(),
-            refreshedAt: null,
-            generation: 1,
-            packageCount: null,
-            source: { kind: 'rootfs', path: '/dev/null', bytes: 0 },
-            history: [],
-          },
+          image: rootfsImage('fedora/41/x86_64', 't', imageId, { path: '/dev/null', bytes: 0 }),
           podman,
           key,
           outDir: join(work, 'out-nodnf'),
