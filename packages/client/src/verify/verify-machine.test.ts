@@ -207,6 +207,24 @@ const summarise = (findings: Finding[]): string[] =>
     (f) => `${f.class} ${f.package}${f.path ? ` ${f.path}` : ''}${f.attribute ? ` ${f.attribute}` : ''}`,
   );
 
+/** A fake root with every PACKAGES manifest published (signed by `key`), and an empty cache dir. */
+async function fakeWorld(): Promise<{
+  root: string;
+  manifests: string;
+  cacheDir: string;
+  key: SigningKey;
+  keyring: TrustedKeyring;
+}> {
+  const root = makeRoot();
+  const manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-cache-'));
+  const k = await generateSigningKey({ name: 'generator' });
+  const key = await SigningKey.fromArmored(k.armoredSecretKey);
+  const keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+  for (const p of PACKAGES) await publish(manifests, root, p, key);
+  return { root, manifests, cacheDir, key, keyring };
+}
+
 describe('verifyMachine on a fake root', () => {
   let root: string;
   let manifests: string;
@@ -216,14 +234,8 @@ describe('verifyMachine on a fake root', () => {
   let keyring: TrustedKeyring;
 
   before(async () => {
-    root = makeRoot();
-    manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
-    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-cache-'));
-    const k = await generateSigningKey({ name: 'generator' });
-    key = await SigningKey.fromArmored(k.armoredSecretKey);
-    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+    ({ root, manifests, cacheDir, key, keyring } = await fakeWorld());
     rogue = await SigningKey.fromArmored((await generateSigningKey({ name: 'rogue' })).armoredSecretKey);
-    for (const p of PACKAGES) await publish(manifests, root, p, key);
   });
   after(() => {
     for (const d of [root, manifests, cacheDir]) fs.rmSync(d, { recursive: true, force: true });
@@ -520,13 +532,7 @@ describe('verifyMachine with a cache and a source that answers digests first', (
   let keyring: TrustedKeyring;
 
   before(async () => {
-    root = makeRoot();
-    manifests = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-manifests-'));
-    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-cache-'));
-    const k = await generateSigningKey({ name: 'generator' });
-    key = await SigningKey.fromArmored(k.armoredSecretKey);
-    keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
-    for (const p of PACKAGES) await publish(manifests, root, p, key);
+    ({ root, manifests, cacheDir, key, keyring } = await fakeWorld());
   });
   after(() => {
     for (const d of [root, manifests, cacheDir]) fs.rmSync(d, { recursive: true, force: true });
