@@ -44,6 +44,7 @@ Exit status (a bit set when the check ran; scripts can test each bit):
   65  the check could not run because of its input (an unreadable package database, …)
   69  the server is unreachable and nothing is cached
   70  a bug in sysattest (run with SYSATTEST_DEBUG=1 and report it)
+  141 the output's reader went away (e.g. piped into head): stopped quietly
 
 Configuration: --config FILE, else $SYSATTEST_CONFIG, else /etc/sysattest/client.json when it
 exists (JSON; keys: server, keyring, trustDir, cacheDir, token, timeoutSeconds, batchSize, jobs,
