@@ -420,19 +420,23 @@ async function verifyWith(
 
   /** Hashes every location of a chunk's manifests in one HashPool run, and compares. */
   const hashAndCompare = async (chunk: readonly Checked[]): Promise<void> => {
-    const locations = new Set<string>();
+    // Each location once (directories are shared by many packages), with its index in the run.
+    const indexOf = new Map<string, number>();
+    const paths: string[] = [];
     for (const { pkg, entries } of chunk) {
       const divert = db.localDiversion(pkg);
       for (const e of entries) {
-        locations.add(locationOf(e, divert));
+        const location = locationOf(e, divert);
+        if (!indexOf.has(location)) {
+          indexOf.set(location, paths.length);
+          paths.push(location);
+        }
         if (scanning) {
-          manifestPaths.push(locationOf(e, divert));
+          manifestPaths.push(location);
           if (e.type !== 'absent' && e.divertedTo !== undefined) manifestPaths.push(e.divertedTo);
         }
       }
     }
-    const paths = [...locations];
-    locations.clear();
     if (paths.length === 0) return;
     const runId = nextRun++;
     const mine = { files: 0, bytes: 0, listed: paths.length };
@@ -452,12 +456,10 @@ async function verifyWith(
       finished.bytes += mine.bytes;
       finished.listed += paths.length;
     }
-    const byPath = new Map<string, FileObservation>();
-    for (const [i, p] of paths.entries()) {
-      const o = observations[i];
-      if (o !== undefined) byPath.set(p, o);
-    }
-    observations.length = 0;
+    const observe = (location: string): FileObservation | undefined => {
+      const i = indexOf.get(location);
+      return i === undefined ? undefined : observations[i];
+    };
     for (const { pkg, entries: shipped } of chunk) {
       filesChecked += shipped.length;
       const divert = db.localDiversion(pkg);
@@ -473,17 +475,12 @@ async function verifyWith(
               ),
             );
       findings.push(
-        ...compareEntries(
-          { name: pkg.name, arch: pkg.architecture },
-          entries,
-          (location) => byPath.get(location),
-          {
-            includeConfig: options.includeConfig,
-            accounts,
-            ...(divert === undefined ? {} : { localDiversion: divert }),
-            ...(localState === undefined ? {} : { localState }),
-          },
-        ),
+        ...compareEntries({ name: pkg.name, arch: pkg.architecture }, entries, observe, {
+          includeConfig: options.includeConfig,
+          accounts,
+          ...(divert === undefined ? {} : { localDiversion: divert }),
+          ...(localState === undefined ? {} : { localState }),
+        }),
       );
     }
   };
