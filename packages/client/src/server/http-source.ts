@@ -192,19 +192,6 @@ export class HttpManifestSource implements ManifestSource {
       : { digest, bytes: Buffer.from(doc.catalog, 'base64'), signature: doc.signature };
   }
 
-  /**
-   * The catalog snapshots the lookups named, fetched from `GET /v1/catalogs/{digest}` where the
-   * server offers that route (a server without it: no snapshot, so no `outdated` claim).
-   */
-  async catalogs(): Promise<Map<string, OfferedCatalog>> {
-    const out = new Map<string, OfferedCatalog>();
-    for (const [platform, s] of this.snapshots) {
-      const doc = await this.catalog(s.digest);
-      if (doc !== undefined) out.set(platform, doc);
-    }
-    return out;
-  }
-
   /** Where each content hash is known from (`POST /v1/reverse-lookup`), in batches of 10,000. */
   async reverseLookup(
     hashes: readonly string[],

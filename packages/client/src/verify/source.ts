@@ -45,18 +45,14 @@ export interface ManifestSource {
    */
   fetch(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestFetchResult[]>;
   /**
-   * The signed catalog snapshots the answers so far came from (platform id → snapshot), for the
-   * caller to verify before believing any "newest version". Optional: a source without catalogs.
-   */
-  catalogs?(): Promise<Map<string, OfferedCatalog>>;
-  /**
    * Optional, for a client with a cache: as fetch() but with each manifest's digest instead of
    * its bytes (the caller fetches, with fetch(), only the ones its cache lacks).
    */
   statuses?(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestStatus[]>;
   /**
-   * Optional, with catalog(): the snapshots the answers so far named (platform id → digest), so a
-   * snapshot already verified and cached is not fetched again.
+   * Optional, with catalog(): the signed catalog snapshots the answers so far came from (platform
+   * id → digest), for the caller to verify before believing any "newest version"; a snapshot
+   * already verified and cached is not fetched again. A source without them: no `outdated`.
    */
   snapshotDigests?(): Map<string, string>;
   /** One snapshot by digest, unverified; undefined when the source lacks it. */

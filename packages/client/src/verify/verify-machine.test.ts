@@ -390,8 +390,11 @@ class SourceWithCatalog extends DirectoryManifestSource {
   ) {
     super(dir);
   }
-  catalogs(): Promise<Map<string, OfferedCatalog>> {
-    return Promise.resolve(this.offered);
+  snapshotDigests(): Map<string, string> {
+    return new Map([...this.offered].map(([platform, doc]) => [platform, doc.digest]));
+  }
+  catalog(digest: string): Promise<OfferedCatalog | undefined> {
+    return Promise.resolve([...this.offered.values()].find((doc) => doc.digest === digest));
   }
 }
 

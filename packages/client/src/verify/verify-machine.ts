@@ -538,7 +538,8 @@ async function verifyWith(
   if (
     source !== undefined &&
     unavailable === undefined &&
-    (source.catalogs !== undefined || (source.snapshotDigests !== undefined && source.catalog !== undefined))
+    source.snapshotDigests !== undefined &&
+    source.catalog !== undefined
   ) {
     const scheme = versionSchemeForDistro(primary.distro);
     const newestByPlatform = new Map<string, Map<string, { version: string }>>();
@@ -552,37 +553,17 @@ async function verifyWith(
       await options.cache?.putCatalog(v, options.keyring).catch(() => undefined);
       return v;
     };
-    const offered: {
-      platformId: string;
-      digest: string;
-      get: () => Promise<VerifiedCatalog | undefined>;
-    }[] = [];
-    if (source.snapshotDigests !== undefined && source.catalog !== undefined) {
-      const fetchOne = source.catalog.bind(source);
-      for (const [platformId, digest] of source.snapshotDigests()) {
-        offered.push({
-          platformId,
-          digest,
-          get: async () => {
-            const cached = await options.cache?.getCatalog(digest, options.keyring).catch(() => undefined);
-            if (cached !== undefined) return cached;
-            const doc = await fetchOne(digest);
-            return doc === undefined ? undefined : verifyOffered(doc);
-          },
-        });
-      }
-    } else if (source.catalogs !== undefined) {
-      const docs = await source.catalogs().catch((e: unknown) => {
-        if (isUnavailable(e)) {
-          notes.push(`catalog snapshots not fetched: ${e.message}`);
-          return new Map<string, OfferedCatalog>();
-        }
-        throw e;
-      });
-      for (const [platformId, doc] of docs) {
-        offered.push({ platformId, digest: doc.digest, get: () => verifyOffered(doc) });
-      }
-    }
+    const fetchOne = source.catalog.bind(source);
+    const offered = [...source.snapshotDigests()].map(([platformId, digest]) => ({
+      platformId,
+      digest,
+      get: async (): Promise<VerifiedCatalog | undefined> => {
+        const cached = await options.cache?.getCatalog(digest, options.keyring).catch(() => undefined);
+        if (cached !== undefined) return cached;
+        const doc = await fetchOne(digest);
+        return doc === undefined ? undefined : verifyOffered(doc);
+      },
+    }));
     for (const { platformId, digest, get } of offered) {
       let v: VerifiedCatalog | undefined;
       try {
