@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import {
   HashPool,
@@ -26,6 +25,7 @@ import { GeneratorError } from '../errors.js';
 import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
+import { inContainer } from './container.js';
 import { ManifestBuildError, buildManifest } from './manifest-builder.js';
 
 /**
@@ -140,8 +140,7 @@ interface ImageBaseline {
 
 /** Reads the image once: what it already has installed, and what its apt lists offer. */
 async function inspectImage(opts: DebianGenerationOptions, result: GenerationResult): Promise<ImageBaseline> {
-  return withContainer(opts, ['apt-get', '--version'], result, async (run) => {
-    const { mount } = await run();
+  return inContainer(opts, ['apt-get', '--version'], result, async ({ mount }) => {
     const db = await readDpkgDatabase(mount);
     const lists = readAptLists(RootDir.open(mount), opts.platform.arch);
     const catalog = new Map<string, CatalogPackage[]>();
@@ -223,8 +222,7 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     'Dpkg::Options::=--force-confold',
     ...batch.map((r) => r.spec),
   ];
-  const outcome = await withContainer(opts, command, ctx.result, async (run) => {
-    const r = await run();
+  const outcome = await inContainer(opts, command, ctx.result, async (r) => {
     if (r.code !== 0) return { failed: aptError(r.stderr, r.stdout) };
     const own = Date.now();
     try {
@@ -355,56 +353,6 @@ function selectTargets(
   return [...targets.values()];
 }
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Host path of the container's root filesystem (mounted after the command ended). */
-  mount: string;
-}
-
-/**
- * Creates a labelled container of the platform image whose one command is `command`, hands `use`
- * a function that runs it and mounts the result, and removes the container whatever happens
- * (success, failure, abort).
- */
-async function withContainer<T>(
-  opts: Pick<DebianGenerationOptions, 'podman' | 'image' | 'platform' | 'network' | 'signal'>,
-  command: string[],
-  result: GenerationResult,
-  use: (run: () => Promise<Ran>) => Promise<T>,
-): Promise<T> {
-  const { podman, signal } = opts;
-  const t0 = Date.now();
-  const container = await podman.createContainer(opts.image.imageId, {
-    name: `sysattest-gen-${randomBytes(5).toString('hex')}`,
-    command,
-    network: opts.network,
-    labels: {
-      'sysattest.platform': `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
-      'sysattest.purpose': 'generate',
-    },
-    signal,
-  });
-  result.podmanMs += Date.now() - t0;
-  try {
-    return await use(async () => {
-      const started = Date.now();
-      const r = await podman.startAttached(container, { signal, timeoutMs: 60 * 60 * 1000 });
-      result.packageManagerMs += Date.now() - started;
-      const t = Date.now();
-      const mount = await podman.mount(container, { signal });
-      result.podmanMs += Date.now() - t;
-      return { code: r.code, stdout: r.stdout, stderr: r.stderr, mount };
-    });
-  } finally {
-    const t = Date.now();
-    await podman.unmount(container).catch(() => {});
-    await podman.removeContainer(container).catch(() => {});
-    result.podmanMs += Date.now() - t;
-  }
-}
-
 function aptError(stderr: string, stdout: string): string {
   const errors = `${stdout}\n${stderr}`
     .split('\n')
@@ -470,10 +418,9 @@ export async function catalogDebian(
     ownMs: 0,
     podmanMs: 0,
   };
-  const lists = await withContainer(opts, ['apt-get', '--version'], timing, async (run) => {
-    const { mount } = await run();
-    return readAptLists(RootDir.open(mount), opts.platform.arch);
-  });
+  const lists = await inContainer(opts, ['apt-get', '--version'], timing, ({ mount }) =>
+    Promise.resolve(readAptLists(RootDir.open(mount), opts.platform.arch)),
+  );
   const catalog: Catalog = {
     schema: 'sysattest.catalog',
     schemaVersion: 1,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import {
   HashPool,
@@ -29,6 +28,7 @@ import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
 import type { GenerationEvent, GenerationResult } from './debian-generator.js';
 import { writeAtomically } from './debian-generator.js';
+import { inContainer } from './container.js';
 import { ManifestBuildError, buildManifest } from './manifest-builder.js';
 
 /**
@@ -339,58 +339,6 @@ async function runBatch(
   const message = `${request}: ${opts.family === 'rpm' ? 'dnf install' : 'apk add'} failed: ${failed}`;
   result.failures.push({ request, message });
   emit({ kind: 'failed', request, message });
-}
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-  mount: string;
-}
-
-/**
- * A labelled container of the platform image whose one command is `command` (no shell), run to
- * its end and mounted for `use`; removed whatever happens. Without a command, the container is
- * only created and mounted: the image's files as they are, with nothing run. A command the image
- * does not have (an image without dnf or apk) throws PODMAN_FAILED saying so.
- */
-export async function inContainer<T>(
-  opts: Pick<FamilyGenerationOptions, 'podman' | 'image' | 'platform' | 'network' | 'signal'>,
-  command: string[] | undefined,
-  result: Pick<GenerationResult, 'podmanMs' | 'packageManagerMs'>,
-  use: (ran: Ran) => Promise<T>,
-): Promise<T> {
-  const { podman, signal } = opts;
-  const t0 = Date.now();
-  const container = await podman.createContainer(opts.image.imageId, {
-    name: `sysattest-gen-${randomBytes(5).toString('hex')}`,
-    // Never started without a command; podman needs one to create the container.
-    command: command ?? ['/bin/true'],
-    network: opts.network,
-    labels: {
-      'sysattest.platform': `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
-      'sysattest.purpose': 'generate',
-    },
-    signal,
-  });
-  result.podmanMs += Date.now() - t0;
-  try {
-    let r = { code: 0, stdout: '', stderr: '' };
-    if (command !== undefined) {
-      const started = Date.now();
-      r = await podman.startAttached(container, { signal, timeoutMs: 60 * 60 * 1000 });
-      result.packageManagerMs += Date.now() - started;
-    }
-    const t = Date.now();
-    const mount = await podman.mount(container, { signal });
-    result.podmanMs += Date.now() - t;
-    return await use({ code: r.code, stdout: r.stdout, stderr: r.stderr, mount });
-  } finally {
-    const t = Date.now();
-    await podman.unmount(container).catch(() => {});
-    await podman.removeContainer(container).catch(() => {});
-    result.podmanMs += Date.now() - t;
-  }
 }
 
 function toSeconds(iso: string): string {
