@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -244,7 +245,6 @@ export async function loadCacheSealSecret(options: TrustStoreOptions = {}): Prom
   }
   try {
     await ensureDir(dir);
-    const { randomBytes } = await import('node:crypto');
     await writeAtomic(file, randomBytes(32), 0o600);
     return await read();
   } catch {
