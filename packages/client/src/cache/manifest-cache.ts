@@ -118,6 +118,15 @@ export class ManifestCache {
     this.catalogs = path.join(dir, 'catalogs');
   }
 
+  /**
+   * Whether the cache has an entry for the key: a hint only (one stat, nothing read or checked);
+   * get() says whether the entry is good.
+   */
+  has(platform: Platform, key: CacheKey): boolean {
+    const platformId = formatPlatform({ ...platform, arch: key.arch });
+    return fsSync.existsSync(path.join(this.index, indexName(platformId, key)));
+  }
+
   /** The verified manifest for the key, checked now; undefined on a miss or a bad entry (removed). */
   async get(
     platform: Platform,

@@ -382,6 +382,59 @@ describe('verifyMachine on a fake root', () => {
   });
 });
 
+describe('verifyMachine with a warm cache: the local file lists only choose what is hashed early', () => {
+  let world: Awaited<ReturnType<typeof fakeWorld>>;
+  before(async () => {
+    world = await fakeWorld();
+    // A first run fills the cache; the runs below hash each package's listed paths ahead.
+    const first = await verifyMachine({
+      root: world.root,
+      keyring: world.keyring,
+      source: new DirectoryManifestSource(world.manifests),
+      cache: new ManifestCache(world.cacheDir),
+      jobs: 2,
+    });
+    assert.equal(first.summary.verified, PACKAGES.length);
+  });
+  after(() => {
+    for (const d of [world.root, world.manifests, world.cacheDir])
+      fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a path dropped from the local list is still checked; a path added to it is not believed', async () => {
+    const { root, keyring, cacheDir } = world;
+    const at = (p: string): string => path.join(root, p);
+    // The attacker edits a file and removes it from tool's list (so a list-driven tool skips it),
+    // and lists a planted binary as tool's own.
+    fs.writeFileSync(at('usr/share/tool/readme'), 'read me, changed\n');
+    fs.writeFileSync(at('usr/bin/planted'), 'planted\n');
+    const tool = PACKAGES[1] as FakePackage;
+    const edited: FakePackage = {
+      ...tool,
+      paths: [...tool.paths.filter((p) => p !== '/usr/share/tool/readme'), '/usr/bin/planted'],
+    };
+    writeDpkgDatabase(
+      root,
+      PACKAGES.map((p) => (p === tool ? edited : p)),
+    );
+    const run = (): Promise<VerifyReport> =>
+      verifyMachine({ root, keyring, cache: new ManifestCache(cacheDir), jobs: 2, scanUnowned: true });
+    const report = await run();
+    assert.deepEqual(summarise(report.findings), [
+      'modified tool /usr/share/tool/readme',
+      'unowned  /usr/bin/planted',
+    ]);
+    assert.equal(
+      report.summary.filesChecked,
+      PACKAGES.reduce((n, p) => n + p.paths.length, 0),
+    );
+
+    // The same database, files as shipped again: nothing but the planted file.
+    fs.writeFileSync(at('usr/share/tool/readme'), FILES['usr/share/tool/readme']?.[0] ?? '');
+    assert.deepEqual(summarise((await run()).findings), ['unowned  /usr/bin/planted']);
+  });
+});
+
 /** A directory source that also offers one signed catalog snapshot, as the server's lookups do. */
 class SourceWithCatalog extends DirectoryManifestSource {
   constructor(

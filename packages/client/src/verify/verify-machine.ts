@@ -154,9 +154,9 @@ async function verifyWith(
 
   const wanted = options.packages === undefined ? undefined : new Set(options.packages);
   if (wanted !== undefined) {
-    const missing = [...wanted].filter(
-      (w) => !db.packages.some((p) => p.name === w || `${p.name}:${p.architecture}` === w),
-    );
+    const names = new Set<string>();
+    for (const p of db.packages) names.add(p.name).add(`${p.name}:${p.architecture}`);
+    const missing = [...wanted].filter((w) => !names.has(w));
     if (missing.length > 0) {
       throw new SysattestError('PACKAGE_NOT_INSTALLED', `not installed under ${root}: ${missing.join(', ')}`);
     }
@@ -302,6 +302,9 @@ async function verifyWith(
       const said = statuses?.[i];
       if (said?.newestVersion !== undefined) claims.set(pkg, said.newestVersion);
       if (cache === undefined) return undefined;
+      // Cache reads are synchronous: a turn of the event loop between them lets the hash pool
+      // hand the threads their next batches (a chain of resolved promises would not).
+      await yieldToEventLoop();
       const m = await cache
         .get(manifestPlatform, { name: pkg.name, version: pkg.version, arch }, options.keyring)
         .catch(() => undefined);
@@ -418,32 +421,14 @@ async function verifyWith(
     onProgress({ filesDone: files, filesTotal: Math.max(estimate, listed), bytesDone: bytes });
   };
 
-  /** Hashes every location of a chunk's manifests in one HashPool run, and compares. */
-  const hashAndCompare = async (chunk: readonly Checked[]): Promise<void> => {
-    // Each location once (directories are shared by many packages), with its index in the run.
-    const indexOf = new Map<string, number>();
-    const paths: string[] = [];
-    for (const { pkg, entries } of chunk) {
-      const divert = db.localDiversion(pkg);
-      for (const e of entries) {
-        const location = locationOf(e, divert);
-        if (!indexOf.has(location)) {
-          indexOf.set(location, paths.length);
-          paths.push(location);
-        }
-        if (scanning) {
-          manifestPaths.push(location);
-          if (e.type !== 'absent' && e.divertedTo !== undefined) manifestPaths.push(e.divertedTo);
-        }
-      }
-    }
-    if (paths.length === 0) return;
+  /** One HashPool run over `paths`, counted in the progress. */
+  const hashRun = async (paths: readonly string[]): Promise<FileObservation[]> => {
+    if (paths.length === 0) return [];
     const runId = nextRun++;
     const mine = { files: 0, bytes: 0, listed: paths.length };
     running.set(runId, mine);
-    let observations: FileObservation[];
     try {
-      observations = await pool.inspectAll(root, paths, {
+      return await pool.inspectAll(root, paths, {
         onProgress: (p) => {
           mine.files = p.filesDone;
           mine.bytes = p.bytesDone;
@@ -456,9 +441,67 @@ async function verifyWith(
       finished.bytes += mine.bytes;
       finished.listed += paths.length;
     }
+  };
+
+  /**
+   * Hashing ahead of the manifests: a chunk's packages whose manifest the cache holds (the usual
+   * nightly run) have their paths, as the package database lists them, hashed while the
+   * manifests are still being opened, so the hash threads start as soon as the database is read.
+   * What the manifests then name is compared against these observations; a location the database
+   * did not list (or a package fetched now) is hashed in a second run. The database only chooses
+   * what to read early: every expectation still comes from the verified manifest, and whatever
+   * the early run observed that no verified manifest names is dropped.
+   */
+  const hashAhead = (chunk: { arch: string; pkgs: InstalledPackage[] }): HashedAhead => {
+    const indexOf = new Map<string, number>();
+    const paths: string[] = [];
+    const cache = options.cache;
+    if (cache !== undefined && isValidPlatformComponent(chunk.arch)) {
+      const manifestPlatform: Platform = { ...primary, arch: chunk.arch };
+      for (const pkg of chunk.pkgs) {
+        if (!cache.has(manifestPlatform, { name: pkg.name, version: pkg.version, arch: chunk.arch }))
+          continue;
+        const divert = db.localDiversion(pkg);
+        for (const f of pkg.files) {
+          const location = divert?.(f.path) ?? f.path;
+          if (!indexOf.has(location)) {
+            indexOf.set(location, paths.length);
+            paths.push(location);
+          }
+        }
+      }
+    }
+    const observations = hashRun(paths);
+    observations.catch(() => undefined); // awaited by hashAndCompare
+    return { indexOf, observations };
+  };
+
+  /** Hashes every location of a chunk's manifests (beyond what was hashed ahead), and compares. */
+  const hashAndCompare = async (chunk: readonly Checked[], ahead: HashedAhead): Promise<void> => {
+    const early = await ahead.observations;
+    // Each location once (directories are shared by many packages), with its index in the run.
+    const indexOf = new Map<string, number>();
+    const paths: string[] = [];
+    for (const { pkg, entries } of chunk) {
+      const divert = db.localDiversion(pkg);
+      for (const e of entries) {
+        const location = locationOf(e, divert);
+        if (!ahead.indexOf.has(location) && !indexOf.has(location)) {
+          indexOf.set(location, paths.length);
+          paths.push(location);
+        }
+        if (scanning) {
+          manifestPaths.push(location);
+          if (e.type !== 'absent' && e.divertedTo !== undefined) manifestPaths.push(e.divertedTo);
+        }
+      }
+    }
+    const observations = await hashRun(paths);
     const observe = (location: string): FileObservation | undefined => {
-      const i = indexOf.get(location);
-      return i === undefined ? undefined : observations[i];
+      const i = ahead.indexOf.get(location);
+      if (i !== undefined) return early[i];
+      const j = indexOf.get(location);
+      return j === undefined ? undefined : observations[j];
     };
     for (const { pkg, entries: shipped } of chunk) {
       filesChecked += shipped.length;
@@ -486,9 +529,16 @@ async function verifyWith(
   };
 
   const catalogs: CatalogResult[] = [];
-  // A pipeline: chunk i+1's manifests are resolved while chunk i hashes, and chunk i+1 is
-  // queued on the pool before chunk i is compared, so the hash threads never wait for the main
-  // thread between chunks (at most HASHING_AHEAD chunks hash or wait at once).
+  // A pipeline: the first HASHING_AHEAD chunks are hashed ahead (see hashAhead) at once; chunk
+  // i+1's manifests are resolved while chunk i hashes, and chunk i+1 is queued on the pool before
+  // chunk i is compared, so the hash threads never wait for the main thread between chunks (at
+  // most about HASHING_AHEAD chunks hash or wait at once).
+  const ahead: (HashedAhead | undefined)[] = [];
+  const startAhead = (k: number): void => {
+    const chunk = chunks[k];
+    if (chunk !== undefined && ahead[k] === undefined) ahead[k] = hashAhead(chunk);
+  };
+  for (let k = 0; k < HASHING_AHEAD; k++) startAhead(k);
   let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
   const hashing: Promise<void>[] = [];
   for (let i = 0; next !== undefined; i++) {
@@ -497,9 +547,13 @@ async function verifyWith(
     next = following === undefined ? undefined : resolveChunk(following);
     // Awaited on a later turn; until then a rejection must not count as unhandled.
     next?.catch(() => undefined);
-    const done = hashAndCompare(current).then(() => {
+    startAhead(i);
+    const hashedAhead = ahead[i] as HashedAhead;
+    ahead[i] = undefined;
+    const done = hashAndCompare(current, hashedAhead).then(() => {
       current.length = 0;
     });
+    startAhead(i + HASHING_AHEAD);
     done.catch(() => undefined);
     hashing.push(done);
     if (hashing.length >= HASHING_AHEAD) {
@@ -763,6 +817,12 @@ async function unownedFindings(
   return out;
 }
 
+/** A chunk's paths hashed before its manifests were opened (see hashAhead in verifyWith). */
+interface HashedAhead {
+  indexOf: ReadonlyMap<string, number>;
+  observations: Promise<FileObservation[]>;
+}
+
 /** A manifest this large is followed by a garbage collection (see collectGarbage). */
 const LARGE_MANIFEST_BYTES = 2 * 1024 * 1024;
 
@@ -814,6 +874,11 @@ const DEFAULT_BATCH = 128;
 
 /** Manifests verified (or cache entries read) at once: verification is mostly CPU, reads are I/O. */
 const CONCURRENCY = 8;
+
+/** Lets the event loop run (I/O callbacks, worker messages) before going on. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
 async function mapLimit<T, R>(

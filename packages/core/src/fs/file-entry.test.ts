@@ -7,7 +7,14 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decodeCapability } from './capability.js';
-import { devMajor, devMinor, HASH_CHUNK_SIZE, inspectFile, type FileObservation } from './file-entry.js';
+import {
+  devMajor,
+  devMinor,
+  HASH_CHUNK_SIZE,
+  inspectFile,
+  type FileObservation,
+  type HardLinkMemo,
+} from './file-entry.js';
 import {
   buildHostileRoot,
   isRoot,
@@ -100,6 +107,51 @@ describe('inspectFile', () => {
     assert.equal(o.capability, undefined);
     assert.equal(typeof o.mtimeMs, 'number');
     assert.equal(o.uid, process.getuid?.());
+  });
+
+  test('hard links: an unchanged inode is read once per memo, a changed one again', () => {
+    writeFile(R, 'links/a', 'linked content\n', 0o755);
+    fs.linkSync(path.join(R, 'links/a'), path.join(R, 'links/b'));
+    fs.linkSync(path.join(R, 'links/a'), path.join(R, 'links/c'));
+    const links: HardLinkMemo = new Map();
+    let reads = 0;
+    const inspectCounting = (p: string): OkFile =>
+      withFsHook(
+        'readSync',
+        (original) =>
+          ((...args: Parameters<typeof original>) => {
+            reads++;
+            return original(...args);
+          }) as typeof original,
+        () => ok<OkFile>(inspectFile(root, p, { links }), 'file'),
+      );
+    const a = inspectCounting('/links/a');
+    const readsForA = reads;
+    assert.ok(readsForA > 0);
+    const b = inspectCounting('/links/b');
+    assert.equal(reads, readsForA, 'the second name of an unchanged inode is not read');
+    assert.equal(b.sha256, a.sha256);
+    assert.equal(b.path, '/links/b');
+    assert.equal(b.nlink, 3);
+
+    // Timestamps move at the kernel's clock tick (a few ms): let one pass before each change.
+    const tick = (): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    // A write through one name (same size, mtime put back: only ctime tells) is seen by the others.
+    tick();
+    const st = fs.statSync(path.join(R, 'links/a'));
+    fs.writeFileSync(path.join(R, 'links/a'), 'LINKED content\n');
+    fs.utimesSync(path.join(R, 'links/a'), st.atime, st.mtime);
+    const c = inspectCounting('/links/c');
+    assert.ok(reads > readsForA, 'a changed inode is read again');
+    assert.equal(c.sha256, sha256('LINKED content\n'));
+    // A chmod moves ctime too: read again, and the mode seen is the new one.
+    tick();
+    fs.chmodSync(path.join(R, 'links/b'), 0o4755);
+    const before = reads;
+    const b2 = inspectCounting('/links/b');
+    assert.ok(reads > before);
+    assert.equal(b2.mode, 0o4755);
+    assert.equal(b2.sha256, c.sha256);
   });
 
   test('empty files and files larger than one read chunk', () => {

@@ -103,7 +103,30 @@ export interface InspectOptions {
    * MD5 digests (dpkg md5sums): MD5 is never what sysattest trusts.
    */
   md5?: boolean;
+  /**
+   * Hard links seen so far in this run (see HardLinkMemo): a regular file with more than one
+   * link whose inode was hashed before, unchanged since, is not read again.
+   */
+  links?: HardLinkMemo;
 }
+
+/**
+ * The digests of hard-linked files (st_nlink > 1) already hashed in one run, by device and
+ * inode. A path is served from here only when its fstat, taken after it was opened, shows the
+ * same inode with the same size, mtime and ctime as the fstat taken after that inode was read
+ * (any write, truncation, chmod or chown moves ctime): the same file object, unchanged, so the
+ * same bytes. Only regular files with several links go in, at most HARD_LINK_MEMO_LIMIT of them.
+ * (The kernel moves ctime at its clock tick, a few milliseconds: a change made within the same
+ * tick as the inode was read is not seen — the observation is then that of the moment it was
+ * read, as for any file changed just after it was hashed.)
+ */
+export type HardLinkMemo = Map<
+  string,
+  { size: number; mtimeMs: number; ctimeMs: number; sha256: string; md5: string | undefined }
+>;
+
+/** Most inodes a HardLinkMemo holds (a run over a whole machine has a few hundred). */
+export const HARD_LINK_MEMO_LIMIT = 65_536;
 
 function capabilityMode(option: CapabilityMode | boolean | undefined): CapabilityMode {
   if (option === undefined) return 'executable';
@@ -249,6 +272,7 @@ export function inspectFile(root: RootDir, path: string, options: InspectOptions
         st,
         capabilityMode(options.capabilities),
         options.md5 === true,
+        options.links,
       );
     case 'symlink': {
       let raw: Buffer;
@@ -293,6 +317,7 @@ function hashRegularFile(
   lst: fs.Stats,
   capabilities: CapabilityMode,
   withMd5: boolean,
+  links: HardLinkMemo | undefined,
 ): FileObservation {
   let fd: number;
   try {
@@ -304,6 +329,25 @@ function hashRegularFile(
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.ino !== lst.ino || st.dev !== lst.dev) {
       return { status: 'changed', path, detail: `${path} was replaced between lstat and open` };
+    }
+    const linkKey = links !== undefined && st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
+    const seen = linkKey === undefined ? undefined : links?.get(linkKey);
+    if (
+      seen !== undefined &&
+      seen.size === st.size &&
+      seen.mtimeMs === st.mtimeMs &&
+      seen.ctimeMs === st.ctimeMs &&
+      (!withMd5 || seen.md5 !== undefined)
+    ) {
+      return finishFile(
+        path,
+        resolvedPath,
+        fd,
+        st,
+        seen.sha256,
+        withMd5 ? seen.md5 : undefined,
+        capabilities,
+      );
     }
     const buf = (chunk ??= Buffer.allocUnsafe(HASH_CHUNK_SIZE));
     const size = st.size;
@@ -348,33 +392,54 @@ function hashRegularFile(
         detail: `${path} changed while it was read (size ${size} -> ${after.size}, ${total} bytes read)`,
       };
     }
-    const o: FileObservation = {
-      status: 'ok',
-      path,
-      resolvedPath,
-      type: 'file',
-      mode: after.mode & 0o7777,
-      uid: after.uid,
-      gid: after.gid,
-      size: after.size,
-      mtimeMs: after.mtimeMs,
-      nlink: after.nlink,
-      dev: after.dev,
-      ino: after.ino,
-      sha256,
-    };
-    if (md5 !== undefined) o.md5 = md5.digest('hex');
-    if (capabilities === 'all' || (capabilities === 'executable' && (after.mode & 0o111) !== 0)) {
-      const cap = readCapability(fd);
-      if (cap instanceof Error) return failure(path, `read ${CAPABILITY_XATTR} of`, cap);
-      if (cap !== undefined) o.capability = cap;
+    const md5Hex = md5?.digest('hex');
+    if (
+      linkKey !== undefined &&
+      links !== undefined &&
+      (links.size < HARD_LINK_MEMO_LIMIT || seen !== undefined)
+    ) {
+      links.set(linkKey, { size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, sha256, md5: md5Hex });
     }
-    return o;
+    return finishFile(path, resolvedPath, fd, after, sha256, md5Hex, capabilities);
   } catch (e) {
     return failure(path, 'stat', e);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The `ok` observation of an open regular file whose content was hashed (`st`: its fstat). */
+function finishFile(
+  path: string,
+  resolvedPath: string,
+  fd: number,
+  st: fs.Stats,
+  sha256: string,
+  md5: string | undefined,
+  capabilities: CapabilityMode,
+): FileObservation {
+  const o: FileObservation = {
+    status: 'ok',
+    path,
+    resolvedPath,
+    type: 'file',
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    nlink: st.nlink,
+    dev: st.dev,
+    ino: st.ino,
+    sha256,
+  };
+  if (md5 !== undefined) o.md5 = md5;
+  if (capabilities === 'all' || (capabilities === 'executable' && (st.mode & 0o111) !== 0)) {
+    const cap = readCapability(fd);
+    if (cap instanceof Error) return failure(path, `read ${CAPABILITY_XATTR} of`, cap);
+    if (cap !== undefined) o.capability = cap;
+  }
+  return o;
 }
 
 /**

@@ -427,10 +427,13 @@ export class HashPool {
   }
 
   private send(slot: Slot, run: Run): void {
-    const remaining = run.paths.length - run.cursor;
-    // Smaller batches near the end keep every worker busy until the last file.
+    // Smaller batches near the end keep every worker busy until the last file: the end of the
+    // run, or (first come, first served) of all the runs queued behind it.
+    let remaining = run.paths.length - run.cursor;
+    if (this.runOrder === 'first-come')
+      for (const r of this.runs) if (r !== run) remaining += r.paths.length - r.cursor;
     const tail = Math.ceil(remaining / (this.threads * this.maxInFlight * 2));
-    const count = Math.min(remaining, this.batchSize, Math.max(MIN_BATCH, tail));
+    const count = Math.min(run.paths.length - run.cursor, this.batchSize, Math.max(MIN_BATCH, tail));
     const batchId = this.nextBatchId++;
     const message: BatchRequest = {
       kind: 'batch',

@@ -17,6 +17,7 @@ if (port === null) throw new Error('hash-worker.js must run as a worker thread (
 
 /** Per run: the root (with its directory cache) and the inspection options. */
 const runs = new Map<number, { root: RootDir; options: InspectOptions; extra: ('sha1' | 'sha512')[] }>();
+// (options.links: the run's hard links, so an inode with several names is read once per thread.)
 
 let buffer: Buffer | undefined;
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
@@ -79,7 +80,7 @@ port.on('message', (msg: ToWorker) => {
     if (run === undefined) {
       run = {
         root: RootDir.open(msg.root),
-        options: { capabilities: msg.capabilities, md5: msg.md5 },
+        options: { capabilities: msg.capabilities, md5: msg.md5, links: new Map() },
         extra: [
           ...(msg.sha1 === true ? ['sha1' as const] : []),
           ...(msg.sha512 === true ? ['sha512' as const] : []),

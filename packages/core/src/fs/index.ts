@@ -1,6 +1,7 @@
 /** Safe in-root path resolution, file inspection and parallel hashing (trust model rule 3). */
 export { MAX_PATH_LENGTH, MAX_SYMLINKS, RootDir, splitRootPath, type ResolveOptions } from './in-root.js';
 export {
+  HARD_LINK_MEMO_LIMIT,
   HASH_CHUNK_SIZE,
   devMajor,
   devMinor,
@@ -11,6 +12,7 @@ export {
   type FileObservation,
   type FileObservationStatus,
   type FileType,
+  type HardLinkMemo,
   type InspectOptions,
 } from './file-entry.js';
 export { CAPABILITY_NAMES, CAPABILITY_XATTR, decodeCapability, type FileCapability } from './capability.js';
