@@ -250,7 +250,16 @@ export class RootDir {
     const key = components.join('/');
     const hit = this.dirCache.get(key);
     if (hit !== undefined) return hit;
-    const resolved = this.walk([], components, 'directory');
+    // From the parent directory (itself cached): a new directory costs one lstat, not one per
+    // component of its path. With `..` anywhere the whole path is walked (and not cached).
+    const plain = components.length > 1 && !components.includes('..');
+    const resolved = plain
+      ? this.walk(
+          this.directory(components.slice(0, -1)).components.slice(),
+          components.slice(-1),
+          'directory',
+        )
+      : this.walk([], components, 'directory');
     const entry: ResolvedDirectory = {
       components: resolved,
       hostPrefix: resolved.length === 0 ? `${this.prefix}/` : `${this.toHost(resolved)}/`,
