@@ -88,6 +88,19 @@ describe('manifest cache', () => {
     );
   });
 
+  it('has(): what is indexed, for this key and platform only, including entries put later', async () => {
+    const cache = new ManifestCache(path.join(tmp, 'has'));
+    const a = { name: 'a', version: '1.0', arch: 'amd64' };
+    assert.equal(cache.has(PLATFORM, a), false); // no directory yet
+    await cache.put(made[0] as VerifiedManifest);
+    assert.equal(cache.has(PLATFORM, a), true);
+    assert.equal(cache.has(PLATFORM, { ...a, version: '1.1' }), false);
+    assert.equal(cache.has({ ...PLATFORM, release: 'trixie' }, a), false);
+    await cache.put(made[1] as VerifiedManifest);
+    assert.equal(cache.has(PLATFORM, { name: 'b', version: '2.0', arch: 'amd64' }), true);
+    assert.equal(new ManifestCache(path.join(tmp, 'has')).has(PLATFORM, a), true);
+  });
+
   it('a tampered object is ignored and removed, never trusted', async () => {
     const dir = path.join(tmp, 'tamper');
     const cache = new ManifestCache(dir);

@@ -103,6 +103,8 @@ export class ManifestCache {
   private readonly index: string;
   private readonly catalogs: string;
   private readonly sealSecret: Uint8Array | undefined;
+  /** The index's file names, listed once for has(). */
+  private indexNames: Set<string> | undefined;
 
   constructor(
     readonly dir: string,
@@ -123,8 +125,16 @@ export class ManifestCache {
    * get() says whether the entry is good.
    */
   has(platform: Platform, key: CacheKey): boolean {
-    const platformId = formatPlatform({ ...platform, arch: key.arch });
-    return fsSync.existsSync(path.join(this.index, indexName(platformId, key)));
+    // One listing of the index for every question (a stat per package costs more): names of
+    // entries put since are added by writeIndex, and a stale "yes" is what get() is for.
+    if (this.indexNames === undefined) {
+      try {
+        this.indexNames = new Set(fsSync.readdirSync(this.index));
+      } catch {
+        this.indexNames = new Set();
+      }
+    }
+    return this.indexNames.has(indexName(formatPlatform({ ...platform, arch: key.arch }), key));
   }
 
   /** The verified manifest for the key, checked now; undefined on a miss or a bad entry (removed). */
@@ -244,11 +254,9 @@ export class ManifestCache {
       record.signature = manifest.signature;
       record.seal = seal;
     }
-    await writeAtomic(
-      path.join(this.index, indexName(manifest.content.platform, key)),
-      JSON.stringify(record),
-      0o644,
-    );
+    const name = indexName(manifest.content.platform, key);
+    await writeAtomic(path.join(this.index, name), JSON.stringify(record), 0o644);
+    this.indexNames?.add(name);
   }
 
   /**

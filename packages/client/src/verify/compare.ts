@@ -153,23 +153,33 @@ function observedType(o: FileObservation & { status: 'ok' }): string {
 }
 
 /**
- * Compares every entry of one manifest with its observation. `observe(location)` returns the
- * observation of a location (see `locationOf`); undefined means it was not inspected, which is
- * reported as `unresolvable` (never silently passed).
+ * Compares every entry of one manifest with its observation. `observe(location, index)` returns
+ * the observation of entry `index`, at `location` (see `locationOf`); undefined means it was not
+ * inspected, which is reported as `unresolvable` (never silently passed). `locations`, when
+ * given, are the entries' locations already worked out (in the entries' order).
  */
 export function compareEntries(
   pkg: PackageRef,
   entries: readonly ManifestEntry[],
-  observe: (location: string) => FileObservation | undefined,
-  options: CompareOptions & { localDiversion?: (path: string) => string } = {},
+  observe: (location: string, index: number) => FileObservation | undefined,
+  options: CompareOptions & {
+    localDiversion?: (path: string) => string;
+    locations?: readonly string[];
+  } = {},
 ): Finding[] {
   const findings: Finding[] = [];
+  const { locations, localDiversion } = options;
   // One options object for the whole manifest (this runs for every file of the machine).
-  const perEntry: CompareOptions & { location?: string } = { ...options };
-  for (const entry of entries) {
-    const location = locationOf(entry, options.localDiversion);
+  const perEntry: CompareOptions & { location?: string } = {
+    ...(options.includeConfig === undefined ? {} : { includeConfig: options.includeConfig }),
+    ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+    ...(options.localState === undefined ? {} : { localState: options.localState }),
+  };
+  for (let k = 0; k < entries.length; k++) {
+    const entry = entries[k] as ManifestEntry;
+    const location = locations?.[k] ?? locationOf(entry, localDiversion);
     perEntry.location = location;
-    const found = compareEntry(pkg, entry, observe(location), perEntry);
+    const found = compareEntry(pkg, entry, observe(location, k), perEntry);
     for (const f of found) findings.push(f);
   }
   return findings;

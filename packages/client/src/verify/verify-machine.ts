@@ -479,53 +479,72 @@ async function verifyWith(
   /** Hashes every location of a chunk's manifests (beyond what was hashed ahead), and compares. */
   const hashAndCompare = async (chunk: readonly Checked[], ahead: HashedAhead): Promise<void> => {
     const early = await ahead.observations;
-    // Each location once (directories are shared by many packages), with its index in the run.
-    const indexOf = new Map<string, number>();
-    const paths: string[] = [];
-    for (const { pkg, entries } of chunk) {
+    // Each entry's location, worked out once, and where its observation is: slot >= 0 is
+    // early[slot]; slot < 0 is later[-1 - slot], a location hashed now (each location once:
+    // directories are shared by many packages).
+    const laterIndex = new Map<string, number>();
+    const laterPaths: string[] = [];
+    const placed = chunk.map(({ pkg, entries }) => {
       const divert = db.localDiversion(pkg);
-      for (const e of entries) {
+      const locations = new Array<string>(entries.length);
+      const slots = new Int32Array(entries.length);
+      for (let k = 0; k < entries.length; k++) {
+        const e = entries[k] as ManifestEntry;
         const location = locationOf(e, divert);
-        if (!ahead.indexOf.has(location) && !indexOf.has(location)) {
-          indexOf.set(location, paths.length);
-          paths.push(location);
+        locations[k] = location;
+        let slot = ahead.indexOf.get(location);
+        if (slot === undefined) {
+          let j = laterIndex.get(location);
+          if (j === undefined) {
+            j = laterPaths.length;
+            laterIndex.set(location, j);
+            laterPaths.push(location);
+          }
+          slot = -1 - j;
         }
+        slots[k] = slot;
         if (scanning) {
           manifestPaths.push(location);
           if (e.type !== 'absent' && e.divertedTo !== undefined) manifestPaths.push(e.divertedTo);
         }
       }
-    }
-    const observations = await hashRun(paths);
-    const observe = (location: string): FileObservation | undefined => {
-      const i = ahead.indexOf.get(location);
-      if (i !== undefined) return early[i];
-      const j = indexOf.get(location);
-      return j === undefined ? undefined : observations[j];
-    };
-    for (const { pkg, entries: shipped } of chunk) {
+      return { locations, slots };
+    });
+    laterIndex.clear();
+    const later = await hashRun(laterPaths);
+    chunk.forEach(({ pkg, entries: shipped }, c) => {
+      const { locations, slots } = placed[c] as (typeof placed)[number];
       filesChecked += shipped.length;
       const divert = db.localDiversion(pkg);
       const localState = db.localState(pkg);
       const entries: readonly ManifestEntry[] =
         overrides.overrides.size === 0
           ? shipped
-          : shipped.map((e) =>
+          : shipped.map((e, k) =>
               applyStatOverride(
                 e,
-                overrides.overrides.get(locationOf(e, divert)) ?? overrides.overrides.get(e.path),
+                overrides.overrides.get(locations[k] as string) ?? overrides.overrides.get(e.path),
                 accounts,
               ),
             );
       findings.push(
-        ...compareEntries({ name: pkg.name, arch: pkg.architecture }, entries, observe, {
-          includeConfig: options.includeConfig,
-          accounts,
-          ...(divert === undefined ? {} : { localDiversion: divert }),
-          ...(localState === undefined ? {} : { localState }),
-        }),
+        ...compareEntries(
+          { name: pkg.name, arch: pkg.architecture },
+          entries,
+          (_location, k) => {
+            const slot = slots[k] as number;
+            return slot >= 0 ? early[slot] : later[-1 - slot];
+          },
+          {
+            includeConfig: options.includeConfig,
+            accounts,
+            locations,
+            ...(divert === undefined ? {} : { localDiversion: divert }),
+            ...(localState === undefined ? {} : { localState }),
+          },
+        ),
       );
-    }
+    });
   };
 
   const catalogs: CatalogResult[] = [];
