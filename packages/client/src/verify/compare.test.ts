@@ -52,7 +52,7 @@ function obsLink(target: string, over: Record<string, unknown> = {}): FileObserv
   } as FileObservation;
 }
 
-const classes = (fs: Finding[]): string[] => fs.map((f) => f.class);
+const classes = (fs: readonly Finding[]): string[] => fs.map((f) => f.class);
 
 describe('compareEntry', () => {
   it('reports nothing for an identical file', () => {
