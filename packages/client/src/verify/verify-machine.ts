@@ -387,12 +387,6 @@ async function verifyWith(
     return out;
   };
 
-  collectGarbage(); // what reading the package database left behind
-  const accounts = readRootAccounts(rootDir);
-  const overrides = db.statOverrides
-    ? readStatOverrides(rootDir)
-    : { overrides: new Map<string, never>(), notes: [] };
-  notes.push(...overrides.notes);
   let filesChecked = 0;
   /**
    * With --scan-unowned: every location the verified manifests name (diverted ones included).
@@ -558,6 +552,13 @@ async function verifyWith(
     if (chunk !== undefined && ahead[k] === undefined) ahead[k] = hashAhead(chunk);
   };
   for (let k = 0; k < HASHING_AHEAD; k++) startAhead(k);
+  // The threads have work now: what follows overlaps it.
+  collectGarbage(); // what reading the package database left behind
+  const accounts = readRootAccounts(rootDir);
+  const overrides = db.statOverrides
+    ? readStatOverrides(rootDir)
+    : { overrides: new Map<string, never>(), notes: [] };
+  notes.push(...overrides.notes);
   let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
   const hashing: Promise<void>[] = [];
   for (let i = 0; next !== undefined; i++) {
