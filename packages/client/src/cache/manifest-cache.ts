@@ -350,12 +350,14 @@ export class ManifestCache {
     const objects: { name: string; size: number; atime: number }[] = [];
     for (const name of names) {
       if (!DIGEST.test(name)) continue;
+      // Synchronous: thousands of small local stats, each a thread-pool round trip otherwise.
+      let st: fsSync.Stats | undefined;
       try {
-        const st = await fs.stat(path.join(this.objects, name));
-        objects.push({ name, size: st.size, atime: st.mtimeMs });
+        st = fsSync.statSync(path.join(this.objects, name), { throwIfNoEntry: false });
       } catch {
-        // removed meanwhile
+        st = undefined; // unreadable: left alone
       }
+      if (st !== undefined) objects.push({ name, size: st.size, atime: st.mtimeMs });
     }
     let total = objects.reduce((n, o) => n + o.size, 0);
     let count = objects.length;

@@ -228,6 +228,8 @@ async function verifyWith(
   const verifying = new WeightedLimit(VERIFY_BUDGET_BYTES);
   let unavailable: SysattestError | undefined;
   let fromCacheCount = 0;
+  /** Manifests put in the cache by this run. */
+  let stored = 0;
 
   /**
    * Every package of one architecture asked about at once, digests only (a few requests per run,
@@ -380,7 +382,10 @@ async function verifyWith(
           refused(pkg, outcome.verified);
         } else {
           out.push(accepted(pkg, outcome.verified));
-          await options.cache?.put(outcome.verified, options.keyring).catch(() => undefined);
+          await options.cache
+            ?.put(outcome.verified, options.keyring)
+            .then(() => stored++)
+            .catch(() => undefined);
         }
       }
     }
@@ -584,9 +589,12 @@ async function verifyWith(
     }
   }
   for (const done of hashing.splice(0)) await done;
-  collectGarbage();
   if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
-  await options.cache?.prune().catch(() => undefined);
+  // The cache's bounds can only have been passed by what this run stored.
+  if (stored > 0) await options.cache?.prune().catch(() => undefined);
+  // Before the catalog snapshots are parsed or the system directories scanned (none of which an
+  // offline run without --scan-unowned does): what the chunks left behind goes first.
+  if (options.source !== undefined || options.scanUnowned) collectGarbage();
 
   // Packages the catalog does not offer: from a repository the server does not track? (apt's
   // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
