@@ -154,6 +154,25 @@ describe('inspectFile', () => {
     assert.equal(b2.sha256, c.sha256);
   });
 
+  test('hashing leaves access times as they were (O_NOATIME, as root)', (t) => {
+    if (!isRoot) return t.skip('O_NOATIME needs the owner or CAP_FOWNER');
+    const dayAgo = new Date(Date.now() - 3 * 24 * 3600 * 1000);
+    const old = (name: string): string => {
+      const host = path.join(R, 'atime', name);
+      writeFile(R, `atime/${name}`, `content of ${name}\n`);
+      fs.utimesSync(host, dayAgo, fs.statSync(host).mtime);
+      return host;
+    };
+    // The control: on this filesystem a plain read does move an old access time (relatime).
+    const control = old('control');
+    fs.readFileSync(control);
+    if (fs.statSync(control).atimeMs === dayAgo.getTime())
+      return t.skip('this filesystem does not update access times (noatime)');
+    const hashed = old('hashed');
+    ok<OkFile>(inspectFile(root, '/atime/hashed'), 'file');
+    assert.equal(fs.statSync(hashed).atimeMs, dayAgo.getTime());
+  });
+
   test('empty files and files larger than one read chunk', () => {
     writeFile(R, 'data/empty', '');
     assert.equal(ok<OkFile>(inspectFile(root, '/data/empty'), 'file').sha256, sha256(''));

@@ -139,6 +139,37 @@ export const HASH_CHUNK_SIZE = 1 << 20;
 let chunk: Buffer | undefined;
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+/** Linux's O_NOATIME (0 where the platform has none). */
+const O_NOATIME: number = (fs.constants as { O_NOATIME?: number }).O_NOATIME ?? 0;
+/**
+ * Whether to ask for O_NOATIME: the kernel allows it to the file's owner and to a process with
+ * CAP_FOWNER (root, as verify and the generator run), and refuses it (EPERM) to anyone else.
+ */
+let tryNoAtime = O_NOATIME !== 0 && process.geteuid?.() === 0;
+
+/**
+ * Opens a regular file for hashing: O_RDONLY | O_NOFOLLOW | O_NONBLOCK, and O_NOATIME where it is
+ * allowed, so that reading every file of a machine does not change their access times (under
+ * `relatime` a read updates an access time older than a day: every file, every night — writes to
+ * every inode, and evidence a forensic responder wants left as it was). Refused O_NOATIME (root
+ * without CAP_FOWNER, in some containers), it opens without it.
+ */
+export function openForReading(host: string): number {
+  if (tryNoAtime) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // an EPERM here is expected, its stack is not
+    try {
+      return fs.openSync(host, OPEN_FLAGS | O_NOATIME);
+    } catch (e) {
+      if (errnoOf(e) !== 'EPERM') throw e;
+      // Not ours to ask (no CAP_FOWNER): stop asking, in this thread.
+      tryNoAtime = false;
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
+  return fs.openSync(host, OPEN_FLAGS);
+}
 const S_IFMT = fs.constants.S_IFMT;
 
 function fileType(mode: number): FileType | undefined {
@@ -321,7 +352,7 @@ function hashRegularFile(
 ): FileObservation {
   let fd: number;
   try {
-    fd = fs.openSync(host, OPEN_FLAGS);
+    fd = openForReading(host);
   } catch (e) {
     return failure(path, 'open', e);
   }

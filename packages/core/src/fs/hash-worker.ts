@@ -7,7 +7,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { isSysattestError } from '../errors.js';
-import { HASH_CHUNK_SIZE, inspectFile, type FileObservation, type InspectOptions } from './file-entry.js';
+import {
+  HASH_CHUNK_SIZE,
+  inspectFile,
+  openForReading,
+  type FileObservation,
+  type InspectOptions,
+} from './file-entry.js';
 import type { ExtraDigests } from './hash-pool.js';
 import { encodeResults, type FromWorker, type ToWorker } from './hash-protocol.js';
 import { RootDir } from './in-root.js';
@@ -20,7 +26,6 @@ const runs = new Map<number, { root: RootDir; options: InspectOptions; extra: ('
 // (options.links: the run's hard links, so an inode with several names is read once per thread.)
 
 let buffer: Buffer | undefined;
-const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
 /**
  * Adds SHA-1 / SHA-512 to an `ok` regular-file observation by reading the file again (only when
@@ -37,7 +42,7 @@ function addDigests(root: RootDir, o: FileObservation, algorithms: ('sha1' | 'sh
   });
   let fd: number;
   try {
-    fd = fs.openSync(root.resolveFinal(o.path).host, OPEN_FLAGS);
+    fd = openForReading(root.resolveFinal(o.path).host);
   } catch (e) {
     return changed(`could not be opened again for its other digests: ${(e as Error).message}`);
   }
