@@ -114,7 +114,9 @@ function isUnavailable(e: unknown): e is SysattestError {
  *  4. `outdated` only from a catalog snapshot whose signature verified against the same keyring
  *     (the server's own "newest version" claim is never believed on its own);
  *  5. hashes every path of every verified manifest (at its diverted location), a chunk of packages
- *     per HashPool run while the next chunk is fetched, and compares (compare.ts), with
+ *     at a time while the next chunk is fetched (for packages already cached, starting from the
+ *     paths the local database lists before their manifests are even opened: see hashAhead), and
+ *     compares (compare.ts), with
  *     dpkg-statoverride's owner and mode where one is set, and rpm's %ghost and not-installed
  *     paths excused only where the manifest agrees (compare.ts);
  *  6. optionally scans the system directories for files no package owns (unowned.ts).
