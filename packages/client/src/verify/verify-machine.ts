@@ -19,6 +19,7 @@ import {
   type TrustedKeyring,
   type VerifiedCatalog,
   type VerifiedManifest,
+  type VersionScheme,
 } from '@sysattest/core';
 import type { ManifestCache } from '../cache/manifest-cache.js';
 import { compareEntries, locationOf, type Finding } from './compare.js';
@@ -549,84 +550,28 @@ async function verifyWith(
   };
 
   const catalogs: CatalogResult[] = [];
-  // A pipeline: the first HASHING_AHEAD chunks are hashed ahead (see hashAhead) at once; chunk
-  // i+1's manifests are resolved while chunk i hashes, and chunk i+1 is queued on the pool before
-  // chunk i is compared, so the hash threads never wait for the main thread between chunks (at
-  // most about HASHING_AHEAD chunks hash or wait at once).
-  const ahead: (HashedAhead | undefined)[] = [];
-  const startAhead = (k: number): void => {
-    const chunk = chunks[k];
-    if (chunk !== undefined && ahead[k] === undefined) ahead[k] = hashAhead(chunk);
-  };
-  for (let k = 0; k < HASHING_AHEAD; k++) startAhead(k);
-  // The threads have work now: what follows overlaps it.
-  collectGarbage(); // what reading the package database left behind
-  const accounts = readRootAccounts(rootDir);
-  const overrides = db.statOverrides
-    ? readStatOverrides(rootDir)
-    : { overrides: new Map<string, never>(), notes: [] };
-  notes.push(...overrides.notes);
-  let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
-  const hashing: Promise<void>[] = [];
-  for (let i = 0; next !== undefined; i++) {
-    const current = await next;
-    const following = chunks[i + 1];
-    next = following === undefined ? undefined : resolveChunk(following);
-    // Awaited on a later turn; until then a rejection must not count as unhandled.
-    next?.catch(() => undefined);
-    startAhead(i);
-    const hashedAhead = ahead[i] as HashedAhead;
-    ahead[i] = undefined;
-    const done = hashAndCompare(current, hashedAhead).then(() => {
-      current.length = 0;
-    });
-    startAhead(i + HASHING_AHEAD);
-    done.catch(() => undefined);
-    hashing.push(done);
-    if (hashing.length >= HASHING_AHEAD) {
-      await hashing.shift();
-      // A full collection now and then keeps the peak down (V8 lets garbage pile up); each costs
-      // the main thread tens of milliseconds, so not after every chunk.
-      if (i % GC_EVERY_CHUNKS === 0) collectGarbage();
-    }
-  }
-  for (const done of hashing.splice(0)) await done;
-  if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
-  // The cache's bounds can only have been passed by what this run stored.
-  if (stored > 0) await options.cache?.prune().catch(() => undefined);
-  // Before the catalog snapshots are parsed or the system directories scanned (none of which an
-  // offline run without --scan-unowned does): what the chunks left behind goes first.
-  if (options.source !== undefined || options.scanUnowned) collectGarbage();
 
-  // Packages the catalog does not offer: from a repository the server does not track? (apt's
-  // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
-  const foreign = db.aptOrigins
-    ? await findForeignOrigins(rootDir, primary.distro, notInCatalog)
-    : new Map<string, never>();
-  for (const pkg of notInCatalog) {
-    const f = foreign.get(`${pkg.name}\0${pkg.version}`);
-    if (f === undefined) unverified(pkg, 'not-in-catalog');
-    else {
-      unverified(
-        pkg,
-        'foreign-origin',
-        `offered by ${f.origin} (${f.list}), a repository the server does not track`,
-      );
-      (results.get(pkg) as PackageResult).origin = f.origin;
+  /**
+   * The catalog snapshots the lookups named, each fetched and verified once per digest (the cache
+   * keeps them sealed for the next runs), and the newest version of every package in each.
+   * Undefined when there is no source that offers them or it is unreachable. Started once every
+   * chunk's lookup is done (the lookups name the snapshots), so it overlaps the last hashing.
+   */
+  const loadCatalogs = async (): Promise<
+    { newestByPlatform: Map<string, Map<string, { version: string }>>; scheme: VersionScheme } | undefined
+  > => {
+    const source = options.source;
+    if (
+      source === undefined ||
+      unavailable !== undefined ||
+      source.snapshotDigests === undefined ||
+      source.catalog === undefined
+    ) {
+      return undefined;
     }
-  }
-
-  // Outdated: from verified catalog snapshots only. A snapshot is fetched and verified once per
-  // digest; the cache keeps it (sealed) for the next runs.
-  const source = options.source;
-  if (
-    source !== undefined &&
-    unavailable === undefined &&
-    source.snapshotDigests !== undefined &&
-    source.catalog !== undefined
-  ) {
     const scheme = versionSchemeForDistro(primary.distro);
     const newestByPlatform = new Map<string, Map<string, { version: string }>>();
+    const installedKeys = new Set(installed.map((p) => `${p.name}:${p.architecture}`));
     const verifyOffered = async (doc: OfferedCatalog): Promise<VerifiedCatalog> => {
       const v = await verifyCatalog(doc.bytes, doc.signature, options.keyring, {
         adoptBytes: true,
@@ -669,7 +614,11 @@ async function verifyWith(
         continue;
       }
       if (v === undefined) continue; // the source no longer has it
-      newestByPlatform.set(platformId, newestVersions(v.content, scheme));
+      // Kept: the installed packages' newest versions only (not the whole snapshot's objects).
+      const newest = new Map<string, { version: string }>();
+      for (const [key, p] of newestVersions(v.content, scheme))
+        if (installedKeys.has(key)) newest.set(key, { version: p.version });
+      newestByPlatform.set(platformId, newest);
       catalogs.push({
         platform: platformId,
         digest: v.digest,
@@ -678,6 +627,85 @@ async function verifyWith(
         signer: v.signerFingerprint,
       });
     }
+    return { newestByPlatform, scheme };
+  };
+  // A pipeline: the first HASHING_AHEAD chunks are hashed ahead (see hashAhead) at once; chunk
+  // i+1's manifests are resolved while chunk i hashes, and chunk i+1 is queued on the pool before
+  // chunk i is compared, so the hash threads never wait for the main thread between chunks (at
+  // most about HASHING_AHEAD chunks hash or wait at once).
+  const ahead: (HashedAhead | undefined)[] = [];
+  const startAhead = (k: number): void => {
+    const chunk = chunks[k];
+    if (chunk !== undefined && ahead[k] === undefined) ahead[k] = hashAhead(chunk);
+  };
+  for (let k = 0; k < HASHING_AHEAD; k++) startAhead(k);
+  // The threads have work now: what follows overlaps it.
+  collectGarbage(); // what reading the package database left behind
+  const accounts = readRootAccounts(rootDir);
+  const overrides = db.statOverrides
+    ? readStatOverrides(rootDir)
+    : { overrides: new Map<string, never>(), notes: [] };
+  notes.push(...overrides.notes);
+  let next: Promise<Checked[]> | undefined = chunks[0] === undefined ? undefined : resolveChunk(chunks[0]);
+  const hashing: Promise<void>[] = [];
+  for (let i = 0; next !== undefined; i++) {
+    const current = await next;
+    const following = chunks[i + 1];
+    next = following === undefined ? undefined : resolveChunk(following);
+    // Awaited on a later turn; until then a rejection must not count as unhandled.
+    next?.catch(() => undefined);
+    startAhead(i);
+    const hashedAhead = ahead[i] as HashedAhead;
+    ahead[i] = undefined;
+    const done = hashAndCompare(current, hashedAhead).then(() => {
+      current.length = 0;
+    });
+    startAhead(i + HASHING_AHEAD);
+    done.catch(() => undefined);
+    hashing.push(done);
+    if (hashing.length >= HASHING_AHEAD) {
+      await hashing.shift();
+      // A full collection now and then keeps the peak down (V8 lets garbage pile up); each costs
+      // the main thread tens of milliseconds, so not after every chunk.
+      if (i % GC_EVERY_CHUNKS === 0) collectGarbage();
+    }
+  }
+  // Every lookup is done, so every snapshot is named: they are loaded while the last chunk
+  // hashes, once the others are compared and collected (a snapshot's parse adds several times
+  // its size for a moment).
+  while (hashing.length > 1) await hashing.shift();
+  if (options.source?.snapshotDigests !== undefined) collectGarbage();
+  const catalogsLoading = loadCatalogs();
+  catalogsLoading.catch(() => undefined); // awaited below
+  for (const done of hashing.splice(0)) await done;
+  if (unavailable !== undefined && fromCacheCount === 0) throw unavailable;
+  // The cache's bounds can only have been passed by what this run stored.
+  if (stored > 0) await options.cache?.prune().catch(() => undefined);
+  // Before the system directories are scanned: what the chunks left behind goes first.
+  if (options.scanUnowned) collectGarbage();
+
+  // Packages the catalog does not offer: from a repository the server does not track? (apt's
+  // lists tell; an rpm or apk database records no repository, so those stay not-in-catalog.)
+  const foreign = db.aptOrigins
+    ? await findForeignOrigins(rootDir, primary.distro, notInCatalog)
+    : new Map<string, never>();
+  for (const pkg of notInCatalog) {
+    const f = foreign.get(`${pkg.name}\0${pkg.version}`);
+    if (f === undefined) unverified(pkg, 'not-in-catalog');
+    else {
+      unverified(
+        pkg,
+        'foreign-origin',
+        `offered by ${f.origin} (${f.list}), a repository the server does not track`,
+      );
+      (results.get(pkg) as PackageResult).origin = f.origin;
+    }
+  }
+
+  // Outdated: from verified catalog snapshots only (loaded while the last chunks hashed).
+  const loaded = await catalogsLoading;
+  if (loaded !== undefined) {
+    const { newestByPlatform, scheme } = loaded;
     const catalogOf = new Map(catalogs.map((c) => [c.platform, c]));
     for (const pkg of installed) {
       if (!isValidPlatformComponent(pkg.architecture)) continue;
