@@ -121,8 +121,8 @@ export class ManifestCache {
   }
 
   /**
-   * Whether the cache has an entry for the key: a hint only (one stat, nothing read or checked);
-   * get() says whether the entry is good.
+   * Whether the cache has an entry for the key: a hint only (the index's names, listed once;
+   * nothing read or checked); get() says whether the entry is good.
    */
   has(platform: Platform, key: CacheKey): boolean {
     // One listing of the index for every question (a stat per package costs more): names of
@@ -355,9 +355,9 @@ export class ManifestCache {
       try {
         st = fsSync.statSync(path.join(this.objects, name), { throwIfNoEntry: false });
       } catch {
-        st = undefined; // unreadable: left alone
+        continue; // unreadable: left alone
       }
-      if (st !== undefined) objects.push({ name, size: st.size, atime: st.mtimeMs });
+      if (st !== undefined) objects.push({ name, size: st.size, atime: st.mtimeMs }); // else removed meanwhile
     }
     let total = objects.reduce((n, o) => n + o.size, 0);
     let count = objects.length;

@@ -168,13 +168,9 @@ export function compareEntries(
   } = {},
 ): Finding[] {
   const findings: Finding[] = [];
-  const { locations, localDiversion } = options;
+  const { locations, localDiversion, ...compareOptions } = options;
   // One options object for the whole manifest (this runs for every file of the machine).
-  const perEntry: CompareOptions & { location?: string } = {
-    ...(options.includeConfig === undefined ? {} : { includeConfig: options.includeConfig }),
-    ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
-    ...(options.localState === undefined ? {} : { localState: options.localState }),
-  };
+  const perEntry: CompareOptions & { location?: string } = compareOptions;
   for (let k = 0; k < entries.length; k++) {
     const entry = entries[k] as ManifestEntry;
     const location = locations?.[k] ?? locationOf(entry, localDiversion);

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   HashPool,
   RootDir,
@@ -309,7 +310,7 @@ async function verifyWith(
       if (cache === undefined) return undefined;
       // Cache reads are synchronous: a turn of the event loop between them lets the hash pool
       // hand the threads their next batches (a chain of resolved promises would not).
-      await yieldToEventLoop();
+      await nextTurn();
       const m = await cache
         .get(manifestPlatform, { name: pkg.name, version: pkg.version, arch }, options.keyring)
         .catch(() => undefined);
@@ -517,7 +518,6 @@ async function verifyWith(
     chunk.forEach(({ pkg, entries: shipped }, c) => {
       const { locations, slots } = placed[c] as (typeof placed)[number];
       filesChecked += shipped.length;
-      const divert = db.localDiversion(pkg);
       const localState = db.localState(pkg);
       const entries: readonly ManifestEntry[] =
         overrides.overrides.size === 0
@@ -541,7 +541,6 @@ async function verifyWith(
             includeConfig: options.includeConfig,
             accounts,
             locations,
-            ...(divert === undefined ? {} : { localDiversion: divert }),
             ...(localState === undefined ? {} : { localState }),
           },
         ),
@@ -654,8 +653,7 @@ async function verifyWith(
     next = following === undefined ? undefined : resolveChunk(following);
     // Awaited on a later turn; until then a rejection must not count as unhandled.
     next?.catch(() => undefined);
-    startAhead(i);
-    const hashedAhead = ahead[i] as HashedAhead;
+    const hashedAhead = ahead[i] ?? hashAhead(chunks[i] as (typeof chunks)[number]);
     ahead[i] = undefined;
     const done = hashAndCompare(current, hashedAhead).then(() => {
       current.length = 0;
@@ -932,11 +930,6 @@ const DEFAULT_BATCH = 128;
 
 /** Manifests verified (or cache entries read) at once: verification is mostly CPU, reads are I/O. */
 const CONCURRENCY = 8;
-
-/** Lets the event loop run (I/O callbacks, worker messages) before going on. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
 async function mapLimit<T, R>(

@@ -439,7 +439,11 @@ function hashRegularFile(
   }
 }
 
-/** The `ok` observation of an open regular file whose content was hashed (`st`: its fstat). */
+/**
+ * The `ok` observation of an open regular file whose content was hashed (`st`: its fstat). The
+ * fields of okEntry() plus the digests, written out as one literal for the reason given there:
+ * this runs for every file, and a spread would cost more than the lstat.
+ */
 function finishFile(
   path: string,
   resolvedPath: string,

@@ -21,9 +21,11 @@ import { RootDir } from './in-root.js';
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js must run as a worker thread (HashPool starts it)');
 
-/** Per run: the root (with its directory cache) and the inspection options. */
+/**
+ * Per run: the root (with its directory cache) and the inspection options, among them the run's
+ * hard links (so an inode with several names is read once per thread and run).
+ */
 const runs = new Map<number, { root: RootDir; options: InspectOptions; extra: ('sha1' | 'sha512')[] }>();
-// (options.links: the run's hard links, so an inode with several names is read once per thread.)
 
 let buffer: Buffer | undefined;
 
