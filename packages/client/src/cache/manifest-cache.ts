@@ -96,6 +96,15 @@ interface IndexRecord {
   seal?: DocumentSeal;
 }
 
+/** The newest catalog snapshot verified for a platform: its digest and signed time. */
+export interface CatalogMark {
+  digest: string;
+  generatedAt: string;
+}
+
+/** Where the catalog marks live, under the catalogs directory. */
+const MARKS_FILE = 'newest.json';
+
 export class ManifestCache {
   readonly maxEntries: number;
   readonly maxBytes: number;
@@ -300,6 +309,40 @@ export class ManifestCache {
     return verified;
   }
 
+  /**
+   * The newest catalog snapshot verified so far, per platform id (see recordCatalogMark): a
+   * server that later offers an older one is rolling the client back. Empty when never recorded
+   * or unreadable (a damaged file is as good as none: the next verified snapshot records again).
+   */
+  catalogMarks(): Map<string, CatalogMark> {
+    const raw = readSmall(path.join(this.catalogs, MARKS_FILE), MAX_INDEX_BYTES);
+    const out = new Map<string, CatalogMark>();
+    if (raw === undefined) return out;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.bytes.toString('utf8'));
+    } catch {
+      return out;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return out;
+    for (const [platform, v] of Object.entries(parsed as Record<string, unknown>)) {
+      const m = v as Partial<CatalogMark> | null;
+      if (typeof m?.digest === 'string' && DIGEST.test(m.digest) && typeof m.generatedAt === 'string')
+        out.set(platform, { digest: m.digest, generatedAt: m.generatedAt });
+    }
+    return out;
+  }
+
+  /** Records `mark` as the newest snapshot of `platform` when it is newer than the one recorded. */
+  async recordCatalogMark(platform: string, mark: CatalogMark): Promise<void> {
+    const marks = this.catalogMarks();
+    const known = marks.get(platform);
+    if (known !== undefined && Date.parse(known.generatedAt) >= Date.parse(mark.generatedAt)) return;
+    marks.set(platform, mark);
+    await fs.mkdir(this.catalogs, { recursive: true, mode: 0o755 });
+    await writeAtomic(path.join(this.catalogs, MARKS_FILE), JSON.stringify(Object.fromEntries(marks)), 0o644);
+  }
+
   /** Stores a catalog snapshot that verified (sealed when the cache has a secret); keeps the newest few. */
   async putCatalog(catalog: VerifiedCatalog, keyring?: TrustedKeyring): Promise<void> {
     await fs.mkdir(this.catalogs, { recursive: true, mode: 0o755 });
@@ -308,7 +351,9 @@ export class ManifestCache {
     await writeAtomic(file, catalog.bytes, 0o644);
     await this.writeCatalogRecord(catalog, keyring);
     // Bounded: the most recently stored MAX_CATALOGS snapshots stay.
-    const names = (await fs.readdir(this.catalogs)).filter((n) => DIGEST.test(n));
+    // The snapshots the marks name stay: they are what a rolled-back server is checked against.
+    const marked = new Set([...this.catalogMarks().values()].map((m) => m.digest));
+    const names = (await fs.readdir(this.catalogs)).filter((n) => DIGEST.test(n) && !marked.has(n));
     if (names.length <= MAX_CATALOGS) return;
     const dated = await Promise.all(
       names.map(async (n) => ({

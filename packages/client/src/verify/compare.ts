@@ -60,11 +60,16 @@ export type FindingClass =
   | 'unverified'
   | 'bad-signature'
   | 'outdated'
-  | 'unowned';
+  | 'unowned'
+  | 'diversion'
+  | 'statoverride'
+  | 'server-conflict'
+  | 'stale-catalog';
 
 /** Every finding class, in the order reports list them. */
 export const FINDING_CLASSES: readonly FindingClass[] = [
   'bad-signature',
+  'server-conflict',
   'modified',
   'replaced',
   'missing',
@@ -74,8 +79,11 @@ export const FINDING_CLASSES: readonly FindingClass[] = [
   'unreadable',
   'unstable',
   'unresolvable',
+  'diversion',
+  'statoverride',
   'unowned',
   'unverified',
+  'stale-catalog',
   'outdated',
 ];
 
@@ -101,6 +109,8 @@ export interface Finding {
   known?: boolean;
   /** Whether the finding is an integrity failure (false: reported for information). */
   failure: boolean;
+  /** A local claim (diversion, stat override) the operator's configuration accepted. */
+  accepted?: true;
 }
 
 export interface PackageRef {
@@ -124,15 +134,13 @@ export interface CompareOptions {
 }
 
 /**
- * Where an entry is looked at: a local diversion (dpkg-divert on this machine, as `localDiversion`
- * maps it) wins; else the manifest's `divertedTo` (the file was diverted in the image the manifest
- * was made in); else the path itself.
+ * Where an entry is looked at: where `localDiversion` (the diversions the verification honours,
+ * see local-claims.ts) puts it, else the path itself. The manifest's own `divertedTo` only says
+ * where the file was in the generator's image (another package diverted it there); on this
+ * machine dpkg put it where this machine's honoured diversions say.
  */
 export function locationOf(entry: ManifestEntry, localDiversion?: (path: string) => string): string {
-  const local = localDiversion?.(entry.path);
-  if (local !== undefined && local !== entry.path) return local;
-  if (entry.type !== 'absent' && entry.divertedTo !== undefined) return entry.divertedTo;
-  return entry.path;
+  return localDiversion?.(entry.path) ?? entry.path;
 }
 
 /** Permission bits as 4 octal digits, like the manifest writes them. */

@@ -1,6 +1,7 @@
 import {
   ARCH_INDEPENDENT,
   readInstalledDatabase,
+  type Diversion,
   type InstalledDatabase,
   type InstalledPackage,
   type PackageManagerName,
@@ -14,11 +15,12 @@ import type { LocalFileState } from './compare.js';
  *
  * | question                 | dpkg                                   | rpm                                 | apk  |
  * |--------------------------|----------------------------------------|-------------------------------------|------|
- * | where a path really is   | dpkg-divert (local and packages')      | where it is named                   | same |
+ * | diversions (judged in    | dpkg-divert (local and packages')      | none                                | none |
+ * | local-claims.ts)         |                                        |                                     |      |
  * | local state of a path    | none                                   | %ghost, not installed (nodocs, …)   | none |
  * | mode/owner overrides     | `var/lib/dpkg/statoverride`            | none                                | none |
  * | foreign repository       | apt lists' Origin (origin.ts)          | not told (no record in rpmdb)       | not told |
- * | also owned (unowned)     | half-installed packages, diversions    | –                                   | –    |
+ * | also owned (unowned)     | half-installed packages                | –                                   | –    |
  * | alternatives links       | `var/lib/dpkg/alternatives`            | `var/lib/alternatives` (same format)| –    |
  *
  * The local database only says WHAT is installed (name, version, architecture) and the few
@@ -32,8 +34,11 @@ export interface LocalDatabase {
   packages: readonly InstalledPackage[];
   /** What the reader found odd but not fatal, as report notes. */
   notes: string[];
-  /** Where a package's path lives on this machine (dpkg diversions); undefined: where named. */
-  localDiversion(pkg: InstalledPackage): ((path: string) => string) | undefined;
+  /**
+   * The machine's dpkg diversions, as its database lists them: claims, honoured only when a
+   * verified manifest declares them or the operator accepts them (local-claims.ts).
+   */
+  diversions: readonly Diversion[];
   /**
    * The local state of a package's path (rpm ghost / not installed): compare.ts excuses a missing
    * not-installed file with it, and names a local %ghost in a finding's detail; nothing else.
@@ -65,7 +70,7 @@ export function localDatabaseOf(db: InstalledDatabase): LocalDatabase {
   const base = {
     manager: db.manager,
     packages: db.packages,
-    localDiversion: () => undefined,
+    diversions: [],
     localState: () => undefined,
     statOverrides: false,
     aptOrigins: false,
@@ -78,13 +83,10 @@ export function localDatabaseOf(db: InstalledDatabase): LocalDatabase {
       return {
         ...base,
         notes: d.notes.map((n) => `${n.package ? `${n.package}: ` : ''}${n.message}`),
-        localDiversion: (pkg) => (p) => d.applyDiversions(p, pkg.name),
+        diversions: d.diversions,
         statOverrides: true,
         aptOrigins: true,
-        alsoOwned: () => [
-          ...d.partiallyInstalled.flatMap((p) => p.files.map((f) => f.path)),
-          ...d.diversions.flatMap((x) => [x.from, x.to]),
-        ],
+        alsoOwned: () => d.partiallyInstalled.flatMap((p) => p.files.map((f) => f.path)),
         alternativesDir: '/var/lib/dpkg/alternatives',
       };
     }

@@ -81,6 +81,8 @@ export interface CatalogResult {
   generatedAt?: string;
   signer?: string;
   reason?: string;
+  /** The server did not offer a snapshot that holds: this one was verified on an earlier run. */
+  remembered?: true;
 }
 
 export interface ReportSummary {
@@ -130,18 +132,36 @@ export function countByClass(findings: readonly Finding[]): Record<FindingClass,
   return counts;
 }
 
-/** Exit status bits (ISSUE 5): 1 integrity findings, 2 incomplete coverage, 4 trust failure; 0 clean. */
+/** Exit status bits: 1 integrity findings, 2 incomplete coverage, 4 trust failure; 0 clean. */
 export const EXIT_BITS = { integrity: 1, incomplete: 2, trust: 4 } as const;
+
+/**
+ * The exit bit a failing finding of each class sets (`outdated` is never a failure; `unverified`
+ * counts through the packages' status).
+ */
+export const CLASS_BITS: Readonly<Record<FindingClass, number>> = {
+  'bad-signature': EXIT_BITS.trust,
+  'server-conflict': EXIT_BITS.trust,
+  modified: EXIT_BITS.integrity,
+  replaced: EXIT_BITS.integrity,
+  missing: EXIT_BITS.integrity,
+  metadata: EXIT_BITS.integrity,
+  unexpected: EXIT_BITS.integrity,
+  'config-modified': EXIT_BITS.integrity,
+  unreadable: EXIT_BITS.integrity,
+  unstable: EXIT_BITS.integrity,
+  unresolvable: EXIT_BITS.integrity,
+  diversion: EXIT_BITS.integrity,
+  statoverride: EXIT_BITS.integrity,
+  unowned: EXIT_BITS.integrity,
+  unverified: EXIT_BITS.incomplete,
+  'stale-catalog': EXIT_BITS.incomplete,
+  outdated: 0,
+};
 
 export function exitCodeOf(report: VerifyReport): number {
   let code = 0;
-  if (
-    report.findings.some(
-      (f) => f.failure && f.class !== 'unverified' && f.class !== 'bad-signature' && f.class !== 'outdated',
-    )
-  ) {
-    code |= EXIT_BITS.integrity;
-  }
+  for (const f of report.findings) if (f.failure) code |= CLASS_BITS[f.class];
   if (report.summary.unverified > 0) code |= EXIT_BITS.incomplete;
   if (report.summary.badSignature > 0 || report.catalogs.some((c) => c.status === 'refused')) {
     code |= EXIT_BITS.trust;
@@ -175,6 +195,10 @@ const CLASS_TITLES: Record<FindingClass, string> = {
   unverified: 'Unverified packages (no trusted manifest)',
   outdated: 'Outdated (a newer version is in the signed catalog)',
   unowned: 'Unowned (no installed package owns it)',
+  diversion: 'Diversions no verified manifest declares',
+  statoverride: 'Local stat overrides that differ from the signed manifest',
+  'server-conflict': 'The server contradicted signed data',
+  'stale-catalog': 'Catalog snapshots missing or too old',
 };
 
 /** Summary first, then findings grouped by class. */
@@ -209,13 +233,14 @@ export function renderText(report: VerifyReport, options: RenderTextOptions = {}
     lines.push('');
     lines.push((isFailure ? red : yellow)(bold(`${CLASS_TITLES[cls]} (${group.length})`)));
     for (const f of group) {
-      const who = `${f.package}:${f.arch}`;
+      const who = f.arch === '' ? f.package : `${f.package}:${f.arch}`;
+      const detail = f.accepted === true ? `(accepted) ${f.detail}` : f.detail;
       lines.push(
-        f.path === undefined
-          ? `  ${who}: ${f.detail}`
-          : f.package === ''
-            ? `  ${f.detail}`
-            : `  ${f.detail}  [${who}]`,
+        f.package === ''
+          ? `  ${detail}`
+          : f.path === undefined
+            ? `  ${who}: ${detail}`
+            : `  ${detail}  [${who}]`,
       );
     }
   }

@@ -1,4 +1,4 @@
-import { PathError, type ManifestEntry, type RootDir } from '@sysattest/core';
+import { PathError, type RootDir } from '@sysattest/core';
 
 /**
  * dpkg-statoverride(1) records under the root (`var/lib/dpkg/statoverride`): the administrator's
@@ -59,43 +59,4 @@ export function readStatOverrides(root: RootDir): StatOverrides {
     throw e;
   }
   return parseStatOverride(text, '/var/lib/dpkg/statoverride');
-}
-
-/**
- * The entry as dpkg would leave it under the override: its mode's permission bits and its owner
- * replaced. Names resolve through the root's accounts (name → id) so a mismatch can be named.
- */
-export function applyStatOverride(
-  entry: ManifestEntry,
-  o: StatOverride | undefined,
-  accounts: { users: ReadonlyMap<number, string>; groups: ReadonlyMap<number, string> },
-): ManifestEntry {
-  if (o === undefined || entry.type === 'absent' || entry.type === 'symlink') return entry;
-  const idOf = (names: ReadonlyMap<number, string>, name: string): number | undefined => {
-    for (const [id, n] of names) if (n === name) return id;
-    return undefined;
-  };
-  const next = { ...entry } as ManifestEntry & {
-    mode: string;
-    uid: number;
-    gid: number;
-    user?: string;
-    group?: string;
-  };
-  next.mode = o.mode.toString(8).padStart(4, '0');
-  if (o.user !== undefined) {
-    next.user = o.user;
-    next.uid = idOf(accounts.users, o.user) ?? -1;
-  } else if (o.uid !== undefined) {
-    next.uid = o.uid;
-    delete next.user;
-  }
-  if (o.group !== undefined) {
-    next.group = o.group;
-    next.gid = idOf(accounts.groups, o.group) ?? -1;
-  } else if (o.gid !== undefined) {
-    next.gid = o.gid;
-    delete next.group;
-  }
-  return next;
 }

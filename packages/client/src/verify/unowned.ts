@@ -1,15 +1,28 @@
 import * as fs from 'node:fs';
-import { PathError, type RootDir } from '@sysattest/core';
+import { PathError, type FileObservation, type HashPool, type RootDir } from '@sysattest/core';
+import type { Finding } from './compare.js';
+import { formatMode } from './compare.js';
 
 /**
  * Files under the system directories that no installed package owns (`--scan-unowned`). Paths
  * are compared canonically (every directory resolved inside the root), so `/bin/ls` owned
  * through the usrmerge alias and `/usr/bin/ls` found on disk are the same file, and an alias
  * directory is walked once. Symlinked directories are never descended. Besides package files, a
- * path is owned when the alternatives system manages it (dpkg's `var/lib/dpkg/alternatives/*`,
- * the rpm family's `var/lib/alternatives/*`) or a dpkg diversion names it; byte-compiled Python
- * caches (`__pycache__`), which packages' own scripts generate at install, are not reported
- * (IGNORED below).
+ * path is owned when an honoured dpkg diversion names it (local-claims.ts); a SYMLINK the
+ * alternatives system names (dpkg's `var/lib/dpkg/alternatives/*`, the rpm family's
+ * `var/lib/alternatives/*`) is its business, but a regular file there is not excused (those
+ * state files are the machine's own, editable by whoever rooted it); byte-compiled Python caches
+ * (`__pycache__`), which packages' own scripts generate at install, are not reported (IGNORED).
+ *
+ * What an unowned file is (unownedFinding):
+ * | what is there                                      | failure | known                          |
+ * |----------------------------------------------------|---------|--------------------------------|
+ * | a symlink                                          | no      | –                              |
+ * | a file that is setuid, setgid or has capabilities  | yes     | as below (a hint only)         |
+ * | a file whose content a verified manifest lists at  | no      | true                           |
+ * | the path the server named (known-content.ts)       |         |                                |
+ * | any other file, device, FIFO, socket, or unreadable| yes     | false (a server's unbacked     |
+ * |                                                    |         | claim is only named in detail) |
  */
 export const IGNORED = [/\/__pycache__\/[^/]+\.pyc$/];
 
@@ -132,3 +145,90 @@ export const DEFAULT_SCAN_DIRS: readonly string[] = [
   '/lib64',
   '/libx32',
 ];
+
+/** What the server's reverse lookup claims of a content hash, and whether signed data backs it. */
+export interface ContentClaim {
+  /** One line naming where the server says the content comes from. */
+  claimed: string;
+  /** A verified manifest lists this content at the path the server named: that line. */
+  backedBy?: string;
+}
+
+/**
+ * One unowned path's finding (see the table above). `claim` is undefined when the content was
+ * not looked up (no server), `null` when the server knows nothing of it.
+ */
+export function unownedFinding(
+  o: FileObservation,
+  claim: ContentClaim | null | undefined,
+  isAlternativesLink: boolean,
+): Finding | undefined {
+  const base = { class: 'unowned' as const, package: '', arch: '', path: o.path };
+  if (o.status !== 'ok') {
+    return {
+      ...base,
+      detail: `${o.path}: no package owns it, and it cannot be inspected (${o.status})`,
+      failure: true,
+    };
+  }
+  if (o.type === 'symlink') {
+    if (isAlternativesLink) return undefined;
+    return {
+      ...base,
+      actual: o.type,
+      detail: `${o.path} (symlink -> ${o.target}): no package owns it`,
+      failure: false,
+    };
+  }
+  if (o.type !== 'file') {
+    return { ...base, actual: o.type, detail: `${o.path} (${o.type}): no package owns it`, failure: true };
+  }
+  const mode = formatMode(o.mode);
+  const privileged = (o.mode & 0o6000) !== 0 || o.capability !== undefined;
+  const what =
+    `${o.path} (mode ${mode}${o.capability !== undefined ? `, capabilities ${o.capability.raw}` : ''}, ` +
+    `${o.size} bytes): no installed package owns it` +
+    (isAlternativesLink ? ' (the alternatives system names it, but it is not a symlink)' : '');
+  const known = claim?.backedBy !== undefined;
+  const source =
+    claim === undefined
+      ? ' (not looked up)'
+      : claim === null
+        ? ', and no manifest the server knows has this content'
+        : known
+          ? `; the same content is ${claim.backedBy} (a verified manifest)`
+          : `; the server claims ${claim.claimed}, but no verified manifest backs that claim`;
+  const privilege = privileged
+    ? '; setuid, setgid or capabilities on an unowned file is a failure whatever its content'
+    : '';
+  return {
+    ...base,
+    actual: o.sha256,
+    known,
+    detail: `${what}${source}${privilege}`,
+    failure: privileged || !known,
+  };
+}
+
+/** Hashes the unowned paths and turns each into its finding (claims looked up by `lookUp`). */
+export async function unownedFindings(
+  root: string,
+  pool: HashPool,
+  paths: readonly string[],
+  alternativesLinks: ReadonlySet<string>,
+  lookUp: (observations: readonly FileObservation[]) => Promise<Map<string, ContentClaim | null> | undefined>,
+): Promise<Finding[]> {
+  if (paths.length === 0) return [];
+  const observations = await pool.inspectAll(root, paths);
+  const claims = await lookUp(observations);
+  const out: Finding[] = [];
+  for (const o of observations) {
+    const claim =
+      o.status === 'ok' && o.type === 'file' && claims !== undefined
+        ? (claims.get(o.sha256) ?? null)
+        : undefined;
+    const f = unownedFinding(o, claim, alternativesLinks.has(o.path));
+    if (f !== undefined) out.push(f);
+  }
+  return out;
+}
