@@ -34,8 +34,40 @@ export function sysattestCli(args: readonly string[], env: Record<string, string
     env: { ...process.env, ...env },
     maxBuffer: 256 * 1024 * 1024,
   });
-  const run: CliRun = { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  if (args.includes('json') && r.stdout.startsWith('{')) run.report = JSON.parse(r.stdout) as VerifyReport;
+  return cliRun(args, r.status ?? -1, r.stdout, r.stderr);
+}
+
+/**
+ * As sysattestCli, without blocking the event loop: for tests that serve the CLI from this same
+ * process (relay-testkit.ts), which spawnSync would starve.
+ */
+export function sysattestCliAsync(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLIENT_BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const stderr = Buffer.concat(err).toString('utf8') + (signal === null ? '' : `(killed by ${signal})`);
+      resolve(cliRun(args, code ?? -1, Buffer.concat(out).toString('utf8'), stderr));
+    });
+  });
+}
+
+function cliRun(args: readonly string[], status: number, stdout: string, stderr: string): CliRun {
+  const run: CliRun = { status, stdout, stderr };
+  if (args.includes('json') && stdout.startsWith('{')) run.report = JSON.parse(stdout) as VerifyReport;
   return run;
 }
 
