@@ -111,8 +111,10 @@ export async function signDocument<T>(
 
 /**
  * Checks, in this order: size cap (before any parsing), signature against the pinned keys, then
- * UTF-8, JSON syntax, schema, canonical form, and that the content names the key that signed it.
- * Throws SignatureError or the kind's error; never returns unverified content.
+ * UTF-8, JSON syntax, schema, canonical form (the bytes are exactly canonicalJson() of the content:
+ * no byte order mark, nothing before or after it), and that the content names the key that signed
+ * it. Throws SignatureError or the kind's error (`INVALID` for bytes that are not canonical);
+ * never returns unverified content.
  */
 export async function verifyDocument<T>(
   kind: DocumentKind<T>,
@@ -233,7 +235,9 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  * seal; the signer no longer pinned, or anything the keyring holds for its key changed since (a
  * new revocation, say); the signature expired since; a malformed seal. The caller then verifies
  * the document in full (verifyDocument), which decides. A seal that holds stands for the whole
- * check verifyDocument made, so the bytes are only decoded, not validated again.
+ * check verifyDocument made, so the bytes are only decoded, not validated again; but bytes that
+ * are not framed as canonical JSON (a byte order mark, anything before the object or after its
+ * final newline) never open from a seal, whoever sealed them.
  */
 export function openDocumentSeal<T>(
   kind: DocumentKind<T>,
@@ -276,9 +280,13 @@ export function openDocumentSeal<T>(
   if (!timingSafeEqual(expected, Buffer.from(s.mac, 'hex'))) return undefined;
   const now = options.now ?? new Date();
   if (fields.expires !== undefined && now.getTime() >= Date.parse(fields.expires)) return undefined;
+  // The seal's MAC says the bytes are the ones verified; an earlier build could have verified (and
+  // sealed) bytes it should not have, such as a BOM before the canonical form: only bytes framed
+  // as canonical JSON are taken from a seal, anything else goes back to the full check.
+  if (canonicalFramingProblem(own) !== undefined) return undefined;
   let content: T;
   try {
-    content = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(own)) as T;
+    content = JSON.parse(UTF8.decode(own)) as T;
   } catch {
     return undefined;
   }
@@ -294,13 +302,43 @@ export function openDocumentSeal<T>(
   return doc;
 }
 
-/** Parses bytes that are already verified; refuses anything but the canonical encoding. */
+/**
+ * UTF-8 as signed bytes are decoded: fatal on any invalid sequence (overlong forms, surrogates),
+ * and a byte order mark kept rather than silently dropped, as TextDecoder does by default, so
+ * that BOM + canonical bytes cannot pass for the canonical bytes.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * What is wrong with the first and last bytes of a document for canonical JSON, which is one
+ * object and one final newline (canonicalJson()): a byte order mark, anything before the `{`
+ * (whitespace), or anything after the `}` but the newline. Undefined when they are right; the
+ * rest is left to the full check.
+ */
+function canonicalFramingProblem(bytes: Uint8Array): string | undefined {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'starts with a byte order mark';
+  if (bytes[0] !== 0x7b) return 'does not start with "{"';
+  if (bytes.length < 3 || bytes[bytes.length - 2] !== 0x7d || bytes[bytes.length - 1] !== 0x0a)
+    return 'does not end with "}" and one newline';
+  return undefined;
+}
+
+/**
+ * Parses bytes that are already verified; refuses anything but the canonical encoding: the signed
+ * bytes must be exactly canonicalJson() of their content, byte for byte.
+ */
 function parseCanonical<T>(kind: DocumentKind<T>, bytes: Uint8Array): T {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch {
     throw kind.error('INVALID', `${kind.what} is not valid UTF-8`);
+  }
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw kind.error(
+      'INVALID',
+      `${kind.what} is not in canonical form: it starts with a byte order mark (U+FEFF)`,
+    );
   }
   let raw: unknown;
   try {
@@ -313,7 +351,11 @@ function parseCanonical<T>(kind: DocumentKind<T>, bytes: Uint8Array): T {
   // One document, one encoding: duplicate keys, reordered keys or extra whitespace would let two
   // different byte strings claim the same content.
   if (!matchesCanonicalJson(content, text)) {
-    throw kind.error('INVALID', `${kind.what} is not in canonical form (sorted keys, no whitespace)`);
+    const framing = canonicalFramingProblem(bytes);
+    throw kind.error(
+      'INVALID',
+      `${kind.what} is not in canonical form (${framing ?? 'sorted keys, no whitespace, one final newline'})`,
+    );
   }
   return content;
 }
