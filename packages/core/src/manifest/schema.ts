@@ -29,6 +29,8 @@ export const MANIFEST_LIMITS = {
   maxPathLength: 4096,
   maxNameLength: 256,
   maxTextLength: 1024,
+  /** Most diversions one package makes (Debian's busiest divert a handful). */
+  maxDiversions: 10_000,
 } as const;
 
 /**
@@ -153,6 +155,17 @@ export const manifestEntrySchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * A dpkg diversion (dpkg-divert(1)) the package itself made: other packages' files shipped at
+ * `from` are installed at `to`. Read from the diversions file of the generator's fresh container
+ * after the install, keeping those whose diverting package is this manifest's package, so a
+ * client honours a diversion on the machine it checks only when a verified manifest of the
+ * diverting package declares it (a local `:` diversion, or one a package never makes, hides
+ * nothing). Not to be confused with an entry's `divertedTo`: that is where another package's
+ * diversion moved this package's own file.
+ */
+export const manifestDiversionSchema = z.strictObject({ from: absolutePath, to: absolutePath });
+
 export const manifestSchema = z
   .strictObject({
     schema: z.literal(MANIFEST_SCHEMA_ID),
@@ -183,6 +196,12 @@ export const manifestSchema = z
       archiveSha256: sha256.optional(),
     }),
     entries: z.array(manifestEntrySchema).max(MANIFEST_LIMITS.maxEntries),
+    /**
+     * The diversions this package made, sorted by `from` (code units); absent when it makes none
+     * (never empty: one content, one encoding), so manifests made before the field existed keep
+     * their bytes and still validate.
+     */
+    diversions: z.array(manifestDiversionSchema).min(1).max(MANIFEST_LIMITS.maxDiversions).optional(),
   })
   .superRefine((m, ctx) => {
     const arch = m.platform.split('/')[2];
@@ -208,7 +227,7 @@ export const manifestSchema = z
               ? `${e.path} is listed twice`
               : `${e.path} is out of order (entries are sorted by path)`,
         });
-        return;
+        break;
       }
       if (e.type === 'hardlink' && typeOf.get(e.linkTo) !== 'file') {
         ctx.addIssue({
@@ -219,8 +238,46 @@ export const manifestSchema = z
       }
       typeOf.set(e.path, e.type);
     }
+    checkDiversions(m.diversions ?? [], ctx);
   });
+
+/**
+ * Diversions sorted by `from` and each path in one diversion only, as dpkg keeps them: a path is
+ * diverted once, never diverted to itself, and a divert-to path holds one diverted file.
+ */
+function checkDiversions(diversions: readonly ManifestDiversion[], ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  for (let i = 0; i < diversions.length; i++) {
+    const d = diversions[i] as ManifestDiversion;
+    const prev = diversions[i - 1];
+    if (prev !== undefined && !(prev.from < d.from)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['diversions', i, 'from'],
+        message:
+          prev.from === d.from
+            ? `${d.from} is diverted twice`
+            : `${d.from} is out of order (diversions are sorted by from)`,
+      });
+      return;
+    }
+    for (const key of ['from', 'to'] as const) {
+      const p = d[key];
+      const first = seen.get(p);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['diversions', i, key],
+          message: `${p} is repeated: it is already the ${first} (a path is in one diversion only)`,
+        });
+        return;
+      }
+      seen.set(p, `${key} of diversion ${i}`);
+    }
+  }
+}
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
 export type ManifestEntryType = ManifestEntry['type'];
+export type ManifestDiversion = z.infer<typeof manifestDiversionSchema>;
