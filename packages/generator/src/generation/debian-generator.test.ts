@@ -17,6 +17,8 @@ import {
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
+import { GENERATOR_VERSION } from '../version.js';
+import { sharedTestImage } from '../worker/service-testkit.js';
 import { catalogDebian, generateDebian, type GenerationEvent } from './debian-generator.js';
 
 /**
@@ -280,5 +282,112 @@ describe('Debian generation in fresh podman containers', { timeout: 15 * 60_000 
     await assert.rejects(run, (e: unknown) => (e as { code?: string }).code === 'INTERRUPTED');
     assert.deepEqual(leftoverContainers(), []);
     assert.equal(fs.existsSync(path.join(home, 'interrupted', 'debian')), false);
+  });
+});
+
+/**
+ * dpkg diversions a package makes are signed in its manifest: bookworm's dash (in the image
+ * already, so its manifest comes from a fresh container where apt-get has nothing to do) diverts
+ * /bin/sh and sh(1)'s man page; hello diverts nothing. The truth is dpkg-divert's own listing in a
+ * container of the same image.
+ */
+describe('Debian generation: the diversions a package makes', { timeout: 15 * 60_000 }, () => {
+  let home: string;
+  let image: PlatformImage;
+  let key: SigningKey;
+  let publicKey: string;
+  let keyring: TrustedKeyring;
+  let result: Awaited<ReturnType<typeof generateDebian>>;
+  /** `dpkg-divert --list` in a container of the image: [from, to, by]. */
+  let listed: [string, string, string][];
+
+  const manifestOf = (name: string): { file: string; text: string; manifest: Manifest } => {
+    const file = result.manifests.find((m) => m.name === name)?.file as string;
+    assert.ok(file, `${name} has a manifest`);
+    const text = fs.readFileSync(file, 'utf8');
+    return { file, text, manifest: JSON.parse(text) as Manifest };
+  };
+
+  before(async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-gen-diversions-'));
+    image = await sharedTestImage();
+    const k = await generateSigningKey({ name: 'diversions test' });
+    key = await SigningKey.fromArmored(k.armoredSecretKey);
+    publicKey = k.armoredPublicKey;
+    keyring = await TrustedKeyring.fromArmored(publicKey);
+    const list = spawnSync(
+      'podman',
+      ['run', '--rm', '--label', TEST_LABEL, image.imageId, 'dpkg-divert', '--list'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(list.status, 0, list.stderr);
+    listed = list.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const m = /^diversion of (\S+) to (\S+) by (\S+)$/.exec(l);
+        assert.ok(m, l);
+        return [m[1], m[2], m[3]] as [string, string, string];
+      });
+    result = await generateDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman: new Podman({ labels: { 'sysattest.test': TEST_LABEL.split('=')[1] as string } }),
+      key,
+      outDir: path.join(home, 'out'),
+      requests: [{ name: 'dash' }, { name: 'hello' }],
+    });
+  });
+
+  after(() => {
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("signs dash's diversions in its manifest, as dpkg-divert lists them in the image", async () => {
+    assert.deepEqual(result.failures, []);
+    const { file, manifest } = manifestOf('dash');
+    const expected = listed
+      .filter(([, , by]) => by === 'dash')
+      .map(([from, to]) => ({ from, to }))
+      .sort((a, b) => (a.from < b.from ? -1 : 1));
+    assert.deepEqual(expected, [
+      { from: '/bin/sh', to: '/bin/sh.distrib' },
+      { from: '/usr/share/man/man1/sh.1.gz', to: '/usr/share/man/man1/sh.distrib.1.gz' },
+    ]);
+    assert.deepEqual(manifest.diversions, expected);
+    assert.equal(manifest.provenance.generator.version, GENERATOR_VERSION);
+    // dash's own files at the paths it diverts stay where they are (no divertedTo).
+    const sh = manifest.entries.find((e) => e.path === '/bin/sh');
+    assert.ok(sh && sh.type === 'symlink' && sh.target === 'dash' && sh.divertedTo === undefined);
+    // What the pinned key verified carries them.
+    const verified = await verifyManifest(
+      fs.readFileSync(file),
+      fs.readFileSync(`${file}.asc`, 'utf8'),
+      keyring,
+    );
+    assert.deepEqual(verified.content.diversions, expected);
+  });
+
+  it('a package that diverts nothing has no diversions field', () => {
+    const { text, manifest } = manifestOf('hello');
+    assert.equal('diversions' in manifest, false);
+    assert.doesNotMatch(text, /"diversions"/);
+  });
+
+  it('stock gpg --verify accepts both signatures', () => {
+    const gnupg = fs.mkdtempSync(path.join(home, 'gnupg-'));
+    execFileSync('gpg', ['--homedir', gnupg, '--batch', '--import'], {
+      input: publicKey,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    for (const name of ['dash', 'hello']) {
+      const { file } = manifestOf(name);
+      const status = execFileSync(
+        'gpg',
+        ['--homedir', gnupg, '--batch', '--status-fd', '1', '--verify', `${file}.asc`, file],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      assert.match(status, new RegExp(`VALIDSIG ${key.fingerprint} `), file);
+    }
   });
 });

@@ -294,6 +294,7 @@ async function manifestsFromContainer(
         provenance,
         accounts,
         divertedLocation: (p, name) => db.applyDiversions(p, name),
+        diversions: db.diversions,
         observation: (p) => byPath.get(p),
       });
       const signed = await signManifest(built.manifest, opts.key);

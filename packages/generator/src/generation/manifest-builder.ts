@@ -1,9 +1,11 @@
 import type {
   AbsentReason,
+  Diversion,
   DistroDigestAlgorithm,
   FileObservation,
   InstalledPackage,
   Manifest,
+  ManifestDiversion,
   ManifestEntry,
   RootAccounts,
 } from '@sysattest/core';
@@ -21,6 +23,11 @@ export interface ManifestContext {
   accounts: RootAccounts;
   /** Where a path a package ships really lives (dpkg diversions), given the package name. */
   divertedLocation(path: string, packageName: string): string;
+  /**
+   * Every diversion the container's package database records after the install (dpkg's
+   * diversions file; none for rpm and apk): the package's own are signed in its manifest.
+   */
+  diversions?: readonly Diversion[];
   /** The observation of an actual (post-diversion) path. */
   observation(actualPath: string): FileObservation | undefined;
 }
@@ -132,9 +139,27 @@ export function buildManifest(pkg: InstalledPackage, ctx: ManifestContext): Buil
       package: { name: pkg.name, version: pkg.version, architecture: pkg.architecture, source: pkg.source },
       provenance: ctx.provenance,
       entries,
+      ...diversionsMadeBy(pkg.name, ctx.diversions ?? []),
     },
     digestMismatches,
   };
+}
+
+/**
+ * The diversions `packageName` made (dpkg records the diverting package by name, without an
+ * architecture), sorted by `from`; no field at all when it made none. Local diversions (`:`) and
+ * other packages' are left out: a client honours a diversion only on the word of the verified
+ * manifest of the package that makes it.
+ */
+function diversionsMadeBy(
+  packageName: string,
+  all: readonly Diversion[],
+): { diversions?: ManifestDiversion[] } {
+  const own = all
+    .filter((d) => d.by === packageName)
+    .map((d) => ({ from: d.from, to: d.to }))
+    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+  return own.length > 0 ? { diversions: own } : {};
 }
 
 const INODE = Symbol('inode');

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '@sysattest/core';
 import { isGeneratorError } from '../errors.js';
 import { ImageFleet } from '../image/fleet.js';
+import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
 
 /**
@@ -29,7 +30,7 @@ export const GENERATOR_BIN = path.join(repo, 'packages/generator/bin/sysattest-g
 export const TEST_IMAGE_HOME = process.env.SYSATTEST_TEST_IMAGE_HOME ?? '/var/tmp/sysattest-test-images';
 const TEST_IMAGE_NAMESPACE = 'localhost/sysattest-test-cache';
 
-export async function sharedTestImage(): Promise<void> {
+export async function sharedTestImage(): Promise<PlatformImage> {
   const fleet = new ImageFleet({
     home: TEST_IMAGE_HOME,
     podman: new Podman(),
@@ -37,10 +38,9 @@ export async function sharedTestImage(): Promise<void> {
   });
   for (;;) {
     const image = await fleet.getImage(PLATFORM);
-    if (image !== undefined && (await fleet.podman.imageExists(image.imageId))) return;
+    if (image !== undefined && (await fleet.podman.imageExists(image.imageId))) return image;
     try {
-      await fleet.buildImage(PLATFORM, { force: image !== undefined });
-      return;
+      return (await fleet.buildImage(PLATFORM, { force: image !== undefined })).image;
     } catch (e) {
       // Another test file is building it: wait for that build.
       if (!isGeneratorError(e, 'IMAGE_BUSY')) throw e;
