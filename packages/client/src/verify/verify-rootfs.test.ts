@@ -44,6 +44,10 @@ const canRun =
   process.getuid?.() === 0 && spawnSync('podman', ['--version']).status === 0 && fs.existsSync(SERVER_BIN);
 
 type Run = CliRun;
+/** A report finding; `accepted`: a local claim the operator's configuration accepts. */
+type Finding = VerifyReport['findings'][number] & { accepted?: boolean };
+const DIVERSIONS = '/var/lib/dpkg/diversions';
+const STATOVERRIDE = '/var/lib/dpkg/statoverride';
 
 describe(
   'sysattest verify on a real Debian rootfs',
@@ -108,10 +112,17 @@ describe(
       (parseInt(e.mode, 8) & 0o6000) === 0 &&
       e.size > 0;
 
-    function findingsOf(r: Run, cls: string): VerifyReport['findings'] {
+    function findingsOf(r: Run, cls: string): Finding[] {
       assert.ok(r.report, `no JSON report: exit ${r.status}, stderr ${r.stderr}`);
-      return r.report.findings.filter((f) => f.class === cls);
+      return r.report.findings.filter((f) => (f.class as string) === cls);
     }
+
+    /** The findings of a run, one line each, for assertion messages. */
+    const listed = (r: Run): string =>
+      JSON.stringify(r.report?.findings.map((f) => [f.class, f.package, f.path, f.failure]) ?? r.stderr);
+
+    /** Appends `text` to a file of the rootfs (made when missing). */
+    const appendTo = (file: string, text: string): void => fs.appendFileSync(path.join(rootfs, file), text);
 
     before(async () => {
       const t0 = Date.now();
@@ -212,6 +223,16 @@ describe(
       assert.equal(report.summary.verified, report.summary.packages);
       assert.ok(report.summary.packages >= 80, `minbase has ~90 packages, got ${report.summary.packages}`);
       assert.ok(report.summary.filesChecked > 5000);
+      // dash diverts /bin/sh (and its manual page) in its own maintainer script: the generator saw
+      // that in its container and signed it, so these diversions are honoured and raise nothing.
+      const diversions = fs.readFileSync(path.join(rootfs, DIVERSIONS), 'utf8');
+      assert.match(diversions, /^\/bin\/sh\n\/bin\/sh\.distrib\ndash$/m);
+      const dash = manifests.get('dash:amd64') as Manifest & { diversions?: { from: string; to: string }[] };
+      assert.deepEqual(
+        dash.diversions?.find((d) => d.from === '/bin/sh'),
+        { from: '/bin/sh', to: '/bin/sh.distrib' },
+        'the dash manifest declares its diversion of /bin/sh',
+      );
       // The text rendering says so first.
       const text = sysattest(['verify', '--root', rootfs, '--server', serverUrl, '--keyring', keyFile]);
       assert.equal(text.status, 0);
@@ -320,20 +341,125 @@ describe(
       );
     });
 
-    it('dpkg-statoverride is respected: a recorded mode and owner are expected, not reported', async () => {
+    it('a dpkg-statoverride that makes a packaged binary setuid root: statoverride failure, exit 1 (unless the config allows that path)', async () => {
       const { entry } = entryWhere(regularFile);
-      const overrideFile = '/var/lib/dpkg/statoverride';
       await tampered(
-        [entry.path, overrideFile],
+        [entry.path, STATOVERRIDE],
         () => {
-          // chown clears setuid: owner first, then the mode.
-          fs.lchownSync(path.join(rootfs, entry.path), 0, 0);
-          fs.chmodSync(path.join(rootfs, entry.path), 0o4750);
-          fs.appendFileSync(path.join(rootfs, overrideFile), `root root 4750 ${entry.path}\n`);
+          fs.chmodSync(path.join(rootfs, entry.path), 0o4755);
+          appendTo(STATOVERRIDE, `root root 4755 ${entry.path}\n`);
         },
         () => {
           const r = verify();
-          assert.equal(r.status, 0, JSON.stringify(r.report?.findings));
+          assert.equal(r.status, 1, listed(r));
+          const f = findingsOf(r, 'statoverride');
+          assert.deepEqual(
+            f.map((x) => [x.path, x.failure]),
+            [[entry.path, true]],
+            listed(r),
+          );
+          // The operator's explicit choice: listed, accepted, no failure.
+          const config = path.join(home, 'allow-statoverride.json');
+          fs.writeFileSync(config, JSON.stringify({ allowStatOverrides: [entry.path] }));
+          const allowed = verify(['--config', config]);
+          assert.equal(allowed.status, 0, listed(allowed));
+          const a = findingsOf(allowed, 'statoverride');
+          assert.deepEqual(
+            a.map((x) => [x.path, x.failure, x.accepted]),
+            [[entry.path, false, true]],
+            listed(allowed),
+          );
+        },
+      );
+    });
+
+    it('a dpkg-statoverride that only lowers privilege (0755 -> 0750): listed, not a failure, exit 0', async () => {
+      const { entry } = entryWhere((e) => regularFile(e) && (e as { mode: string }).mode === '0755');
+      await tampered(
+        [entry.path, STATOVERRIDE],
+        () => {
+          fs.chmodSync(path.join(rootfs, entry.path), 0o750);
+          appendTo(STATOVERRIDE, `root root 0750 ${entry.path}\n`);
+        },
+        () => {
+          const r = verify();
+          assert.equal(r.status, 0, listed(r));
+          assert.deepEqual(
+            findingsOf(r, 'statoverride').map((x) => [x.path, x.failure]),
+            [[entry.path, false]],
+            listed(r),
+          );
+          assert.deepEqual(findingsOf(r, 'metadata'), [], 'its mode is the override’s, not reported');
+        },
+      );
+    });
+
+    it('a local diversion hiding a trojan (the real binary moved to X.real): diversion failure and modified X, exit 1; accepted with --accept-local-diversions', async () => {
+      const { entry, manifest } = entryWhere(regularFile);
+      const real = `${entry.path}.real`;
+      await tampered(
+        [entry.path, real, DIVERSIONS],
+        () => {
+          const file = path.join(rootfs, entry.path);
+          fs.renameSync(file, path.join(rootfs, real));
+          fs.writeFileSync(
+            file,
+            Buffer.concat([fs.readFileSync(path.join(rootfs, real)), Buffer.from('trojan')]),
+          );
+          fs.chmodSync(file, 0o755);
+          appendTo(DIVERSIONS, `${entry.path}\n${real}\n:\n`);
+        },
+        () => {
+          const r = verify();
+          assert.equal(r.status & 1, 1, listed(r));
+          assert.deepEqual(
+            findingsOf(r, 'diversion').map((f) => [f.path, f.failure]),
+            [[entry.path, true]],
+            listed(r),
+          );
+          // Not honoured: the packaged file is checked at its own path, where the trojan is.
+          assert.deepEqual(
+            findingsOf(r, 'modified').map((f) => [f.package, f.path]),
+            [[manifest.package.name, entry.path]],
+            listed(r),
+          );
+          // The operator accepts local diversions: still listed; the package's file is checked
+          // where the diversion puts it (clean), and the wrapper at X belongs to no package.
+          const accepting = verify(['--accept-local-diversions']);
+          assert.equal(accepting.status, 0, listed(accepting));
+          assert.deepEqual(
+            findingsOf(accepting, 'diversion').map((f) => [f.path, f.failure, f.accepted]),
+            [[entry.path, false, true]],
+            listed(accepting),
+          );
+        },
+      );
+    });
+
+    it('a diversion credited to a package (dash) whose signed manifest does not declare it: diversion failure, the file checked where it is', async () => {
+      const { entry, manifest } = entryWhere((e, m) => regularFile(e) && m.package.name !== 'dash');
+      const aside = `${entry.path}.distrib`;
+      await tampered(
+        [entry.path, aside, DIVERSIONS],
+        () => {
+          const file = path.join(rootfs, entry.path);
+          fs.renameSync(file, path.join(rootfs, aside));
+          fs.copyFileSync(path.join(rootfs, '/usr/bin/dash'), file);
+          appendTo(DIVERSIONS, `${entry.path}\n${aside}\ndash\n`);
+        },
+        () => {
+          const r = verify();
+          assert.equal(r.status & 1, 1, listed(r));
+          assert.deepEqual(
+            findingsOf(r, 'diversion').map((f) => [f.package, f.path, f.failure]),
+            [['dash', entry.path, true]],
+            listed(r),
+          );
+          assert.deepEqual(
+            findingsOf(r, 'modified').map((f) => [f.package, f.path]),
+            [[manifest.package.name, entry.path]],
+            listed(r),
+          );
         },
       );
     });
@@ -436,10 +562,52 @@ describe(
           assert.deepEqual([...byPath.keys()].sort(), [unknown, copy].sort());
           assert.equal(byPath.get(unknown)?.known, false);
           assert.equal(byPath.get(unknown)?.failure, true);
+          // A plain copy (not setuid, no capabilities) of a packaged file: known from a signed
+          // manifest the client verified, listed but not a failure.
           assert.equal(byPath.get(copy)?.known, true);
+          assert.equal(byPath.get(copy)?.failure, false);
           assert.match(byPath.get(copy)?.detail ?? '', new RegExp(`same content is ${entry.path}`));
           // Without the scan, nothing is reported: the files belong to no package.
           assert.equal(verify().status, 0);
+        },
+      );
+    });
+
+    it('--scan-unowned: a setuid-root copy of a packaged shell is an unowned failure even though its content is known, exit 1', async () => {
+      const copy = '/usr/bin/.x';
+      await tampered(
+        [copy],
+        () => {
+          fs.copyFileSync(path.join(rootfs, '/usr/bin/dash'), path.join(rootfs, copy));
+          fs.lchownSync(path.join(rootfs, copy), 0, 0);
+          fs.chmodSync(path.join(rootfs, copy), 0o4755);
+        },
+        () => {
+          const r = verify(['--scan-unowned']);
+          assert.equal(r.status & 1, 1, listed(r));
+          const found = findingsOf(r, 'unowned').filter((f) => f.path === copy);
+          assert.equal(found.length, 1, listed(r));
+          assert.equal(found[0]?.failure, true, 'setuid: a failure whatever the reverse lookup says');
+          assert.match(found[0]?.detail ?? '', /4755/);
+        },
+      );
+    });
+
+    it('--scan-unowned: a file capability added to an unowned copy of a packaged binary is a failure, exit 1', async () => {
+      const { entry } = entryWhere(regularFile);
+      const copy = '/usr/bin/sysattest-cap';
+      await tampered(
+        [copy],
+        () => {
+          fs.copyFileSync(path.join(rootfs, entry.path), path.join(rootfs, copy));
+          run('setcap', ['cap_net_raw+ep', path.join(rootfs, copy)]);
+        },
+        () => {
+          const r = verify(['--scan-unowned']);
+          assert.equal(r.status & 1, 1, listed(r));
+          const found = findingsOf(r, 'unowned').filter((f) => f.path === copy);
+          assert.equal(found.length, 1, listed(r));
+          assert.equal(found[0]?.failure, true, 'capabilities: a failure whatever the reverse lookup says');
         },
       );
     });
