@@ -239,19 +239,32 @@ function eachItem(
   };
 }
 
-/** The manifest GET answer, as the server shapes it. */
-function manifestAnswer(
-  doc: { bytes: Uint8Array; signature: string },
-  item: Partial<ReverseHit>,
-): RelayAnswer {
+/**
+ * A `GET /v1/manifests/{digest}` answer as the server shapes it, naming what the bytes say they
+ * are (a BOM before them or bytes that are no JSON at all: nothing).
+ */
+function manifestAnswer(doc: { bytes: Uint8Array; signature: string }): RelayAnswer {
+  let about = { platform: '', name: '', version: '', arch: '' };
+  try {
+    const m = JSON.parse(
+      Buffer.from(doc.bytes)
+        .toString('utf8')
+        .replace(/^\uFEFF/, ''),
+    ) as Manifest;
+    about = {
+      platform: m.platform,
+      name: m.package.name,
+      version: m.package.version,
+      arch: m.package.architecture,
+    };
+  } catch {
+    // not JSON: the answer names nothing
+  }
   return {
     status: 200,
     body: {
       digest: sha256Hex(doc.bytes),
-      platform: item.platform ?? '',
-      name: item.name ?? '',
-      version: item.version ?? '',
-      arch: item.arch ?? '',
+      ...about,
       manifest: Buffer.from(doc.bytes).toString('base64'),
       signature: doc.signature,
     },
@@ -275,7 +288,7 @@ export function serveManifest(name: string, doc: { bytes: Uint8Array; signature:
           : { digest },
       };
     }),
-    manifest: (asked) => (asked === digest ? manifestAnswer(doc, { name }) : undefined),
+    manifest: (asked) => (asked === digest ? manifestAnswer(doc) : undefined),
   };
 }
 
@@ -324,7 +337,7 @@ export function offerDigest(
         ? undefined
         : delivered === undefined
           ? { status: 404, body: { error: { code: 'NOT_FOUND', message: `no manifest ${digest}` } } }
-          : manifestAnswer(delivered, { name }),
+          : manifestAnswer(delivered),
   };
 }
 
