@@ -251,11 +251,12 @@ export interface DashboardBackend {
   /** The live token this secret belongs to. */
   authenticate(secret: string): Promise<Principal | undefined>;
   /**
-   * A secret that only the database knows and that is stable for the token's life (the server uses
-   * the token's stored hash): session cookies are signed with a key derived from it, so any server
-   * instance can check them and revoking the token ends its sessions. Undefined once revoked.
+   * A live token's principal and binding: a value stable for the token's life (the server uses
+   * its stored hash). Not a secret — it is in the database — so session keys are derived from it
+   * and the server's session secret together (session.ts sessionKey). Undefined once revoked, which
+   * ends the token's sessions.
    */
-  sessionSecret(tokenId: number): Promise<{ principal: Principal; secret: Uint8Array } | undefined>;
+  sessionToken(tokenId: number): Promise<{ principal: Principal; binding: Uint8Array } | undefined>;
 
   // --- read-only views ---
   platforms(): Promise<string[]>;

@@ -28,10 +28,12 @@ import {
 import {
   csrfToken,
   equalStrings,
+  MIN_SESSION_SECRET_BYTES,
   newNonce,
   parseCookies,
   parseSession,
   serializeCookie,
+  sessionKey,
   signSession,
   verifySession,
   type SessionClaims,
@@ -39,6 +41,12 @@ import {
 
 export interface DashboardOptions {
   backend: DashboardBackend;
+  /**
+   * The secret session cookies are signed with (at least 32 bytes), kept outside the database:
+   * whoever holds it and a copy of the database can log in as anyone. Every server instance that
+   * should accept a session needs the same secret.
+   */
+  sessionSecret: Uint8Array;
   /** Reading needs a login with any token (mirrors the API's readsNeedToken). Default false. */
   readsNeedLogin?: boolean;
   /** How long a session lasts (default 12 hours). */
@@ -71,7 +79,8 @@ function asset(name: string): Buffer {
 interface RequestState {
   view: View;
   claims?: SessionClaims;
-  secret?: Uint8Array;
+  /** The session's key (session.ts sessionKey), for its CSRF tokens. */
+  key?: Buffer;
 }
 
 type Query = Record<string, string | string[] | undefined>;
@@ -117,7 +126,10 @@ function oneOf<T extends string>(v: string, options: readonly T[]): v is T {
  * session's CSRF token.
  */
 export async function dashboardPlugin(app: FastifyInstance, options: DashboardOptions): Promise<void> {
-  const { backend } = options;
+  const { backend, sessionSecret } = options;
+  if (!(sessionSecret instanceof Uint8Array) || sessionSecret.length < MIN_SESSION_SECRET_BYTES) {
+    throw new Error(`the dashboard needs a session secret of at least ${MIN_SESSION_SECRET_BYTES} bytes`);
+  }
   const base = app.prefix;
   const cookiePath = base === '' ? '/' : base;
   const now = options.now ?? (() => new Date());
@@ -160,18 +172,15 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     const s: RequestState = { view };
     const claims = parseSession(cookies.get(SESSION_COOKIE));
     if (claims !== undefined) {
-      const found = await backend.sessionSecret(claims.tokenId);
+      const found = await backend.sessionToken(claims.tokenId);
       if (found !== undefined) {
-        const verified = verifySession(
-          cookies.get(SESSION_COOKIE) as string,
-          found.secret,
-          view.now.getTime() / 1000,
-        );
+        const key = sessionKey(sessionSecret, claims.tokenId, found.binding);
+        const verified = verifySession(cookies.get(SESSION_COOKIE) as string, key, view.now.getTime() / 1000);
         if (verified !== undefined) {
           s.claims = verified;
-          s.secret = found.secret;
+          s.key = key;
           view.principal = found.principal;
-          view.csrf = csrfToken(verified, found.secret);
+          view.csrf = csrfToken(verified, key);
         }
       }
     }
@@ -284,7 +293,7 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
   async function adminAction(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const s = state(request);
     const body = (request.body ?? {}) as Form;
-    if (s.view.principal === undefined || s.claims === undefined || s.secret === undefined) {
+    if (s.view.principal === undefined || s.claims === undefined || s.key === undefined) {
       await send(
         reply,
         errorPage(s.view, 401, 'this action needs an admin login: log in with an admin token first'),
@@ -305,7 +314,7 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
       return;
     }
     const token = typeof body.csrf === 'string' ? body.csrf : '';
-    if (!sameOrigin(request) || token === '' || !equalStrings(token, csrfToken(s.claims, s.secret))) {
+    if (!sameOrigin(request) || token === '' || !equalStrings(token, csrfToken(s.claims, s.key))) {
       await send(
         reply,
         errorPage(
@@ -517,10 +526,11 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     const principal = await backend.authenticate(secret);
     if (principal === undefined)
       return loginForm(request, reply, next, 'this token is unknown or revoked', 401);
-    const found = await backend.sessionSecret(principal.tokenId);
+    const found = await backend.sessionToken(principal.tokenId);
     if (found === undefined) return loginForm(request, reply, next, 'this token is unknown or revoked', 401);
     const expires = Math.floor(now().getTime() / 1000) + sessionSeconds;
-    const value = signSession({ tokenId: principal.tokenId, expires, nonce: newNonce() }, found.secret);
+    const key = sessionKey(sessionSecret, principal.tokenId, found.binding);
+    const value = signSession({ tokenId: principal.tokenId, expires, nonce: newNonce() }, key);
     const target = next.startsWith(base) ? next.slice(base.length) : next;
     void reply.header('set-cookie', [
       serializeCookie(SESSION_COOKIE, value, {
@@ -540,9 +550,9 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
   app.post<{ Body: Form }>('/logout', async (request, reply) => {
     const s = state(request);
     const body = (request.body ?? {}) as Form;
-    if (s.claims !== undefined && s.secret !== undefined) {
+    if (s.claims !== undefined && s.key !== undefined) {
       const token = typeof body.csrf === 'string' ? body.csrf : '';
-      if (token === '' || !equalStrings(token, csrfToken(s.claims, s.secret))) {
+      if (token === '' || !equalStrings(token, csrfToken(s.claims, s.key))) {
         return send(
           reply,
           errorPage(s.view, 403, 'the form is stale (CSRF check failed): reload the page and try again'),

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { barChart } from './chart.js';
 import { formatDuration, formatPercent } from './format.js';
 import { escapeHtml, html, url } from './html.js';
-import { csrfToken, parseCookies, parseSession, signSession, verifySession } from './session.js';
+import { csrfToken, parseCookies, parseSession, sessionKey, signSession, verifySession } from './session.js';
 
 describe('html templates', () => {
   it('escape every interpolated value, including inside attributes', () => {
@@ -33,30 +33,43 @@ describe('html templates', () => {
 });
 
 describe('sessions', () => {
-  const secret = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
+  const serverSecret = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
+  /** What the database holds for token 7: its stored hash. */
+  const binding = Buffer.from('f'.repeat(64), 'hex');
+  const key = sessionKey(serverSecret, 7, binding);
   const claims = { tokenId: 7, expires: 2_000_000_000, nonce: 'abcdefghijklmnop' };
 
-  it('verify a cookie signed with the token secret, until it expires', () => {
-    const cookie = signSession(claims, secret);
-    assert.deepEqual(verifySession(cookie, secret, 1_900_000_000), claims);
-    assert.equal(verifySession(cookie, secret, 2_000_000_000), undefined, 'expired');
+  it('verify a cookie signed with the session key, until it expires', () => {
+    const cookie = signSession(claims, key);
+    assert.match(cookie, /^v2\.7\.2000000000\./);
+    assert.deepEqual(verifySession(cookie, key, 1_900_000_000), claims);
+    assert.equal(verifySession(cookie, key, 2_000_000_000), undefined, 'expired');
   });
 
-  it('refuse a cookie signed with another secret or altered in any field', () => {
-    const cookie = signSession(claims, secret);
-    const other = Buffer.alloc(32, 1);
-    assert.equal(verifySession(cookie, other, 0), undefined);
-    assert.equal(verifySession(cookie.replace('v1.7.', 'v1.8.'), secret, 0), undefined);
-    assert.equal(verifySession(cookie.replace('.2000000000.', '.2000000001.'), secret, 0), undefined);
-    assert.equal(parseSession('v1.7.1.short.sig'), undefined);
+  it('refuse a cookie signed with another key or altered in any field', () => {
+    const cookie = signSession(claims, key);
+    assert.equal(verifySession(cookie, sessionKey(Buffer.alloc(32, 1), 7, binding), 0), undefined);
+    assert.equal(verifySession(cookie, sessionKey(serverSecret, 8, binding), 0), undefined);
+    assert.equal(verifySession(cookie.replace('v2.7.', 'v2.8.'), key, 0), undefined);
+    assert.equal(verifySession(cookie.replace('.2000000000.', '.2000000001.'), key, 0), undefined);
+    assert.equal(parseSession('v2.7.1.short.sig'), undefined);
     assert.equal(parseSession('x'.repeat(400)), undefined);
   });
 
+  it('refuse what the database alone can sign: a v1 cookie, or a key made from the token hash', () => {
+    // v1 keyed sessions by the token's stored hash alone: anyone with a copy of the database could mint one.
+    const v1 = signSession(claims, binding).replace(/^v2\./, 'v1.');
+    assert.equal(parseSession(v1), undefined);
+    const guessed = signSession(claims, sessionKey(binding, 7, binding));
+    assert.equal(verifySession(guessed, key, 0), undefined);
+    assert.throws(() => sessionKey(Buffer.alloc(31), 7, binding), /at least 32 bytes/);
+  });
+
   it('derive a CSRF token bound to the session', () => {
-    const a = csrfToken(claims, secret);
-    assert.equal(a, csrfToken(claims, secret));
-    assert.notEqual(a, csrfToken({ ...claims, nonce: 'qrstuvwxyzabcdef' }, secret));
-    assert.notEqual(a, csrfToken(claims, Buffer.alloc(32, 2)));
+    const a = csrfToken(claims, key);
+    assert.equal(a, csrfToken(claims, key));
+    assert.notEqual(a, csrfToken({ ...claims, nonce: 'qrstuvwxyzabcdef' }, key));
+    assert.notEqual(a, csrfToken(claims, sessionKey(Buffer.alloc(32, 2), 7, binding)));
   });
 
   it('read cookies, first one wins', () => {

@@ -39,7 +39,16 @@ it('every command has --help', () => {
     assert.match(r.stdout, new RegExp(`Usage: sysattest-server ${cmd.join(' ')}`));
   }
   const serve = run(['serve', '--help']).stdout;
-  for (const option of ['--host', '--port', '--database', '--trust-key', '--config', '--rate-limit'])
+  for (const option of [
+    '--host',
+    '--port',
+    '--database',
+    '--trust-key',
+    '--config',
+    '--rate-limit',
+    '--session-secret-file',
+    '--queue-needs-token',
+  ])
     assert.match(serve, new RegExp(option));
   // Every configuration key is documented in --help.
   for (const key of [
@@ -53,6 +62,9 @@ it('every command has --help', () => {
     'rateLimit',
     'jobs',
     'track',
+    'sessionSecretFile',
+    'queueNeedsToken',
+    'anonymousQueueQuota',
   ]) {
     assert.match(serve, new RegExp(`^  ${key} `, 'm'), key);
   }
@@ -217,5 +229,100 @@ describe('sysattest-server against a database', () => {
     }
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /SIGTERM: shutting down/);
+  });
+});
+
+describe('sysattest-server dashboard session secret', () => {
+  let dir: string;
+  let database: string;
+  let admin: string;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-server-secret-'));
+    database = path.join(dir, 'state', 'server.db');
+    fs.mkdirSync(path.dirname(database));
+    const created = run(['token', 'create', '--role', 'admin', '--name', 'operator', '--database', database]);
+    assert.equal(created.status, 0, created.stderr);
+    admin = created.stdout.trim();
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Logs in through the dashboard's form over real HTTP; returns the session cookie. */
+  async function login(url: string): Promise<string> {
+    const form = await fetch(`${url}/dashboard/login`);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1] as string;
+    const cookie = (form.headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+    const res = await fetch(`${url}/dashboard/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, token: admin, next: '/dashboard/admin' }).toString(),
+    });
+    assert.equal(res.status, 303);
+    const session = res.headers.getSetCookie().find((c) => c.startsWith('sysattest_session='));
+    return String(session).split(';')[0] as string;
+  }
+
+  const adminPage = async (url: string, cookie: string): Promise<number> =>
+    (await fetch(`${url}/dashboard/admin`, { redirect: 'manual', headers: { cookie } })).status;
+
+  it('is made next to the database on first start; sessions outlive a restart, not a new secret', async () => {
+    const args = ['--port', '0', '--database', database, '--rate-limit', 'off'];
+    const file = path.join(path.dirname(database), 'dashboard-session.key');
+    let server = await startServer(args);
+    let session: string;
+    try {
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+      assert.equal(fs.statSync(file).size, 32);
+      assert.match(
+        server.stderr(),
+        /made the dashboard session secret .*dashboard-session\.key \(mode 0600\)/,
+      );
+      session = await login(server.url);
+      assert.equal(await adminPage(server.url, session), 200);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    server = await startServer(args);
+    try {
+      assert.equal(await adminPage(server.url, session), 200, 'the same secret after a restart');
+      assert.doesNotMatch(server.stderr(), /made the dashboard session secret/);
+    } finally {
+      await server.stop();
+    }
+    const other = path.join(dir, 'other.key');
+    fs.writeFileSync(other, Buffer.alloc(32, 5), { mode: 0o600 });
+    server = await startServer(args, { SYSATTEST_SESSION_SECRET_FILE: other });
+    try {
+      assert.equal(await adminPage(server.url, session), 303, 'another secret: back to the login form');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a secret file others may read, or of another user, stops serve with one clear line (exit 64)', () => {
+    const loose = path.join(dir, 'loose.key');
+    fs.writeFileSync(loose, Buffer.alloc(32, 6));
+    fs.chmodSync(loose, 0o644);
+    const cases: [string[], RegExp][] = [
+      [
+        ['--session-secret-file', loose],
+        /loose\.key may be read or written by group or others \(mode 0644\): chmod 600 /,
+      ],
+      [['--session-secret-file', path.join(dir, 'nope.key')], /nope\.key does not exist: make it with/],
+    ];
+    if (process.getuid?.() === 0) {
+      const foreign = path.join(dir, 'foreign.key');
+      fs.writeFileSync(foreign, Buffer.alloc(32, 6), { mode: 0o600 });
+      fs.chownSync(foreign, 65534, 65534);
+      cases.push([['--session-secret-file', foreign], /foreign\.key belongs to uid 65534/]);
+    }
+    for (const [flags, message] of cases) {
+      const r = run(['serve', '--port', '0', '--database', database, ...flags]);
+      assert.equal(r.status, 64, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line, no stack trace: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
   });
 });

@@ -10,7 +10,15 @@ import {
   type ServerSettings,
 } from './config.js';
 import { buildApp, ServerMetrics, type RateLimitOptions } from './http/index.js';
-import { DEFAULT_SQLITE_PATH, openStore, TOKEN_ROLES, type Store, type TokenRole } from './store/index.js';
+import { defaultSessionSecretFile, loadSessionSecret, type SessionSecret } from './session-secret.js';
+import {
+  DEFAULT_SQLITE_PATH,
+  openStore,
+  parseStoreLocation,
+  TOKEN_ROLES,
+  type Store,
+  type TokenRole,
+} from './store/index.js';
 
 const VERSION = '0.1.0';
 
@@ -91,6 +99,8 @@ interface ServeOptions {
   trustKey: string[];
   readsNeedToken?: boolean;
   rateLimit?: RateLimitOptions | false;
+  sessionSecretFile?: string;
+  queueNeedsToken?: boolean;
 }
 
 function parseRateLimitOption(value: string): RateLimitOptions | false {
@@ -112,14 +122,38 @@ export function serveSettings(opts: ServeOptions): ServerSettings {
       trustKeys: opts.trustKey,
       ...(opts.readsNeedToken === undefined ? {} : { readsNeedToken: opts.readsNeedToken }),
       ...(opts.rateLimit === undefined ? {} : { rateLimit: opts.rateLimit }),
+      ...(opts.sessionSecretFile === undefined ? {} : { sessionSecretFile: opts.sessionSecretFile }),
+      ...(opts.queueNeedsToken === undefined ? {} : { queueNeedsToken: opts.queueNeedsToken }),
     },
     config,
     file,
   );
 }
 
+/**
+ * The dashboard's session secret: the configured file, else the default one (made on first
+ * start). Read before the database is opened, so that a refused file stops the server at once.
+ */
+function sessionSecretFor(settings: ServerSettings): SessionSecret {
+  const configured = settings.sessionSecretFile;
+  const found = loadSessionSecret(configured ?? defaultSessionSecretFile(settings.database), {
+    createIfMissing: configured === undefined,
+  });
+  if (found.created) {
+    process.stderr.write(`sysattest-server: made the dashboard session secret ${found.file} (mode 0600)\n`);
+  }
+  if (configured === undefined && parseStoreLocation(settings.database).dialect === 'postgres') {
+    process.stderr.write(
+      `sysattest-server: dashboard sessions are signed with ${found.file}; every server process of this ` +
+        "database must use the same secret (set sessionSecretFile) or they refuse each other's sessions\n",
+    );
+  }
+  return found;
+}
+
 async function serve(opts: ServeOptions): Promise<void> {
   const settings = serveSettings(opts);
+  const { secret: sessionSecret } = sessionSecretFor(settings);
   const store = await openStore(settings.database, {
     poolSize: settings.databasePoolSize,
     jobs: settings.jobs,
@@ -149,6 +183,9 @@ async function serve(opts: ServeOptions): Promise<void> {
     readsNeedToken: settings.readsNeedToken,
     rateLimit: settings.rateLimit,
     trustProxy: settings.trustProxy,
+    queueNeedsToken: settings.queueNeedsToken,
+    anonymousQueueQuota: settings.anonymousQueueQuota,
+    sessionSecret,
   });
   let url: string;
   try {
@@ -188,6 +225,13 @@ relative to the file; precedence: flags > environment > file > defaults):
   rateLimit          {"max": 3000, "windowSeconds": 60} per token, else per IP; false: none
   jobs               {"maxAttempts": 5, "backoffBaseSeconds": 60, "backoffMaxSeconds": 21600}
   track              {"debian/bookworm/amd64": ["openssl", ...]} packages tracked at start
+  sessionSecretFile  the dashboard's session secret (0600, the server's user; default
+                     dashboard-session.key next to the SQLite file, or ./data/ with PostgreSQL,
+                     made on first start; every process of one database needs the same one)
+                                                                env SYSATTEST_SESSION_SECRET_FILE
+  queueNeedsToken    only lookups with a token queue jobs and track packages (false)
+  anonymousQueueQuota {"max": 5000, "windowSeconds": 3600} new jobs and newly tracked packages
+                     an anonymous client address (IPv6: /64) may cause per window; false: none
 The file: --config, else $SYSATTEST_SERVER_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists.
 `;
 
@@ -218,6 +262,14 @@ function addServeOptions(cmd: Command): Command {
       'requests per client (token, else IP) per window, e.g. 3000/60 (the default), or off',
       parseRateLimitOption,
     )
+    .addOption(
+      new Option(
+        '--session-secret-file <file>',
+        "the dashboard's session secret (must exist, mode 0600; default: dashboard-session.key in the state directory, made on first start)",
+      ).env('SYSATTEST_SESSION_SECRET_FILE'),
+    )
+    .option('--queue-needs-token', 'only lookups with a reader token (or above) queue generation jobs')
+    .option('--no-queue-needs-token', 'anonymous lookups queue jobs too (within their quota)')
     .addHelpText('after', CONFIG_HELP);
 }
 

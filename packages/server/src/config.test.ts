@@ -48,10 +48,14 @@ describe('server configuration file', () => {
         rateLimit: { max: 100, windowSeconds: 10 },
         jobs: { maxAttempts: 3, backoffBaseSeconds: 30, backoffMaxSeconds: 3600 },
         track: { 'debian/bookworm/amd64': ['openssl'] },
+        sessionSecretFile: '/etc/sysattest/dashboard-session.key',
+        queueNeedsToken: true,
+        anonymousQueueQuota: { max: 500, windowSeconds: 3600 },
       }),
       'server.json',
     );
     assert.equal(config.port, 9000);
+    assert.deepEqual(parseConfig('{"anonymousQueueQuota": false}', 'x').anonymousQueueQuota, false);
     assert.deepEqual(parseConfig('{"rateLimit": false}', 'x').rateLimit, false);
     assert.deepEqual(parseConfig('{}', 'x'), {});
   });
@@ -67,6 +71,11 @@ describe('server configuration file', () => {
     refused('{"rateLimit": true}', /rateLimit/);
     refused('{"trustKeys": "a.asc"}', /trustKeys/);
     refused('{"track": {"debian/bookworm/amd64": "openssl"}}', /track/);
+    refused('{"queueNeedsToken": 1}', /queueNeedsToken/);
+    refused('{"anonymousQueueQuota": {"max": 10}}', /anonymousQueueQuota/);
+    refused('{"anonymousQueueQuota": {"max": 10, "windowSeconds": 60, "per": "ip"}}', /unknown key "per"/);
+    refused('{"anonymousQueueQuota": true}', /anonymousQueueQuota/);
+    refused('{"sessionSecretFile": ""}', /sessionSecretFile/);
     refused('[]', /expected object/i);
     refused('{"port": 80', /not valid JSON/);
     refused('', /not valid JSON/);
@@ -78,10 +87,15 @@ describe('server configuration file', () => {
     const file = path.join(sub, 'server.json');
     fs.writeFileSync(
       file,
-      JSON.stringify({ database: 'data/s.db', trustKeys: ['keys/g.asc', '/abs/k.asc'] }),
+      JSON.stringify({
+        database: 'data/s.db',
+        trustKeys: ['keys/g.asc', '/abs/k.asc'],
+        sessionSecretFile: 'secrets/session.key',
+      }),
     );
     const config = readConfigFile(file);
     assert.equal(config.database, path.join(sub, 'data/s.db'));
+    assert.equal(config.sessionSecretFile, path.join(sub, 'secrets/session.key'));
     assert.deepEqual(config.trustKeys, [path.join(sub, 'keys/g.asc'), '/abs/k.asc']);
     fs.writeFileSync(file, JSON.stringify({ database: 'postgres://u@h/d' }));
     assert.equal(readConfigFile(file).database, 'postgres://u@h/d');
@@ -121,6 +135,18 @@ describe('server configuration file', () => {
     assert.equal(overridden.rateLimit, false);
     assert.equal(overridden.host, '0.0.0.0');
     assert.deepEqual(mergeSettings({}, undefined), { ...DEFAULT_SETTINGS });
+    assert.deepEqual(DEFAULT_SETTINGS.anonymousQueueQuota, { max: 5000, windowSeconds: 3600 });
+    assert.equal(DEFAULT_SETTINGS.queueNeedsToken, false);
+    const queue = parseConfig(
+      '{"queueNeedsToken": true, "anonymousQueueQuota": false, "sessionSecretFile": "/f"}',
+      'x',
+    );
+    assert.equal(mergeSettings({}, queue).queueNeedsToken, true);
+    assert.equal(mergeSettings({ queueNeedsToken: false }, queue).queueNeedsToken, false);
+    assert.equal(mergeSettings({}, queue).anonymousQueueQuota, false);
+    assert.equal(mergeSettings({}, queue).sessionSecretFile, '/f');
+    assert.equal(mergeSettings({ sessionSecretFile: '/g' }, queue).sessionSecretFile, '/g');
+    assert.equal(mergeSettings({}, undefined).sessionSecretFile, undefined);
   });
 
   const example = fileURLToPath(new URL('../../../deploy/server.example.json', import.meta.url));

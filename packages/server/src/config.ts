@@ -11,7 +11,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXIT, SysattestError } from '@sysattest/core';
 import { z } from 'zod';
-import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './http/index.js';
+import {
+  DEFAULT_QUEUE_QUOTA,
+  DEFAULT_RATE_LIMIT,
+  type QueueQuotaOptions,
+  type RateLimitOptions,
+} from './http/index.js';
 import {
   DEFAULT_JOB_POLICY,
   DEFAULT_SQLITE_PATH,
@@ -64,6 +69,17 @@ export const ServerConfigFile = z.strictObject({
     .optional(),
   /** Packages to track at start, by platform ({"debian/bookworm/amd64": ["openssl", …]}). */
   track: z.record(z.string().min(1).max(200), z.array(z.string().min(1).max(256)).max(100_000)).optional(),
+  /** The dashboard's session secret file (default: dashboard-session.key in the state directory). */
+  sessionSecretFile: z.string().min(1).max(4096).optional(),
+  /** Only lookups with a token (reader or above) queue jobs and track packages (default false). */
+  queueNeedsToken: z.boolean().optional(),
+  /** What anonymous lookups may queue per client address (IPv6: per /64) per window, or false for no limit. */
+  anonymousQueueQuota: z
+    .union([
+      z.literal(false),
+      z.strictObject({ max: z.int().min(0).max(1_000_000_000), windowSeconds: positive.max(7 * 86_400) }),
+    ])
+    .optional(),
 });
 export type ServerConfigFile = z.infer<typeof ServerConfigFile>;
 
@@ -79,11 +95,15 @@ export interface ServerSettings {
   rateLimit: RateLimitOptions | false;
   jobs: JobPolicy;
   track: Record<string, string[]>;
+  /** The dashboard's session secret file; undefined: the default one, made on first start. */
+  sessionSecretFile?: string;
+  queueNeedsToken: boolean;
+  anonymousQueueQuota: QueueQuotaOptions | false;
   /** The configuration file read, if any. */
   configFile?: string;
 }
 
-export const DEFAULT_SETTINGS: Omit<ServerSettings, 'configFile'> = {
+export const DEFAULT_SETTINGS: Omit<ServerSettings, 'configFile' | 'sessionSecretFile'> = {
   host: '127.0.0.1',
   port: 8080,
   database: DEFAULT_SQLITE_PATH,
@@ -94,6 +114,8 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'configFile'> = {
   rateLimit: DEFAULT_RATE_LIMIT,
   jobs: DEFAULT_JOB_POLICY,
   track: {},
+  queueNeedsToken: false,
+  anonymousQueueQuota: DEFAULT_QUEUE_QUOTA,
 };
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -157,6 +179,9 @@ export function readConfigFile(file: string): ServerConfigFile {
     ...(config.trustKeys === undefined
       ? {}
       : { trustKeys: config.trustKeys.map((k) => path.resolve(dir, k)) }),
+    ...(config.sessionSecretFile === undefined
+      ? {}
+      : { sessionSecretFile: path.resolve(dir, config.sessionSecretFile) }),
   };
 }
 
@@ -180,6 +205,8 @@ export interface SettingOverrides {
   trustKeys?: string[];
   readsNeedToken?: boolean;
   rateLimit?: RateLimitOptions | false;
+  sessionSecretFile?: string;
+  queueNeedsToken?: boolean;
 }
 
 /** flags/env (already merged by the caller: commander gives flags precedence) > file > defaults. */
@@ -203,8 +230,16 @@ export function mergeSettings(
     rateLimit: overrides.rateLimit ?? f.rateLimit ?? DEFAULT_SETTINGS.rateLimit,
     jobs: { ...DEFAULT_SETTINGS.jobs, ...f.jobs },
     track: f.track ?? {},
-    ...(configFile === undefined ? {} : { configFile }),
+    ...optional('sessionSecretFile', overrides.sessionSecretFile ?? f.sessionSecretFile),
+    queueNeedsToken: overrides.queueNeedsToken ?? f.queueNeedsToken ?? DEFAULT_SETTINGS.queueNeedsToken,
+    anonymousQueueQuota: f.anonymousQueueQuota ?? DEFAULT_SETTINGS.anonymousQueueQuota,
+    ...optional('configFile', configFile),
   };
+}
+
+/** `{ key: value }`, or nothing when the value is undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 /** `--rate-limit` values: `MAX/SECONDS` (e.g. 3000/60) or `off`. */

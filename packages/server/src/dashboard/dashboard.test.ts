@@ -27,6 +27,8 @@ import {
   type Fixture,
 } from './dashboard-fixture.js';
 
+const SESSION_SECRET = Buffer.alloc(32, 3);
+
 const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/dashboard/', import.meta.url));
 
 describe('dashboard in Chromium (SQLite file)', () => {
@@ -353,7 +355,7 @@ describe('dashboard when reads need a token', () => {
     db = await createTestDatabase('sqlite');
     store = await openStore(db.url, DASHBOARD_STORE_OPTIONS);
     await seedDashboardStore(store, await TestGenerator.create(), new Date());
-    app = buildApp({ store, readsNeedToken: true });
+    app = buildApp({ store, readsNeedToken: true, sessionSecret: SESSION_SECRET });
     await app.ready();
   });
   after(async () => {
@@ -405,17 +407,23 @@ describe('dashboard when reads need a token', () => {
     });
     assert.equal(fleet.statusCode, 200);
     assert.match(fleet.body, /debian\/bookworm\/amd64/);
-    // Another server over the same database accepts the session (nothing is kept in memory).
-    const second = buildApp({ store, readsNeedToken: true });
-    try {
-      const again = await second.inject({
-        method: 'GET',
-        url: '/dashboard/health',
-        headers: { cookie: String(session).split(';')[0] },
-      });
-      assert.equal(again.statusCode, 200);
-    } finally {
-      await second.close();
+    // Another server with the same session secret accepts the session (nothing is kept in
+    // memory); one with another secret does not.
+    for (const [secret, status] of [
+      [SESSION_SECRET, 200],
+      [Buffer.alloc(32, 7), 303],
+    ] as const) {
+      const second = buildApp({ store, readsNeedToken: true, sessionSecret: secret });
+      try {
+        const again = await second.inject({
+          method: 'GET',
+          url: '/dashboard/health',
+          headers: { cookie: String(session).split(';')[0] },
+        });
+        assert.equal(again.statusCode, status);
+      } finally {
+        await second.close();
+      }
     }
   });
 });

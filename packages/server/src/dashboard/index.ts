@@ -14,6 +14,8 @@ export interface DashboardMount {
   metrics?: MetricsSource;
   /** Reading needs a login (the API's readsNeedToken). */
   readsNeedToken?: boolean;
+  /** What session cookies are signed with (see session-secret.ts); never from the database. */
+  sessionSecret: Uint8Array;
 }
 
 /**
@@ -30,6 +32,7 @@ export function registerDashboard(app: FastifyInstance, mount: DashboardMount): 
     prefix: DASHBOARD_PREFIX,
     backend,
     readsNeedLogin: mount.readsNeedToken ?? false,
+    sessionSecret: mount.sessionSecret,
   });
   app.get('/', async (_request, reply) => reply.redirect(`${DASHBOARD_PREFIX}/`, 303));
 }

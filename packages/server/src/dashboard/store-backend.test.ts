@@ -177,10 +177,10 @@ for (const dialect of TEST_DIALECTS) {
         (e: unknown) => e instanceof DashboardError && e.status === 400,
       );
       const token = await backend.createToken('reader', 'dashboard test');
-      const session = await backend.sessionSecret(token.id);
+      const session = await backend.sessionToken(token.id);
       assert.equal(session?.principal.role, 'reader');
       await backend.revokeToken(token.id);
-      assert.equal(await backend.sessionSecret(token.id), undefined, 'a revoked token has no sessions');
+      assert.equal(await backend.sessionToken(token.id), undefined, 'a revoked token has no sessions');
     });
   });
 }

@@ -224,7 +224,8 @@ export class StoreDashboardBackend implements DashboardBackend {
     return t === undefined ? undefined : { tokenId: t.id, name: t.name, role: t.role };
   }
 
-  async sessionSecret(tokenId: number): Promise<{ principal: Principal; secret: Uint8Array } | undefined> {
+  /** The binding is the token's stored hash: in the database, so never a key by itself (session.ts). */
+  async sessionToken(tokenId: number): Promise<{ principal: Principal; binding: Uint8Array } | undefined> {
     const r = await this.#db
       .selectFrom('tokens')
       .select(['id', 'name', 'role', 'secret_hash'])
@@ -234,7 +235,7 @@ export class StoreDashboardBackend implements DashboardBackend {
     if (r === undefined) return undefined;
     return {
       principal: { tokenId: r.id, name: r.name, role: r.role as Role },
-      secret: Buffer.from(r.secret_hash, 'hex'),
+      binding: Buffer.from(r.secret_hash, 'hex'),
     };
   }
 

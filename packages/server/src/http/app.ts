@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { verifyCatalog, verifyManifest, type TrustedKeyring } from '@sysattest/core';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -6,12 +7,15 @@ import {
   JOB_STATES,
   LOOKUP_LIMITS,
   type LookupItemResult,
+  type LookupResult,
+  type QueuePolicy,
   type Store,
   type StoreStats,
   type TokenRole,
 } from '../store/index.js';
 import { registerDashboard } from '../dashboard/index.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { quotaClient } from './client-address.js';
 import { ApiError, errorBody, toApiError } from './errors.js';
 import { ServerMetrics, type Gauge } from './metrics.js';
 import {
@@ -55,6 +59,20 @@ export interface RateLimitOptions {
 
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { max: 3000, windowSeconds: 60 };
 
+/** What anonymous lookups of one client address (IPv6: one /64) may queue per window. */
+export interface QueueQuotaOptions {
+  /** New generation jobs, and separately newly tracked packages, per window. */
+  max: number;
+  windowSeconds: number;
+}
+
+/**
+ * Enough for one new machine's first lookup on a fresh server (a Debian server has ~800
+ * packages, a desktop 2,000–3,000), so an anonymous client is deferred only when it asks for far
+ * more than one machine could.
+ */
+export const DEFAULT_QUEUE_QUOTA: QueueQuotaOptions = { max: 5000, windowSeconds: 3600 };
+
 /** Routes the rate limit never applies to: probes and scrapes. */
 const UNLIMITED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -64,6 +82,24 @@ export interface AppOptions {
   trustedKeyring?: () => Promise<TrustedKeyring>;
   /** Whether lookups need a reader token (default false: anyone may read). */
   readsNeedToken?: boolean;
+  /**
+   * Only lookups with a token (reader or above) queue jobs and track packages; anonymous ones are
+   * still answered, with what needs a job `pending` and deferred (default false).
+   */
+  queueNeedsToken?: boolean;
+  /** What anonymous lookups may queue per client address (default DEFAULT_QUEUE_QUOTA); false: no limit. */
+  anonymousQueueQuota?: QueueQuotaOptions | false;
+  /**
+   * Most bytes of manifests (base64) and signatures in one lookup answer (default 64 MiB); past
+   * it, `ok` items carry their digest only, for GET /v1/manifests/{digest}.
+   */
+  lookupDocumentBudget?: number;
+  /**
+   * The dashboard's session secret (at least 32 bytes; see session-secret.ts), never from the
+   * database. Default: random for this app, so its sessions end with it: give every process of
+   * one deployment the same secret.
+   */
+  sessionSecret?: Uint8Array;
   /**
    * Body-size cap in bytes for every route. Default: enough for the largest manifest (64 MiB) or
    * catalog (128 MiB) in base64 on the upload routes, 64 MiB elsewhere.
@@ -87,6 +123,8 @@ export interface AppOptions {
    * fixed message). Default: one line on stderr.
    */
   onInternalError?: (error: unknown, request: { method: string; url: string }) => void;
+  /** Called with operational notices (a client reaching its queue quota). Default: one line on stderr. */
+  onNotice?: (message: string) => void;
 }
 
 /** base64 of n bytes, plus room for the signature and the JSON around them. */
@@ -128,6 +166,18 @@ function parametersOf(schema: unknown, where: 'path' | 'query'): unknown[] {
     required: where === 'path' || (o?.required ?? []).includes(name),
     schema: s,
   }));
+}
+
+/** How much a lookup may queue: a token holder anything; an anonymous client within its quota, or nothing. */
+export function queuePolicyFor(
+  caller: Caller | undefined,
+  address: string,
+  rules: { queueNeedsToken: boolean; quota: QueueQuotaOptions | false },
+): QueuePolicy {
+  if (caller?.token !== undefined) return { kind: 'open' };
+  if (rules.queueNeedsToken) return { kind: 'closed' };
+  if (rules.quota === false) return { kind: 'open' };
+  return { kind: 'quota', client: quotaClient(address), ...rules.quota };
 }
 
 function lookupItemJson(r: LookupItemResult): unknown {
@@ -242,7 +292,11 @@ const LOOKUP_ANSWER = {
           newestVersion: { type: 'string' },
           manifest: {
             type: 'object',
-            description: 'status ok: the signed bytes (base64) and detached signature',
+            description:
+              'status ok: the digest, and the signed bytes (base64) with the detached signature unless the ' +
+              'lookup asked documents: false or the answer reached its document budget (see documentsOmitted): ' +
+              'then fetch GET /v1/manifests/{digest}',
+            required: ['digest'],
             properties: {
               digest: { type: 'string' },
               bytes: { type: 'string', contentEncoding: 'base64' },
@@ -254,9 +308,21 @@ const LOOKUP_ANSWER = {
             description: 'status pending: the generation job',
             properties: { id: { type: 'integer' }, state: { type: 'string', enum: [...JOB_STATES] } },
           },
+          deferred: {
+            type: 'string',
+            enum: ['quota', 'token-required'],
+            description:
+              'status pending without a job: nothing was queued, because this anonymous client reached its ' +
+              'queue quota or the server queues work for token holders only; a later lookup queues it',
+          },
           withdrawnAt: { type: 'string', format: 'date-time' },
         },
       },
+    },
+    documentsOmitted: {
+      type: 'integer',
+      description:
+        'documents: true, and the answer reached its document budget: this many ok items carry their digest only',
     },
   },
 } as const;
@@ -376,6 +442,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const keyring = options.trustedKeyring ?? (() => store.trustedKeyring());
   const limit = (dflt: number): number => options.bodyLimit ?? dflt;
   const metrics = options.metrics ?? new ServerMetrics();
+  const sessionSecret = options.sessionSecret ?? randomBytes(32);
+  if (sessionSecret.length < 32) throw new Error('the dashboard needs a session secret of at least 32 bytes');
+  const queueRules = {
+    queueNeedsToken: options.queueNeedsToken ?? false,
+    quota: options.anonymousQueueQuota ?? DEFAULT_QUEUE_QUOTA,
+  };
+  const onNotice =
+    options.onNotice ?? ((message: string) => process.stderr.write(`sysattest-server: ${message}\n`));
   const onInternalError =
     options.onInternalError ??
     ((e: unknown, r: { method: string; url: string }) =>
@@ -740,12 +814,37 @@ export function buildApp(options: AppOptions): FastifyInstance {
       }),
     },
     async (request) => {
+      const queue = queuePolicyFor(request.sysattestCaller, request.ip, queueRules);
       const result = await store.lookup(request.body.platform, request.body.items, {
         includeDocuments: request.body.documents ?? true,
+        queue,
+        ...(options.lookupDocumentBudget === undefined
+          ? {}
+          : { documentBudget: options.lookupDocumentBudget }),
       });
-      return { ...result, items: result.items.map(lookupItemJson) };
+      recordLookup(result, queue);
+      return {
+        platform: result.platform,
+        ...(result.catalog === undefined ? {} : { catalog: result.catalog }),
+        foreignCatalogs: result.foreignCatalogs,
+        items: result.items.map(lookupItemJson),
+        ...(result.documentsOmitted === undefined ? {} : { documentsOmitted: result.documentsOmitted }),
+      };
     },
   );
+
+  /** Metrics for what a lookup deferred or omitted; a notice when a client used up its quota. */
+  function recordLookup(result: LookupResult, queue: QueuePolicy): void {
+    if (result.documentsOmitted !== undefined) metrics.documentsOmitted(result.documentsOmitted);
+    const d = result.deferred;
+    if (d !== undefined) metrics.lookupDeferred(d.reason, d.jobs, d.tracked);
+    if (result.quotaReached === true && queue.kind === 'quota') {
+      onNotice(
+        `anonymous client ${queue.client} reached its queue quota (${queue.max} new jobs and ${queue.max} ` +
+          `newly tracked packages per ${queue.windowSeconds} s): its lookups queue nothing more this window`,
+      );
+    }
+  }
 
   app.post<{ Body: { sha256: string[] } }>(
     '/v1/reverse-lookup',
@@ -874,7 +973,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   // The dashboard (HTML pages for operators) at /dashboard/, with / redirecting there: see
   // src/dashboard/ and packages/dashboard. Its routes are public pages; changes need an admin login.
-  registerDashboard(app, { store, metrics, readsNeedToken: options.readsNeedToken ?? false });
+  registerDashboard(app, { store, metrics, readsNeedToken: options.readsNeedToken ?? false, sessionSecret });
 
   return app;
 }

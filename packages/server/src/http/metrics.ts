@@ -107,6 +107,9 @@ export class ServerMetrics {
   #totalErrors = 0;
   #totalServerErrors = 0;
   #totalRateLimited = 0;
+  /** (reason \0 what) → jobs or tracked packages that lookups did not write (queue policy). */
+  readonly #deferred = new Map<string, number>();
+  #documentsOmitted = 0;
   readonly #seconds: Second[] = Array.from({ length: HISTORY_SECONDS }, () => ({
     at: -1,
     requests: 0,
@@ -175,6 +178,23 @@ export class ServerMetrics {
   rateLimited(): void {
     this.#totalRateLimited++;
     this.#second(this.#clock()).rateLimited++;
+  }
+
+  /** Records what a lookup's queue policy kept it from writing. */
+  lookupDeferred(reason: string, jobs: number, tracked: number): void {
+    for (const [what, n] of [
+      ['jobs', jobs],
+      ['tracked', tracked],
+    ] as const) {
+      if (n === 0) continue;
+      const key = `${reason}\u0000${what}`;
+      this.#deferred.set(key, (this.#deferred.get(key) ?? 0) + n);
+    }
+  }
+
+  /** Records `ok` lookup items answered with their digest only (the answer's document budget was spent). */
+  documentsOmitted(n: number): void {
+    this.#documentsOmitted += n;
   }
 
   /**
@@ -263,6 +283,23 @@ export class ServerMetrics {
         help: 'Requests refused by the per-client rate limit (429).',
         type: 'counter',
         samples: [{ value: this.#totalRateLimited }],
+      },
+      {
+        name: 'sysattest_lookup_deferred_total',
+        help: 'Generation jobs (what="jobs") and tracked packages (what="tracked") lookups did not create: over the anonymous quota (reason="quota") or anonymous while queueing needs a token (reason="token-required").',
+        type: 'counter',
+        samples: [...this.#deferred]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([key, value]) => {
+            const [reason = '', what = ''] = key.split('\u0000');
+            return { labels: { reason, what }, value };
+          }),
+      },
+      {
+        name: 'sysattest_lookup_documents_omitted_total',
+        help: 'Manifests lookups answered by digest only because the answer reached its document budget.',
+        type: 'counter',
+        samples: [{ value: this.#documentsOmitted }],
       },
       {
         name: 'sysattest_process_uptime_seconds',

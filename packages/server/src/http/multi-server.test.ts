@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { signManifest } from '@sysattest/core';
@@ -15,6 +18,8 @@ import { startServer, type RunningServer } from '../serve-testkit.js';
  * Two real `sysattest-server serve` processes on one fresh PostgreSQL database, and several
  * generation workers claiming over HTTP from both at once: every job is done, each by exactly one
  * claim, and jobs abandoned by a worker that died are claimed again once their lease runs out.
+ * The two share one anonymous queue quota (it is counted in the database) and, given one session
+ * secret file, accept each other's dashboard sessions.
  */
 
 const AMD64 = 'debian/bookworm/amd64';
@@ -31,8 +36,20 @@ describe(
     let gen: TestGenerator;
     let secret: string;
     let admin: string;
+    let dir: string;
 
     before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-multi-server-'));
+      const secretFile = path.join(dir, 'dashboard-session.key');
+      fs.writeFileSync(secretFile, Buffer.alloc(32, 4), { mode: 0o600 });
+      const config = path.join(dir, 'server.json');
+      fs.writeFileSync(
+        config,
+        JSON.stringify({
+          sessionSecretFile: secretFile,
+          anonymousQueueQuota: { max: 3, windowSeconds: 3600 },
+        }),
+      );
       db = await createTestDatabase('postgres');
       gen = await TestGenerator.create('multi-server generator');
       const store = await openStore(db.url);
@@ -54,13 +71,16 @@ describe(
         await store.close();
       }
       servers = await Promise.all(
-        [0, 1].map(() => startServer(['--port', '0', '--database', db.url, '--rate-limit', 'off'])),
+        [0, 1].map(() =>
+          startServer(['--port', '0', '--database', db.url, '--rate-limit', 'off', '--config', config]),
+        ),
       );
     });
 
     after(async () => {
       for (const s of servers) await s.stop();
       await db?.drop();
+      if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
     });
 
     it('every job is claimed exactly once by the live workers; none is lost', async () => {
@@ -143,6 +163,72 @@ describe(
         assert.equal(j.attempts, abandoned.includes(j.id) ? 2 : 1, `job ${j.id} attempts`);
       }
       for (const s of servers) assert.doesNotMatch(s.stderr(), /failed/);
+    });
+
+    it('one anonymous queue quota across both servers; a token lookup queues the rest', async () => {
+      const [a, b] = servers as [RunningServer, RunningServer];
+      const store = await openStore(db.url);
+      const extra = Array.from({ length: 8 }, (_, i) => ({ name: `extra-${i}`, version: '1.0-1' }));
+      let reader: string;
+      try {
+        const packages = Array.from({ length: PACKAGES }, (_, i) => ({
+          name: `pkg-${i}`,
+          version: `1.${i}-1`,
+        }));
+        await store.ingestCatalog(await gen.catalog(AMD64, '2026-11-21T00:00:00Z', [...packages, ...extra]));
+        reader = (await store.createToken('reader', 'verify timer')).secret;
+      } finally {
+        await store.close();
+      }
+      const lookup = async (server: RunningServer, names: string[], token?: string) => {
+        const res = await fetch(`${server.url}/v1/lookup`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
+          body: JSON.stringify({
+            platform: AMD64,
+            items: names.map((name) => ({ name, version: '1.0-1', arch: 'amd64' })),
+          }),
+        });
+        assert.equal(res.status, 200);
+        const body = (await res.json()) as { items: { status: string; job?: unknown; deferred?: string }[] };
+        return body.items.map((i) => (i.job !== undefined ? 'job' : (i.deferred ?? i.status)));
+      };
+      const names = extra.map((p) => p.name);
+      assert.deepEqual(await lookup(a, names.slice(0, 2)), ['job', 'job']);
+      assert.deepEqual(
+        await lookup(b, names.slice(2, 5)),
+        ['job', 'quota', 'quota'],
+        'B counts what A queued',
+      );
+      assert.deepEqual(await lookup(a, names.slice(5)), ['quota', 'quota', 'quota']);
+      assert.match(b.stderr(), /anonymous client 127\.0\.0\.1 reached its queue quota/);
+      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      assert.match(metrics, /^sysattest_lookup_deferred_total\{reason="quota",what="jobs"\} 3$/m);
+      // A reader token is not limited by the anonymous quota.
+      assert.deepEqual(await lookup(b, names, reader), Array<string>(8).fill('job'));
+    });
+
+    it('a dashboard session made on one server is accepted by the other (one secret file)', async () => {
+      const [a, b] = servers as [RunningServer, RunningServer];
+      const form = await fetch(`${a.url}/dashboard/login`);
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())?.[1] as string;
+      const cookie = (form.headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+      const res = await fetch(`${a.url}/dashboard/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, token: admin, next: '/dashboard/admin' }).toString(),
+      });
+      assert.equal(res.status, 303);
+      const session = res.headers.getSetCookie().find((c) => c.startsWith('sysattest_session='));
+      const page = await fetch(`${b.url}/dashboard/admin`, {
+        redirect: 'manual',
+        headers: { cookie: String(session).split(';')[0] as string },
+      });
+      assert.equal(page.status, 200);
     });
   },
 );

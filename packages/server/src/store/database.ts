@@ -163,6 +163,15 @@ export interface JobsTable {
   completed_at: string | null;
 }
 
+/** What anonymous lookups of one client created in one quota window (queue-quota.ts). */
+export interface QueueQuotasTable {
+  /** The client's address (IPv6: its /64), as the HTTP layer names it. */
+  client: string;
+  window_start: string;
+  jobs: number;
+  tracked: number;
+}
+
 export interface Database {
   platforms: PlatformsTable;
   catalog_snapshots: CatalogSnapshotsTable;
@@ -177,4 +186,5 @@ export interface Database {
   trusted_keys: TrustedKeysTable;
   tracked_packages: TrackedPackagesTable;
   jobs: JobsTable;
+  queue_quotas: QueueQuotasTable;
 }

@@ -25,6 +25,7 @@ export type {
 export type { ManifestConflict, ManifestDocument, ManifestInfo, ManifestIngestOutcome } from './manifests.js';
 export {
   LOOKUP_LIMITS,
+  type LookupDeferred,
   type LookupItem,
   type LookupItemResult,
   type LookupOptions,
@@ -33,6 +34,7 @@ export {
   type ReverseLookupHit,
   type ReverseLookupResult,
 } from './lookup.js';
+export type { DeferReason, QueuePolicy } from './queue-quota.js';
 export {
   JOB_LIMITS,
   JOB_STATES,

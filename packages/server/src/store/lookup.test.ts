@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
-import { verifyManifest } from '@sysattest/core';
+import { verifyManifest, type VerifiedManifest } from '@sysattest/core';
 import type { LookupItem, LookupItemResult } from './lookup.js';
 import { isStoreError } from './store-error.js';
 import { TEST_DIALECTS, TestGenerator, countRows, withStore } from './store-testkit.js';
@@ -44,7 +44,6 @@ for (const dialect of TEST_DIALECTS) {
           { name: 'bash', version: '5.2.15-2', arch: 'amd64' },
           { name: 'not-a-debian-package', version: '1.0', arch: 'amd64' },
           { name: 'libc6', version: '2.36-9+deb12u4', arch: 'i386' },
-          { name: 'jq', version: '1.6-2.1', arch: 'amd64' },
         ];
         const result = await store.lookup(AMD64, items);
         assert.deepEqual(result.items.map(statusOf), [
@@ -54,7 +53,6 @@ for (const dialect of TEST_DIALECTS) {
           'bash 5.2.15-2 amd64: not-in-catalog',
           'not-a-debian-package 1.0 amd64: not-in-catalog',
           'libc6 2.36-9+deb12u4 i386: unknown-platform',
-          'jq 1.6-2.1 amd64: ok',
         ]);
         const [ok, pending, all, withdrawn, unknown] = result.items;
         // The client gets the exact signed bytes and checks them itself.
@@ -62,7 +60,7 @@ for (const dialect of TEST_DIALECTS) {
         const verified = await verifyManifest(ok.manifest.bytes, ok.manifest.signature, gen.keyring);
         assert.equal(verified.digest, jq.digest);
         assert.equal(ok.newestVersion, '1.6-2.1');
-        assert.ok(pending?.status === 'pending');
+        assert.ok(pending?.status === 'pending' && 'job' in pending);
         assert.equal(pending.job.state, 'pending');
         assert.equal(pending.newestVersion, '5.2.15-2+b2');
         assert.equal(all?.newestVersion, '12.4+deb12u1');
@@ -112,7 +110,7 @@ for (const dialect of TEST_DIALECTS) {
         const item = { name: 'openssh-server', version: '1:9.2p1-2+deb12u3', arch: 'amd64' };
         const results = await Promise.all(Array.from({ length: 20 }, () => store.lookup(AMD64, [item])));
         const jobIds = new Set(
-          results.map((r) => (r.items[0]?.status === 'pending' ? r.items[0].job.id : -1)),
+          results.map((r) => (r.items[0] !== undefined && 'job' in r.items[0] ? r.items[0].job.id : -1)),
         );
         assert.equal(jobIds.size, 1);
         assert.ok(!jobIds.has(-1));
@@ -135,8 +133,9 @@ for (const dialect of TEST_DIALECTS) {
         const item = { name: 'tzdata', version: '2024a-0+deb12u1', arch: 'all' };
         const a = await store.lookup(AMD64, [item]);
         const b = await store.lookup(ARM64, [item]);
-        assert.ok(a.items[0]?.status === 'pending' && b.items[0]?.status === 'pending');
-        assert.equal(a.items[0].job.id, b.items[0].job.id);
+        const [jobA, jobB] = [a.items[0], b.items[0]];
+        assert.ok(jobA !== undefined && 'job' in jobA && jobB !== undefined && 'job' in jobB);
+        assert.equal(jobA.job.id, jobB.job.id);
         // An arm64 worker may take it (the job was queued by an amd64 client).
         const [job] = await store.claimJobs('arm-worker', [ARM64], 5, 60);
         assert.ok(job);
@@ -190,6 +189,77 @@ for (const dialect of TEST_DIALECTS) {
         ]);
         assert.equal(r.items[0]?.status, 'unknown-platform');
         assert.equal(await countRows(raw(), 'manifests'), 0);
+      }));
+
+    it('refuse a package version asked twice, naming it, without writing anything', () =>
+      withStore(dialect, async ({ store, raw }) => {
+        await store.ingestCatalog(await gen.catalog(AMD64, T1, [{ name: 'bash', version: '5.2.15-2' }]));
+        const bash = { name: 'bash', version: '5.2.15-2', arch: 'amd64' };
+        const items = [bash, { ...bash, version: '5.2.15-1' }, ...Array.from({ length: 2500 }, () => bash)];
+        await assert.rejects(
+          store.lookup(AMD64, items),
+          (e: unknown) =>
+            isStoreError(e, 'INVALID') &&
+            e.message.startsWith('lookup item 2 repeats item 0: bash 5.2.15-2 (amd64)'),
+        );
+        assert.equal(await countRows(raw(), 'jobs'), 0);
+        assert.equal(await countRows(raw(), 'tracked_packages'), 0);
+        // The same name and version on another architecture is another package.
+        const r = await store.lookup(AMD64, [bash, { ...bash, arch: 'i386' }]);
+        assert.deepEqual(r.items.map(statusOf), [
+          'bash 5.2.15-2 amd64: pending',
+          'bash 5.2.15-2 i386: unknown-platform',
+        ]);
+      }));
+
+    it('carry documents in item order up to the budget, then digests only; the first always', () =>
+      withStore(dialect, async ({ store }) => {
+        const packages = Array.from({ length: 10 }, (_, i) => ({ name: `big${i}`, version: '1.0-1' }));
+        await store.ingestCatalog(await gen.catalog(AMD64, T1, packages));
+        const files = (p: { name: string }) =>
+          Array.from({ length: 200 }, (_, i) => ({ path: `/usr/share/${p.name}/${'f'.repeat(200)}${i}` }));
+        const stored: VerifiedManifest[] = [];
+        for (const p of packages) {
+          const m = await gen.manifest(AMD64, p, files(p));
+          await store.ingestManifest(m);
+          stored.push(m);
+        }
+        const items = packages.map((p) => ({ ...p, arch: 'amd64' }));
+        const full = await store.lookup(AMD64, items);
+        const costs = full.items.map((r) => {
+          assert.ok(
+            r.status === 'ok' && r.manifest.bytes !== undefined && r.manifest.signature !== undefined,
+          );
+          return Math.ceil(r.manifest.bytes.length / 3) * 4 + r.manifest.signature.length;
+        });
+        assert.equal(full.documentsOmitted, undefined, 'within the default budget: every document');
+
+        const budget = (costs[0] as number) + (costs[1] as number) + (costs[2] as number) + 10;
+        const bounded = await store.lookup(AMD64, items, { documentBudget: budget });
+        assert.equal(bounded.documentsOmitted, 7);
+        bounded.items.forEach((r, i) => {
+          assert.ok(r.status === 'ok');
+          assert.equal(r.manifest.digest, stored[i]?.digest);
+          assert.equal(r.manifest.bytes !== undefined, i < 3, `item ${i}`);
+          assert.equal(r.manifest.signature !== undefined, i < 3, `item ${i}`);
+        });
+        // Omitted documents are there to fetch by digest.
+        const late = await store.getManifest({
+          digest: bounded.items[9]?.status === 'ok' ? bounded.items[9].manifest.digest : '',
+        });
+        assert.ok(late !== undefined && Buffer.from(late.bytes).equals(Buffer.from(stored[9]?.bytes ?? [])));
+        // A budget smaller than one document still carries the first, so asking one at a time always works.
+        const tiny = await store.lookup(AMD64, items.slice(4, 6), { documentBudget: 0 });
+        assert.deepEqual(
+          tiny.items.map((r) => r.status === 'ok' && r.manifest.bytes !== undefined),
+          [true, false],
+        );
+        const digestsOnly = await store.lookup(AMD64, items, { includeDocuments: false, documentBudget: 0 });
+        assert.equal(
+          digestsOnly.documentsOmitted,
+          undefined,
+          'documents: false omits nothing it was asked for',
+        );
       }));
 
     it('queue jobs on operator request only for what the catalog offers', () =>

@@ -13,6 +13,13 @@ import {
 import type { Database } from './database.js';
 import { enqueueJobs, type JobReason, type JobState } from './jobs.js';
 import { ensurePlatformIds, findPlatformIds, platformOf } from './platforms.js';
+import {
+  chargeQueueQuota,
+  checkQueuePolicy,
+  queueAllowance,
+  type DeferReason,
+  type QueuePolicy,
+} from './queue-quota.js';
 import { StoreError } from './store-error.js';
 
 /** One installed package a client asks about. */
@@ -34,10 +41,18 @@ interface LookupItemBase extends LookupItem {
 
 /** The answer for one item. */
 export type LookupItemResult =
-  /** A manifest is stored: its exact bytes and signature (omitted with includeDocuments: false). */
+  /**
+   * A manifest is stored: its exact bytes and signature, or its digest alone (includeDocuments:
+   * false, or the answer's document budget was spent: fetch it by digest).
+   */
   | (LookupItemBase & { status: 'ok'; manifest: { digest: string; bytes?: Buffer; signature?: string } })
   /** In the catalog, no manifest yet: a generation job exists (queued by this or an earlier request). */
   | (LookupItemBase & { status: 'pending'; job: { id: number; state: JobState } })
+  /**
+   * In the catalog, no manifest and no job yet, and this lookup's queue policy did not let it
+   * queue one (see queue-quota.ts): a later lookup with room (or a token) will.
+   */
+  | (LookupItemBase & { status: 'pending'; deferred: DeferReason })
   /**
    * The platform's catalog does not offer this version, so nothing is queued. `withdrawnAt`: the
    * repository offered it once and dropped it then (no manifest was made while it was offered).
@@ -54,6 +69,19 @@ export interface LookupResult {
   foreignCatalogs: CatalogSnapshotInfo[];
   /** One result per item given, in the same order. */
   items: LookupItemResult[];
+  /** What the queue policy kept this lookup from writing (absent when it wrote all it needed). */
+  deferred?: LookupDeferred;
+  /** This lookup used the last of its client's quota for the window (once per window and client). */
+  quotaReached?: true;
+  /** `ok` items answered with their digest only because the document budget was spent. */
+  documentsOmitted?: number;
+}
+
+export interface LookupDeferred {
+  reason: DeferReason;
+  /** Generation jobs not queued, and packages not tracked. */
+  jobs: number;
+  tracked: number;
 }
 
 export interface LookupOptions {
@@ -61,6 +89,15 @@ export interface LookupOptions {
   includeDocuments?: boolean;
   /** Record the packages asked about as tracked (default true). */
   track?: boolean;
+  /**
+   * Most bytes of documents one answer carries, counted as their base64 text plus signatures
+   * (default LOOKUP_LIMITS.documentBudget). Documents go in item order; once the next one does not
+   * fit, the rest of the `ok` items carry their digest only. The first always goes, so an answer
+   * is at most the budget plus one manifest.
+   */
+  documentBudget?: number;
+  /** May this lookup queue jobs and track packages, and how many (default: open). */
+  queue?: QueuePolicy;
 }
 
 export const LOOKUP_LIMITS = {
@@ -68,6 +105,7 @@ export const LOOKUP_LIMITS = {
   maxFieldLength: 256,
   maxHashes: 100_000,
   defaultHitsPerHash: 1000,
+  documentBudget: 64 * 1024 * 1024,
 } as const;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -91,6 +129,27 @@ function checkItems(items: unknown): asserts items is LookupItem[] {
         );
       }
     }
+  });
+  refuseDuplicates(items);
+}
+
+/**
+ * A package version asked twice is refused: a machine has each installed once, and the same
+ * large manifest asked thousands of times in one small request was a way to make one answer
+ * (and the server's memory) thousands of times larger than the request.
+ */
+function refuseDuplicates(items: readonly LookupItem[]): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const first = seen.get(itemKey(item));
+    if (first !== undefined) {
+      throw new StoreError(
+        'INVALID',
+        `lookup item ${i} repeats item ${first}: ${item.name} ${item.version} (${item.arch}); ` +
+          'ask for each package version once',
+      );
+    }
+    seen.set(itemKey(item), i);
   });
 }
 
@@ -153,15 +212,29 @@ function place(platform: string, item: LookupItem): Placement {
   return { item, key: itemKey(item), manifestPlatform, catalogPlatform };
 }
 
+/** A stored manifest an item names; `cost`: its bytes in an answer (base64 + signature), when asked. */
+interface StoredManifest {
+  id: number;
+  digest: string;
+  cost?: number;
+}
+
+interface Document {
+  bytes: Buffer;
+  signature: string;
+}
+
 interface Facts {
   platformIds: Map<string, number>;
-  manifests: Map<string, { digest: string; bytes?: Buffer; signature?: string }>;
+  manifests: Map<string, StoredManifest>;
   snapshots: Map<number, CatalogSnapshotInfo>;
   packages: Map<string, { newest: string | null }>;
   /** Catalog entries by catalog platform id + item key. */
   entries: Map<string, { withdrawnAt: string | null }>;
   jobs: Map<string, { id: number; state: JobState }>;
   tracked: Set<string>;
+  /** Items that needed a job the queue policy did not let this lookup queue, and why. */
+  deferred: Map<string, DeferReason>;
 }
 
 /**
@@ -183,6 +256,7 @@ export async function lookup(
   options: LookupOptions = {},
 ): Promise<LookupResult> {
   return lookupWith(ctx, platform, items, {
+    ...options,
     includeDocuments: options.includeDocuments ?? true,
     track: options.track ?? true,
     reason: 'client-request',
@@ -193,58 +267,48 @@ export async function lookupWith(
   ctx: StoreContext,
   platform: string,
   items: readonly LookupItem[],
-  options: { includeDocuments: boolean; track: boolean; reason: JobReason },
+  options: {
+    includeDocuments: boolean;
+    track: boolean;
+    reason: JobReason;
+    documentBudget?: number;
+    queue?: QueuePolicy;
+  },
 ): Promise<LookupResult> {
   platformOf(platform);
   checkItems(items);
-  const placements = new Map<string, Placement>();
-  for (const item of items) {
-    const p = place(platform, item);
-    if (!placements.has(p.key)) placements.set(p.key, p);
-  }
-  const facts = await reading(() =>
-    readFacts(ctx, platform, [...placements.values()], options.includeDocuments),
-  );
+  const queue = options.queue ?? { kind: 'open' };
+  checkQueuePolicy(queue);
+  const budget = options.documentBudget ?? LOOKUP_LIMITS.documentBudget;
+  if (!Number.isSafeInteger(budget) || budget < 0)
+    throw new StoreError('INVALID', 'a document budget is a whole number of bytes');
+  const placements = items.map((item) => place(platform, item));
+  const facts = await reading(() => readFacts(ctx, platform, placements, options.includeDocuments));
 
-  // What the answers need written: jobs for pending items that have none, tracking of new packages.
-  const newJobs: Placement[] = [];
-  const newTracked = new Map<number, Set<string>>();
-  for (const p of placements.values()) {
-    const cpId = p.catalogPlatform === undefined ? undefined : facts.platformIds.get(p.catalogPlatform);
-    if (cpId === undefined || !facts.snapshots.has(cpId)) continue;
-    const pkg = facts.packages.get(packageKey(cpId, p.item.name, p.item.arch));
-    if (pkg === undefined) continue;
-    if (options.track && !facts.tracked.has(`${cpId}\u0000${p.item.name}`)) {
-      const names = newTracked.get(cpId) ?? new Set<string>();
-      names.add(p.item.name);
-      newTracked.set(cpId, names);
-    }
-    const entry = facts.entries.get(`${cpId}\u0000${p.key}`);
-    if (
-      !facts.manifests.has(p.key) &&
-      entry !== undefined &&
-      entry.withdrawnAt === null &&
-      !facts.jobs.has(p.key)
-    ) {
-      newJobs.push(p);
-    }
-  }
-  if (newJobs.length > 0 || newTracked.size > 0) {
-    const written = await inTransaction(ctx, (trx) =>
-      writeRequests(trx, ctx, newJobs, newTracked, options.reason),
-    );
+  const wanted = plannedWrites(facts, placements, options.track);
+  let deferred: LookupDeferred | undefined;
+  let quotaReached = false;
+  if (wanted.jobs.length > 0 || wanted.tracked.size > 0) {
+    const written = await inTransaction(ctx, (trx) => writeRequests(trx, ctx, wanted, queue, options.reason));
     for (const [k, job] of written.jobs) facts.jobs.set(k, job);
+    for (const p of written.deferredJobs) facts.deferred.set(p.key, written.reason);
     // Manifests uploaded while we were reading: answer with them.
     const byPlatform = groupBy(written.stored, (p) => facts.platformIds.get(p.manifestPlatform as string));
     for (const [platformId, group] of byPlatform) {
-      const found = await reading(() =>
-        findManifests(ctx.db, ctx.dialect, platformId, group, options.includeDocuments),
-      );
+      const found = await reading(() => findManifests(ctx.db, platformId, group, options.includeDocuments));
       for (const [k, m] of found) facts.manifests.set(k, m);
     }
+    deferred = deferredSummary(written);
+    quotaReached = written.quotaReached;
   }
 
-  const results = items.map((item) => answer(facts, placements.get(itemKey(item)) as Placement));
+  const documents = options.includeDocuments
+    ? await reading(() => loadDocuments(ctx, chooseDocuments(facts, placements, budget)))
+    : new Map<number, Document>();
+  const results = placements.map((p) => answer(facts, p, documents));
+  const omitted = options.includeDocuments
+    ? results.filter((r) => r.status === 'ok' && r.manifest.bytes === undefined).length
+    : 0;
   const cpId = facts.platformIds.get(platform);
   const catalog = cpId === undefined ? undefined : facts.snapshots.get(cpId);
   return {
@@ -252,22 +316,99 @@ export async function lookupWith(
     ...(catalog === undefined ? {} : { catalog }),
     foreignCatalogs: [...facts.snapshots.entries()].filter(([id]) => id !== cpId).map(([, s]) => s),
     items: results,
+    ...(deferred === undefined ? {} : { deferred }),
+    ...(quotaReached ? { quotaReached: true as const } : {}),
+    ...(omitted === 0 ? {} : { documentsOmitted: omitted }),
   };
 }
 
-function answer(facts: Facts, p: Placement): LookupItemResult {
+/** What the answers need written: jobs for items in a catalog with neither manifest nor job, and tracking of packages not tracked yet. */
+interface PlannedWrites {
+  jobs: Placement[];
+  /** Catalog platform id → package names, in the order the items named them. */
+  tracked: Map<number, Set<string>>;
+}
+
+function plannedWrites(facts: Facts, placements: readonly Placement[], track: boolean): PlannedWrites {
+  const jobs: Placement[] = [];
+  const tracked = new Map<number, Set<string>>();
+  for (const p of placements) {
+    const cpId = p.catalogPlatform === undefined ? undefined : facts.platformIds.get(p.catalogPlatform);
+    if (cpId === undefined || !facts.snapshots.has(cpId)) continue;
+    if (!facts.packages.has(packageKey(cpId, p.item.name, p.item.arch))) continue;
+    if (track && !facts.tracked.has(`${cpId}\u0000${p.item.name}`)) {
+      const names = tracked.get(cpId) ?? new Set<string>();
+      names.add(p.item.name);
+      tracked.set(cpId, names);
+    }
+    const entry = facts.entries.get(`${cpId}\u0000${p.key}`);
+    if (!facts.manifests.has(p.key) && entry?.withdrawnAt === null && !facts.jobs.has(p.key)) jobs.push(p);
+  }
+  return { jobs, tracked };
+}
+
+function deferredSummary(written: Written): LookupDeferred | undefined {
+  const jobs = written.deferredJobs.length;
+  if (jobs === 0 && written.deferredTracked === 0) return undefined;
+  return { reason: written.reason, jobs, tracked: written.deferredTracked };
+}
+
+/**
+ * The manifests whose bytes go in the answer: in item order while they fit the budget (the first
+ * always), then none. Only their ids: the bytes are read afterwards, so a lookup never holds more
+ * than the budget (plus one manifest) of documents, however many it names.
+ */
+function chooseDocuments(facts: Facts, placements: readonly Placement[], budget: number): number[] {
+  const chosen: number[] = [];
+  let spent = 0;
+  for (const p of placements) {
+    const m = facts.manifests.get(p.key);
+    if (m === undefined) continue;
+    const cost = m.cost ?? 0;
+    if (chosen.length > 0 && spent + cost > budget) break;
+    chosen.push(m.id);
+    spent += cost;
+  }
+  return chosen;
+}
+
+/** The bytes and signatures of these manifests, by id. */
+async function loadDocuments(ctx: StoreContext, ids: readonly number[]): Promise<Map<number, Document>> {
+  const out = new Map<number, Document>();
+  for (const batch of chunks(ids, DOCUMENTS_PER_STATEMENT)) {
+    const rows = await ctx.db
+      .selectFrom('manifests as m')
+      .select(['m.id', documentBytes(ctx.dialect), 'm.signature'])
+      .where('m.id', 'in', batch)
+      .execute();
+    for (const r of rows) out.set(r.id, { bytes: Buffer.from(r.document), signature: r.signature });
+  }
+  return out;
+}
+
+/** Small batches: each row is a whole manifest. */
+const DOCUMENTS_PER_STATEMENT = 100;
+
+function answer(facts: Facts, p: Placement, documents: ReadonlyMap<number, Document>): LookupItemResult {
   const { name, version, arch } = p.item;
   const cpId = p.catalogPlatform === undefined ? undefined : facts.platformIds.get(p.catalogPlatform);
   const known = cpId !== undefined && facts.snapshots.has(cpId);
   const newest = known ? facts.packages.get(packageKey(cpId, name, arch))?.newest : undefined;
   const base: LookupItemBase = { name, version, arch, ...(newest ? { newestVersion: newest } : {}) };
   const manifest = facts.manifests.get(p.key);
-  if (manifest !== undefined) return { ...base, status: 'ok', manifest };
+  if (manifest !== undefined) {
+    const document = documents.get(manifest.id);
+    return { ...base, status: 'ok', manifest: { digest: manifest.digest, ...document } };
+  }
   if (!known) return { ...base, status: 'unknown-platform' };
   const entry = facts.entries.get(`${cpId}\u0000${p.key}`);
   const job = facts.jobs.get(p.key);
   if (entry !== undefined && entry.withdrawnAt === null && job !== undefined) {
     return { ...base, status: 'pending', job };
+  }
+  const deferred = facts.deferred.get(p.key);
+  if (entry !== undefined && entry.withdrawnAt === null && deferred !== undefined) {
+    return { ...base, status: 'pending', deferred };
   }
   return {
     ...base,
@@ -279,7 +420,7 @@ function answer(facts: Facts, p: Placement): LookupItemResult {
 async function readFacts(
   ctx: StoreContext,
   platform: string,
-  placements: Placement[],
+  placements: readonly Placement[],
   includeDocuments: boolean,
 ): Promise<Facts> {
   const { db } = ctx;
@@ -297,6 +438,7 @@ async function readFacts(
     entries: new Map(),
     jobs: new Map(),
     tracked: new Set(),
+    deferred: new Map(),
   };
 
   // Manifests, per manifest platform.
@@ -304,7 +446,7 @@ async function readFacts(
     p.manifestPlatform === undefined ? undefined : platformIds.get(p.manifestPlatform),
   );
   for (const [platformId, group] of byManifestPlatform) {
-    for (const [k, m] of await findManifests(db, ctx.dialect, platformId, group, includeDocuments)) {
+    for (const [k, m] of await findManifests(db, platformId, group, includeDocuments)) {
       facts.manifests.set(k, m);
     }
   }
@@ -389,15 +531,18 @@ async function readFacts(
   return facts;
 }
 
-/** The stored manifests of these items on platform `platformId`, by item key. */
+/**
+ * The stored manifests of these items on platform `platformId`, by item key: ids and digests,
+ * and with `withCost` what each would add to an answer (never the bytes themselves: see
+ * chooseDocuments). Both databases give a bytea / blob's length without reading it.
+ */
 async function findManifests(
   db: Db,
-  dialect: StoreContext['dialect'],
   platformId: number,
   placements: readonly Placement[],
-  includeDocuments: boolean,
-): Promise<Map<string, { digest: string; bytes?: Buffer; signature?: string }>> {
-  const found = new Map<string, { digest: string; bytes?: Buffer; signature?: string }>();
+  withCost: boolean,
+): Promise<Map<string, StoredManifest>> {
+  const found = new Map<string, StoredManifest>();
   for (const batch of chunks(placements, rowsPerStatement(3))) {
     const rows = await db
       .selectFrom(keyTable(batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
@@ -408,20 +553,23 @@ async function findManifests(
           .onRef('m.version', '=', 'k.column2')
           .onRef('m.arch', '=', 'k.column3'),
       )
-      .select(['m.name', 'm.version', 'm.arch', 'm.digest'])
-      .$if(includeDocuments, (q) => q.select([documentBytes(dialect), 'm.signature']))
+      .select(['m.id', 'm.name', 'm.version', 'm.arch', 'm.digest'])
+      .$if(withCost, (q) =>
+        q.select([
+          sql<number>`length(${sql.ref('m.bytes')})`.as('bytes_length'),
+          sql<number>`length(${sql.ref('m.signature')})`.as('signature_length'),
+        ]),
+      )
       .execute();
     for (const r of rows) {
-      found.set(itemKey(r), {
-        digest: r.digest,
-        ...(includeDocuments
-          ? { bytes: Buffer.from(r.document as Buffer | string), signature: r.signature as string }
-          : {}),
-      });
+      const cost = withCost ? base64Length(Number(r.bytes_length)) + Number(r.signature_length) : undefined;
+      found.set(itemKey(r), { id: r.id, digest: r.digest, ...(cost === undefined ? {} : { cost }) });
     }
   }
   return found;
 }
+
+const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4;
 
 /** The jobs of these items whose manifests go to platform `targetId`, by item key. */
 async function findJobs(
@@ -447,64 +595,127 @@ async function findJobs(
   return found;
 }
 
+/** What writeRequests did, and what the queue policy kept it from doing. */
+interface Written {
+  jobs: Map<string, { id: number; state: JobState }>;
+  /** Items whose manifest turned out to be stored by now (they need no job). */
+  stored: Placement[];
+  deferredJobs: Placement[];
+  deferredTracked: number;
+  reason: DeferReason;
+  /** This lookup took the last of the quota's room (it wanted at least what was left, and something was left). */
+  quotaReached: boolean;
+}
+
 /**
- * Queues the missing jobs and records newly tracked packages. Returns the jobs by item key, and
- * the items whose manifest turned out to be stored by now (they need no job).
+ * Queues the missing jobs and records newly tracked packages, as far as the queue policy allows
+ * (in item order), and counts what it created against the client's quota: one transaction.
  */
 async function writeRequests(
   trx: Transaction<Database>,
   ctx: StoreContext,
-  newJobs: readonly Placement[],
-  newTracked: ReadonlyMap<number, ReadonlySet<string>>,
+  wanted: PlannedWrites,
+  policy: QueuePolicy,
   reason: JobReason,
-): Promise<{ jobs: Map<string, { id: number; state: JobState }>; stored: Placement[] }> {
-  const now = ctx.now();
-  const created = new Map<string, { id: number; state: JobState }>();
+): Promise<Written> {
+  const allowance = await queueAllowance(trx, ctx, policy);
+  const jobs = await queueJobs(trx, ctx, wanted.jobs, allowance.jobs, reason);
+  const tracked = await trackPackages(trx, ctx, wanted.tracked, allowance.tracked);
+  await chargeQueueQuota(trx, policy, allowance, { jobs: jobs.created, tracked: tracked.created });
+  const filled = (left: number, wanted: number): boolean => left > 0 && wanted >= left;
+  return {
+    jobs: jobs.jobs,
+    stored: jobs.stored,
+    deferredJobs: jobs.deferred,
+    deferredTracked: tracked.deferred,
+    reason: policy.kind === 'closed' ? 'token-required' : 'quota',
+    quotaReached:
+      policy.kind === 'quota' &&
+      (filled(allowance.jobs, jobs.queued + jobs.deferred.length) ||
+        filled(allowance.tracked, tracked.wanted)),
+  };
+}
+
+/**
+ * Queues jobs for the first `allowed` of these items that still need one. Returns the jobs by item
+ * key, the items whose manifest is stored by now, those left unqueued, and how many jobs are new.
+ */
+async function queueJobs(
+  trx: Transaction<Database>,
+  ctx: StoreContext,
+  wanted: readonly Placement[],
+  allowed: number,
+  reason: JobReason,
+): Promise<{
+  jobs: Map<string, { id: number; state: JobState }>;
+  stored: Placement[];
+  queued: number;
+  deferred: Placement[];
+  created: number;
+}> {
+  const jobs = new Map<string, { id: number; state: JobState }>();
+  if (wanted.length === 0) return { jobs, stored: [], queued: 0, deferred: [], created: 0 };
+  const ids = await ensurePlatformIds(
+    trx,
+    wanted.flatMap((p) => [p.catalogPlatform as string, p.manifestPlatform as string]),
+    ctx.now(),
+  );
+  // A manifest stored since the reads needs no job. (On SQLite this transaction holds the write
+  // lock, so the check is exact; on PostgreSQL an upload committing right now can still slip
+  // in between, and claimJobs then finds the manifest and closes the job.)
   const stored = new Set<string>();
-  if (newJobs.length > 0) {
-    const ids = await ensurePlatformIds(
-      trx,
-      newJobs.flatMap((p) => [p.catalogPlatform as string, p.manifestPlatform as string]),
-      now,
-    );
-    // A manifest stored since the reads needs no job. (On SQLite this transaction holds the write
-    // lock, so the check is exact; on PostgreSQL an upload committing right now can still slip
-    // in between, and claimJobs then finds the manifest and closes the job.)
-    for (const [targetId, group] of groupBy(newJobs, (p) => ids.get(p.manifestPlatform as string))) {
-      for (const [k] of await findManifests(trx, ctx.dialect, targetId, group, false)) stored.add(k);
-    }
-    const needed = newJobs.filter((p) => !stored.has(p.key));
-    for (const [buildId, group] of groupBy(needed, (p) => ids.get(p.catalogPlatform as string))) {
-      await enqueueJobs(
-        trx,
-        ctx,
-        buildId,
-        group.map((p) => ({ targetPlatformId: ids.get(p.manifestPlatform as string) as number, ...p.item })),
-        reason,
-      );
-    }
-    // Read back every job (ours or a concurrent request's: the unique key kept exactly one).
-    for (const [targetId, group] of groupBy(needed, (p) => ids.get(p.manifestPlatform as string))) {
-      for (const [k, job] of await findJobs(trx, targetId, group)) created.set(k, job);
-    }
+  for (const [targetId, group] of groupBy(wanted, (p) => ids.get(p.manifestPlatform as string))) {
+    for (const [k] of await findManifests(trx, targetId, group, false)) stored.add(k);
   }
-  for (const [platformId, names] of newTracked) {
-    for (const batch of chunks([...names].sort(), rowsPerStatement(4))) {
-      await trx
+  const needed = wanted.filter((p) => !stored.has(p.key));
+  const queued = needed.slice(0, allowed);
+  let created = 0;
+  for (const [buildId, group] of groupBy(queued, (p) => ids.get(p.catalogPlatform as string))) {
+    created += await enqueueJobs(
+      trx,
+      ctx,
+      buildId,
+      group.map((p) => ({ targetPlatformId: ids.get(p.manifestPlatform as string) as number, ...p.item })),
+      reason,
+    );
+  }
+  // Read back every job (ours or a concurrent request's: the unique key kept exactly one).
+  for (const [targetId, group] of groupBy(queued, (p) => ids.get(p.manifestPlatform as string))) {
+    for (const [k, job] of await findJobs(trx, targetId, group)) jobs.set(k, job);
+  }
+  return {
+    jobs,
+    stored: wanted.filter((p) => stored.has(p.key)),
+    queued: queued.length,
+    deferred: needed.slice(queued.length),
+    created,
+  };
+}
+
+/** Tracks the first `allowed` of these packages (in the order asked); returns how many rows are new and how many were left out. */
+async function trackPackages(
+  trx: Transaction<Database>,
+  ctx: StoreContext,
+  wanted: ReadonlyMap<number, ReadonlySet<string>>,
+  allowed: number,
+): Promise<{ wanted: number; created: number; deferred: number }> {
+  const all = [...wanted].flatMap(([platformId, names]) => [...names].map((name) => ({ platformId, name })));
+  const kept = all.slice(0, allowed);
+  const now = iso(ctx.now());
+  let created = 0;
+  for (const [platformId, group] of groupBy(kept, (t) => t.platformId)) {
+    for (const batch of chunks(group.map((t) => t.name).sort(), rowsPerStatement(4))) {
+      const result = await trx
         .insertInto('tracked_packages')
         .values(
-          batch.map((name) => ({
-            platform_id: platformId,
-            name,
-            source: 'client-request',
-            created_at: iso(now),
-          })),
+          batch.map((name) => ({ platform_id: platformId, name, source: 'client-request', created_at: now })),
         )
         .onConflict((oc) => oc.columns(['platform_id', 'name', 'source']).doNothing())
-        .execute();
+        .executeTakeFirst();
+      created += Number(result.numInsertedOrUpdatedRows ?? 0);
     }
   }
-  return { jobs: created, stored: newJobs.filter((p) => stored.has(p.key)) };
+  return { wanted: all.length, created, deferred: all.length - kept.length };
 }
 
 /** Where a file content was found: one path of one package version. */

@@ -244,7 +244,8 @@ export class Store {
     });
     const answer = result.items[0];
     const what = `${item.name} ${item.version} (${item.arch}) on ${platform}`;
-    if (answer?.status === 'pending') return (await getJob(this.#ctx, answer.job.id)) as GenerationJob;
+    if (answer?.status === 'pending' && 'job' in answer)
+      return (await getJob(this.#ctx, answer.job.id)) as GenerationJob;
     if (answer?.status === 'ok') throw new StoreError('INVALID', `${what} already has a manifest`);
     throw new StoreError('NOT_FOUND', `${what} is not in the platform's catalog: nothing to generate`);
   }
