@@ -27,6 +27,7 @@ import {
   removeTrustedKey,
 } from './trust/index.js';
 import { exitCodeOf, renderJson, renderText, verifyMachine } from './verify/index.js';
+import { DEFAULT_CATALOG_MAX_AGE_DAYS } from './verify/catalog-snapshots.js';
 import { DEFAULT_SCAN_DIRS } from './verify/unowned.js';
 
 const VERSION = '0.1.0';
@@ -35,10 +36,14 @@ const VERIFY_HELP = `
 Exit status (a bit set when the check ran; scripts can test each bit):
   0   clean: every file of every package matches its signed manifest
   1   bit 1: integrity findings (modified, metadata, replaced, missing, unexpected, unowned,
-      config-modified with --include-config, unreadable/unstable/unresolvable files)
+      config-modified with --include-config, unreadable/unstable/unresolvable files, a
+      diversion no verified manifest declares, a stat override that raises privilege)
   2   bit 2: incomplete coverage (some packages have no trusted manifest: pending, not in
-      catalog, unknown platform, foreign origin, server unreachable, not cached)
-  4   bit 4: trust failure (a manifest or catalog refused: bad or untrusted signature)
+      catalog, unknown platform, foreign origin, server unreachable, not cached; or no catalog
+      snapshot, or one older than --catalog-max-age: stale-catalog)
+  4   bit 4: trust failure (a manifest or catalog refused: bad or untrusted signature, an
+      older catalog snapshot than one already verified; or the server contradicted signed
+      data: server-conflict)
       e.g. 5 = integrity findings and a trust failure
   64  usage or configuration error (also: no pinned key — pin one with "sysattest trust add")
   65  the check could not run because of its input (an unreadable package database, …)
@@ -48,7 +53,8 @@ Exit status (a bit set when the check ran; scripts can test each bit):
 
 Configuration: --config FILE, else $SYSATTEST_CONFIG, else /etc/sysattest/client.json when it
 exists (JSON; keys: server, keyring, trustDir, cacheDir, token, timeoutSeconds, batchSize, jobs,
-includeConfig, scanDirs; unknown keys are refused). The environment overrides the file:
+includeConfig, scanDirs, acceptLocalDiversions, acceptDiversions, allowStatOverrides,
+catalogMaxAgeDays; unknown keys are refused). The environment overrides the file:
 SYSATTEST_SERVER, SYSATTEST_KEYRING, SYSATTEST_TRUST_DIR, SYSATTEST_CACHE_DIR, SYSATTEST_TOKEN,
 SYSATTEST_TIMEOUT (seconds), SYSATTEST_JOBS; flags override both. SYSATTEST_CLIENT_HOME moves the
 default pinned-key and cache directories. Cached manifests are used again only through a seal made
@@ -93,6 +99,8 @@ interface VerifyFlags {
   offline?: boolean;
   jobs?: number;
   color?: boolean;
+  acceptLocalDiversions?: boolean;
+  catalogMaxAge?: number;
 }
 
 async function runVerify(flags: VerifyFlags): Promise<void> {
@@ -140,6 +148,10 @@ async function runVerify(flags: VerifyFlags): Promise<void> {
       ...((flags.jobs ?? config.jobs) === undefined ? {} : { jobs: flags.jobs ?? config.jobs }),
       ...(config.batchSize === undefined ? {} : { fetchBatchSize: config.batchSize }),
       ...(progress === undefined ? {} : { onProgress: (p) => progress.update(p) }),
+      acceptLocalDiversions: flags.acceptLocalDiversions ?? config.acceptLocalDiversions ?? false,
+      ...(config.acceptDiversions === undefined ? {} : { acceptDiversions: config.acceptDiversions }),
+      ...(config.allowStatOverrides === undefined ? {} : { allowStatOverrides: config.allowStatOverrides }),
+      catalogMaxAgeDays: flags.catalogMaxAge ?? config.catalogMaxAgeDays ?? DEFAULT_CATALOG_MAX_AGE_DAYS,
     });
   } finally {
     progress?.done();
@@ -264,6 +276,15 @@ export function buildProgram(): Command {
     .option('--offline', 'use the local cache of verified manifests alone (no network)')
     .option('--jobs <n>', 'hashing threads (default: the CPUs)', parsePositiveInt)
     .option('--no-color', 'no colour even on a terminal (NO_COLOR is honoured too)')
+    .option(
+      '--accept-local-diversions',
+      'honour dpkg-divert --local diversions (each is still listed, as accepted); by default a diversion no verified manifest declares is a failure and the packaged file is checked where the package put it',
+    )
+    .option(
+      '--catalog-max-age <days>',
+      `a catalog snapshot older than this is a stale-catalog finding (default ${DEFAULT_CATALOG_MAX_AGE_DAYS})`,
+      parsePositiveInt,
+    )
     .addHelpText('after', VERIFY_HELP)
     .action(async (flags: VerifyFlags) => runVerify(flags));
 

@@ -19,7 +19,11 @@ import { SysattestError } from '@sysattest/core';
  *   "batchSize": 500,                             // packages per lookup request
  *   "jobs": 4,                                    // hashing threads
  *   "includeConfig": false,                       // conffile changes are failures
- *   "scanDirs": ["/usr/bin", "/usr/sbin", …]      // where --scan-unowned looks
+ *   "scanDirs": ["/usr/bin", "/usr/sbin", …],     // where --scan-unowned looks
+ *   "acceptLocalDiversions": false,               // honour dpkg-divert --local (each listed)
+ *   "acceptDiversions": ["/usr/bin/foo"],         // honour these diversions whoever made them
+ *   "allowStatOverrides": ["/usr/bin/foo"],       // stat overrides allowed to raise privilege
+ *   "catalogMaxAgeDays": 7                        // an older catalog snapshot: stale-catalog
  * }
  * ```
  */
@@ -64,6 +68,10 @@ export const configSchema = z.strictObject({
   jobs: z.int().min(1).max(256).optional(),
   includeConfig: z.boolean().optional(),
   scanDirs: z.array(absolutePath).max(256).optional(),
+  acceptLocalDiversions: z.boolean().optional(),
+  acceptDiversions: z.array(absolutePath).max(10_000).optional(),
+  allowStatOverrides: z.array(absolutePath).max(10_000).optional(),
+  catalogMaxAgeDays: z.number().min(0).max(3650).optional(),
 });
 
 export type ClientConfig = z.infer<typeof configSchema>;

@@ -61,6 +61,11 @@ const catalogResponse = z.object({
   signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
 });
 
+const manifestResponse = z.object({
+  manifest: base64(MANIFEST_LIMITS.maxBytes),
+  signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
+});
+
 const reverseResponse = z.object({
   results: z.array(
     z.object({
@@ -112,15 +117,32 @@ export class HttpManifestSource implements ManifestSource {
 
   async fetch(platform: Platform, items: readonly ManifestRequest[]): Promise<ManifestFetchResult[]> {
     const answer = await this.lookup(platform, items, true);
-    return answer.map((r) => {
+    const out: ManifestFetchResult[] = [];
+    for (const r of answer) {
       const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
-      if (r.status !== 'ok') return { status: r.status, ...newest };
       const m = r.manifest;
-      if (m?.bytes === undefined || m.signature === undefined) {
+      if (r.status !== 'ok') out.push({ status: r.status, ...newest });
+      else if (m === undefined)
         throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a manifest`);
-      }
-      return { status: 'ok', bytes: Buffer.from(m.bytes, 'base64'), signature: m.signature, ...newest };
+      else if (m.bytes !== undefined && m.signature !== undefined)
+        out.push({ status: 'ok', bytes: Buffer.from(m.bytes, 'base64'), signature: m.signature, ...newest });
+      else out.push({ ...(await this.manifestByDigest(m.digest)), ...newest });
+    }
+    return out;
+  }
+
+  /**
+   * A manifest the lookup named by digest only (a server keeps an answer's size bounded and
+   * names the rest): `GET /v1/manifests/{digest}`. Not there is `not-in-catalog`, which the
+   * caller holds against the signed catalogs like any such answer.
+   */
+  private async manifestByDigest(digest: string): Promise<ManifestFetchResult> {
+    const doc = await this.client.request('GET', `/v1/manifests/${digest}`, manifestResponse, {
+      allow404: true,
+      maxBytes: Math.ceil(MANIFEST_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
     });
+    if (doc === undefined) return { status: 'not-in-catalog' };
+    return { status: 'ok', bytes: Buffer.from(doc.manifest, 'base64'), signature: doc.signature };
   }
 
   /**

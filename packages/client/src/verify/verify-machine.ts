@@ -165,9 +165,10 @@ async function verifyWith(
   // The cache's bounds can only have been passed by what this run stored.
   if (resolver.stored > 0) await options.cache?.prune().catch(() => undefined);
 
+  const diverted = checker.divertedPaths();
   const diversions = judgeDiversions(
-    relevantDiversions(machine, checker, options),
-    verdicts.declared(),
+    relevantDiversions(machine, diverted, options),
+    { ...verdicts.declared(), shipsVerified: (p) => diverted.has(p) },
     options,
   );
   await checker.finishDiverted(diversions.honoured);
@@ -327,12 +328,11 @@ async function checkChunks(
  */
 function relevantDiversions(
   machine: Machine,
-  checker: ChunkChecker,
+  claimed: ReadonlySet<string>,
   options: VerifyMachineOptions,
 ): readonly Diversion[] {
   if (options.packages === undefined) return machine.db.diversions;
   const names = new Set(machine.installed.map((p) => p.name));
-  const claimed = checker.divertedPaths();
   return machine.db.diversions.filter((d) => names.has(d.by) || claimed.has(d.from));
 }
 
