@@ -22,9 +22,9 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  *     "durationMs": 5123
  *   },
  *   "findings": [{
- *     "class": "bad-signature" | "modified" | "replaced" | "missing" | "metadata" | "unexpected"
- *            | "config-modified" | "unreadable" | "unstable" | "unresolvable" | "unowned"
- *            | "unverified" | "outdated",
+ *     "class": "bad-signature" | "server-conflict" | "modified" | "replaced" | "missing" | "metadata"
+ *            | "unexpected" | "config-modified" | "unreadable" | "unstable" | "unresolvable"
+ *            | "diversion" | "statoverride" | "unowned" | "unverified" | "stale-catalog" | "outdated",
  *     "package": "coreutils", "arch": "amd64",   // "" for unowned files
  *     "path": "/usr/bin/ls",              // absent for package-level findings
  *     "location": "/usr/bin/ls.distrib",  // only when diverted: where it was looked at
@@ -32,7 +32,8 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  *     "expected": "0755", "actual": "4755",   // strings; absent when not meaningful
  *     "known": false,                     // unowned files: the server knows this content
  *     "detail": "…",                      // one line for a human
- *     "failure": true                     // false: information only
+ *     "failure": true,                    // false: information only
+ *     "accepted": true                    // a diversion or stat override the configuration accepted
  *   }],
  *   "packages": [{
  *     "name": "coreutils", "version": "9.1-1", "arch": "amd64",
@@ -45,7 +46,8 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  *     "newestVersionClaimed": "9.1-2"     // the server's unsigned claim, when no signed catalog was had
  *   }],
  *   "catalogs": [{ "platform": "debian/bookworm/amd64", "digest": "64 hex",
- *                  "status": "verified" | "refused", "generatedAt": "…", "signer": "…", "reason": "…" }],
+ *                  "status": "verified" | "refused", "generatedAt": "…", "signer": "…", "reason": "…",
+ *                  "remembered": true }],   // verified on an earlier run (the server's refused or missing)
  *   "notes": ["…"]                        // things worth knowing that are not findings
  * }
  * ```

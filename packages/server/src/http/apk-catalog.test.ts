@@ -1,4 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signCatalog, signManifest, verifyCatalog, type Catalog } from '@sysattest/core';
 import { openStore } from '../store/index.js';
@@ -53,6 +57,7 @@ for (const dialect of TEST_DIALECTS) {
     let gen: TestGenerator;
     let generatorToken: string;
     let adminToken: string;
+    let secretDir: string | undefined;
 
     before(async () => {
       db = await createTestDatabase(dialect);
@@ -65,12 +70,19 @@ for (const dialect of TEST_DIALECTS) {
       } finally {
         await store.close();
       }
-      server = await startServer(['--port', '0', '--database', db.url, '--rate-limit', 'off']);
+      // With PostgreSQL the default secret would be ./data/ in the working directory: keep it out of the tree.
+      secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-apk-server-'));
+      const secretFile = path.join(secretDir, 'dashboard-session.key');
+      fs.writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
+      server = await startServer(['--port', '0', '--database', db.url, '--rate-limit', 'off'], {
+        SYSATTEST_SESSION_SECRET_FILE: secretFile,
+      });
     });
 
     after(async () => {
       await server?.stop();
       await db?.drop();
+      if (secretDir !== undefined) fs.rmSync(secretDir, { recursive: true, force: true });
     });
 
     const call = async (

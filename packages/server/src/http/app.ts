@@ -6,7 +6,6 @@ import {
   JOB_LIMITS,
   JOB_STATES,
   LOOKUP_LIMITS,
-  type LookupItemResult,
   type LookupResult,
   type QueuePolicy,
   type Store,
@@ -17,6 +16,7 @@ import { registerDashboard } from '../dashboard/index.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { quotaClient } from './client-address.js';
 import { ApiError, errorBody, toApiError } from './errors.js';
+import { lookupAnswerStream } from './lookup-answer.js';
 import { ServerMetrics, type Gauge } from './metrics.js';
 import {
   CATALOG_INFO_SCHEMA,
@@ -178,15 +178,6 @@ export function queuePolicyFor(
   if (rules.queueNeedsToken) return { kind: 'closed' };
   if (rules.quota === false) return { kind: 'open' };
   return { kind: 'quota', client: quotaClient(address), ...rules.quota };
-}
-
-function lookupItemJson(r: LookupItemResult): unknown {
-  if (r.status !== 'ok') return r;
-  const { bytes, ...manifest } = r.manifest;
-  return {
-    ...r,
-    manifest: { ...manifest, ...(bytes === undefined ? {} : { bytes: bytes.toString('base64') }) },
-  };
 }
 
 /** `config` of a route: who may call it, and what the OpenAPI document says about it. */
@@ -813,7 +804,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         200: LOOKUP_ANSWER,
       }),
     },
-    async (request) => {
+    async (request, reply) => {
       const queue = queuePolicyFor(request.sysattestCaller, request.ip, queueRules);
       const result = await store.lookup(request.body.platform, request.body.items, {
         includeDocuments: request.body.documents ?? true,
@@ -823,13 +814,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           : { documentBudget: options.lookupDocumentBudget }),
       });
       recordLookup(result, queue);
-      return {
-        platform: result.platform,
-        ...(result.catalog === undefined ? {} : { catalog: result.catalog }),
-        foreignCatalogs: result.foreignCatalogs,
-        items: result.items.map(lookupItemJson),
-        ...(result.documentsOmitted === undefined ? {} : { documentsOmitted: result.documentsOmitted }),
-      };
+      return reply.type('application/json; charset=utf-8').send(lookupAnswerStream(result));
     },
   );
 

@@ -381,7 +381,11 @@ async function loadDocuments(ctx: StoreContext, ids: readonly number[]): Promise
       .select(['m.id', documentBytes(ctx.dialect), 'm.signature'])
       .where('m.id', 'in', batch)
       .execute();
-    for (const r of rows) out.set(r.id, { bytes: Buffer.from(r.document), signature: r.signature });
+    for (const r of rows) {
+      // SQLite gives a Buffer already (no copy); PostgreSQL the UTF-8 text (see documentBytes).
+      const bytes = Buffer.isBuffer(r.document) ? r.document : Buffer.from(r.document);
+      out.set(r.id, { bytes, signature: r.signature });
+    }
   }
   return out;
 }
