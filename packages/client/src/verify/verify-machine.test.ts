@@ -796,7 +796,25 @@ describe('verifyMachine with a cache and a source that answers digests first', (
     fs.writeFileSync(file, again.bytes);
     fs.writeFileSync(`${file}.asc`, again.signature);
     const third = new CountingSource(manifests, snapshot);
-    await verifyMachine({ root, keyring, source: third, cache, jobs: 2 });
+    const resigned = await verifyMachine({ root, keyring, source: third, cache, jobs: 2 });
     assert.deepEqual(third.fetched, ['tool']);
+    assert.ok(
+      resigned.notes.some((n) => /another signed manifest .* both verified, the new one is used/.test(n)),
+    );
+
+    // Offline: the remembered snapshot still gives `outdated`, and a note says how old it is.
+    const offline = await verifyMachine({ root, keyring, cache, jobs: 2 });
+    assert.deepEqual(summarise(offline.findings), ['outdated tool']);
+    assert.ok(
+      offline.notes.some((n) =>
+        /^offline: the catalog snapshot of debian\/bookworm\/amd64 is from .* days old\)$/.test(n),
+      ),
+      offline.notes.join('\n'),
+    );
+    // Old enough data offline is a stale-catalog finding (coverage).
+    const later = new Date(Date.now() + 10 * 24 * 3600_000);
+    const stale = await verifyMachine({ root, keyring, cache, jobs: 2, now: later });
+    assert.deepEqual(summarise(stale.findings), ['stale-catalog ', 'outdated tool']);
+    assert.equal(exitCodeOf(stale), 2);
   });
 });
