@@ -11,7 +11,7 @@ import {
 import type { CatalogMark, ManifestCache } from '../cache/manifest-cache.js';
 import type { Finding } from './compare.js';
 import type { CatalogResult } from './report.js';
-import type { ManifestSource, OfferedCatalog } from './source.js';
+import { isUnavailable, type ManifestSource, type OfferedCatalog } from './source.js';
 
 /**
  * The signed catalog snapshots a verification believes: what "newest version" (`outdated`) and
@@ -329,9 +329,4 @@ export function contradictedStatuses(
     });
   }
   return out;
-}
-
-/** A source failure that means "the server is not there" (exit 69) rather than a bug. */
-export function isUnavailable(e: unknown): e is SysattestError {
-  return isSysattestError(e) && (e as { exitCode?: unknown }).exitCode === 69;
 }

@@ -7,9 +7,8 @@ import {
   type VerifiedManifest,
 } from '@sysattest/core';
 import type { ManifestCache } from '../cache/manifest-cache.js';
-import { isUnavailable } from './catalog-snapshots.js';
 import { isArchIndependent } from './local-database.js';
-import type { ManifestSource } from './source.js';
+import { isUnavailable, type ManifestSource } from './source.js';
 import { verifyFor } from './trust-resolution.js';
 import type { ContentClaim } from './unowned.js';
 

@@ -1,6 +1,13 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MANIFEST_LIMITS, MAX_SIGNATURE_BYTES, manifestFileName, type Platform } from '@sysattest/core';
+import {
+  MANIFEST_LIMITS,
+  MAX_SIGNATURE_BYTES,
+  isSysattestError,
+  manifestFileName,
+  type Platform,
+  type SysattestError,
+} from '@sysattest/core';
 
 /**
  * Where manifests come from. A source is NOT trusted: everything it returns is verified against the
@@ -57,6 +64,11 @@ export interface ManifestSource {
   snapshotDigests?(): Map<string, string>;
   /** One snapshot by digest, unverified; undefined when the source lacks it. */
   catalog?(digest: string): Promise<OfferedCatalog | undefined>;
+}
+
+/** A source failure that means "the server is not there" (exit 69) rather than a bug. */
+export function isUnavailable(e: unknown): e is SysattestError {
+  return isSysattestError(e) && (e as { exitCode?: unknown }).exitCode === 69;
 }
 
 /** Largest detached signature read from a `.asc` file. */

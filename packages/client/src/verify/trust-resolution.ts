@@ -11,12 +11,17 @@ import {
   type VerifiedManifest,
 } from '@sysattest/core';
 import type { ManifestCache } from '../cache/manifest-cache.js';
-import { isUnavailable } from './catalog-snapshots.js';
 import type { Finding } from './compare.js';
 import { collectGarbage } from './gc.js';
 import { isArchIndependent } from './local-database.js';
 import type { UnverifiedReason } from './report.js';
-import type { ManifestFetchResult, ManifestRequest, ManifestSource, ManifestStatus } from './source.js';
+import {
+  isUnavailable,
+  type ManifestFetchResult,
+  type ManifestRequest,
+  type ManifestSource,
+  type ManifestStatus,
+} from './source.js';
 
 /**
  * What is trusted for each installed package: a manifest that verified against the pinned keys,
