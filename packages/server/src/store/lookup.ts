@@ -289,7 +289,10 @@ export async function lookupWith(
   let deferred: LookupDeferred | undefined;
   let quotaReached = false;
   if (wanted.jobs.length > 0 || wanted.tracked.size > 0) {
-    const written = await inTransaction(ctx, (trx) => writeRequests(trx, ctx, wanted, queue, options.reason));
+    const written =
+      queue.kind === 'closed'
+        ? heldBack(wanted)
+        : await inTransaction(ctx, (trx) => writeRequests(trx, ctx, wanted, queue, options.reason));
     for (const [k, job] of written.jobs) facts.jobs.set(k, job);
     for (const p of written.deferredJobs) facts.deferred.set(p.key, written.reason);
     // Manifests uploaded while we were reading: answer with them.
@@ -640,6 +643,18 @@ async function writeRequests(
   };
 }
 
+/** A closed policy writes nothing, not even a platform row: everything wanted is deferred. */
+function heldBack(wanted: PlannedWrites): Written {
+  return {
+    jobs: new Map(),
+    stored: [],
+    deferredJobs: wanted.jobs,
+    deferredTracked: [...wanted.tracked.values()].reduce((n, names) => n + names.size, 0),
+    reason: 'token-required',
+    quotaReached: false,
+  };
+}
+
 /**
  * Queues jobs for the first `allowed` of these items that still need one. Returns the jobs by item
  * key, the items whose manifest is stored by now, those left unqueued, and how many jobs are new.
@@ -658,7 +673,8 @@ async function queueJobs(
   created: number;
 }> {
   const jobs = new Map<string, { id: number; state: JobState }>();
-  if (wanted.length === 0) return { jobs, stored: [], queued: 0, deferred: [], created: 0 };
+  if (wanted.length === 0 || allowed <= 0)
+    return { jobs, stored: [], queued: 0, deferred: [...wanted], created: 0 };
   const ids = await ensurePlatformIds(
     trx,
     wanted.flatMap((p) => [p.catalogPlatform as string, p.manifestPlatform as string]),

@@ -26,7 +26,9 @@ for (const dialect of TEST_DIALECTS) {
     });
 
     async function seed(t: TestStore): Promise<void> {
-      await t.store.ingestCatalog(await gen.catalog(AMD64, T1, packages));
+      await t.store.ingestCatalog(
+        await gen.catalog(AMD64, T1, [...packages, { name: 'tzdata', version: '2024a-1', arch: 'all' }]),
+      );
       await t.store.ingestManifest(await gen.manifest(AMD64, packages[11] as (typeof packages)[number]));
     }
 
@@ -88,16 +90,21 @@ for (const dialect of TEST_DIALECTS) {
       withStore(dialect, async (t) => {
         await seed(t);
         await t.store.lookup(AMD64, items.slice(0, 1));
-        const r = await t.store.lookup(AMD64, [...items.slice(0, 3), items[11] as LookupItem], {
+        const platforms = await countRows(t.raw(), 'platforms');
+        // Its manifest would go to debian/bookworm/all, a platform no row names yet.
+        const all = { name: 'tzdata', version: '2024a-1', arch: 'all' };
+        const r = await t.store.lookup(AMD64, [...items.slice(0, 3), items[11] as LookupItem, all], {
           queue: { kind: 'closed' },
         });
+        assert.equal(await countRows(t.raw(), 'platforms'), platforms, 'not even a platform row');
         assert.deepEqual(r.items.map(said), [
           'pkg0: pending job',
           'pkg1: pending token-required',
           'pkg2: pending token-required',
           'pkg11: ok',
+          'tzdata: pending token-required',
         ]);
-        assert.deepEqual(r.deferred, { reason: 'token-required', jobs: 2, tracked: 3 });
+        assert.deepEqual(r.deferred, { reason: 'token-required', jobs: 3, tracked: 4 });
         assert.equal(r.quotaReached, undefined);
         assert.equal(await countRows(t.raw(), 'jobs'), 1);
         assert.equal(await countRows(t.raw(), 'tracked_packages'), 1);

@@ -61,7 +61,7 @@ export async function queueAllowance(
   policy: QueuePolicy,
 ): Promise<QueueAllowance> {
   if (policy.kind === 'open') return { jobs: Infinity, tracked: Infinity };
-  if (policy.kind === 'closed') return { jobs: 0, tracked: 0 };
+  if (policy.kind === 'closed') return { jobs: 0, tracked: 0 }; // lookups skip the transaction (heldBack)
   const start = windowStart(ctx.now(), policy.windowSeconds);
   await trx.deleteFrom('queue_quotas').where('window_start', '<', start).execute();
   await trx
