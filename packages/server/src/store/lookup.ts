@@ -378,7 +378,8 @@ function chooseDocuments(facts: Facts, placements: readonly Placement[], budget:
 /** The bytes and signatures of these manifests, by id. */
 async function loadDocuments(ctx: StoreContext, ids: readonly number[]): Promise<Map<number, Document>> {
   const out = new Map<number, Document>();
-  for (const batch of chunks(ids, DOCUMENTS_PER_STATEMENT)) {
+  // The ids are few enough already (the budget chose them), so the batch is the parameter bound's.
+  for (const batch of chunks(ids, rowsPerStatement(1))) {
     const rows = await ctx.db
       .selectFrom('manifests as m')
       .select(['m.id', documentBytes(ctx.dialect), 'm.signature'])
@@ -392,9 +393,6 @@ async function loadDocuments(ctx: StoreContext, ids: readonly number[]): Promise
   }
   return out;
 }
-
-/** Small batches: each row is a whole manifest. */
-const DOCUMENTS_PER_STATEMENT = 100;
 
 function answer(facts: Facts, p: Placement, documents: ReadonlyMap<number, Document>): LookupItemResult {
   const { name, version, arch } = p.item;
