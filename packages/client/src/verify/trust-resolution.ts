@@ -159,11 +159,12 @@ export class TrustResolver {
   ): Promise<Map<InstalledPackage, ManifestStatus> | undefined> {
     const source = this.options.source;
     if (source?.statuses === undefined || this.unavailable !== undefined) return undefined;
+    const statuses = source.statuses.bind(source);
     const out = new Map<InstalledPackage, ManifestStatus>();
     try {
       for (let i = 0; i < pkgs.length; i += STATUS_BATCH) {
         const part = pkgs.slice(i, i + STATUS_BATCH);
-        const said = await source.statuses(platform, requestsFor(part, arch));
+        const said = await askDistinct(part, arch, (items) => statuses(platform, items));
         part.forEach((p, j) => {
           const s = said[j];
           if (s !== undefined) out.set(p, s);
@@ -208,10 +209,11 @@ export class TrustResolver {
     // the peak memory of a first run down; the groups of a chunk follow each other.
     for (let g = 0; g < pkgs.length; g += FETCH_GROUP) {
       const group = pkgs.slice(g, g + FETCH_GROUP);
-      let fetched: ManifestFetchResult[] | undefined;
+      let fetched: (ManifestFetchResult | undefined)[] | undefined;
       if (source !== undefined && this.unavailable === undefined) {
         try {
-          fetched = await source.fetch(this.platformsOf(arch).lookup, requestsFor(group, arch));
+          const lookup = this.platformsOf(arch).lookup;
+          fetched = await askDistinct(group, arch, (items) => source.fetch(lookup, items));
         } catch (e) {
           this.lost(e);
         }
@@ -315,8 +317,29 @@ export class TrustResolver {
   }
 }
 
-function requestsFor(list: readonly InstalledPackage[], arch: string): ManifestRequest[] {
-  return list.map((p) => ({ name: p.name, version: p.version, arch }));
+/**
+ * Asks about each distinct name/version of `list` once (a damaged database can list a package
+ * twice, and a server refuses a lookup that repeats an item); the answers in `list`'s order.
+ */
+async function askDistinct<T>(
+  list: readonly InstalledPackage[],
+  arch: string,
+  ask: (items: ManifestRequest[]) => Promise<T[]>,
+): Promise<(T | undefined)[]> {
+  const slot = new Map<string, number>();
+  const items: ManifestRequest[] = [];
+  const slots = list.map((p) => {
+    const key = `${p.name}\0${p.version}`;
+    let i = slot.get(key);
+    if (i === undefined) {
+      i = items.length;
+      slot.set(key, i);
+      items.push({ name: p.name, version: p.version, arch });
+    }
+    return i;
+  });
+  const answers = await ask(items);
+  return slots.map((i) => answers[i]);
 }
 
 /**
