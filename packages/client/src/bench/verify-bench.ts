@@ -35,10 +35,13 @@ import {
   RootDir,
   SigningKey,
   detectPlatforms,
+  formatPlatform,
   generateSigningKey,
   readDpkgDatabase,
   readRootAccounts,
+  signCatalog,
   signManifest,
+  sortCatalogPackages,
   type FileObservation,
   type Manifest,
 } from '@sysattest/core';
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
           },
           accounts,
           divertedLocation: (p, name) => db.applyDiversions(p, name),
+          diversions: db.diversions,
           observation: (p) => byPath.get(p),
         });
         const s = await signManifest(built.manifest, key);
@@ -199,6 +203,43 @@ async function main(): Promise<void> {
       if (r.status !== 200 && r.status !== 201)
         throw new Error(`upload ${s.name}: ${r.status} ${await r.text()}`);
     }
+    // The platform's signed catalog (the installed versions), as a worker would upload it: without
+    // one, every run would report that the server named no snapshot (stale-catalog).
+    const catalog = await signCatalog(
+      {
+        schema: 'sysattest.catalog',
+        schemaVersion: 1,
+        platform: formatPlatform(primary),
+        generatedAt,
+        provenance: {
+          generator: { name: 'sysattest verify bench (from the live disk)', version: '0' },
+          keyFingerprint: key.fingerprint,
+          image: { id: 'live-disk' },
+          sources: [],
+        },
+        packages: sortCatalogPackages(
+          db.packages.map((p) => ({
+            name: p.name,
+            version: p.version,
+            architecture: p.architecture,
+            source: { name: p.name, version: p.version },
+            size: 0,
+            sha256: '0'.repeat(64),
+          })),
+        ),
+      },
+      key,
+    );
+    const up = await fetch(`${url}/v1/catalogs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        catalog: Buffer.from(catalog.bytes).toString('base64'),
+        signature: catalog.signature,
+      }),
+    });
+    if (up.status !== 200 && up.status !== 201)
+      throw new Error(`upload catalog: ${up.status} ${await up.text()}`);
     log(`  uploaded to ${url} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     // The same work for all three: these packages, these files.
