@@ -62,7 +62,7 @@ describe('ServerClient against a misbehaving server', () => {
             200,
             JSON.stringify({
               platform: 'debian/bookworm/amd64',
-              items: [{ name: 'a', version: '1', arch: 'amd64', status: 'pending' }],
+              items: [{ name: 'a', version: '1', arch: 'amd64', status: 'pending', deferred: 'quota' }],
             }),
           );
         default:
@@ -150,5 +150,13 @@ describe('ServerClient against a misbehaving server', () => {
       ]),
     );
     assert.match(e.message, /answered 1 items for 2 asked/);
+  });
+
+  it('a pending item the server did not queue says why (its anonymous quota, or tokens only)', async () => {
+    const source = new HttpManifestSource(client());
+    const said = await source.statuses({ distro: 'debian', release: 'bookworm', arch: 'amd64' }, [
+      { name: 'a', version: '1', arch: 'amd64' },
+    ]);
+    assert.deepEqual(said, [{ status: 'pending', deferred: 'quota' }]);
   });
 });

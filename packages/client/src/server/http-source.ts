@@ -7,6 +7,7 @@ import {
   type Platform,
 } from '@sysattest/core';
 import type {
+  DeferredReason,
   ManifestFetchResult,
   ManifestRequest,
   ManifestSource,
@@ -38,6 +39,7 @@ const lookupItem = z.object({
   version: text,
   arch: text,
   status: z.enum(['ok', 'pending', 'not-in-catalog', 'unknown-platform']),
+  deferred: z.enum(['quota', 'token-required']).optional(),
   newestVersion: text.optional(),
   manifest: z
     .object({
@@ -108,6 +110,15 @@ export interface ReverseHit {
   path: string;
 }
 
+/** A lookup item that is not `ok`, with why a `pending` one was not queued. */
+function notOk(
+  status: 'pending' | 'not-in-catalog' | 'unknown-platform',
+  deferred: DeferredReason | undefined,
+): { status: 'pending'; deferred?: DeferredReason } | { status: 'not-in-catalog' | 'unknown-platform' } {
+  if (status !== 'pending') return { status };
+  return deferred === undefined ? { status } : { status, deferred };
+}
+
 export class HttpManifestSource implements ManifestSource {
   private readonly snapshots = new Map<string, z.infer<typeof snapshotInfo>>();
   /** Lookups made (for tests and the "almost no network" check). */
@@ -121,7 +132,7 @@ export class HttpManifestSource implements ManifestSource {
     for (const r of answer) {
       const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
       const m = r.manifest;
-      if (r.status !== 'ok') out.push({ status: r.status, ...newest });
+      if (r.status !== 'ok') out.push({ ...notOk(r.status, r.deferred), ...newest });
       else if (m === undefined)
         throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a manifest`);
       else if (m.bytes !== undefined && m.signature !== undefined)
@@ -154,7 +165,7 @@ export class HttpManifestSource implements ManifestSource {
     const answer = await this.lookup(platform, items, false);
     return answer.map((r) => {
       const newest = r.newestVersion === undefined ? {} : { newestVersion: r.newestVersion };
-      if (r.status !== 'ok') return { status: r.status, ...newest };
+      if (r.status !== 'ok') return { ...notOk(r.status, r.deferred), ...newest };
       if (r.manifest === undefined) {
         throw new ServerError('SERVER_BAD_RESPONSE', `the server said ok for ${r.name} without a digest`);
       }

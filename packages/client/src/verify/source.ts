@@ -20,9 +20,16 @@ export interface ManifestRequest {
   arch: string;
 }
 
+/**
+ * Why a `pending` package was not queued (a server's anonymous quota is used up, or it queues
+ * work for token holders only): a later lookup, or one with a token, queues it.
+ */
+export type DeferredReason = 'quota' | 'token-required';
+
 export type ManifestFetchResult = (
   | { status: 'ok'; bytes: Uint8Array; signature: string }
-  | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
+  | { status: 'pending'; deferred?: DeferredReason }
+  | { status: 'not-in-catalog' | 'unknown-platform' }
 ) & {
   /**
    * The newest version of the package the source claims (from a catalog snapshot). Only a hint:
@@ -34,7 +41,8 @@ export type ManifestFetchResult = (
 /** One package's state at the source without its manifest: for a client whose cache may hold it. */
 export type ManifestStatus = (
   | { status: 'ok'; /** sha256 of the manifest's signed bytes */ digest: string }
-  | { status: 'pending' | 'not-in-catalog' | 'unknown-platform' }
+  | { status: 'pending'; deferred?: DeferredReason }
+  | { status: 'not-in-catalog' | 'unknown-platform' }
 ) & { newestVersion?: string };
 
 /** A signed catalog snapshot as a source offers it (unverified). */

@@ -17,6 +17,7 @@ import { isArchIndependent } from './local-database.js';
 import type { UnverifiedReason } from './report.js';
 import {
   isUnavailable,
+  type DeferredReason,
   type ManifestFetchResult,
   type ManifestRequest,
   type ManifestSource,
@@ -63,6 +64,14 @@ export interface Chunk {
 }
 
 type SaidStatus = 'pending' | 'not-in-catalog' | 'unknown-platform';
+
+/** What a `pending` deferred by the server means for the user. */
+const DEFERRED_WHY: Record<DeferredReason, string> = {
+  quota:
+    "not queued yet: this address used up the server's queue quota for anonymous clients; a later run queues it",
+  'token-required':
+    'not queued: the server queues work for token holders only (set "token" in the client config)',
+};
 
 export class TrustResolver {
   /** The source's unsigned claims of each package's newest version (hints for the report). */
@@ -128,7 +137,7 @@ export class TrustResolver {
         flipped.set(pkg, m);
         toFetch.push(pkg);
       } else if (said !== undefined && said.status !== 'ok') {
-        out.push(this.unverifiedBySource(pkg, said.status));
+        out.push(this.unverifiedBySource(pkg, said));
       } else toFetch.push(pkg);
     });
     if (toFetch.length > 0) out.push(...(await this.fetchAll(arch, toFetch, flipped)));
@@ -246,8 +255,8 @@ export class TrustResolver {
         : { kind: 'unverified', pkg, reason: 'server-unreachable' };
     }
     if (r?.newestVersion !== undefined) this.claims.set(pkg, r.newestVersion);
-    if (r === undefined) return this.unverifiedBySource(pkg, 'not-in-catalog');
-    if (r.status !== 'ok') return this.unverifiedBySource(pkg, r.status);
+    if (r === undefined) return this.unverifiedBySource(pkg, { status: 'not-in-catalog' });
+    if (r.status !== 'ok') return this.unverifiedBySource(pkg, r);
     // The answer it came in (its base64 text and parse) is garbage now: free it before a large
     // manifest's parse adds several times its size on top.
     const large = r.bytes.length > LARGE_MANIFEST_BYTES;
@@ -295,9 +304,13 @@ export class TrustResolver {
     return { kind: 'verified', pkg, manifest: cached };
   }
 
-  private unverifiedBySource(pkg: InstalledPackage, status: SaidStatus): Resolution {
-    if (status !== 'pending') this.said.set(pkg, status);
-    return { kind: 'unverified', pkg, reason: status };
+  private unverifiedBySource(
+    pkg: InstalledPackage,
+    said: { status: SaidStatus; deferred?: DeferredReason },
+  ): Resolution {
+    if (said.status !== 'pending') this.said.set(pkg, said.status);
+    const why = said.deferred === undefined ? undefined : DEFERRED_WHY[said.deferred];
+    return { kind: 'unverified', pkg, reason: said.status, ...(why === undefined ? {} : { why }) };
   }
 
   private async store(manifest: VerifiedManifest): Promise<void> {
