@@ -266,7 +266,11 @@ export function buildProgram(): Command {
     .option('--server <url>', 'the sysattest server (default: SYSATTEST_SERVER or the config file)')
     .option('--keyring <file>', 'verify with the armored keys in FILE instead of the pinned keys')
     .option('--config <file>', 'the config file (default: SYSATTEST_CONFIG or /etc/sysattest/client.json)')
-    .option('--packages <list>', 'only these packages, comma-separated (name or name:arch)', parsePackages)
+    .option(
+      '--packages <list>',
+      'only these packages, comma-separated (name or name:arch); a package whose diversion claims one of their paths is checked too',
+      parsePackages,
+    )
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--include-config', 'count changed configuration files (conffiles) as failures')
     .option(

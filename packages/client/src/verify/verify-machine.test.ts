@@ -380,7 +380,8 @@ describe('verifyMachine on a fake root', () => {
       packages: ['tool'],
       jobs: 1,
     });
-    assert.equal(strict.summary.packages, 1);
+    // tool, and extra, whose diversion claims a path of tool's (its manifest decides whether it holds)
+    assert.equal(strict.summary.packages, 2);
     assert.equal(strict.findings.find((f) => f.class === 'config-modified')?.failure, true);
   });
 
@@ -447,6 +448,17 @@ describe('verifyMachine: diversions and stat overrides are claims of the machine
     const report = await run();
     assert.deepEqual(summarise(report.findings), []);
     assert.equal(exitCodeOf(report), 0);
+  });
+
+  it('--packages: the diverting package is resolved with the selection, so its declared diversion holds', async () => {
+    const report = await run({ packages: ['tool'] });
+    assert.deepEqual(summarise(report.findings), []);
+    assert.deepEqual(report.packages.map((p) => p.name).sort(), ['extra', 'tool']);
+    const libdata = await run({ packages: ['libdata'] });
+    assert.deepEqual(
+      libdata.packages.map((p) => p.name),
+      ['libdata'],
+    );
   });
 
   it('a local diversion hiding a trojan: a diversion failure, and the trojan at the original path is modified', async () => {

@@ -192,7 +192,7 @@ async function readMachine(options: VerifyMachineOptions): Promise<Machine> {
   const root = options.root ?? '/';
   const db = await readLocalDatabase(root);
   const primary = (await detectPlatforms(root)).primary;
-  const installed = selectPackages(db.packages, options.packages, root);
+  const installed = selectPackages(db, options.packages, root);
   const byArch = new Map<string, InstalledPackage[]>();
   for (const p of installed) {
     const list = byArch.get(p.architecture);
@@ -212,11 +212,17 @@ async function readMachine(options: VerifyMachineOptions): Promise<Machine> {
   };
 }
 
+/**
+ * The packages to check: all, or those `--packages` names plus the packages whose diversions
+ * claim one of their paths (only a diverting package's verified manifest can back a diversion,
+ * so it is resolved, and checked, too).
+ */
 function selectPackages(
-  all: readonly InstalledPackage[],
+  db: LocalDatabase,
   wanted: readonly string[] | undefined,
   root: string,
 ): InstalledPackage[] {
+  const all = db.packages;
   if (wanted === undefined) return [...all];
   const asked = new Set(wanted);
   const names = new Set<string>();
@@ -225,6 +231,13 @@ function selectPackages(
   if (missing.length > 0) {
     throw new SysattestError('PACKAGE_NOT_INSTALLED', `not installed under ${root}: ${missing.join(', ')}`);
   }
+  const chosen = all.filter((p) => asked.has(p.name) || asked.has(`${p.name}:${p.architecture}`));
+  const diverters = new Map(db.diversions.map((d) => [d.from, d.by]));
+  for (const p of chosen)
+    for (const f of p.files) {
+      const by = diverters.get(f.path);
+      if (by !== undefined && by !== p.name) asked.add(by);
+    }
   return all.filter((p) => asked.has(p.name) || asked.has(`${p.name}:${p.architecture}`));
 }
 
