@@ -391,3 +391,82 @@ describe('Debian generation: the diversions a package makes', { timeout: 15 * 60
     }
   });
 });
+
+describe(
+  'Debian generation: an exact version older than the image, locked to its siblings',
+  { timeout: 15 * 60_000 },
+  () => {
+    let home: string;
+    let image: PlatformImage;
+    let keyring: TrustedKeyring;
+    let result: Awaited<ReturnType<typeof generateDebian>>;
+    /** The oldest systemd the image's lists offer, and the libsystemd0 the image has installed. */
+    let oldSystemd: string;
+    let imageLibsystemd: string;
+
+    const inImage = (...command: string[]): string => {
+      const r = spawnSync('podman', ['run', '--rm', '--label', TEST_LABEL, image.imageId, ...command], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+
+    before(async () => {
+      home = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-gen-siblings-'));
+      image = await sharedTestImage();
+      const k = await generateSigningKey({ name: 'siblings test' });
+      const key = await SigningKey.fromArmored(k.armoredSecretKey);
+      keyring = await TrustedKeyring.fromArmored(k.armoredPublicKey);
+      // `apt-cache madison` lists the versions newest first: bookworm's point release and the
+      // newer one of bookworm-updates/security. systemd pins libsystemd0 with `(= version)`.
+      const versions = inImage('apt-cache', 'madison', 'systemd')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('|')[1]?.trim() as string);
+      oldSystemd = versions[versions.length - 1] as string;
+      imageLibsystemd = inImage('dpkg-query', '-W', '-f', '${Version}', 'libsystemd0');
+      assert.ok(
+        versions.length > 1 && oldSystemd !== imageLibsystemd,
+        `systemd versions: ${versions.join(', ')}`,
+      );
+      result = await generateDebian({
+        platform: parsePlatform(PLATFORM),
+        image,
+        podman: new Podman({ labels: { 'sysattest.test': TEST_LABEL.split('=')[1] as string } }),
+        key,
+        outDir: path.join(home, 'out'),
+        // libsystemd0 at the image's own version cannot share a container with the old systemd
+        // (which needs libsystemd0 at its own version): a real conflict, bisected apart.
+        requests: [
+          { name: 'systemd', version: oldSystemd },
+          { name: 'hello' },
+          { name: 'libsystemd0', version: imageLibsystemd },
+        ],
+        batchSize: 10,
+      });
+    });
+
+    after(() => {
+      fs.rmSync(home, { recursive: true, force: true });
+    });
+
+    it('installs the old systemd with its same-source siblings and signs its own manifest at the version asked for', async () => {
+      assert.deepEqual(result.failures, []);
+      const version = (name: string): string | undefined =>
+        result.manifests.find((m) => m.name === name)?.version;
+      assert.deepEqual(result.manifests.map((m) => m.name).sort(), ['hello', 'libsystemd0', 'systemd']);
+      assert.equal(version('systemd'), oldSystemd);
+      assert.equal(version('libsystemd0'), imageLibsystemd);
+      const file = result.manifests.find((m) => m.name === 'systemd')?.file as string;
+      const verified = await verifyManifest(
+        fs.readFileSync(file),
+        fs.readFileSync(`${file}.asc`, 'utf8'),
+        keyring,
+      );
+      assert.equal(verified.content.package.name, 'systemd');
+      assert.equal(verified.content.package.version, oldSystemd);
+      assert.ok(verified.content.entries.some((e) => e.path === '/bin/systemctl'));
+    });
+  },
+);

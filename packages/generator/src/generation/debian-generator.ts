@@ -27,6 +27,14 @@ import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { inContainer } from './container.js';
 import { ManifestBuildError, buildManifest } from './manifest-builder.js';
+import {
+  aptSpec,
+  conflictingSpec,
+  isOlderThanOffered,
+  parseExactDepends,
+  versionLockedSiblings,
+  type ExactDepends,
+} from './version-siblings.js';
 
 /**
  * Generation for Debian platforms: a fresh container per batch from the platform image, whose one
@@ -86,6 +94,8 @@ interface ResolvedRequest {
   /** The architecture apt will install (native, or `all`). */
   architecture: string;
   catalog: CatalogPackage;
+  /** Specs installed beside it so its version locks hold (see version-siblings.ts); no manifest. */
+  siblings: string[];
 }
 
 /** What apt-get's output says when the archive could not be reached: worth one retry. */
@@ -114,6 +124,7 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
         emit({ kind: 'failed', request: requestText(request), message });
       }
     }
+    await attachSiblings(opts, resolved, baseline, result);
     const batchSize = Math.max(1, opts.batchSize ?? 25);
     const queue: ResolvedRequest[][] = [];
     for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
@@ -133,6 +144,8 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
 interface ImageBaseline {
   /** `name:arch:version` of every package already in the image. */
   installed: Set<string>;
+  /** `name:arch` → version of every package already in the image. */
+  installedVersions: Map<string, string>;
   /** The catalog the image's apt lists offer, by `name`. */
   catalog: Map<string, CatalogPackage[]>;
   aptVersion: string;
@@ -151,6 +164,7 @@ async function inspectImage(opts: DebianGenerationOptions, result: GenerationRes
     }
     return {
       installed: new Set(db.packages.map(key)),
+      installedVersions: new Map(db.packages.map((p) => [`${p.name}:${p.architecture}`, p.version])),
       catalog,
       aptVersion: db.find('apt')?.version ?? 'unknown',
     };
@@ -186,12 +200,53 @@ function resolveRequest(
     );
   }
   return {
-    spec: `${match.name}:${match.architecture === 'all' ? nativeArch : match.architecture}=${match.version}`,
+    spec: aptSpec(match, nativeArch),
     name: match.name,
     version: match.version,
     architecture: match.architecture,
     catalog: match,
+    siblings: [],
   };
+}
+
+/**
+ * Requests older than the newest the lists offer get the siblings their version locks need (apt
+ * will not pick non-candidate versions for them itself). One container asks apt for the `=`
+ * dependencies of all of them; requests for the newest versions need nothing and cost nothing.
+ */
+async function attachSiblings(
+  opts: DebianGenerationOptions,
+  resolved: ResolvedRequest[],
+  baseline: ImageBaseline,
+  result: GenerationResult,
+): Promise<void> {
+  const older = resolved.filter((r) => isOlderThanOffered(r.catalog, baseline.catalog.get(r.name) ?? []));
+  if (older.length === 0) return;
+  const exact = await readExactDepends(opts, older, result);
+  for (const r of older) {
+    r.siblings = versionLockedSiblings({
+      wanted: r.catalog,
+      exactDepends: exact.get(`${r.name}=${r.version}`) ?? new Map(),
+      catalog: baseline.catalog,
+      installed: baseline.installedVersions,
+      nativeArch: opts.platform.arch,
+    }).map((p) => aptSpec(p, opts.platform.arch));
+  }
+}
+
+/** `apt-cache show` of exact versions, in a container of the image (its lists, its apt). */
+async function readExactDepends(
+  opts: DebianGenerationOptions,
+  requests: ResolvedRequest[],
+  result: GenerationResult,
+): Promise<ExactDepends> {
+  const command = ['apt-cache', 'show', ...requests.map((r) => r.spec)];
+  return inContainer(opts, command, result, (r) => {
+    if (r.code !== 0 && r.stdout.trim() === '') {
+      throw new GeneratorError('GENERATION_FAILED', `apt-cache show failed: ${aptError(r.stderr, r.stdout)}`);
+    }
+    return Promise.resolve(parseExactDepends(r.stdout));
+  });
 }
 
 interface BatchContext {
@@ -209,6 +264,9 @@ interface BatchContext {
 async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = false): Promise<void> {
   const { opts, emit } = ctx;
   emit({ kind: 'batch-start', packages: batch.map((r) => r.spec) });
+  const specs = [...new Set([...batch.map((r) => r.spec), ...batch.flatMap((r) => r.siblings)])];
+  const conflict = conflictingSpec(specs);
+  if (conflict !== undefined) return splitOrFail(ctx, batch, conflict, retried);
   const command = [
     'apt-get',
     'install',
@@ -220,7 +278,7 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     'Dpkg::Options::=--force-confdef',
     '-o',
     'Dpkg::Options::=--force-confold',
-    ...batch.map((r) => r.spec),
+    ...specs,
   ];
   const outcome = await inContainer(opts, command, ctx.result, async (r) => {
     if (r.code !== 0) return { failed: aptError(r.stderr, r.stdout) };
@@ -238,6 +296,16 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     await delay(5000, opts.signal);
     return runBatch(ctx, batch, true);
   }
+  return splitOrFail(ctx, batch, outcome.failed, retried);
+}
+
+/** A refused batch: bisected while it has more than one request, else that request fails. */
+async function splitOrFail(
+  ctx: BatchContext,
+  batch: ResolvedRequest[],
+  failed: string,
+  retried: boolean,
+): Promise<void> {
   if (batch.length > 1) {
     // Bisect: the packages apt can install together still share a container, and the one that
     // cannot ends up alone, in log2(batch) rounds rather than one container per package.
@@ -247,9 +315,9 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
     return;
   }
   const request = batch[0] as ResolvedRequest;
-  const message = `${request.spec}: apt-get install failed: ${outcome.failed}`;
+  const message = `${request.spec}: apt-get install failed: ${failed}`;
   ctx.result.failures.push({ request: request.spec, message });
-  emit({ kind: 'failed', request: request.spec, message });
+  ctx.emit({ kind: 'failed', request: request.spec, message });
 }
 
 async function manifestsFromContainer(
