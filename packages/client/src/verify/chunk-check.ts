@@ -50,6 +50,9 @@ export class ChunkChecker {
   /** With collectPaths: every location the verified manifests name. */
   readonly manifestPaths: string[] = [];
   private readonly deferred: Deferred[] = [];
+  /** Directory metadata findings held back, and directories some manifest lists as they are (see keep). */
+  private readonly heldDirs: Finding[] = [];
+  private readonly dirsAsListed = new Set<string>();
   private readonly allowed: ReadonlySet<string>;
 
   constructor(private readonly options: ChunkCheckOptions) {
@@ -123,8 +126,40 @@ export class ChunkChecker {
           ...(localState === undefined ? {} : { localState }),
         },
       );
-      for (const f of found) this.findings.push(f);
+      this.keep(own, found);
     });
+  }
+
+  /**
+   * A package's findings, except a directory's metadata: a directory several packages list
+   * (`/usr/share/polkit-1/rules.d` of systemd, polkitd and packagekit) is made as the last of
+   * their maintainer scripts leaves it, so a mismatch with one package's manifest is held back
+   * until every manifest is compared, and dropped when another verified manifest lists the
+   * directory exactly as it is (see finishDirectories).
+   */
+  private keep(entries: readonly ManifestEntry[], found: readonly Finding[]): void {
+    let dirs: Set<string> | undefined;
+    for (const e of entries) if (e.type === 'dir') (dirs ??= new Set()).add(e.path);
+    if (dirs === undefined) {
+      for (const f of found) this.findings.push(f);
+      return;
+    }
+    const differing = new Set<string>();
+    for (const f of found) {
+      if (f.path !== undefined && dirs.has(f.path)) differing.add(f.path);
+      if (f.class === 'metadata' && f.path !== undefined && dirs.has(f.path)) this.heldDirs.push(f);
+      else this.findings.push(f);
+    }
+    for (const d of dirs) if (!differing.has(d)) this.dirsAsListed.add(d);
+  }
+
+  /**
+   * The directory metadata findings held back, except where another verified manifest lists the
+   * directory exactly as it is on disk: a signed manifest vouches for that state.
+   */
+  finishDirectories(): void {
+    for (const f of this.heldDirs) if (!this.dirsAsListed.has(f.path as string)) this.findings.push(f);
+    this.heldDirs.length = 0;
   }
 
   /** The paths of the entries set aside so far (paths another package's diversion claims). */

@@ -461,6 +461,24 @@ describe('verifyMachine: diversions and stat overrides are claims of the machine
     );
   });
 
+  it('a directory several packages list: its metadata is fine when one verified manifest lists it as it is', async () => {
+    fs.chmodSync(at('usr/bin'), 0o750);
+    try {
+      // No manifest says 0750: each package listing /usr/bin reports it.
+      assert.deepEqual(summarise((await run()).findings), [
+        'metadata dpkg /usr/bin mode',
+        'metadata extra /usr/bin mode',
+        'metadata tool /usr/bin mode',
+      ]);
+      // extra's manifest (as its maintainer scripts would leave it) says 0750: it vouches for it.
+      await publish(world.manifests, world.root, PACKAGES[3] as FakePackage, world.key);
+      assert.deepEqual(summarise((await run()).findings), []);
+    } finally {
+      fs.chmodSync(at('usr/bin'), 0o755);
+      await publish(world.manifests, world.root, PACKAGES[3] as FakePackage, world.key);
+    }
+  });
+
   it('a local diversion hiding a trojan: a diversion failure, and the trojan at the original path is modified', async () => {
     await tampered(
       () => {

@@ -172,6 +172,7 @@ async function verifyWith(
     options,
   );
   await checker.finishDiverted(diversions.honoured);
+  checker.finishDirectories();
   verdicts.findings.push(...checker.findings, ...diversions.findings, ...resolver.conflicts);
   await markForeignOrigins(machine, verdicts);
   if (catalogs !== undefined) judgeByCatalogs(machine, catalogs, resolver, verdicts);
