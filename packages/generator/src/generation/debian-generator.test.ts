@@ -32,7 +32,17 @@ const TEST_LABEL = `sysattest.test=generation-${process.pid}`;
 function leftoverContainers(): string[] {
   const r = spawnSync(
     'podman',
-    ['ps', '-a', '--filter', 'label=sysattest.purpose=generate', '--format', '{{.Names}}'],
+    // This test's containers only: another generation on the host is not ours to count.
+    [
+      'ps',
+      '-a',
+      '--filter',
+      'label=sysattest.purpose=generate',
+      '--filter',
+      `label=${TEST_LABEL}`,
+      '--format',
+      '{{.Names}}',
+    ],
     {
       encoding: 'utf8',
     },

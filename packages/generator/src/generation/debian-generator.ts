@@ -31,9 +31,9 @@ import {
   aptSpec,
   conflictingSpec,
   isOlderThanOffered,
-  parseExactDepends,
+  parseDependencies,
   versionLockedSiblings,
-  type ExactDepends,
+  type Dependencies,
 } from './version-siblings.js';
 
 /**
@@ -222,11 +222,19 @@ async function attachSiblings(
 ): Promise<void> {
   const older = resolved.filter((r) => isOlderThanOffered(r.catalog, baseline.catalog.get(r.name) ?? []));
   if (older.length === 0) return;
-  const exact = await readExactDepends(opts, older, result);
+  // The same source's packages at that version are asked about too: their own locks are followed.
+  const specs = new Set<string>();
+  for (const r of older) {
+    specs.add(r.spec);
+    for (const p of sameSourceVersion(r.catalog, baseline.catalog, opts.platform.arch))
+      specs.add(aptSpec(p, opts.platform.arch));
+  }
+  const exact = await readDependencies(opts, [...specs], result);
   for (const r of older) {
     r.siblings = versionLockedSiblings({
       wanted: r.catalog,
       exactDepends: exact.get(`${r.name}=${r.version}`) ?? new Map(),
+      dependsOf: (name, version) => exact.get(`${name}=${version}`),
       catalog: baseline.catalog,
       installed: baseline.installedVersions,
       nativeArch: opts.platform.arch,
@@ -234,18 +242,37 @@ async function attachSiblings(
   }
 }
 
+/** The binary packages the lists offer built from `wanted`'s source at its version (native or all). */
+function sameSourceVersion(
+  wanted: CatalogPackage,
+  catalog: ReadonlyMap<string, readonly CatalogPackage[]>,
+  nativeArch: string,
+): CatalogPackage[] {
+  const out: CatalogPackage[] = [];
+  for (const versions of catalog.values())
+    for (const p of versions)
+      if (
+        p.source.name === wanted.source.name &&
+        p.source.version === wanted.source.version &&
+        p.name !== wanted.name &&
+        (p.architecture === nativeArch || p.architecture === 'all')
+      )
+        out.push(p);
+  return out;
+}
+
 /** `apt-cache show` of exact versions, in a container of the image (its lists, its apt). */
-async function readExactDepends(
+async function readDependencies(
   opts: DebianGenerationOptions,
-  requests: ResolvedRequest[],
+  specs: string[],
   result: GenerationResult,
-): Promise<ExactDepends> {
-  const command = ['apt-cache', 'show', ...requests.map((r) => r.spec)];
+): Promise<Dependencies> {
+  const command = ['apt-cache', 'show', ...specs];
   return inContainer(opts, command, result, (r) => {
     if (r.code !== 0 && r.stdout.trim() === '') {
       throw new GeneratorError('GENERATION_FAILED', `apt-cache show failed: ${aptError(r.stderr, r.stdout)}`);
     }
-    return Promise.resolve(parseExactDepends(r.stdout));
+    return Promise.resolve(parseDependencies(r.stdout));
   });
 }
 

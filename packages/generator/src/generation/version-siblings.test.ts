@@ -9,6 +9,7 @@ import {
   aptSpec,
   conflictingSpec,
   isOlderThanOffered,
+  parseDependencies,
   parseExactDepends,
   versionLockedSiblings,
 } from './version-siblings.js';
@@ -80,6 +81,44 @@ describe('version-locked siblings', () => {
     assert.deepEqual(
       siblings.map((p) => aptSpec(p, 'amd64')),
       [`libsystemd-shared:amd64=${OLD}`, `libsystemd0:amd64=${OLD}`, `udev:amd64=${OLD}`],
+    );
+  });
+
+  it("follows a sibling's own locks: libnss-systemd pins systemd, which pins libsystemd-shared and libsystemd0", () => {
+    const exact = parseExactDepends(SHOW);
+    const siblings = versionLockedSiblings({
+      wanted: entry('systemd-timesyncd', OLD),
+      exactDepends: new Map([['systemd', OLD]]),
+      dependsOf: (name, version) => exact.get(`${name}=${version}`),
+      catalog: CATALOG,
+      // A minimal image: no systemd at all, libsystemd0 newer.
+      installed: new Map([['libsystemd0:amd64', NEW]]),
+      nativeArch: 'amd64',
+    });
+    assert.deepEqual(
+      siblings.map((p) => aptSpec(p, 'amd64')),
+      [`libsystemd-shared:amd64=${OLD}`, `libsystemd0:amd64=${OLD}`, `systemd:amd64=${OLD}`],
+    );
+  });
+
+  it('an unversioned dependency moves with the wanted version only when it is built from the same source', () => {
+    const deps = parseDependencies(`Package: systemd-timesyncd
+Version: ${OLD}
+Depends: libc6 (>= 2.34), libsystemd-shared (= ${OLD}), systemd, hello
+`);
+    const siblings = versionLockedSiblings({
+      wanted: entry('systemd-timesyncd', OLD),
+      exactDepends: deps.get(`systemd-timesyncd=${OLD}`) ?? new Map(),
+      dependsOf: (name, version) => parseDependencies(SHOW).get(`${name}=${version}`),
+      catalog: CATALOG,
+      installed: new Map([['libsystemd0:amd64', NEW]]),
+      nativeArch: 'amd64',
+    });
+    // systemd at the old version (apt's candidate would be the newer one, locked to the newer
+    // libsystemd-shared), and what it pins in turn; hello (another source) is apt's business.
+    assert.deepEqual(
+      siblings.map((p) => aptSpec(p, 'amd64')),
+      [`libsystemd-shared:amd64=${OLD}`, `libsystemd0:amd64=${OLD}`, `systemd:amd64=${OLD}`],
     );
   });
 

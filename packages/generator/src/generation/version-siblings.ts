@@ -11,25 +11,42 @@ import { compareDpkgVersions, parseDeb822, type CatalogPackage } from '@sysattes
 /** `name=version` → the packages it depends on with `(= version)`, from `apt-cache show` output. */
 export type ExactDepends = Map<string, Map<string, string>>;
 
-/** A plain `name[:arch] (= version)` relation; alternatives (`a | b`) do not force a version. */
-const EXACT_RELATION = /^([a-z0-9][a-z0-9+.-]+)(?::[a-z0-9-]+)?\s*\(\s*=\s*([^)\s]+)\s*\)$/;
+/**
+ * `name=version` → every package it depends on by a plain relation (not an alternative), with the
+ * version when the relation pins it with `=`, else undefined.
+ */
+export type Dependencies = Map<string, Map<string, string | undefined>>;
 
-/** Reads `apt-cache show` paragraphs: each version's Depends/Pre-Depends pinned with `=`. */
-export function parseExactDepends(aptCacheShow: string): ExactDepends {
-  const out: ExactDepends = new Map();
+/** A plain `name[:arch] [(op version)]` relation; alternatives (`a | b`) do not force anything. */
+const RELATION = /^([a-z0-9][a-z0-9+.-]+)(?::[a-z0-9-]+)?\s*(?:\(\s*(<<|<=|=|>=|>>)\s*([^)\s]+)\s*\))?$/;
+
+/** Reads `apt-cache show` paragraphs: each version's Depends/Pre-Depends (see Dependencies). */
+export function parseDependencies(aptCacheShow: string): Dependencies {
+  const out: Dependencies = new Map();
   const text = aptCacheShow.endsWith('\n') ? aptCacheShow : `${aptCacheShow}\n`;
   for (const para of parseDeb822(text, 'apt-cache show')) {
     const name = para.fields.get('package')?.value.trim();
     const version = para.fields.get('version')?.value.trim();
     if (name === undefined || version === undefined) continue;
-    const pinned = new Map<string, string>();
+    const deps = new Map<string, string | undefined>();
     for (const field of ['pre-depends', 'depends']) {
       for (const relation of (para.fields.get(field)?.value ?? '').split(',')) {
-        const m = EXACT_RELATION.exec(relation.replace(/\s+/g, ' ').trim());
-        if (m) pinned.set(m[1] as string, m[2] as string);
+        const m = RELATION.exec(relation.replace(/\s+/g, ' ').trim());
+        if (m) deps.set(m[1] as string, m[2] === '=' ? (m[3] as string) : undefined);
       }
     }
-    out.set(`${name}=${version}`, pinned);
+    out.set(`${name}=${version}`, deps);
+  }
+  return out;
+}
+
+/** Reads `apt-cache show` paragraphs: each version's Depends/Pre-Depends pinned with `=`. */
+export function parseExactDepends(aptCacheShow: string): ExactDepends {
+  const out: ExactDepends = new Map();
+  for (const [key, deps] of parseDependencies(aptCacheShow)) {
+    const pinned = new Map<string, string>();
+    for (const [name, version] of deps) if (version !== undefined) pinned.set(name, version);
+    out.set(key, pinned);
   }
   return out;
 }
@@ -43,8 +60,18 @@ export function isOlderThanOffered(wanted: CatalogPackage, offered: readonly Cat
 
 export interface SiblingInput {
   wanted: CatalogPackage;
-  /** The wanted version's `=` dependencies (from parseExactDepends), by name. */
-  exactDepends: ReadonlyMap<string, string>;
+  /**
+   * The wanted version's dependencies, by name: a version where `=` pins it (parseExactDepends),
+   * undefined for any other relation (parseDependencies), which pulls the package in at the
+   * wanted version only when it is built from the same source.
+   */
+  exactDepends: ReadonlyMap<string, string | undefined>;
+  /**
+   * The `=` dependencies of other versions apt was asked about (the same source's packages at
+   * that version): followed, so a sibling's own locks hold too (libnss-systemd pins systemd,
+   * which pins libsystemd-shared).
+   */
+  dependsOf?: (name: string, version: string) => ReadonlyMap<string, string | undefined> | undefined;
   /** The image's apt lists, by package name. */
   catalog: ReadonlyMap<string, readonly CatalogPackage[]>;
   /** What the image has installed: `name:arch` → version. */
@@ -67,16 +94,26 @@ export function versionLockedSiblings(input: SiblingInput): CatalogPackage[] {
   };
   const offered = (name: string): readonly CatalogPackage[] =>
     (catalog.get(name) ?? []).filter((p) => p.architecture === nativeArch || p.architecture === 'all');
-  for (const [name, version] of input.exactDepends) {
-    const match = offered(name).find((p) => p.version === version);
-    if (match !== undefined) add(match);
-  }
+  const sameSource = (p: CatalogPackage): boolean =>
+    p.source.name === wanted.source.name && p.source.version === wanted.source.version;
+  const pending: [string, string | undefined][] = [...input.exactDepends];
   for (const key of input.installed.keys()) {
     const name = key.slice(0, key.indexOf(':'));
-    const match = offered(name).find(
-      (p) => p.source.name === wanted.source.name && p.source.version === wanted.source.version,
-    );
-    if (match !== undefined) add(match);
+    const match = offered(name).find(sameSource);
+    if (match !== undefined) pending.push([match.name, match.version]);
+  }
+  // The closure over `=` relations (bounded by the catalog: each name is added once).
+  const visited = new Set<string>([wanted.name]);
+  while (pending.length > 0) {
+    const [name, version] = pending.pop() as [string, string | undefined];
+    if (visited.has(name)) continue;
+    // Unversioned: only a package of the same source moves with it (systemd-timesyncd needs the
+    // systemd of its own version, not the image's newer candidate).
+    const match = offered(name).find((p) => (version === undefined ? sameSource(p) : p.version === version));
+    if (match === undefined) continue;
+    visited.add(name);
+    add(match);
+    for (const dep of input.dependsOf?.(name, match.version) ?? []) pending.push(dep);
   }
   return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
