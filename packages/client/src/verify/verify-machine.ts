@@ -492,6 +492,7 @@ class Verdicts {
   readonly results = new Map<InstalledPackage, PackageResult>();
   readonly findings: Finding[] = [];
   private readonly declaredBy = new Map<string, Set<string>>();
+  private readonly unverifiedFindings = new Map<InstalledPackage, Finding>();
 
   result(pkg: InstalledPackage): PackageResult {
     return this.results.get(pkg) as PackageResult;
@@ -515,19 +516,24 @@ class Verdicts {
     return out;
   }
 
+  /** A package's reason, set (or, for a foreign origin found later, replaced) with its finding. */
   unverified(pkg: InstalledPackage, reason: UnverifiedReason, why?: string): void {
-    const i = this.findings.findIndex(
-      (f) => f.class === 'unverified' && f.package === pkg.name && f.arch === pkg.architecture,
-    );
-    if (i >= 0) this.findings.splice(i, 1);
     this.results.set(pkg, { ...ident(pkg), status: 'unverified', reason });
-    this.findings.push({
+    const detail = `${pkg.name} ${pkg.version}: no trusted manifest (${reason}${why ? `: ${why}` : ''})`;
+    const known = this.unverifiedFindings.get(pkg);
+    if (known !== undefined) {
+      known.detail = detail;
+      return;
+    }
+    const finding: Finding = {
       class: 'unverified',
       package: pkg.name,
       arch: pkg.architecture,
-      detail: `${pkg.name} ${pkg.version}: no trusted manifest (${reason}${why ? `: ${why}` : ''})`,
+      detail,
       failure: false,
-    });
+    };
+    this.unverifiedFindings.set(pkg, finding);
+    this.findings.push(finding);
   }
 
   private refused(pkg: InstalledPackage, reason: string): void {
