@@ -183,6 +183,9 @@ export class GenerationWorker {
         try {
           await this.processJobs(ctx, ready, jobs);
           failures = 0;
+          // Again after each round, not only at start: a worker killed while podman was creating
+          // its container leaves that container after this worker's first sweep.
+          await this.removeDeadWorkersContainers(ctx.podman);
         } catch (e) {
           // A surprise in one round (a refused request, a disk error) must not end the service:
           // the round's unfinished jobs go back to the queue when their leases expire.
