@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 #   chromium     - the dashboard's browser tests drive Debian's headless Chromium (never a download)
 #   db5.3-util   - db5.3_load writes Berkeley DB rpm databases that the BDB reader's tests check
 #   createrepo-c - real rpm repository metadata for the dnf catalog tests
-debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium db5.3-util createrepo-c)
+#   dpkg-dev apt-utils - dpkg-scanpackages and apt-ftparchive: the local signed archives (snapshot,
+#                  third-party repository) the extra-sources tests serve on loopback
+debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium db5.3-util createrepo-c dpkg-dev apt-utils)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

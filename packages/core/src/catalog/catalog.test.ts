@@ -55,6 +55,20 @@ describe('catalog snapshot v1', () => {
     );
   });
 
+  it('names the extra source a version comes from, declared among its sources', async () => {
+    const c = sampleCatalog(key.fingerprint, [
+      pkg('bash', '5.2.15-2'),
+      { ...pkg('bash', '5.2.15-1'), origin: 'snap' },
+    ]);
+    c.provenance.sources.push({
+      name: 'snap: Debian bookworm/main amd64',
+      origin: { name: 'snap', kind: 'snapshot', snapshotDate: '2024-02-10T00:00:00Z' },
+    });
+    const signed = await signCatalog(c, key);
+    const verified = await verifyCatalog(signed.bytes, signed.signature, keyring);
+    assert.equal(verified.content.packages.find((p) => p.version === '5.2.15-1')?.origin, 'snap');
+  });
+
   it('refuses tampering (a version changed after signing)', async () => {
     const signed = await signCatalog(sampleCatalog(key.fingerprint, [pkg('bash', '5.2.15-2')]), key);
     const tampered = Buffer.from(Buffer.from(signed.bytes).toString().replace('5.2.15-2', '5.2.15-3'));
@@ -67,6 +81,7 @@ describe('catalog snapshot v1', () => {
     ['unsorted packages', [pkg('b', '1'), pkg('a', '1')], /out of order/],
     ['a package listed twice', [pkg('a', '1'), pkg('a', '1')], /listed twice/],
     ['a package of another architecture', [pkg('a', '1', 'arm64')], /is for arm64, not amd64/],
+    ['a package whose origin no source declares', [{ ...pkg('a', '1'), origin: 'vendor' }], /no source/],
   ] as const) {
     it(`refuses ${what}`, () => {
       const c = sampleCatalog(key.fingerprint, []);

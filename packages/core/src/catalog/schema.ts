@@ -28,6 +28,17 @@ export const CATALOG_LIMITS = {
 /** Architectures that mean "any": such packages appear in every architecture's catalog. */
 export const ARCH_INDEPENDENT = new Set(['all', 'noarch']);
 
+const originName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and - only');
+
+/** An extra source the generator's image reads besides the distribution's archive. */
+export const catalogOriginSchema = z.strictObject({
+  /** The operator's name for the source (what packages' `origin` refers to). */
+  name: originName,
+  kind: z.enum(['snapshot', 'repository']),
+  /** Snapshots: the date of the archive snapshot. */
+  snapshotDate: timestamp.optional(),
+});
+
 export const catalogPackageSchema = z
   .strictObject({
     name: packageName,
@@ -56,6 +67,12 @@ export const catalogPackageSchema = z
       .optional(),
     /** Path of the archive in the repository (Debian's `Filename:`). */
     filename: shortText.optional(),
+    /**
+     * The extra source that offers this version (the `name` of a `provenance.sources[].origin`):
+     * an archive snapshot or a third-party repository the operator configured. Absent: the
+     * distribution's own archive.
+     */
+    origin: originName.optional(),
   })
   .refine((p) => p.sha256 !== undefined || p.apkChecksum !== undefined, {
     message: 'a package needs its archive sha256 or, for apk, its apkChecksum',
@@ -83,6 +100,8 @@ export const catalogSchema = z
             date: timestamp.optional(),
             /** Debian Release `Valid-Until:`. */
             validUntil: timestamp.optional(),
+            /** Set when the index is an extra source's, not the distribution archive's. */
+            origin: catalogOriginSchema.optional(),
           }),
         )
         .max(CATALOG_LIMITS.maxSources),
@@ -92,6 +111,7 @@ export const catalogSchema = z
   })
   .superRefine((c, ctx) => {
     const platformArch = c.platform.split('/')[2] as string;
+    const origins = new Set(c.provenance.sources.flatMap((s) => (s.origin ? [s.origin.name] : [])));
     for (let i = 0; i < c.packages.length; i++) {
       const p = c.packages[i] as CatalogPackage;
       if (p.architecture !== platformArch && !ARCH_INDEPENDENT.has(p.architecture)) {
@@ -99,6 +119,14 @@ export const catalogSchema = z
           code: 'custom',
           path: ['packages', i, 'architecture'],
           message: `${p.name} ${p.version} is for ${p.architecture}, not ${platformArch}`,
+        });
+        return;
+      }
+      if (p.origin !== undefined && !origins.has(p.origin)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['packages', i, 'origin'],
+          message: `${p.name} ${p.version} names origin ${p.origin}, which no source of the catalog is`,
         });
         return;
       }
@@ -119,6 +147,7 @@ export const catalogSchema = z
 
 export type Catalog = z.infer<typeof catalogSchema>;
 export type CatalogPackage = z.infer<typeof catalogPackageSchema>;
+export type CatalogOrigin = z.infer<typeof catalogOriginSchema>;
 
 /** The canonical order of catalog entries (code units, not version order: no scheme needed). */
 export function compareCatalogKeys(

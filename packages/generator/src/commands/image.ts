@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GeneratorError } from '../errors.js';
+import { loadSourcesFile } from '../image/apt-sources.js';
 import { ImageFleet, type FleetOptions, type ImageResult, type ListedImage } from '../image/fleet.js';
 import { formatChange } from '../image/packages.js';
 import { withInterrupt } from '../podman/interrupt.js';
@@ -207,6 +208,14 @@ registers it. Ctrl-C stops the build and removes its temporary files and contain
     .description("update a platform's image (apt-get update + dist-upgrade) into a new generation")
     .argument('<platform>', 'distro/release/arch')
     .option('-o, --apt-option <name=value>', 'extra apt configuration for this refresh (repeatable)', collect)
+    .option(
+      '--sources <file>',
+      "the image's extra apt sources from now on (snapshot archive, third-party repositories: JSON, see below)",
+    )
+    .option(
+      '--network <name>',
+      "podman network for apt (e.g. host, to reach a repository on this host's loopback)",
+    )
     .option('--json', 'print the resulting image record as JSON')
     .option('-q, --quiet', 'print only the result')
     .option('-v, --verbose', "also show apt-get's output")
@@ -214,12 +223,26 @@ registers it. Ctrl-C stops the build and removes its temporary files and contain
       'after',
       `
 The new generation records which packages changed (name: old → new version); see them with
-image list --history. The last 2 generations are kept, older images are removed.`,
+image list --history. The last 2 generations are kept, older images are removed.
+
+--sources FILE replaces the image's extra apt sources (an empty list removes them); without it
+they stay as they are. apt checks them as it checks the archive: each InRelease against the
+source's key, each .deb against the signed index. The file:
+  {"sources": [
+    {"name": "snapshot-20240210", "kind": "snapshot", "suites": ["bookworm"], "components": ["main"],
+     "uri": "http://<snapshot service>/archive/debian/20240210T000000Z/"},
+    {"name": "vendor", "kind": "repository", "suites": ["stable"], "components": ["main"],
+     "uri": "https://<vendor's repository>/debian", "signedBy": "/path/to/vendor-key.asc"}]}
+A snapshot is checked with the distribution's archive keyring inside the image (or signedBy);
+its date is the YYYYMMDDTHHMMSSZ ending its URI (or "snapshotDate"). Extra sources are pinned at
+priority 100: a refresh never takes packages from them, a generation takes the exact versions
+it asks for. The catalog lists their packages with their origin.`,
     )
     .action(async (platform: string, opts) => {
       const fleet = fleetFor(opts);
+      const sources = opts.sources === undefined ? undefined : await loadSourcesFile(opts.sources);
       const r = await interruptible((signal) =>
-        fleet.refreshImage(platform, { aptOptions: opts.aptOption, signal }),
+        fleet.refreshImage(platform, { aptOptions: opts.aptOption, sources, network: opts.network, signal }),
       );
       out.write(opts.json ? `${JSON.stringify(r.image, null, 2)}\n` : `${summary('refreshed to', r)}\n`);
       if (!opts.json && !opts.quiet)

@@ -6,10 +6,12 @@ import {
   isPackageName,
   parseDeb822,
   validateDpkgVersion,
+  type CatalogOrigin,
   type CatalogPackage,
   type Deb822Paragraph,
 } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
+import { aptListPrefix, readRecordedSources, type RecordedSource } from '../image/apt-sources.js';
 
 /**
  * Reads the repository indexes apt downloaded into an image (var/lib/apt/lists) after
@@ -28,6 +30,8 @@ export interface AptSource {
   name: string;
   date?: string;
   validUntil?: string;
+  /** Set for an extra source's index (snapshot archive, third-party repository). */
+  origin?: CatalogOrigin;
 }
 
 export interface AptListsSnapshot {
@@ -80,10 +84,16 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
     );
   }
 
+  const origins = originsByPrefix(readRecordedSources(root));
   const sources: AptSource[] = [];
   const byKey = new Map<string, CatalogPackage>();
   const warnings: string[] = [];
-  for (const file of packageFiles) {
+  // The distribution's own indexes first, then snapshots, then repositories: for a version several
+  // offer, the catalog names the distribution's archive.
+  const ranked = packageFiles
+    .map((file) => ({ file, origin: originOf(file, origins) }))
+    .sort((a, b) => originRank(a.origin) - originRank(b.origin));
+  for (const { file, origin } of ranked) {
     const releasePrefix = [...releases.keys()]
       .filter((p) => file.startsWith(`${p}_`))
       .sort((a, b) => b.length - a.length)[0];
@@ -100,15 +110,16 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
       .replaceAll('_', '/');
     const listArch = /_binary-([^_]+)_Packages$/.exec(file)?.[1] as string;
     sources.push({
-      name: `${release.label}/${component} ${listArch}`,
+      name: `${origin ? `${origin.name}: ` : ''}${release.label}/${component} ${listArch}`,
       ...(release.date ? { date: release.date } : {}),
       ...(release.validUntil ? { validUntil: release.validUntil } : {}),
+      ...(origin ? { origin } : {}),
     });
     const text = root.readFile(`${LISTS_DIR}/${file}`, MAX_PACKAGES_FILE).toString('utf8');
     for (const p of parsePackagesIndex(text, file, arch)) {
       const key = `${p.name}\0${p.architecture}\0${p.version}`;
       const existing = byKey.get(key);
-      if (existing === undefined) byKey.set(key, p);
+      if (existing === undefined) byKey.set(key, origin ? { ...p, origin: origin.name } : p);
       else if (existing.sha256 !== p.sha256) {
         warnings.push(
           `${p.name} ${p.version} (${p.architecture}) has different archives in two repositories; kept the first`,
@@ -117,6 +128,35 @@ export function readAptLists(root: RootDir, arch: string): AptListsSnapshot {
     }
   }
   return { sources, packages: [...byKey.values()], warnings };
+}
+
+/** List-file prefix (apt's name for `uri/dists/suite`) → the extra source it belongs to. */
+function originsByPrefix(recorded: readonly RecordedSource[]): Map<string, CatalogOrigin> {
+  const out = new Map<string, CatalogOrigin>();
+  for (const s of recorded) {
+    const origin: CatalogOrigin = {
+      name: s.name,
+      kind: s.kind,
+      ...(s.snapshotDate ? { snapshotDate: s.snapshotDate } : {}),
+    };
+    for (const suite of s.suites) out.set(aptListPrefix(s.uri, suite), origin);
+  }
+  return out;
+}
+
+function originOf(file: string, origins: Map<string, CatalogOrigin>): CatalogOrigin | undefined {
+  let best: { prefix: string; origin: CatalogOrigin } | undefined;
+  for (const [prefix, origin] of origins) {
+    if (file.startsWith(`${prefix}_`) && (best === undefined || prefix.length > best.prefix.length)) {
+      best = { prefix, origin };
+    }
+  }
+  return best?.origin;
+}
+
+function originRank(origin: CatalogOrigin | undefined): number {
+  if (origin === undefined) return 0;
+  return origin.kind === 'snapshot' ? 1 : 2;
 }
 
 /** Parses a Debian `Packages` index into catalog entries for `arch` (plus `all`). */

@@ -16,6 +16,7 @@ import {
   type InstalledPackageVersion,
   type PackageChange,
 } from './packages.js';
+import { REMOVE_SOURCES_COMMAND, sourceFiles, type AptSourceSpec } from './apt-sources.js';
 import {
   checkCanRunArch,
   DEFAULT_IMAGE_NAMESPACE,
@@ -96,6 +97,11 @@ export interface RefreshOptions {
   network?: string;
   /** Extra apt configuration for this refresh, as `-o` values (`Acquire::Retries=0`). */
   aptOptions?: string[];
+  /**
+   * The image's extra apt sources from now on (snapshot archive, third-party repositories),
+   * replacing the ones it had; undefined keeps them as they are. See apt-sources.ts.
+   */
+  sources?: AptSourceSpec[];
   signal?: AbortSignal;
 }
 
@@ -604,6 +610,28 @@ export class ImageFleet {
     }
   }
 
+  /** Replaces the container's extra apt sources (files it wrote before) by `sources`. */
+  private async installSources(
+    container: string,
+    sources: readonly AptSourceSpec[],
+    platform: Platform,
+    tmp: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const files = await sourceFiles(sources, platform.distro);
+    this.progress(`extra apt sources: ${sources.map((s) => `${s.name} (${s.kind})`).join(', ') || 'none'}`);
+    const dirs = [...new Set([...files.keys()].map((f) => path.posix.dirname(f)))];
+    await this.podman.exec(container, ['mkdir', '-p', ...dirs, '/etc/sysattest'], { signal });
+    await this.podman.exec(container, REMOVE_SOURCES_COMMAND, { signal });
+    let n = 0;
+    for (const [target, text] of files) {
+      const local = path.join(tmp, `source-file-${n++}`);
+      await fsp.writeFile(local, text, { mode: 0o644 });
+      await fsp.chmod(local, 0o644);
+      await this.podman.copyInto(container, local, target, { signal });
+    }
+  }
+
   /** Undoes a failed build or refresh: the new tags go, the current tag returns to the old image. */
   private async rollback(
     created: string[],
@@ -697,6 +725,9 @@ export class ImageFleet {
             onOutputLine: this.toolOutput,
           });
         };
+        if (opts.sources !== undefined) {
+          await this.installSources(container, opts.sources, platform, tmp, signal);
+        }
         // A failed download must fail the refresh, not produce a stale "new" generation.
         await apt(['apt-get', 'update', '--error-on=any']);
         await apt([
