@@ -18,6 +18,7 @@ function report(findings: Finding[], over: Partial<VerifyReport['summary']> = {}
       packages: 3,
       verified: 3,
       unverified: 0,
+      unverifiedByReason: {},
       badSignature: 0,
       filesChecked: 10,
       failures: sorted.filter((f) => f.failure).length,
@@ -33,6 +34,43 @@ function report(findings: Finding[], over: Partial<VerifyReport['summary']> = {}
 }
 
 describe('report', () => {
+  it('ends by saying why packages are unverified, by reason, with what to do', () => {
+    const r = report([], { unverified: 4, unverifiedByReason: { 'not-in-catalog': 3, 'foreign-origin': 1 } });
+    r.packages = [
+      { name: 'bash', version: '5.2.15-2+b2', arch: 'amd64', status: 'unverified', reason: 'not-in-catalog' },
+      { name: 'dpkg', version: '1.21.22', arch: 'amd64', status: 'unverified', reason: 'not-in-catalog' },
+      {
+        name: 'curl',
+        version: '7.88.1-10+deb12u5',
+        arch: 'amd64',
+        status: 'unverified',
+        reason: 'not-in-catalog',
+      },
+      {
+        name: 'sdk',
+        version: '1.0',
+        arch: 'amd64',
+        status: 'unverified',
+        reason: 'foreign-origin',
+        origin: 'Vendor',
+      },
+      { name: 'coreutils', version: '9.1-1', arch: 'amd64', status: 'verified' },
+    ];
+    const tail = renderText(r).trimEnd().split('\n').slice(-5);
+    assert.equal(tail[0], 'Why 4 packages are unverified');
+    assert.match(
+      tail[1] ?? '',
+      /^ {2}3 versions the server's catalog does not offer .*: bash 5\.2\.15-2\+b2, dpkg 1\.21\.22, curl/,
+    );
+    assert.match(tail[2] ?? '', /→ .*--sources FILE \(a "snapshot" source/);
+    assert.match(
+      tail[3] ?? '',
+      /^ {2}1 package from repositories the server does not track \(Vendor\): sdk 1\.0$/,
+    );
+    assert.match(tail[4] ?? '', /"repository" source/);
+    assert.doesNotMatch(renderText(report([])), /unverified$/m);
+  });
+
   it('sorts findings by class order, then package and path', () => {
     const sorted = sortFindings([
       finding({ class: 'config-modified', path: '/etc/a', failure: false }),

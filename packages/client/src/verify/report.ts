@@ -1,4 +1,5 @@
 import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
+import { explainUnverified, unverifiedLines } from './unverified-advice.js';
 
 /**
  * The result of `sysattest verify`, and its two renderings.
@@ -15,6 +16,7 @@ import { FINDING_CLASSES, type Finding, type FindingClass } from './compare.js';
  *     "packages": 412,                    // installed packages considered
  *     "verified": 400,                    // with a manifest that verified against a pinned key
  *     "unverified": 10,                   // no trusted manifest (see packages[].reason)
+ *     "unverifiedByReason": { "not-in-catalog": 8, "foreign-origin": 2 },  // reasons with none left out
  *     "badSignature": 2,                  // a manifest was offered but refused
  *     "filesChecked": 51234,              // manifest entries compared with the disk
  *     "failures": 3,                      // findings with failure: true
@@ -91,6 +93,7 @@ export interface ReportSummary {
   packages: number;
   verified: number;
   unverified: number;
+  unverifiedByReason: Partial<Record<UnverifiedReason, number>>;
   badSignature: number;
   filesChecked: number;
   failures: number;
@@ -258,5 +261,7 @@ export function renderText(report: VerifyReport, options: RenderTextOptions = {}
     for (const n of report.notes.slice(0, 50)) lines.push(`  ${n}`);
     if (report.notes.length > 50) lines.push(`  … and ${report.notes.length - 50} more (see --format json)`);
   }
+  const why = unverifiedLines(explainUnverified(report.packages), s.unverified);
+  if (why.length > 0) lines.push('', ...why.map((l, i) => (i === 0 ? bold(l) : l)));
   return `${lines.join('\n')}\n`;
 }

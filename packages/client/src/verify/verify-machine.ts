@@ -50,6 +50,7 @@ import {
 } from './unowned.js';
 
 export type { ReverseLookupHit } from './known-content.js';
+import { countUnverified } from './unverified-advice.js';
 
 export interface VerifyMachineOptions extends LocalClaimPolicy {
   /** The root to check (default `/`). */
@@ -474,6 +475,7 @@ function buildReport(
       packages: packages.length,
       verified: packages.filter((p) => p.status === 'verified').length,
       unverified: packages.filter((p) => p.status === 'unverified').length,
+      unverifiedByReason: countUnverified(packages),
       badSignature: packages.filter((p) => p.status === 'bad-signature').length,
       filesChecked,
       failures: sorted.filter((f) => f.failure).length,
