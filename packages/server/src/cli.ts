@@ -154,9 +154,11 @@ function sessionSecretFor(settings: ServerSettings): SessionSecret {
 async function serve(opts: ServeOptions): Promise<void> {
   const settings = serveSettings(opts);
   const { secret: sessionSecret } = sessionSecretFor(settings);
+  const trackAll = Object.keys(settings.track).filter((p) => settings.track[p] === 'all');
   const store = await openStore(settings.database, {
     poolSize: settings.databasePoolSize,
     jobs: settings.jobs,
+    trackAll,
   });
   try {
     if (settings.configFile !== undefined) {
@@ -167,6 +169,13 @@ async function serve(opts: ServeOptions): Promise<void> {
       process.stderr.write(`sysattest-server: trusting generator key ${key.fingerprint} (${file})\n`);
     }
     for (const [platform, names] of Object.entries(settings.track)) {
+      if (names === 'all') {
+        const queued = await store.queueBacklog(platform);
+        process.stderr.write(
+          `sysattest-server: tracking every version of ${platform}'s catalog (${queued} backlog jobs queued)\n`,
+        );
+        continue;
+      }
       const { jobsQueued } = await store.trackPackages(platform, names, 'config');
       process.stderr.write(
         `sysattest-server: tracking ${names.length} packages on ${platform} (${jobsQueued} jobs queued)\n`,
@@ -224,7 +233,8 @@ relative to the file; precedence: flags > environment > file > defaults):
   trustProxy         client address from X-Forwarded-For: true, or proxy addresses/CIDRs (false)
   rateLimit          {"max": 3000, "windowSeconds": 60} per token, else per IP; false: none
   jobs               {"maxAttempts": 5, "backoffBaseSeconds": 60, "backoffMaxSeconds": 21600}
-  track              {"debian/bookworm/amd64": ["openssl", ...]} packages tracked at start
+  track              {"debian/bookworm/amd64": ["openssl", ...]} packages tracked at start,
+                     or "all" instead of a list: a manifest of every version of the catalog
   sessionSecretFile  the dashboard's session secret (0600, the server's user; default
                      dashboard-session.key next to the SQLite file, or ./data/ with PostgreSQL,
                      made on first start; every process of one database needs the same one)

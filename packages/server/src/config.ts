@@ -67,8 +67,16 @@ export const ServerConfigFile = z.strictObject({
       backoffMaxSeconds: positive.max(30 * 86_400).optional(),
     })
     .optional(),
-  /** Packages to track at start, by platform ({"debian/bookworm/amd64": ["openssl", …]}). */
-  track: z.record(z.string().min(1).max(200), z.array(z.string().min(1).max(256)).max(100_000)).optional(),
+  /**
+   * Packages to track at start, by platform ({"debian/bookworm/amd64": ["openssl", …]}), or "all":
+   * every version the platform's catalog carries gets a manifest (the backlog, after client requests).
+   */
+  track: z
+    .record(
+      z.string().min(1).max(200),
+      z.union([z.literal('all'), z.array(z.string().min(1).max(256)).max(100_000)]),
+    )
+    .optional(),
   /** The dashboard's session secret file (default: dashboard-session.key in the state directory). */
   sessionSecretFile: z.string().min(1).max(4096).optional(),
   /** Only lookups with a token (reader or above) queue jobs and track packages (default false). */
@@ -94,7 +102,7 @@ export interface ServerSettings {
   trustProxy: boolean | string | string[];
   rateLimit: RateLimitOptions | false;
   jobs: JobPolicy;
-  track: Record<string, string[]>;
+  track: Record<string, string[] | 'all'>;
   /** The dashboard's session secret file; undefined: the default one, made on first start. */
   sessionSecretFile?: string;
   queueNeedsToken: boolean;

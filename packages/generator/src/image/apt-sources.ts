@@ -1,6 +1,6 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { KeyError, readKeyFile, TrustedKeyring, type RootDir } from '@sysattest/core';
+import { KeyError, PathError, readKeyFile, TrustedKeyring, type RootDir } from '@sysattest/core';
 import { z } from 'zod';
 import { GeneratorError } from '../errors.js';
 
@@ -254,7 +254,7 @@ export function readRecordedSources(root: RootDir): RecordedSource[] {
   try {
     text = root.readFile(SOURCES_RECORD, MAX_SOURCES_FILE).toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (e instanceof PathError && e.code === 'NOT_FOUND') return [];
     throw new GeneratorError(
       'CATALOG_FAILED',
       `cannot read ${SOURCES_RECORD} in the image: ${(e as Error).message}`,

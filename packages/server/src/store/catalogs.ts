@@ -1,3 +1,4 @@
+import { queueBacklogIn } from './backlog.js';
 import {
   newestVersions,
   versionSchemeForDistro,
@@ -63,7 +64,7 @@ export interface CatalogIngestResult {
   unchanged: number;
   /** Packages whose newest version moved (only when this snapshot became the latest). */
   newestChanged: NewestChange[];
-  /** Generation jobs queued for the new newest versions of tracked packages. */
+  /** Generation jobs queued: new newest versions of tracked packages, and a whole-catalog backlog. */
   jobsQueued: number;
 }
 
@@ -176,6 +177,9 @@ export async function ingestCatalog(ctx: StoreContext, doc: VerifiedCatalog): Pr
     let jobsQueued = 0;
     if (isLatest && packages.changes.length > 0) {
       jobsQueued = await enqueueTrackedNewest(trx, ctx, platformId, catalog.platform, packages.changes);
+    }
+    if (isLatest && ctx.trackAll.has(catalog.platform)) {
+      jobsQueued += await queueBacklogIn(trx, ctx, platformId, catalog.platform);
     }
     return {
       snapshot: snapshotInfo(snapshot, catalog.platform),

@@ -11,6 +11,8 @@ export interface StoreContext {
   /** The store's clock (injectable so tests move time instead of sleeping). */
   readonly now: () => Date;
   readonly jobs: JobPolicy;
+  /** Platforms that track their whole catalog: each new catalog queues its backlog (backlog.ts). */
+  readonly trackAll: ReadonlySet<string>;
 }
 
 /** Retry policy of the generation queue. */

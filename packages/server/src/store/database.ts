@@ -161,6 +161,8 @@ export interface JobsTable {
   created_at: string;
   updated_at: string;
   completed_at: string | null;
+  /** Claims take higher first (0005): 0 asked for, -1 a tracked catalog's backlog. */
+  priority: Generated<number>;
 }
 
 /** What anonymous lookups of one client created in one quota window (queue-quota.ts). */

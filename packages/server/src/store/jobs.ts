@@ -138,6 +138,7 @@ export async function enqueueJobs(
   platformId: number,
   targets: readonly JobTarget[],
   reason: JobReason,
+  priority = 0,
 ): Promise<number> {
   const now = iso(ctx.now());
   // A fixed order, so that two transactions inserting overlapping sets wait instead of deadlocking.
@@ -165,6 +166,7 @@ export async function enqueueJobs(
           next_run_at: now,
           created_at: now,
           updated_at: now,
+          priority,
         })),
       )
       .onConflict((oc) => oc.columns(['target_platform_id', 'name', 'version', 'arch']).doNothing())
@@ -311,6 +313,7 @@ export async function claimJobs(
             ]),
           ]),
         )
+        .orderBy('priority', 'desc')
         .orderBy('next_run_at')
         .orderBy('id')
         .limit(max),

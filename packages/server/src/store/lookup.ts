@@ -231,7 +231,7 @@ interface Facts {
   packages: Map<string, { newest: string | null }>;
   /** Catalog entries by catalog platform id + item key. */
   entries: Map<string, { withdrawnAt: string | null }>;
-  jobs: Map<string, { id: number; state: JobState }>;
+  jobs: Map<string, KnownJob>;
   tracked: Set<string>;
   /** Items that needed a job the queue policy did not let this lookup queue, and why. */
   deferred: Map<string, DeferReason>;
@@ -288,7 +288,7 @@ export async function lookupWith(
   const wanted = plannedWrites(facts, placements, options.track);
   let deferred: LookupDeferred | undefined;
   let quotaReached = false;
-  if (wanted.jobs.length > 0 || wanted.tracked.size > 0) {
+  if (wanted.jobs.length > 0 || wanted.tracked.size > 0 || wanted.promote.length > 0) {
     const written =
       queue.kind === 'closed'
         ? heldBack(wanted)
@@ -325,16 +325,26 @@ export async function lookupWith(
   };
 }
 
+/** A job an item already has; `backlog`: queued below client requests (backlog.ts). */
+interface KnownJob {
+  id: number;
+  state: JobState;
+  backlog?: boolean;
+}
+
 /** What the answers need written: jobs for items in a catalog with neither manifest nor job, and tracking of packages not tracked yet. */
 interface PlannedWrites {
   jobs: Placement[];
   /** Catalog platform id → package names, in the order the items named them. */
   tracked: Map<number, Set<string>>;
+  /** Backlog jobs of items asked for, to move up. */
+  promote: number[];
 }
 
 function plannedWrites(facts: Facts, placements: readonly Placement[], track: boolean): PlannedWrites {
   const jobs: Placement[] = [];
   const tracked = new Map<number, Set<string>>();
+  const promote: number[] = [];
   for (const p of placements) {
     const cpId = p.catalogPlatform === undefined ? undefined : facts.platformIds.get(p.catalogPlatform);
     if (cpId === undefined || !facts.snapshots.has(cpId)) continue;
@@ -346,8 +356,10 @@ function plannedWrites(facts: Facts, placements: readonly Placement[], track: bo
     }
     const entry = facts.entries.get(`${cpId}\u0000${p.key}`);
     if (!facts.manifests.has(p.key) && entry?.withdrawnAt === null && !facts.jobs.has(p.key)) jobs.push(p);
+    const job = facts.jobs.get(p.key);
+    if (job?.backlog === true && job.state === 'pending') promote.push(job.id);
   }
-  return { jobs, tracked };
+  return { jobs, tracked, promote };
 }
 
 function deferredSummary(written: Written): LookupDeferred | undefined {
@@ -581,8 +593,8 @@ async function findJobs(
   db: Db,
   targetId: number,
   placements: readonly Placement[],
-): Promise<Map<string, { id: number; state: JobState }>> {
-  const found = new Map<string, { id: number; state: JobState }>();
+): Promise<Map<string, KnownJob>> {
+  const found = new Map<string, KnownJob>();
   for (const batch of chunks(placements, rowsPerStatement(3))) {
     const rows = await db
       .selectFrom(keyTable(batch.map((p) => [p.item.name, p.item.version, p.item.arch])))
@@ -593,16 +605,17 @@ async function findJobs(
           .onRef('j.version', '=', 'k.column2')
           .onRef('j.arch', '=', 'k.column3'),
       )
-      .select(['j.id', 'j.state', 'j.name', 'j.version', 'j.arch'])
+      .select(['j.id', 'j.state', 'j.name', 'j.version', 'j.arch', 'j.priority'])
       .execute();
-    for (const r of rows) found.set(itemKey(r), { id: r.id, state: r.state as JobState });
+    for (const r of rows)
+      found.set(itemKey(r), { id: r.id, state: r.state as JobState, backlog: r.priority < 0 });
   }
   return found;
 }
 
 /** What writeRequests did, and what the queue policy kept it from doing. */
 interface Written {
-  jobs: Map<string, { id: number; state: JobState }>;
+  jobs: Map<string, KnownJob>;
   /** Items whose manifest turned out to be stored by now (they need no job). */
   stored: Placement[];
   deferredJobs: Placement[];
@@ -624,6 +637,7 @@ async function writeRequests(
   reason: JobReason,
 ): Promise<Written> {
   const allowance = await queueAllowance(trx, ctx, policy);
+  await promoteJobs(trx, wanted.promote, iso(ctx.now()));
   const jobs = await queueJobs(trx, ctx, wanted.jobs, allowance.jobs, reason);
   const tracked = await trackPackages(trx, ctx, wanted.tracked, allowance.tracked);
   await chargeQueueQuota(trx, policy, allowance, { jobs: jobs.created, tracked: tracked.created });
@@ -639,6 +653,18 @@ async function writeRequests(
       (filled(allowance.jobs, jobs.queued + jobs.deferred.length) ||
         filled(allowance.tracked, tracked.wanted)),
   };
+}
+
+/** Backlog jobs a client asks for move up to a client request's priority (they create nothing). */
+async function promoteJobs(trx: Transaction<Database>, ids: readonly number[], now: string): Promise<void> {
+  for (const batch of chunks(ids, rowsPerStatement(1))) {
+    await trx
+      .updateTable('jobs')
+      .set({ priority: 0, updated_at: now })
+      .where('id', 'in', batch)
+      .where('priority', '<', 0)
+      .execute();
+  }
 }
 
 /** A closed policy writes nothing, not even a platform row: everything wanted is deferred. */
@@ -664,7 +690,7 @@ async function queueJobs(
   allowed: number,
   reason: JobReason,
 ): Promise<{
-  jobs: Map<string, { id: number; state: JobState }>;
+  jobs: Map<string, KnownJob>;
   stored: Placement[];
   queued: number;
   deferred: Placement[];

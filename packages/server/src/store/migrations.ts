@@ -3,6 +3,7 @@ import type { Database } from './database.js';
 import type { DialectName } from './connection.js';
 import { apkChecksums } from './migration-apk-checksums.js';
 import { dashboardIndexes } from './migration-dashboard-indexes.js';
+import { jobPriority } from './migration-job-priority.js';
 import { queueQuotas } from './migration-queue-quotas.js';
 import { StoreError } from './store-error.js';
 
@@ -48,6 +49,8 @@ import { StoreError } from './store-error.js';
  *   clients ask, one job exists), with its lease and retry state.
  * - `queue_quotas` (0004): how many jobs and tracked packages anonymous lookups of one client
  *   address created in the current quota window; past windows are deleted as new ones start.
+ * - `jobs.priority` (0005): claims take higher first; a platform's whole-catalog backlog is below
+ *   every job a client or an operator asked for.
  *
  * Times are ISO-8601 text and ids 64-bit integers on both databases (see database.ts).
  */
@@ -61,6 +64,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0002_dashboard_indexes': { up: (db) => dashboardIndexes(db) },
     '0003_apk_checksums': { up: (db) => apkChecksums(db, dialect) },
     '0004_queue_quotas': { up: (db) => queueQuotas(db) },
+    '0005_job_priority': { up: (db) => jobPriority(db) },
   };
 }
 

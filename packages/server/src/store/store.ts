@@ -1,3 +1,4 @@
+import { queueBacklog } from './backlog.js';
 import type { TrustedKeyring, VerifiedCatalog, VerifiedManifest } from '@sysattest/core';
 import type { Kysely } from 'kysely';
 import {
@@ -82,6 +83,8 @@ export interface StoreOptions extends ConnectionOptions {
   now?: () => Date;
   /** Generation-queue retry policy (defaults: 5 attempts, backoff 60 s doubling up to 6 h). */
   jobs?: Partial<JobPolicy>;
+  /** Platforms that track every version of their catalog (see backlog.ts). */
+  trackAll?: readonly string[];
 }
 
 export const DEFAULT_JOB_POLICY: JobPolicy = {
@@ -120,6 +123,7 @@ export async function openStore(location?: string, options: StoreOptions = {}): 
   return new Store(db, parsed.dialect, where, {
     now: options.now ?? (() => new Date()),
     jobs: { ...DEFAULT_JOB_POLICY, ...options.jobs },
+    trackAll: new Set(options.trackAll ?? []),
   });
 }
 
@@ -142,9 +146,9 @@ export class Store {
     readonly dialect: DialectName,
     /** The database, for messages (a PostgreSQL password is redacted). */
     readonly location: string,
-    options: { now: () => Date; jobs: JobPolicy },
+    options: { now: () => Date; jobs: JobPolicy; trackAll: ReadonlySet<string> },
   ) {
-    this.#ctx = { db, dialect, now: options.now, jobs: options.jobs };
+    this.#ctx = { db, dialect, now: options.now, jobs: options.jobs, trackAll: options.trackAll };
   }
 
   /**
@@ -167,6 +171,11 @@ export class Store {
   }
 
   // --- catalogs -------------------------------------------------------------------------------
+
+  /** Queues every version the platform's catalog carries that has no manifest (backlog.ts). */
+  queueBacklog(platform: string): Promise<number> {
+    return queueBacklog(this.#ctx, platform);
+  }
 
   /** Stores a verified catalog snapshot; see catalogs.ts ingestCatalog for the rules. */
   ingestCatalog(catalog: VerifiedCatalog): Promise<CatalogIngestResult> {
