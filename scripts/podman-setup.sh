@@ -4,7 +4,8 @@
 # host) can be built and run. Idempotent: present packages are left alone, a working podman is left
 # alone, and an administrator's existing /etc/containers/containers.conf is never overwritten.
 #
-# Usage (as root): bash scripts/podman-setup.sh
+# Usage (as root): bash scripts/podman-setup.sh [--native-only]
+#   --native-only: this host's own architecture only (no qemu-user-static, no binfmt handlers)
 # Exit status: 0 when podman runs containers afterwards, 1 otherwise (the last line says why).
 set -euo pipefail
 
@@ -29,7 +30,10 @@ command -v apt-get >/dev/null || fail "this script knows Debian and its derivati
 #                      run foreign-architecture binaries (arm64 images on amd64); the binfmt
 #                      handlers are registered with the fix-binary flag, which containers need
 # Not needed for rootful podman: uidmap, slirp4netns, fuse-overlayfs (rootless only), buildah.
-debs=(podman runc netavark aardvark-dns iptables mmdebstrap arch-test qemu-user-static binfmt-support)
+native_only=0
+[ "${1:-}" = --native-only ] && native_only=1
+debs=(podman runc netavark aardvark-dns iptables mmdebstrap)
+[ "$native_only" -eq 1 ] || debs+=(arch-test qemu-user-static binfmt-support)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -50,7 +54,9 @@ host_arch=$(dpkg --print-architecture)
 if [ "$host_arch" = arm64 ]; then probe_handler=qemu-x86_64; else probe_handler=qemu-aarch64; fi
 binfmt=/proc/sys/fs/binfmt_misc
 handler_enabled() { [ -e "$binfmt/$1" ] && head -n1 "$binfmt/$1" | grep -qx enabled; }
-if handler_enabled "$probe_handler"; then
+if [ "$native_only" -eq 1 ]; then
+  say "this host's architecture only: foreign-architecture emulation not set up"
+elif handler_enabled "$probe_handler"; then
   say "binfmt handlers for foreign architectures are registered ($probe_handler enabled)"
 else
   enabled=0

@@ -4,17 +4,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use (a missing one is installed; present ones are left alone).
+# Usage: bash scripts/setup.sh           what the main job needs (scripts/verify-this-machine.sh)
+#        bash scripts/setup.sh --tests   also what only the tests need (scripts/test.sh)
+for_tests=0
+case "${1:-}" in
+  --tests) for_tests=1 ;;
+  "") ;;
+  *)
+    echo "usage: bash scripts/setup.sh [--tests]" >&2
+    exit 64
+    ;;
+esac
+
+# Debian packages (a missing one is installed; present ones are left alone).
+# The main job:
+#   python3 make g++ - node-gyp builds the native modules npm ci installs (fs-xattr, better-sqlite3)
+#   dpkg ca-certificates - dpkg-query, and TLS to the npm registry
+debs=(python3 make g++ dpkg ca-certificates)
+# Only the tests:
 #   gnupg        - GnuPG interop tests (gpg --verify accepts our signatures and vice versa)
 #   libcap2-bin  - setcap/getcap, to give test files a security.capability attribute
-#   python3 make g++ - node-gyp builds the fs-xattr native module
 #   rpm          - rpm/rpmbuild: the rpm version-ordering oracle and real rpm databases built in tests
 #   chromium     - the dashboard's browser tests drive Debian's headless Chromium (never a download)
 #   db5.3-util   - db5.3_load writes Berkeley DB rpm databases that the BDB reader's tests check
 #   createrepo-c - real rpm repository metadata for the dnf catalog tests
 #   dpkg-dev apt-utils - dpkg-scanpackages and apt-ftparchive: the local signed archives (snapshot,
 #                  third-party repository) the extra-sources tests serve on loopback
-debs=(gnupg libcap2-bin python3 make g++ dpkg ca-certificates rpm chromium db5.3-util createrepo-c dpkg-dev apt-utils)
+if [ "$for_tests" -eq 1 ]; then
+  debs+=(gnupg libcap2-bin rpm chromium db5.3-util createrepo-c dpkg-dev apt-utils)
+fi
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,8 +54,13 @@ if [ "${#missing[@]}" -gt 0 ] || [ -n "${need_update:-}" ]; then
   fi
 fi
 
-# The generator drives podman (and mmdebstrap, qemu-user-static for foreign architectures).
-bash scripts/podman-setup.sh
+# The generator drives podman and mmdebstrap; the tests also build foreign-architecture images
+# (qemu-user-static), which the main job (this machine's own platform) never does.
+if [ "$for_tests" -eq 1 ]; then
+  bash scripts/podman-setup.sh
+else
+  bash scripts/podman-setup.sh --native-only
+fi
 
 if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; then
   echo "setup: Node.js >= 20.19 is required (found: $(node --version 2>/dev/null || echo none))" >&2
