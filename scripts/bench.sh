@@ -26,7 +26,7 @@ for name in "${names[@]}"; do
     verify) node packages/client/dist/bench/verify-bench.js ;;
     store) node packages/server/dist/store/store-bench.js ;;
     server) node packages/server/dist/bench/http-bench.js ;;
-    dashboard) node packages/server/dist/dashboard/dashboard-bench.js ;;
+    dashboard) node packages/server/dist/bench/dashboard-bench.js ;;
     *) echo "bench: unknown benchmark $name (hash, generate, verify, store, server, dashboard)" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser (Debian's headless Chromium driven by playwright-core) against a
  * real server: buildApp over an SQLite file filled through the store's own write paths with signed
- * catalogs and manifests (dashboard-fixture.ts). Screenshots of every page go to
+ * catalogs and manifests (store/read-model/read-model-fixture.ts). Screenshots of every page go to
  * test-artifacts/dashboard/ at the repository root.
  */
 import { strict as assert } from 'node:assert';
@@ -25,7 +25,7 @@ import {
   HOSTILE_PATH,
   seedDashboardStore,
   type Fixture,
-} from './dashboard-fixture.js';
+} from '../store/read-model/read-model-fixture.js';
 
 const SESSION_SECRET = Buffer.alloc(32, 3);
 

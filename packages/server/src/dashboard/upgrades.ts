@@ -1,4 +1,5 @@
-import type { UpgradeEvent, UpgradeWindow } from '@sysattest/dashboard';
+import type { UpgradeEvent, UpgradesReport, UpgradeWindow } from '@sysattest/dashboard';
+import type { Store } from '../store/index.js';
 
 /** Length of each window and of the chart's buckets in it. */
 export const WINDOWS: Record<UpgradeWindow, { seconds: number; bucketSeconds: number }> = {
@@ -7,52 +8,8 @@ export const WINDOWS: Record<UpgradeWindow, { seconds: number; bucketSeconds: nu
   '30d': { seconds: 30 * 86_400, bucketSeconds: 86_400 },
 };
 
-/** One version of one package as the catalogs saw it. */
-export interface SeenVersion {
-  version: string;
-  firstSeen: string;
-  /** Time of the first snapshot that no longer listed it. */
-  withdrawnAt: string | null;
-}
-
-/** Versions listed by the snapshot taken at `t` (first seen by then, not yet withdrawn). */
-function listedAt(versions: readonly SeenVersion[], t: string): SeenVersion[] {
-  return versions.filter((v) => v.firstSeen <= t && (v.withdrawnAt === null || v.withdrawnAt > t));
-}
-
-/** Versions listed just before `t` (withdrawn at `t` counts: the snapshot at `t` replaced them). */
-function listedBefore(versions: readonly SeenVersion[], t: string): SeenVersion[] {
-  return versions.filter((v) => v.firstSeen < t && (v.withdrawnAt === null || v.withdrawnAt >= t));
-}
-
-function newest(
-  versions: readonly SeenVersion[],
-  compare: (a: string, b: string) => number,
-): string | undefined {
-  let best: string | undefined;
-  for (const v of versions) if (best === undefined || compare(v.version, best) > 0) best = v.version;
-  return best;
-}
-
-/**
- * The times in `times` (snapshot times at which new versions of this package appeared) when its
- * newest version changed, with the newest before and after, by the distribution's ordering.
- * A version that appeared but is older than what was already there (a late backport) is no upgrade.
- */
-export function newestChanges(
-  versions: readonly SeenVersion[],
-  times: readonly string[],
-  compare: (a: string, b: string) => number,
-): { at: string; from?: string; to: string }[] {
-  const out: { at: string; from?: string; to: string }[] = [];
-  for (const t of [...new Set(times)].sort()) {
-    const to = newest(listedAt(versions, t), compare);
-    const from = newest(listedBefore(versions, t), compare);
-    if (to === undefined || (from !== undefined && compare(to, from) <= 0)) continue;
-    out.push({ at: t, ...(from === undefined ? {} : { from }), to });
-  }
-  return out;
-}
+/** An upgrades report with every event (the page shows a slice of them). */
+export type FullUpgradesReport = Omit<UpgradesReport, 'events'> & { events: UpgradeEvent[] };
 
 /** Counts of events per bucket and platform, buckets aligned on `since`. */
 export function bucketize(
@@ -73,4 +30,45 @@ export function bucketize(
     if (b !== undefined && e.platform in b.counts) b.counts[e.platform] = (b.counts[e.platform] ?? 0) + 1;
   }
   return buckets;
+}
+
+/**
+ * The upgrades of a window, by platform or all. The events only change when a snapshot arrives
+ * (or the window moves on): computed once per (window, platform, newest snapshot id, window end)
+ * for the last dozen such keys, then paged from memory.
+ */
+export class UpgradesReports {
+  readonly #reports = new Map<string, FullUpgradesReport>();
+
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async report(window: UpgradeWindow, platform: string | undefined): Promise<FullUpgradesReport> {
+    const { seconds, bucketSeconds } = WINDOWS[window];
+    const now = this.#store.now();
+    // Buckets end on a whole bucket so that the chart does not shift with every reload.
+    const until = new Date(Math.ceil(now.getTime() / (bucketSeconds * 1000)) * bucketSeconds * 1000);
+    const since = new Date(until.getTime() - seconds * 1000);
+    const key = [window, platform ?? '', await this.#store.newestSnapshotId(), until.toISOString()].join(
+      '\u0000',
+    );
+    let report = this.#reports.get(key);
+    if (report === undefined) {
+      const { platforms, upgrades } = await this.#store.packageUpgrades(platform, since);
+      report = {
+        since: since.toISOString(),
+        until: until.toISOString(),
+        bucketSeconds,
+        platforms,
+        buckets: bucketize(upgrades, platforms, since, until, bucketSeconds),
+        events: upgrades,
+      };
+      this.#reports.set(key, report);
+      if (this.#reports.size > 12) this.#reports.delete(this.#reports.keys().next().value as string);
+    }
+    return report;
+  }
 }

@@ -87,9 +87,10 @@ function selectJobs(db: Db) {
     .select(['p.name as platform', 't.name as target_platform']);
 }
 
-type JobRow = Selectable<Database['jobs']> & { platform: string; target_platform: string };
+/** A jobs row with the names of its two platforms. */
+export type JobRow = Selectable<Database['jobs']> & { platform: string; target_platform: string };
 
-function toJob(r: JobRow): GenerationJob {
+export function toJob(r: JobRow): GenerationJob {
   return {
     id: r.id,
     platform: r.platform,

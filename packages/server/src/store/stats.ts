@@ -38,6 +38,23 @@ export interface StoreStats {
 
 const n = (v: unknown): number => Number(v ?? 0);
 
+/** Bytes the database occupies (SQLite: the main file's pages; PostgreSQL: pg_database_size). */
+async function databaseSize(ctx: StoreContext): Promise<number> {
+  const size =
+    ctx.dialect === 'postgres'
+      ? await sql<{ size: number }>`select pg_database_size(current_database()) as size`.execute(ctx.db)
+      : await sql<{
+          size: number;
+        }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(
+          ctx.db,
+        );
+  return n(size.rows[0]?.size);
+}
+
+export function databaseBytes(ctx: StoreContext): Promise<number> {
+  return reading(() => databaseSize(ctx));
+}
+
 export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
   const { db } = ctx;
   return reading(async () => {
@@ -145,13 +162,6 @@ export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
       .select((eb) => eb.fn.countAll().as('c'))
       .where('removed_at', 'is', null)
       .executeTakeFirst();
-    const size =
-      ctx.dialect === 'postgres'
-        ? await sql<{ size: number }>`select pg_database_size(current_database()) as size`.execute(db)
-        : await sql<{
-            size: number;
-          }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(db);
-
     const due = await db
       .selectFrom('jobs')
       .select((eb) => eb.fn.min('next_run_at').as('since'))
@@ -170,7 +180,7 @@ export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
       conflicts: await count('conflicts'),
       activeTokens: n(activeTokens?.c),
       trustedKeys: n(trustedKeys?.c),
-      databaseBytes: n(size.rows[0]?.size),
+      databaseBytes: await databaseSize(ctx),
     };
   });
 }

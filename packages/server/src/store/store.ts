@@ -52,13 +52,39 @@ import {
   type ManifestIngestOutcome,
 } from './manifests.js';
 import { executedMigrations, migrateToLatest, MIGRATION_NAMES } from './migrations.js';
-import { storeStats, type StoreStats } from './stats.js';
+import {
+  fleet,
+  jobsPage,
+  manifestSummary,
+  newestSnapshotId,
+  packageUpgrades,
+  packageVersions,
+  platformsWithCatalog,
+  queueCounts,
+  readContext,
+  searchPackages,
+  trackedPackagesPage,
+  workers,
+  type JobList,
+  type ManifestSummary,
+  type PackageMatch,
+  type PackageOnPlatform,
+  type PackageUpgrade,
+  type Page,
+  type PageRequest,
+  type PlatformOverview,
+  type QueueCounts,
+  type ReadContext,
+  type WorkerActivity,
+} from './read-model/index.js';
+import { databaseBytes, storeStats, type StoreStats } from './stats.js';
 import { StoreError } from './store-error.js';
 import {
   authenticate,
   createToken,
   listTokens,
   revokeToken,
+  sessionToken,
   type CreatedToken,
   type TokenInfo,
   type TokenRole,
@@ -139,6 +165,7 @@ export async function openStore(location?: string, options: StoreOptions = {}): 
  */
 export class Store {
   readonly #ctx: StoreContext;
+  readonly #read: ReadContext;
 
   /** @internal use openStore(). */
   constructor(
@@ -149,14 +176,12 @@ export class Store {
     options: { now: () => Date; jobs: JobPolicy; trackAll: ReadonlySet<string> },
   ) {
     this.#ctx = { db, dialect, now: options.now, jobs: options.jobs, trackAll: options.trackAll };
+    this.#read = readContext(this.#ctx);
   }
 
-  /**
-   * The query builder and clock, for read-only views kept outside the store (the dashboard's
-   * paginated queries, src/dashboard/). Anything that writes goes through the methods below.
-   */
-  get readModel(): { db: Kysely<Database>; now: () => Date } {
-    return { db: this.#ctx.db, now: this.#ctx.now };
+  /** The store's clock: what its timestamps are written with. */
+  now(): Date {
+    return this.#ctx.now();
   }
 
   /** Closes every connection. The store cannot be used afterwards. */
@@ -328,6 +353,13 @@ export class Store {
     return authenticate(this.#ctx, secret);
   }
 
+  /** A live token with its session binding (see tokens.ts sessionToken). */
+  sessionToken(
+    id: number,
+  ): Promise<{ id: number; role: TokenRole; name: string; binding: Buffer } | undefined> {
+    return sessionToken(this.#ctx, id);
+  }
+
   revokeToken(id: number): Promise<TokenInfo> {
     return revokeToken(this.#ctx, id);
   }
@@ -359,5 +391,60 @@ export class Store {
 
   stats(): Promise<StoreStats> {
     return storeStats(this.#ctx);
+  }
+
+  databaseBytes(): Promise<number> {
+    return databaseBytes(this.#ctx);
+  }
+
+  // --- read model: the dashboard's views (read-model/; never the tokens table) ----------------
+
+  /** Platforms some catalog snapshot was received for, sorted. */
+  platformsWithCatalog(): Promise<string[]> {
+    return platformsWithCatalog(this.#read);
+  }
+
+  fleet(): Promise<PlatformOverview[]> {
+    return fleet(this.#read);
+  }
+
+  searchPackages(query: string, page: PageRequest): Promise<Page<PackageMatch>> {
+    return searchPackages(this.#read, query, page);
+  }
+
+  packageVersions(name: string): Promise<PackageOnPlatform[]> {
+    return packageVersions(this.#read, name);
+  }
+
+  manifestSummary(digest: string): Promise<ManifestSummary | undefined> {
+    return manifestSummary(this.#read, digest);
+  }
+
+  /** The id of the newest catalog snapshot (0 without one): upgrades change only with it. */
+  newestSnapshotId(): Promise<number> {
+    return newestSnapshotId(this.#read);
+  }
+
+  packageUpgrades(
+    platform: string | undefined,
+    since: Date,
+  ): Promise<{ platforms: string[]; upgrades: PackageUpgrade[] }> {
+    return packageUpgrades(this.#read, platform, since);
+  }
+
+  queueCounts(): Promise<QueueCounts> {
+    return queueCounts(this.#read);
+  }
+
+  workers(): Promise<WorkerActivity[]> {
+    return workers(this.#read);
+  }
+
+  jobsPage(list: JobList, page: PageRequest): Promise<Page<GenerationJob>> {
+    return jobsPage(this.#read, list, page);
+  }
+
+  trackedPackagesPage(page: PageRequest): Promise<Page<TrackedPackage>> {
+    return trackedPackagesPage(this.#read, page);
   }
 }

@@ -66,6 +66,32 @@ export async function authenticate(
   return row === undefined ? undefined : { id: row.id, role: row.role as TokenRole, name: row.name };
 }
 
+/**
+ * A live token with its binding, the stored hash as bytes: stable for the token's life and gone
+ * with it, so the dashboard keys a token's sessions with it (and with a secret the database does
+ * not hold, which is why a value in the database may serve). Undefined once revoked.
+ */
+export async function sessionToken(
+  ctx: StoreContext,
+  id: number,
+): Promise<{ id: number; role: TokenRole; name: string; binding: Buffer } | undefined> {
+  const row = await reading(() =>
+    ctx.db
+      .selectFrom('tokens')
+      .select(['id', 'name', 'role', 'secret_hash'])
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst(),
+  );
+  if (row === undefined) return undefined;
+  return {
+    id: row.id,
+    role: row.role as TokenRole,
+    name: row.name,
+    binding: Buffer.from(row.secret_hash, 'hex'),
+  };
+}
+
 /** Revokes a token (kept, for the record). NOT_FOUND for an unknown id; revoking twice is a no-op. */
 export async function revokeToken(ctx: StoreContext, id: number): Promise<TokenInfo> {
   if (!Number.isSafeInteger(id) || id < 1)

@@ -8,7 +8,7 @@
  * Each page is timed twice: server time (fastify inject: the first, cold request, and the median of
  * the 5 after it) and browser load time in Debian's headless Chromium (navigation start to the load event, median of 3).
  *
- * Usage: node packages/server/dist/dashboard/dashboard-bench.js [--json] [--keep DIR]
+ * Usage: node packages/server/dist/bench/dashboard-bench.js [--json] [--keep DIR]
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -21,7 +21,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { buildApp } from '../http/index.js';
 import { openStore } from '../store/index.js';
 import { TestGenerator, type TestFile } from '../store/store-testkit.js';
-import { launchChromium } from './dashboard-browser.js';
+import { launchChromium } from '../dashboard/dashboard-browser.js';
 
 const { values: args } = parseArgs({
   options: { json: { type: 'boolean', default: false }, keep: { type: 'string' } },
