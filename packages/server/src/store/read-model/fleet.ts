@@ -89,7 +89,7 @@ async function platformOverview(ctx: ReadContext, id: number, name: string): Pro
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  const { pending, running, done, dead, retrying } = await jobCounts(ctx, id);
+  const { pending, running, done, dead, retrying } = await jobCounts(ctx, id, ctx.now().toISOString());
   return {
     platform: name,
     snapshots: count(snapshots?.count),
@@ -155,10 +155,10 @@ async function trackedCovered(ctx: ReadContext): Promise<Map<number, number>> {
 }
 
 /**
- * Jobs built on one platform, by state: ranges of jobs_claim_idx (platform, state, next run).
- * With `nowIso`, also the pending jobs due by then.
+ * Jobs built on one platform, by state, and the pending ones due by `nowIso`: ranges of
+ * jobs_claim_idx (platform, state, next run).
  */
-async function jobCounts(ctx: ReadContext, platformId: number, nowIso?: string): Promise<QueueCounts> {
+async function jobCounts(ctx: ReadContext, platformId: number, nowIso: string): Promise<QueueCounts> {
   const counts: QueueCounts = { pending: 0, running: 0, done: 0, dead: 0, retrying: 0, due: 0 };
   const byState = await ctx.db
     .selectFrom('jobs')
@@ -173,22 +173,13 @@ async function jobCounts(ctx: ReadContext, platformId: number, nowIso?: string):
     .select((eb) => [
       eb.fn.sum<number>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retried'),
       eb.fn.min('created_at').as('oldest'),
-      eb.fn
-        .sum<number>(
-          eb
-            .case()
-            .when('next_run_at', '<=', nowIso ?? '')
-            .then(1)
-            .else(0)
-            .end(),
-        )
-        .as('due'),
+      eb.fn.sum<number>(eb.case().when('next_run_at', '<=', nowIso).then(1).else(0).end()).as('due'),
     ])
     .where('platform_id', '=', platformId)
     .where('state', '=', 'pending')
     .executeTakeFirst();
   counts.retrying = count(pending?.retried);
-  if (nowIso !== undefined) counts.due = count(pending?.due);
+  counts.due = count(pending?.due);
   if (typeof pending?.oldest === 'string') counts.oldestPendingCreatedAt = pending.oldest;
   return counts;
 }

@@ -96,26 +96,10 @@ async function packageRows(ctx: ReadContext, name: string): Promise<Rows | undef
     .where('platform_id', 'in', ids)
     .where('name', '=', name)
     .execute();
-  const entries =
-    packages.length === 0
-      ? []
-      : await db
-          .selectFrom('catalog_entries')
-          .select([
-            'package_id',
-            'version',
-            'first_seen',
-            'last_seen',
-            'withdrawn_at',
-            'archive_sha256',
-            'apk_checksum',
-          ])
-          .where(
-            'package_id',
-            'in',
-            packages.map((p) => p.id),
-          )
-          .execute();
+  const entries = await catalogEntries(
+    ctx,
+    packages.map((p) => p.id),
+  );
   const manifests = await db
     .selectFrom('manifests')
     .select(['platform_id', 'version', 'arch', 'digest', 'generated_at', 'file_count'])
@@ -143,6 +127,16 @@ async function packageRows(ctx: ReadContext, name: string): Promise<Rows | undef
     jobs,
     trackedOn: new Set(tracked.map((t) => t.platform_id)),
   };
+}
+
+async function catalogEntries(ctx: ReadContext, packageIds: number[]): Promise<Rows['entries']> {
+  if (packageIds.length === 0) return [];
+  return ctx.db
+    .selectFrom('catalog_entries')
+    .select(['package_id', 'version', 'first_seen', 'last_seen', 'withdrawn_at'])
+    .select(['archive_sha256', 'apk_checksum'])
+    .where('package_id', 'in', packageIds)
+    .execute();
 }
 
 const versionKey = (platformId: number, version: string, arch: string): string =>
