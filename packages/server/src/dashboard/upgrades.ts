@@ -39,7 +39,6 @@ export function bucketize(
  */
 export class UpgradesReports {
   readonly #reports = new Map<string, FullUpgradesReport>();
-
   readonly #store: Store;
 
   constructor(store: Store) {
@@ -52,9 +51,8 @@ export class UpgradesReports {
     // Buckets end on a whole bucket so that the chart does not shift with every reload.
     const until = new Date(Math.ceil(now.getTime() / (bucketSeconds * 1000)) * bucketSeconds * 1000);
     const since = new Date(until.getTime() - seconds * 1000);
-    const key = [window, platform ?? '', await this.#store.newestSnapshotId(), until.toISOString()].join(
-      '\u0000',
-    );
+    const snapshot = await this.#store.newestSnapshotId();
+    const key = `${window}\u0000${platform ?? ''}\u0000${snapshot}\u0000${until.toISOString()}`;
     let report = this.#reports.get(key);
     if (report === undefined) {
       const { platforms, upgrades } = await this.#store.packageUpgrades(platform, since);

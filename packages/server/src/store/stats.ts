@@ -39,16 +39,15 @@ export interface StoreStats {
 const n = (v: unknown): number => Number(v ?? 0);
 
 /** Bytes the database occupies (SQLite: the main file's pages; PostgreSQL: pg_database_size). */
+const SIZE_QUERIES = {
+  postgres: sql<{ size: number }>`select pg_database_size(current_database()) as size`,
+  sqlite: sql<{
+    size: number;
+  }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`,
+};
+
 async function databaseSize(ctx: StoreContext): Promise<number> {
-  const size =
-    ctx.dialect === 'postgres'
-      ? await sql<{ size: number }>`select pg_database_size(current_database()) as size`.execute(ctx.db)
-      : await sql<{
-          size: number;
-        }>`select page_count * page_size as size from pragma_page_count(), pragma_page_size()`.execute(
-          ctx.db,
-        );
-  return n(size.rows[0]?.size);
+  return n((await SIZE_QUERIES[ctx.dialect].execute(ctx.db)).rows[0]?.size);
 }
 
 export function databaseBytes(ctx: StoreContext): Promise<number> {

@@ -155,9 +155,10 @@ export async function openStore(location?: string, options: StoreOptions = {}): 
 
 /**
  * The server's storage: catalogs, manifests, the reverse index, the generation queue, tokens,
- * trusted keys. One code path over SQLite and PostgreSQL. Every method that writes does so in one
- * transaction (all or nothing). Errors the caller should expect are StoreErrors with a code;
- * database outages surface as UNAVAILABLE.
+ * trusted keys, and the read model behind the dashboard's views (read-model/). One code path over
+ * SQLite and PostgreSQL. Every method that writes does so in one transaction (all or nothing).
+ * Errors the caller should expect are StoreErrors with a code; database outages surface as
+ * UNAVAILABLE.
  *
  * The store trusts what it is given to be verified: ingest methods take core's VerifiedCatalog /
  * VerifiedManifest, which only verifyCatalog / verifyManifest can produce (so the caller must have
