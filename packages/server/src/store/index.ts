@@ -47,18 +47,3 @@ export { TOKEN_PREFIX, TOKEN_ROLES, type CreatedToken, type TokenInfo, type Toke
 export type { TrustedKeyInfo } from './trusted-keys.js';
 export type { TrackedPackage, TrackingSource } from './tracked-packages.js';
 export type { PlatformStats, StoreStats } from './stats.js';
-export type {
-  JobCounts,
-  JobList,
-  ManifestStatus,
-  ManifestSummary,
-  PackageMatch,
-  PackageOnPlatform,
-  PackageUpgrade,
-  PackageVersion,
-  Page,
-  PageRequest,
-  PlatformOverview,
-  QueueCounts,
-  WorkerActivity,
-} from './read-model/index.js';

@@ -88,9 +88,9 @@ function selectJobs(db: Db) {
 }
 
 /** A jobs row with the names of its two platforms. */
-export type JobRow = Selectable<Database['jobs']> & { platform: string; target_platform: string };
+export type StoredJobRow = Selectable<Database['jobs']> & { platform: string; target_platform: string };
 
-export function toJob(r: JobRow): GenerationJob {
+export function toJob(r: StoredJobRow): GenerationJob {
   return {
     id: r.id,
     platform: r.platform,
@@ -118,7 +118,7 @@ async function jobsByIds(db: Db, ids: readonly number[]): Promise<GenerationJob[
     .where('j.id', 'in', [...ids])
     .orderBy('j.id')
     .execute();
-  return rows.map((r) => toJob(r as JobRow));
+  return rows.map((r) => toJob(r as StoredJobRow));
 }
 
 export interface JobTarget {
@@ -547,6 +547,6 @@ export async function listJobs(ctx: StoreContext, filter: JobFilter = {}): Promi
       .orderBy('j.id')
       .limit(limit)
       .execute();
-    return rows.map((r) => toJob(r as JobRow));
+    return rows.map((r) => toJob(r as StoredJobRow));
   });
 }

@@ -1,5 +1,17 @@
 import { queueBacklog } from './backlog.js';
 import type { TrustedKeyring, VerifiedCatalog, VerifiedManifest } from '@sysattest/core';
+import type {
+  FleetRow,
+  HealthInfo,
+  JobView,
+  ManifestSummary,
+  PackageHit,
+  Page,
+  PageRequest,
+  PlatformPackage,
+  UpgradeEvent,
+  WorkerInfo,
+} from '@sysattest/dashboard';
 import type { Kysely } from 'kysely';
 import {
   catalogPackage,
@@ -65,17 +77,7 @@ import {
   searchPackages,
   trackedPackagesPage,
   workers,
-  type JobList,
-  type ManifestSummary,
-  type PackageMatch,
-  type PackageOnPlatform,
-  type PackageUpgrade,
-  type Page,
-  type PageRequest,
-  type PlatformOverview,
-  type QueueCounts,
   type ReadContext,
-  type WorkerActivity,
 } from './read-model/index.js';
 import { databaseBytes, storeStats, type StoreStats } from './stats.js';
 import { StoreError } from './store-error.js';
@@ -405,15 +407,15 @@ export class Store {
     return platformsWithCatalog(this.#read);
   }
 
-  fleet(): Promise<PlatformOverview[]> {
+  fleet(): Promise<FleetRow[]> {
     return fleet(this.#read);
   }
 
-  searchPackages(query: string, page: PageRequest): Promise<Page<PackageMatch>> {
+  searchPackages(query: string, page: PageRequest): Promise<Page<PackageHit>> {
     return searchPackages(this.#read, query, page);
   }
 
-  packageVersions(name: string): Promise<PackageOnPlatform[]> {
+  packageVersions(name: string): Promise<PlatformPackage[]> {
     return packageVersions(this.#read, name);
   }
 
@@ -429,19 +431,19 @@ export class Store {
   packageUpgrades(
     platform: string | undefined,
     since: Date,
-  ): Promise<{ platforms: string[]; upgrades: PackageUpgrade[] }> {
+  ): Promise<{ platforms: string[]; upgrades: UpgradeEvent[] }> {
     return packageUpgrades(this.#read, platform, since);
   }
 
-  queueCounts(): Promise<QueueCounts> {
+  queueCounts(): Promise<HealthInfo['queue']> {
     return queueCounts(this.#read);
   }
 
-  workers(): Promise<WorkerActivity[]> {
+  workers(): Promise<WorkerInfo[]> {
     return workers(this.#read);
   }
 
-  jobsPage(list: JobList, page: PageRequest): Promise<Page<GenerationJob>> {
+  jobsPage(list: JobView, page: PageRequest): Promise<Page<GenerationJob>> {
     return jobsPage(this.#read, list, page);
   }
 

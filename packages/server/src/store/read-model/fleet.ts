@@ -1,39 +1,9 @@
+import type { FleetRow, HealthInfo, JobCounts } from '@sysattest/dashboard';
 import { reading } from '../context.js';
 import { byText, count, type ReadContext } from './read-context.js';
 
-/** Jobs built on one platform, by state. */
-export interface JobCounts {
-  pending: number;
-  running: number;
-  done: number;
-  dead: number;
-  /** Pending jobs that failed before and wait for their retry. */
-  retrying: number;
-}
-
 /** The whole queue: how many jobs are due now, and since when the oldest pending one waits. */
-export interface QueueCounts extends JobCounts {
-  due: number;
-  oldestPendingCreatedAt?: string;
-}
-
-/** One platform image, as the catalogs and the queue see it. */
-export interface PlatformOverview {
-  platform: string;
-  /** Generation time of the first and of the latest signed catalog snapshot. */
-  firstCatalogAt?: string;
-  latestCatalogAt?: string;
-  snapshots: number;
-  /** Package names (× architecture) the platform's catalogs have listed. */
-  packages: number;
-  /** Package versions the latest catalog lists. */
-  versions: number;
-  trackedPackages: number;
-  /** Tracked packages whose newest version has a manifest. */
-  trackedCovered: number;
-  manifests: number;
-  jobs: JobCounts;
-}
+type QueueCounts = HealthInfo['queue'];
 
 /** Names of the platforms some catalog snapshot was received for, sorted. */
 export async function platformsWithCatalog(ctx: ReadContext): Promise<string[]> {
@@ -52,10 +22,10 @@ export async function platformsWithCatalog(ctx: ReadContext): Promise<string[]> 
  * Every platform of the fleet with its figures, by name. Architecture-independent manifests live
  * on `…/all`: such a platform with no catalog and no job is not an image of the fleet.
  */
-export async function fleet(ctx: ReadContext): Promise<PlatformOverview[]> {
+export async function fleet(ctx: ReadContext): Promise<FleetRow[]> {
   return reading(async () => {
     const platforms = await ctx.db.selectFrom('platforms').select(['id', 'name']).execute();
-    const rows = new Map<number, PlatformOverview>();
+    const rows = new Map<number, FleetRow>();
     // Per platform, so that every query is a range of an index (no table scan over 60,000
     // catalog entries or every job ever queued).
     for (const p of platforms) rows.set(p.id, await platformOverview(ctx, p.id, p.name));
@@ -74,7 +44,7 @@ export async function fleet(ctx: ReadContext): Promise<PlatformOverview[]> {
   });
 }
 
-async function platformOverview(ctx: ReadContext, id: number, name: string): Promise<PlatformOverview> {
+async function platformOverview(ctx: ReadContext, id: number, name: string): Promise<FleetRow> {
   const { db } = ctx;
   const snapshots = await db
     .selectFrom('catalog_snapshots')

@@ -1,24 +1,13 @@
 /**
  * The store's read model: the paginated, indexed queries behind the dashboard's views (see the
  * indexes in migrations.ts). It only reads, and it cannot read tokens (read-context.ts); writes go
- * through the store's other modules.
+ * through the store's other modules. Its answers have the shapes of the dashboard's contract
+ * (@sysattest/dashboard's backend.ts, types only), so each shape has one home.
  */
-export {
-  fleet,
-  platformsWithCatalog,
-  queueCounts,
-  type JobCounts,
-  type PlatformOverview,
-  type QueueCounts,
-} from './fleet.js';
-export { jobsPage, workers, type JobList, type WorkerActivity } from './jobs.js';
-export { manifestSummary, type ManifestSummary } from './manifest-summary.js';
-export {
-  packageVersions,
-  type ManifestStatus,
-  type PackageOnPlatform,
-  type PackageVersion,
-} from './package-versions.js';
-export { searchPackages, trackedPackagesPage, type PackageMatch } from './packages.js';
-export { readContext, type Page, type PageRequest, type ReadContext } from './read-context.js';
-export { newestSnapshotId, packageUpgrades, type PackageUpgrade } from './upgrades.js';
+export { fleet, platformsWithCatalog, queueCounts } from './fleet.js';
+export { jobsPage, workers } from './jobs.js';
+export { manifestSummary } from './manifest-summary.js';
+export { packageVersions } from './package-versions.js';
+export { searchPackages, trackedPackagesPage } from './packages.js';
+export { readContext, type ReadContext } from './read-context.js';
+export { newestSnapshotId, packageUpgrades } from './upgrades.js';

@@ -1,23 +1,11 @@
+import type { JobView, Page, PageRequest, WorkerInfo } from '@sysattest/dashboard';
 import { reading } from '../context.js';
-import { toJob, type GenerationJob, type JobRow } from '../jobs.js';
-import { pageOf, type Page, type PageRequest, type ReadContext } from './read-context.js';
-
-/** `queue`: pending and running, oldest first; `history`: done, newest first; `failures`: below. */
-export type JobList = 'queue' | 'history' | 'failures';
-
-/** A worker as its running jobs show it. */
-export interface WorkerActivity {
-  id: string;
-  /** The last time it claimed or renewed a lease. */
-  lastHeartbeatAt: string;
-  /** When its latest lease runs out (in the past: the worker is presumed dead). */
-  leaseExpiresAt: string;
-  jobs: { id: number; platform: string; name: string; version: string; arch: string }[];
-}
+import { toJob, type GenerationJob, type StoredJobRow } from '../jobs.js';
+import { pageOf, type ReadContext } from './read-context.js';
 
 export async function jobsPage(
   ctx: ReadContext,
-  list: JobList,
+  list: JobView,
   p: PageRequest,
 ): Promise<Page<GenerationJob>> {
   return reading(async () => {
@@ -37,7 +25,7 @@ async function jobsByIds(ctx: ReadContext, ids: readonly number[]): Promise<Gene
     .select(['p.name as platform', 't.name as target_platform'])
     .where('j.id', 'in', [...ids])
     .execute();
-  const byId = new Map(rows.map((r) => [r.id, toJob(r as JobRow)]));
+  const byId = new Map(rows.map((r) => [r.id, toJob(r as StoredJobRow)]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
@@ -75,7 +63,7 @@ async function failedJobIds(ctx: ReadContext, p: PageRequest): Promise<number[]>
 }
 
 /** The workers holding running jobs, most recent heartbeat first. */
-export async function workers(ctx: ReadContext): Promise<WorkerActivity[]> {
+export async function workers(ctx: ReadContext): Promise<WorkerInfo[]> {
   const running = await reading(async () => {
     const platformIds = (await ctx.db.selectFrom('platforms').select('id').execute()).map((r) => r.id);
     return (
@@ -92,7 +80,7 @@ export async function workers(ctx: ReadContext): Promise<WorkerActivity[]> {
         .execute()
     );
   });
-  const byWorker = new Map<string, WorkerActivity>();
+  const byWorker = new Map<string, WorkerInfo>();
   for (const r of running) {
     const id = r.lease_owner ?? '(unknown)';
     const expires = r.lease_expires_at ?? r.updated_at;

@@ -1,21 +1,6 @@
+import type { ManifestSummary } from '@sysattest/dashboard';
 import { reading } from '../context.js';
 import type { ReadContext } from './read-context.js';
-
-/** What a stored manifest is, without its bytes. */
-export interface ManifestSummary {
-  digest: string;
-  platform: string;
-  name: string;
-  version: string;
-  arch: string;
-  source: { name: string; version: string };
-  generatedAt: string;
-  signedAt: string;
-  signerFingerprint: string;
-  ingestedAt: string;
-  entryCount: number;
-  fileCount: number;
-}
 
 export async function manifestSummary(
   ctx: ReadContext,

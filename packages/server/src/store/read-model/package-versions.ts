@@ -1,39 +1,7 @@
+import type { ManifestStatus, PlatformPackage, VersionRow } from '@sysattest/dashboard';
 import { manifestPlatformName } from '../catalogs.js';
 import { reading } from '../context.js';
 import { versionOrderFor, type ReadContext } from './read-context.js';
-
-/** Whether a version has a manifest, or else the job that makes (or failed to make) it. */
-export type ManifestStatus =
-  | { state: 'stored'; digest: string; generatedAt: string; fileCount: number }
-  | { state: 'pending' | 'running' | 'dead' | 'done'; jobId: number; attempts: number; lastError?: string }
-  | { state: 'none' };
-
-export interface PackageVersion {
-  version: string;
-  arch: string;
-  /** Absent for a version that has a manifest but was never in a catalog of this platform. */
-  firstSeen?: string;
-  lastSeen?: string;
-  withdrawnAt?: string;
-  newest: boolean;
-  /** The package archive's SHA-256 as the repository index gives it (dpkg, rpm catalogs). */
-  archiveSha256?: string;
-  /** apk's `C:` checksum from the APKINDEX (Alpine catalogs, which have no SHA-256 of the archive). */
-  apkChecksum?: string;
-  /** Where its manifest lives (`…/all` for architecture-independent packages). */
-  manifestPlatform: string;
-  manifest: ManifestStatus;
-}
-
-/** One package on one platform and architecture. */
-export interface PackageOnPlatform {
-  platform: string;
-  arch: string;
-  newestVersion?: string;
-  tracked: boolean;
-  /** Newest first, by the distribution's own version ordering. */
-  versions: PackageVersion[];
-}
 
 /** Everything the store holds about a package name, by platform and architecture. */
 interface Rows {
@@ -74,7 +42,7 @@ interface Rows {
  * the distribution's ordering, each with its manifest or job; then the manifests of versions no
  * catalog of theirs lists (uploaded for a platform without a catalog).
  */
-export async function packageVersions(ctx: ReadContext, name: string): Promise<PackageOnPlatform[]> {
+export async function packageVersions(ctx: ReadContext, name: string): Promise<PlatformPackage[]> {
   return reading(async () => {
     const rows = await packageRows(ctx, name);
     if (rows === undefined) return [];
@@ -182,11 +150,11 @@ function listedVersions(
   rows: Rows,
   statuses: ManifestStatuses,
   p: Rows['packages'][number],
-): PackageOnPlatform {
+): PlatformPackage {
   const platform = rows.nameOf.get(p.platform_id) as string;
   const manifestPlatform = manifestPlatformName(platform, p.arch);
   const compare = versionOrderFor(platform);
-  const versions: PackageVersion[] = rows.entries
+  const versions: VersionRow[] = rows.entries
     .filter((e) => e.package_id === p.id)
     .sort((a, b) => compare(b.version, a.version))
     .map((e) => ({
@@ -211,8 +179,8 @@ function listedVersions(
 }
 
 /** Manifests whose version no catalog of their platform lists, grouped by platform and arch. */
-function unlistedManifests(rows: Rows, used: ReadonlySet<string>): PackageOnPlatform[] {
-  const groups = new Map<string, PackageOnPlatform>();
+function unlistedManifests(rows: Rows, used: ReadonlySet<string>): PlatformPackage[] {
+  const groups = new Map<string, PlatformPackage>();
   for (const m of rows.manifests) {
     if (used.has(versionKey(m.platform_id, m.version, m.arch))) continue;
     const platform = rows.nameOf.get(m.platform_id) as string;

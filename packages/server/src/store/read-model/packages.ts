@@ -1,13 +1,8 @@
+import type { PackageHit, Page, PageRequest } from '@sysattest/dashboard';
 import { sql } from 'kysely';
 import { chunks, reading } from '../context.js';
 import type { TrackedPackage, TrackingSource } from '../tracked-packages.js';
-import { count, pageOf, type Page, type PageRequest, type ReadContext } from './read-context.js';
-
-/** A package name found by a search, with where it is (or was) in a catalog and its newest version there. */
-export interface PackageMatch {
-  name: string;
-  platforms: { platform: string; arch: string; newestVersion?: string }[];
-}
+import { count, pageOf, type ReadContext } from './read-context.js';
 
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -19,7 +14,7 @@ export async function searchPackages(
   ctx: ReadContext,
   query: string,
   p: PageRequest,
-): Promise<Page<PackageMatch>> {
+): Promise<Page<PackageHit>> {
   const q = query.toLowerCase();
   const pattern = `%${escapeLike(q)}%`;
   const prefix = `${escapeLike(q)}%`;
@@ -45,8 +40,8 @@ export async function searchPackages(
 }
 
 /** The catalog packages of these names, in the order given. */
-async function whereListed(ctx: ReadContext, names: string[]): Promise<PackageMatch[]> {
-  const byName = new Map<string, PackageMatch>(names.map((name) => [name, { name, platforms: [] }]));
+async function whereListed(ctx: ReadContext, names: string[]): Promise<PackageHit[]> {
+  const byName = new Map<string, PackageHit>(names.map((name) => [name, { name, platforms: [] }]));
   for (const batch of chunks(names, 500)) {
     const rows = await ctx.db
       .selectFrom('catalog_packages as c')
@@ -64,7 +59,7 @@ async function whereListed(ctx: ReadContext, names: string[]): Promise<PackageMa
   }
   for (const hit of byName.values())
     hit.platforms.sort((a, b) => (`${a.platform} ${a.arch}` < `${b.platform} ${b.arch}` ? -1 : 1));
-  return names.map((name) => byName.get(name) as PackageMatch);
+  return names.map((name) => byName.get(name) as PackageHit);
 }
 
 /** Tracked packages, most recently tracked first. */

@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '@sysattest/dashboard';
 import { parsePlatform, versionSchemeForDistro } from '@sysattest/core';
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../connection.js';
@@ -20,20 +21,6 @@ export interface ReadContext {
 export function readContext(ctx: StoreContext): ReadContext {
   // The same connection, seen through a narrower table map (Kysely's types only; no SQL differs).
   return { db: ctx.db as unknown as Kysely<ReadTables>, dialect: ctx.dialect, now: ctx.now };
-}
-
-export interface PageRequest {
-  offset: number;
-  limit: number;
-}
-
-/** A slice of a list; `total` when counting it is cheap. */
-export interface Page<T> {
-  items: T[];
-  offset: number;
-  limit: number;
-  total?: number;
-  hasMore: boolean;
 }
 
 /** A page from the rows of a query that asked for `limit + 1` rows from `offset`. */

@@ -1,16 +1,6 @@
+import type { UpgradeEvent } from '@sysattest/dashboard';
 import { chunks, reading } from '../context.js';
 import { byText, count, versionOrderFor, type ReadContext } from './read-context.js';
-
-/** The newest version of a package moved (`from` is absent when the package was new). */
-export interface PackageUpgrade {
-  platform: string;
-  name: string;
-  arch: string;
-  from?: string;
-  to: string;
-  /** Generation time of the snapshot that first listed `to`. */
-  at: string;
-}
 
 /** One version of one package as the catalogs saw it. */
 export interface SeenVersion {
@@ -79,7 +69,7 @@ export async function packageUpgrades(
   ctx: ReadContext,
   platform: string | undefined,
   since: Date,
-): Promise<{ platforms: string[]; upgrades: PackageUpgrade[] }> {
+): Promise<{ platforms: string[]; upgrades: UpgradeEvent[] }> {
   return reading(async () => {
     const platforms = await ctx.db
       .selectFrom('catalog_snapshots as s')
@@ -88,7 +78,7 @@ export async function packageUpgrades(
       .$if(platform !== undefined, (q) => q.where('pl.name', '=', platform as string))
       .groupBy(['pl.id', 'pl.name'])
       .execute();
-    const upgrades: PackageUpgrade[] = [];
+    const upgrades: UpgradeEvent[] = [];
     for (const p of platforms) upgrades.push(...(await upgradesOn(ctx, p, since.toISOString())));
     upgrades.sort((a, b) => (a.at !== b.at ? (a.at < b.at ? 1 : -1) : byText(a.name, b.name)));
     return { platforms: platforms.map((r) => r.name).sort(), upgrades };
@@ -102,10 +92,10 @@ async function upgradesOn(
   ctx: ReadContext,
   platform: { id: number; name: string; first: string },
   sinceIso: string,
-): Promise<PackageUpgrade[]> {
+): Promise<UpgradeEvent[]> {
   const appeared = await appearedSince(ctx, platform, sinceIso);
   const compare = versionOrderFor(platform.name);
-  const out: PackageUpgrade[] = [];
+  const out: UpgradeEvent[] = [];
   for (const batch of chunks([...appeared.keys()], 500)) {
     const versions = await seenVersions(ctx, batch);
     for (const id of batch) {
