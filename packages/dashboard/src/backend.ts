@@ -67,6 +67,11 @@ export interface FleetRow {
   trackedCovered: number;
   manifests: number;
   jobs: JobCounts;
+  /**
+   * The whole-catalog backlog (server `track: "all"`): its jobs still to make, and made. Absent
+   * when the platform has none.
+   */
+  backlog?: { left: number; done: number; dead: number };
 }
 
 export interface PackageHit {

@@ -24,13 +24,25 @@ import { badge, form, isAdmin, layout, pager, table, td, time, type View } from 
 
 const enc = encodeURIComponent;
 
-function jobsCell(j: FleetRow['jobs']): Html {
+function jobsCell(j: FleetRow['jobs'], backlog: FleetRow['backlog']): Html {
   const failed = j.dead;
   return html`<span class="nowrap">${formatCount(j.pending)} pending</span> ·
     <span class="nowrap">${formatCount(j.running)} running</span> ·
     ${
       failed > 0 ? badge('bad', `${formatCount(failed)} failed`) : html`<span class="nowrap">0 failed</span>`
-    }${j.retrying > 0 ? html` · ${badge('warn', `${formatCount(j.retrying)} retrying`)}` : ''}`;
+    }${j.retrying > 0 ? html` · ${badge('warn', `${formatCount(j.retrying)} retrying`)}` : ''}${
+      backlog === undefined ? '' : backlogLine(backlog)
+    }`;
+}
+
+/** The whole-catalog backlog's progress: made of all queued, what is left, what failed for good. */
+function backlogLine(b: NonNullable<FleetRow['backlog']>): Html {
+  const total = b.left + b.done + b.dead;
+  return html`<br /><span class="nowrap backlog"
+      >backlog: ${formatCount(b.done)} of ${formatCount(total)} made (${formatPercent(b.done, total)}),
+      ${formatCount(b.left)}
+      left${b.dead > 0 ? html`, ${badge('bad', `${formatCount(b.dead)} failed`)}` : ''}</span
+    >`;
 }
 
 export function fleetPage(v: View, rows: readonly FleetRow[], staleAfterHours: number): Html {
@@ -75,7 +87,7 @@ export function fleetPage(v: View, rows: readonly FleetRow[], staleAfterHours: n
                         >(${formatCount(r.trackedCovered)} of ${formatCount(r.trackedPackages)} tracked newest
                         versions)</span
                       >`,
-              )}${td('Jobs', jobsCell(r.jobs))}
+              )}${td('Jobs', jobsCell(r.jobs, r.backlog))}
             </tr>`;
           }),
           'One row per platform image',

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { barChart } from './chart.js';
 import { formatDuration, formatPercent } from './format.js';
 import { escapeHtml, html, url } from './html.js';
+import { fleetPage } from './pages.js';
 import { csrfToken, parseCookies, parseSession, sessionKey, signSession, verifySession } from './session.js';
 
 describe('html templates', () => {
@@ -101,5 +102,32 @@ describe('charts and figures', () => {
     assert.equal(formatDuration(60 * 3600_000), '2 d 12 h');
     assert.equal(formatPercent(2, 3), '66.7 %');
     assert.equal(formatPercent(0, 0), '—');
+  });
+});
+
+describe('fleet page', () => {
+  const view = {
+    base: '/dashboard',
+    now: new Date('2026-12-06T12:00:00Z'),
+    readsNeedLogin: false,
+    path: '/dashboard/',
+  };
+  const row = {
+    platform: 'debian/bookworm/amd64',
+    latestCatalogAt: '2026-12-06T10:00:00Z',
+    snapshots: 1,
+    packages: 10,
+    versions: 10,
+    trackedPackages: 0,
+    trackedCovered: 0,
+    manifests: 4,
+    jobs: { pending: 6, running: 0, done: 4, dead: 1, retrying: 0 },
+  };
+
+  it('shows a whole-catalog backlog with its progress, and nothing when there is none', () => {
+    const withBacklog = fleetPage(view, [{ ...row, backlog: { left: 5, done: 4, dead: 1 } }], 48).text;
+    assert.match(withBacklog, /backlog: 4 of 10 made \(40(\.0)?\s?%\),\s+5\s+left/);
+    assert.match(withBacklog, /1 failed/);
+    assert.doesNotMatch(fleetPage(view, [row], 48).text, /backlog:/);
   });
 });

@@ -44,6 +44,12 @@ for (const dialect of TEST_DIALECTS) {
             first.map((j) => j.name),
             ['curl'],
           );
+          const fleetRow = (await store.fleet()).find((r) => r.platform === AMD64);
+          assert.deepEqual(
+            fleetRow?.backlog,
+            { left: 3, done: 0, dead: 0 },
+            'the dashboard shows what is left',
+          );
           const rest = await store.claimJobs('w', [AMD64], 10, 60);
           assert.deepEqual(rest.map((j) => `${j.name} ${j.version}`).sort(), [
             'base-files 12.4',

@@ -72,7 +72,23 @@ async function platformOverview(ctx: ReadContext, id: number, name: string): Pro
     trackedCovered: 0,
     manifests: await countWhere(ctx, 'manifests', id),
     jobs: { pending, running, done, dead, retrying },
+    ...(await backlogOf(ctx, id)),
   };
+}
+
+/** The platform's whole-catalog backlog (jobs below client priority, store/backlog.ts) by state. */
+async function backlogOf(ctx: ReadContext, platformId: number): Promise<Pick<FleetRow, 'backlog'>> {
+  const rows = await ctx.db
+    .selectFrom('jobs')
+    .select((eb) => ['state', eb.fn.countAll().as('count')])
+    .where('platform_id', '=', platformId)
+    .where('priority', '<', 0)
+    .groupBy('state')
+    .execute();
+  if (rows.length === 0) return {};
+  const by = new Map(rows.map((r) => [r.state, count(r.count)]));
+  const left = (by.get('pending') ?? 0) + (by.get('running') ?? 0);
+  return { backlog: { left, done: by.get('done') ?? 0, dead: by.get('dead') ?? 0 } };
 }
 
 async function countWhere(
