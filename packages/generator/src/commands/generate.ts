@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KeyError, SigningKey, parsePlatform, readKeyFile, type Platform } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
-import { writeAtomically, type GenerationEvent } from '../generation/debian-generator.js';
+import { writeAtomically } from '../generation/debian-generator.js';
+import type { GenerationEvent } from '../generation/results.js';
 import {
   catalogForPlatform,
   distroDigestName,

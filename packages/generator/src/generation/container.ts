@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Platform } from '@sysattest/core';
 import type { PlatformImage } from '../image/state.js';
 import type { Podman } from '../podman/index.js';
-import type { GenerationResult } from './debian-generator.js';
+import type { GenerationTiming } from './results.js';
 
 /** What a generation container needs: the platform image, podman, and how to run it. */
 export interface ContainerOptions {
@@ -30,7 +30,7 @@ export interface Ran {
 export async function inContainer<T>(
   opts: ContainerOptions,
   command: string[] | undefined,
-  result: Pick<GenerationResult, 'podmanMs' | 'packageManagerMs'>,
+  result: GenerationTiming,
   use: (ran: Ran) => Promise<T>,
 ): Promise<T> {
   const { podman, signal } = opts;

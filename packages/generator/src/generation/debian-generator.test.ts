@@ -19,7 +19,8 @@ import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { sharedTestImage } from '../worker/service-testkit.js';
-import { catalogDebian, generateDebian, type GenerationEvent } from './debian-generator.js';
+import { catalogDebian, generateDebian } from './debian-generator.js';
+import type { GenerationEvent } from './results.js';
 
 /**
  * Real generation on a real bookworm image, checked against the truth: the .deb files themselves

@@ -26,6 +26,7 @@ import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { inContainer } from './container.js';
+import { emptyResult, type GenerationEvent, type GenerationResult } from './results.js';
 import { ManifestBuildError, buildManifest } from './manifest-builder.js';
 import {
   aptSpec,
@@ -47,24 +48,6 @@ export interface PackageRequest {
   name: string;
   /** Exact version; undefined means the newest the image's catalog offers. */
   version?: string;
-}
-
-export type GenerationEvent =
-  | { kind: 'batch-start'; packages: string[] }
-  | { kind: 'manifest'; name: string; version: string; architecture: string; entries: number; file: string }
-  | { kind: 'digest-mismatch'; name: string; version: string; paths: string[] }
-  | { kind: 'failed'; request: string; message: string }
-  | { kind: 'retry'; packages: string[]; reason: string };
-
-export interface GenerationResult {
-  manifests: { name: string; version: string; architecture: string; file: string }[];
-  failures: { request: string; message: string }[];
-  /** Time spent in apt-get inside containers (the package manager's share). */
-  packageManagerMs: number;
-  /** Time spent by us: mounting, reading the database, hashing, signing, writing. */
-  ownMs: number;
-  /** Time spent by podman creating and removing containers. */
-  podmanMs: number;
 }
 
 export interface DebianGenerationOptions {
@@ -104,13 +87,7 @@ const DOWNLOAD_FAILURE =
 
 export async function generateDebian(opts: DebianGenerationOptions): Promise<GenerationResult> {
   const emit = opts.onEvent ?? (() => {});
-  const result: GenerationResult = {
-    manifests: [],
-    failures: [],
-    packageManagerMs: 0,
-    ownMs: 0,
-    podmanMs: 0,
-  };
+  const result = emptyResult();
   const pool = new HashPool({ threads: opts.hashThreads, capabilities: 'all', md5: true });
   try {
     const baseline = await inspectImage(opts, result);
@@ -507,13 +484,7 @@ export interface DebianCatalogOptions {
 export async function catalogDebian(
   opts: DebianCatalogOptions,
 ): Promise<{ catalog: Catalog; signed: SignedDocument; warnings: string[] }> {
-  const timing: GenerationResult = {
-    manifests: [],
-    failures: [],
-    packageManagerMs: 0,
-    ownMs: 0,
-    podmanMs: 0,
-  };
+  const timing = { podmanMs: 0, packageManagerMs: 0 };
   const lists = await inContainer(opts, ['apt-get', '--version'], timing, ({ mount }) =>
     Promise.resolve(readAptLists(RootDir.open(mount), opts.platform.arch)),
   );

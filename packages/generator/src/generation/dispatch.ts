@@ -9,12 +9,8 @@ import { GeneratorError } from '../errors.js';
 import { packageFamily, type PackageFamily } from '../image/platforms.js';
 import type { PlatformImage } from '../image/state.js';
 import type { Podman } from '../podman/podman.js';
-import {
-  catalogDebian,
-  generateDebian,
-  type GenerationEvent,
-  type GenerationResult,
-} from './debian-generator.js';
+import { catalogDebian, generateDebian } from './debian-generator.js';
+import type { GenerationEvent, GenerationResult } from './results.js';
 import { catalogRpmApk, generateRpmApk } from './rpm-apk-generator.js';
 
 export type { PackageFamily };

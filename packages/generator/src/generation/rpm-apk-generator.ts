@@ -26,9 +26,9 @@ import { GeneratorError } from '../errors.js';
 import { NotInstalledError, ownedFiles, type RequestedPackage } from '../platforms/owned.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
-import type { GenerationEvent, GenerationResult } from './debian-generator.js';
 import { writeAtomically } from './debian-generator.js';
 import { inContainer } from './container.js';
+import { emptyResult, type GenerationEvent, type GenerationResult } from './results.js';
 import { ManifestBuildError, buildManifest } from './manifest-builder.js';
 
 /**
@@ -238,13 +238,7 @@ export function installArgv(family: PackageFamily, batch: readonly RequestedPack
  */
 export async function generateRpmApk(opts: FamilyGenerationOptions): Promise<GenerationResult> {
   const emit = opts.onEvent ?? (() => {});
-  const result: GenerationResult = {
-    manifests: [],
-    failures: [],
-    packageManagerMs: 0,
-    ownMs: 0,
-    podmanMs: 0,
-  };
+  const result = emptyResult();
   const pools = new FamilyHashPools(opts.hashThreads);
   const valid: RequestedPackage[] = [];
   for (const r of opts.requests) {

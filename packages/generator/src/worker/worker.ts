@@ -13,7 +13,7 @@ import {
 } from '@sysattest/core';
 import { readPassphrase } from '../commands/generate.js';
 import { GeneratorError, isGeneratorError } from '../errors.js';
-import type { GenerationEvent } from '../generation/debian-generator.js';
+import type { GenerationEvent } from '../generation/results.js';
 import {
   catalogForPlatform,
   distroDigestName,
