@@ -2,10 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { TrustedKeyring, generateSigningKey, readKeyFile, runCli, writeSecretKeyFile } from '@sysattest/core';
-import { readPassphrase, registerGenerationCommands } from './commands/generate.js';
+import { registerGenerationCommands } from './commands/generate.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerWorkCommand } from './commands/work.js';
 import { signingKeyPath } from './paths.js';
+import { readPassphrase } from './signing-key.js';
 import { GENERATOR_VERSION } from './version.js';
 
 const VERSION = GENERATOR_VERSION;

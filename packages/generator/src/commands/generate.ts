@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KeyError, SigningKey, parsePlatform, readKeyFile, type Platform } from '@sysattest/core';
+import { parsePlatform, type Platform, type SigningKey } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
 import { writeAtomically } from '../generation/debian-generator.js';
 import type { GenerationEvent } from '../generation/results.js';
@@ -19,33 +18,16 @@ import type { PlatformImage } from '../image/state.js';
 import { withInterrupt } from '../podman/interrupt.js';
 import { Podman } from '../podman/podman.js';
 import { signingKeyPath } from '../paths.js';
+import { loadSigningKey } from '../signing-key.js';
 
 interface Output {
   write(s: string): unknown;
   isTTY?: boolean;
 }
 
-/** Reads a passphrase from a file or SYSATTEST_KEY_PASSPHRASE (never from argv). */
-export function readPassphrase(file: string | undefined): string | undefined {
-  if (file) {
-    try {
-      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new KeyError('KEY_FILE_ERROR', `cannot read passphrase file ${file}: ${(e as Error).message}`);
-    }
-  }
-  return process.env.SYSATTEST_KEY_PASSPHRASE || undefined;
-}
-
-async function loadKey(opts: { key?: string; passphraseFile?: string }): Promise<SigningKey> {
-  const file = signingKeyPath(opts.key);
-  if (!fs.existsSync(file)) {
-    throw new KeyError(
-      'KEY_FILE_ERROR',
-      `no signing key at ${file}: create one with "sysattest-generator key generate" or pass --key FILE`,
-    );
-  }
-  return SigningKey.fromArmored(await readKeyFile(file), readPassphrase(opts.passphraseFile));
+/** The signing key `--key` (or its default) names, unlocked with `--passphrase-file`. */
+function loadKey(opts: { key?: string; passphraseFile?: string }): Promise<SigningKey> {
+  return loadSigningKey(signingKeyPath(opts.key), opts.passphraseFile);
 }
 
 /** The platform and its package family (UNSUPPORTED_PLATFORM for a distribution we do not know). */

@@ -3,15 +3,12 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  KeyError,
-  SigningKey,
   detectPlatforms,
   formatPlatform,
   parsePlatform,
-  readKeyFile,
   type Platform,
+  type SigningKey,
 } from '@sysattest/core';
-import { readPassphrase } from '../commands/generate.js';
 import { GeneratorError, isGeneratorError } from '../errors.js';
 import type { GenerationEvent } from '../generation/results.js';
 import {
@@ -23,6 +20,7 @@ import {
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
+import { loadSigningKey } from '../signing-key.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import type { WorkerSettings } from './config.js';
 import type { WorkerLog } from './log.js';
@@ -114,7 +112,7 @@ export class GenerationWorker {
     const s = this.settings;
     this.platforms =
       s.platforms.length > 0 ? s.platforms : [formatPlatform((await detectPlatforms('/')).primary)];
-    const key = await loadKey(s.keyFile, s.passphraseFile);
+    const key = await loadSigningKey(s.keyFile, s.passphraseFile);
     const podman = new Podman({ labels: { [LABEL_HOST]: this.host, [LABEL_PID]: String(process.pid) } });
     await podman.check();
     this.log.info(
@@ -678,22 +676,6 @@ interface RunContext {
   api: ServerApi;
   state: WorkerState;
   stateFile: string;
-}
-
-async function loadKey(file: string, passphraseFile: string | undefined): Promise<SigningKey> {
-  let armored: string;
-  try {
-    armored = await readKeyFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || /ENOENT|no such file/i.test((e as Error).message)) {
-      throw new KeyError(
-        'KEY_FILE_ERROR',
-        `no signing key at ${file}: create one with "sysattest-generator key generate" or give --key FILE`,
-      );
-    }
-    throw e;
-  }
-  return SigningKey.fromArmored(armored, readPassphrase(passphraseFile));
 }
 
 async function imageOf(fleet: ImageFleet, platform: string): Promise<PlatformImage> {
