@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePlatform, type Platform, type SigningKey } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
-import { writeAtomically } from '../generation/debian-generator.js';
-import type { GenerationEvent } from '../generation/results.js';
+import { DirectorySink, writeAtomically } from '../generation/manifest-sink.js';
+import type { GenerationEvent, GenerationResult } from '../generation/results.js';
 import {
   catalogForPlatform,
   distroDigestName,
@@ -124,26 +124,38 @@ class Progress {
   }
 }
 
+/** Where the commands write, and how they run interruptibly. */
+interface CommandIo {
+  out: Output;
+  err: Output;
+  interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+const keyOption = () =>
+  new Option('--key <file>', 'signing key (default: $SYSATTEST_GENERATOR_KEY or the generator home)');
+const passphraseOption = () =>
+  new Option('--passphrase-file <file>', 'file holding the key passphrase (else $SYSATTEST_KEY_PASSPHRASE)');
+
 export function registerGenerationCommands(
   program: Command,
   deps: { stdout?: Output; stderr?: Output } = {},
 ): void {
-  const out = deps.stdout ?? process.stdout;
   const err = deps.stderr ?? process.stderr;
-  const keyOption = () =>
-    new Option('--key <file>', 'signing key (default: $SYSATTEST_GENERATOR_KEY or the generator home)');
-  const passphraseOption = () =>
-    new Option(
-      '--passphrase-file <file>',
-      'file holding the key passphrase (else $SYSATTEST_KEY_PASSPHRASE)',
-    );
-  const interruptible = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
-    withInterrupt(fn, {
-      onInterrupt: (sig) => err.write(`\n${sig}: stopping, removing containers (again to quit now)…\n`),
-      onForcedExit: () =>
-        err.write('quitting without cleaning up; leftovers: podman ps -a --filter label=sysattest=1\n'),
-    });
+  const io: CommandIo = {
+    out: deps.stdout ?? process.stdout,
+    err,
+    interruptible: (fn) =>
+      withInterrupt(fn, {
+        onInterrupt: (sig) => err.write(`\n${sig}: stopping, removing containers (again to quit now)…\n`),
+        onForcedExit: () =>
+          err.write('quitting without cleaning up; leftovers: podman ps -a --filter label=sysattest=1\n'),
+      }),
+  };
+  registerCatalogCommand(program, io);
+  registerGenerateCommand(program, io);
+}
 
+function registerCatalogCommand(program: Command, io: CommandIo): void {
   program
     .command('catalog')
     .description(
@@ -162,45 +174,57 @@ export function registerGenerationCommands(
     .option('--network <name>', 'podman network for the containers')
     .addOption(keyOption())
     .addOption(passphraseOption())
-    .action(async (platformId: string, opts) => {
-      const { platform, family } = platformOf(platformId);
-      const key = await loadKey(opts);
-      const podman = new Podman();
-      const fleet = new ImageFleet({ podman, onProgress: (m) => err.write(`${m}\n`) });
-      await imageFor(fleet, platformId);
-      const r = await interruptible(async (signal) => {
-        if (family === 'dpkg') {
-          if (opts.refresh) await fleet.refreshImage(platformId, { network: opts.network, signal });
-        } else if (opts.refresh) {
-          err.write(
-            `running ${family === 'rpm' ? 'dnf makecache --refresh' : 'apk update'} in a container of the image\n`,
-          );
-        }
-        const image = await imageFor(fleet, platformId);
-        return catalogForPlatform({
-          platform,
-          image,
-          podman,
-          key,
-          network: opts.network,
-          signal,
-          refresh: family !== 'dpkg' && Boolean(opts.refresh),
-        });
-      });
-      for (const w of r.warnings) err.write(`warning: ${w}\n`);
-      const file = path.resolve(
-        opts.out ??
-          `catalog_${platform.distro}_${platform.release}_${platform.arch}_${r.catalog.generatedAt.replace(/[-:]/g, '')}.json`,
-      );
-      await writeAtomically(`${file}.asc`, r.signed.signature);
-      await writeAtomically(file, r.signed.bytes);
-      out.write(`${file}\n`);
-      err.write(
-        `${r.catalog.platform}: ${r.catalog.packages.length} package versions from ${r.catalog.provenance.sources.length} ` +
-          `index(es), signed by ${key.fingerprint}\n`,
-      );
-    });
+    .action((platformId: string, opts: CatalogOptions) => runCatalog(platformId, opts, io));
+}
 
+interface CatalogOptions {
+  out?: string;
+  refresh: boolean;
+  network?: string;
+  key?: string;
+  passphraseFile?: string;
+}
+
+async function runCatalog(platformId: string, opts: CatalogOptions, io: CommandIo): Promise<void> {
+  const { platform, family } = platformOf(platformId);
+  const key = await loadKey(opts);
+  const podman = new Podman();
+  const fleet = new ImageFleet({ podman, onProgress: (m) => io.err.write(`${m}\n`) });
+  await imageFor(fleet, platformId);
+  const r = await io.interruptible(async (signal) => {
+    if (family === 'dpkg') {
+      if (opts.refresh) await fleet.refreshImage(platformId, { network: opts.network, signal });
+    } else if (opts.refresh) {
+      io.err.write(
+        `running ${family === 'rpm' ? 'dnf makecache --refresh' : 'apk update'} in a container of the image\n`,
+      );
+    }
+    const image = await imageFor(fleet, platformId);
+    return catalogForPlatform({
+      platform,
+      image,
+      podman,
+      key,
+      network: opts.network,
+      signal,
+      refresh: family !== 'dpkg' && Boolean(opts.refresh),
+    });
+  });
+  for (const w of r.warnings) io.err.write(`warning: ${w}\n`);
+  const file = path.resolve(
+    opts.out ??
+      `catalog_${platform.distro}_${platform.release}_${platform.arch}_${r.catalog.generatedAt.replace(/[-:]/g, '')}.json`,
+  );
+  await writeAtomically(`${file}.asc`, r.signed.signature);
+  await writeAtomically(file, r.signed.bytes);
+  io.out.write(`${file}\n`);
+  io.err.write(
+    `${r.catalog.platform}: ${r.catalog.packages.length} package versions from ${r.catalog.provenance.sources.length} ` +
+      `index(es), signed by ${key.fingerprint}\n`,
+  );
+}
+
+function registerGenerateCommand(program: Command, io: CommandIo): void {
   program
     .command('generate')
     .description(
@@ -223,50 +247,79 @@ export function registerGenerationCommands(
     .option('--json', 'print the result as JSON')
     .addOption(keyOption())
     .addOption(passphraseOption())
-    .action(async (platformId: string, requests: PlatformRequest[], opts) => {
-      const { platform, family } = platformOf(platformId);
-      const withArch = requests.filter((r) => r.arch !== undefined).map((r) => `${r.name}:${r.arch}`);
-      if (family !== 'rpm' && withArch.length > 0) {
-        throw new GeneratorError(
-          'INVALID_ARGUMENT',
-          `${withArch.join(', ')}: PACKAGE:ARCH is for rpm platforms; ${platformId} installs its own architecture`,
-        );
-      }
-      const key = await loadKey(opts);
-      const podman = new Podman();
-      await podman.check();
-      const fleet = new ImageFleet({ podman });
-      const image = await imageFor(fleet, platformId);
-      const progress = new Progress(err, requests.length, family);
-      const started = Date.now();
-      const r = await interruptible((signal) =>
-        generateForPlatform({
-          platform,
-          image,
-          podman,
-          key,
-          outDir: path.resolve(opts.out),
-          requests,
-          withDeps: Boolean(opts.withDeps),
-          jobs: opts.jobs,
-          batchSize: opts.batchSize,
-          network: opts.network,
-          signal,
-          onEvent: (e) => progress.event(e),
-        }),
-      );
-      progress.end();
-      const elapsed = Date.now() - started;
-      if (opts.json) {
-        out.write(`${JSON.stringify({ ...r, elapsedMs: elapsed }, null, 2)}\n`);
-      } else {
-        for (const m of r.manifests) out.write(`${m.file}\n`);
-        err.write(
-          `${r.manifests.length} manifest(s), ${r.failures.length} failure(s) in ${(elapsed / 1000).toFixed(1)} s ` +
-            `(${packageManagerName(family)} ${(r.packageManagerMs / 1000).toFixed(1)} s, podman ${(r.podmanMs / 1000).toFixed(1)} s, ` +
-            `hashing+signing ${(r.ownMs / 1000).toFixed(1)} s)\n`,
-        );
-      }
-      if (r.failures.length > 0) process.exitCode = 1;
-    });
+    .action((platformId: string, requests: PlatformRequest[], opts: GenerateOptions) =>
+      runGenerate(platformId, requests, opts, io),
+    );
+}
+
+interface GenerateOptions {
+  out: string;
+  withDeps?: boolean;
+  jobs: number;
+  batchSize: number;
+  network?: string;
+  json?: boolean;
+  key?: string;
+  passphraseFile?: string;
+}
+
+async function runGenerate(
+  platformId: string,
+  requests: PlatformRequest[],
+  opts: GenerateOptions,
+  io: CommandIo,
+): Promise<void> {
+  const { platform, family } = platformOf(platformId);
+  const withArch = requests.filter((r) => r.arch !== undefined).map((r) => `${r.name}:${r.arch}`);
+  if (family !== 'rpm' && withArch.length > 0) {
+    throw new GeneratorError(
+      'INVALID_ARGUMENT',
+      `${withArch.join(', ')}: PACKAGE:ARCH is for rpm platforms; ${platformId} installs its own architecture`,
+    );
+  }
+  const key = await loadKey(opts);
+  const podman = new Podman();
+  await podman.check();
+  const image = await imageFor(new ImageFleet({ podman }), platformId);
+  const progress = new Progress(io.err, requests.length, family);
+  const started = Date.now();
+  const r = await io.interruptible((signal) =>
+    generateForPlatform({
+      platform,
+      image,
+      podman,
+      key,
+      sink: new DirectorySink(path.resolve(opts.out)),
+      requests,
+      withDeps: Boolean(opts.withDeps),
+      jobs: opts.jobs,
+      batchSize: opts.batchSize,
+      network: opts.network,
+      signal,
+      onEvent: (e) => progress.event(e),
+    }),
+  );
+  progress.end();
+  printResult(r, Date.now() - started, family, opts.json === true, io);
+  if (r.failures.length > 0) process.exitCode = 1;
+}
+
+function printResult(
+  r: GenerationResult,
+  elapsed: number,
+  family: PackageFamily,
+  json: boolean,
+  io: CommandIo,
+): void {
+  if (json) {
+    io.out.write(`${JSON.stringify({ ...r, elapsedMs: elapsed }, null, 2)}\n`);
+    return;
+  }
+  for (const m of r.manifests) io.out.write(`${m.file}\n`);
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  io.err.write(
+    `${r.manifests.length} manifest(s), ${r.failures.length} failure(s) in ${s(elapsed)} s ` +
+      `(${packageManagerName(family)} ${s(r.packageManagerMs)} s, podman ${s(r.podmanMs)} s, ` +
+      `hashing+signing ${s(r.ownMs)} s)\n`,
+  );
 }

@@ -104,6 +104,11 @@ describe('Debian generation in fresh podman containers', { timeout: 15 * 60_000 
     assert.match(failures, /no-such-package-sysattest: no such package/);
     assert.match(failures, /jq: version 0\.0-nope is not offered .*\(offered: 1\.6/);
     assert.equal(result.failures.length, 2);
+    // Coded: the worker tells "not offered by the image" from a failed install by the code.
+    assert.deepEqual(result.failures.map((f) => [f.name, f.code]).sort(), [
+      ['jq', 'UNKNOWN_VERSION'],
+      ['no-such-package-sysattest', 'UNKNOWN_PACKAGE'],
+    ]);
     const adduser = result.manifests.find((m) => m.name === 'adduser');
     assert.equal(adduser?.architecture, 'all');
     assert.match(adduser?.file ?? '', /debian\/bookworm\/all\/adduser_[^/]+_all\.json$/);

@@ -1,14 +1,10 @@
-import * as path from 'node:path';
 import {
   HashPool,
   RootDir,
-  manifestFileName,
   maxVersion,
   readDpkgDatabase,
   readRootAccounts,
   signCatalog,
-  writeFileAtomic,
-  signManifest,
   sortCatalogPackages,
   type Catalog,
   type CatalogPackage,
@@ -26,8 +22,15 @@ import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { inContainer } from './container.js';
-import { emptyResult, type GenerationEvent, type GenerationResult } from './results.js';
-import { ManifestBuildError, buildManifest } from './manifest-builder.js';
+import { buildManifest } from './manifest-builder.js';
+import { handOver, sinkOf, type ManifestOutput, type ManifestSink } from './manifest-sink.js';
+import {
+  emptyResult,
+  failureOf,
+  recordFailure,
+  type GenerationEvent,
+  type GenerationResult,
+} from './results.js';
 import {
   aptSpec,
   conflictingSpec,
@@ -50,12 +53,13 @@ export interface PackageRequest {
   version?: string;
 }
 
-export interface DebianGenerationOptions {
+export type DebianGenerationOptions = DebianGenerationSettings & ManifestOutput;
+
+interface DebianGenerationSettings {
   platform: Platform;
   image: PlatformImage;
   podman: Podman;
   key: SigningKey;
-  outDir: string;
   requests: PackageRequest[];
   /** Also make manifests for the dependencies the install pulled in. */
   withDeps?: boolean;
@@ -96,16 +100,14 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
       try {
         resolved.push(resolveRequest(request, baseline.catalog, opts.platform.arch));
       } catch (e) {
-        const message = (e as Error).message;
-        result.failures.push({ request: requestText(request), message });
-        emit({ kind: 'failed', request: requestText(request), message });
+        recordFailure(result, emit, { request: requestText(request), ...request, ...failureOf(e) });
       }
     }
     await attachSiblings(opts, resolved, baseline, result);
     const batchSize = Math.max(1, opts.batchSize ?? 25);
     const queue: ResolvedRequest[][] = [];
     for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
-    const ctx: BatchContext = { opts, pool, baseline, result, emit };
+    const ctx: BatchContext = { opts, pool, baseline, result, emit, sink: sinkOf(opts) };
     const workers = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, queue.length)) }, async () => {
       for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
         await runBatch(ctx, batch);
@@ -259,6 +261,7 @@ interface BatchContext {
   baseline: ImageBaseline;
   result: GenerationResult;
   emit: (e: GenerationEvent) => void;
+  sink: ManifestSink;
 }
 
 /**
@@ -318,10 +321,9 @@ async function splitOrFail(
     await runBatch(ctx, batch.slice(half), retried);
     return;
   }
-  const request = batch[0] as ResolvedRequest;
-  const message = `${request.spec}: apt-get install failed: ${failed}`;
-  ctx.result.failures.push({ request: request.spec, message });
-  ctx.emit({ kind: 'failed', request: request.spec, message });
+  const { spec, name, version } = batch[0] as ResolvedRequest;
+  const message = `${spec}: apt-get install failed: ${failed}`;
+  recordFailure(ctx.result, ctx.emit, { request: spec, name, version, code: 'GENERATION_FAILED', message });
 }
 
 async function manifestsFromContainer(
@@ -360,8 +362,8 @@ async function manifestsFromContainer(
       ...(catalogEntry ? { archiveSha256: catalogEntry.sha256 } : {}),
     };
     const spec = `${pkg.name}:${pkg.architecture}=${pkg.version}`;
-    try {
-      const built = buildManifest(pkg, {
+    const build = () =>
+      buildManifest(pkg, {
         distroRelease: `${opts.platform.distro}/${opts.platform.release}`,
         provenance,
         accounts,
@@ -369,38 +371,7 @@ async function manifestsFromContainer(
         diversions: db.diversions,
         observation: (p) => byPath.get(p),
       });
-      const signed = await signManifest(built.manifest, opts.key);
-      const dir = path.join(opts.outDir, ...built.manifest.platform.split('/'));
-      const file = path.join(dir, manifestFileName(built.manifest.package));
-      await writeAtomically(`${file}.asc`, signed.signature);
-      await writeAtomically(file, signed.bytes);
-      ctx.result.manifests.push({
-        name: pkg.name,
-        version: pkg.version,
-        architecture: pkg.architecture,
-        file,
-      });
-      ctx.emit({
-        kind: 'manifest',
-        name: pkg.name,
-        version: pkg.version,
-        architecture: pkg.architecture,
-        entries: built.manifest.entries.length,
-        file,
-      });
-      if (built.digestMismatches.length > 0) {
-        ctx.emit({
-          kind: 'digest-mismatch',
-          name: pkg.name,
-          version: pkg.version,
-          paths: built.digestMismatches,
-        });
-      }
-    } catch (e) {
-      const message = e instanceof ManifestBuildError || e instanceof Error ? e.message : String(e);
-      ctx.result.failures.push({ request: spec, message });
-      ctx.emit({ kind: 'failed', request: spec, message });
-    }
+    await handOver(pkg, spec, build, { key: opts.key, sink: ctx.sink, into: ctx.result, emit: ctx.emit });
   }
 }
 
@@ -432,14 +403,6 @@ function aptError(stderr: string, stdout: string): string {
     .filter((l) => /^E: /.test(l))
     .map((l) => l.slice(3).trim());
   return errors.length > 0 ? errors.slice(0, 3).join('; ') : stderrTail(stderr, 400) || 'no error output';
-}
-
-async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
-  try {
-    await writeFileAtomic(file, data, { mode: 0o644 });
-  } catch (e) {
-    throw new GeneratorError('OUTPUT_FAILED', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
-  }
 }
 
 function key(p: { name: string; architecture: string; version: string }): string {
@@ -504,5 +467,3 @@ export async function catalogDebian(
   const signed = await signCatalog(catalog, opts.key);
   return { catalog, signed, warnings: lists.warnings };
 }
-
-export { writeAtomically };

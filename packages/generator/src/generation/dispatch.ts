@@ -10,6 +10,7 @@ import { packageFamily, type PackageFamily } from '../image/platforms.js';
 import type { PlatformImage } from '../image/state.js';
 import type { Podman } from '../podman/podman.js';
 import { catalogDebian, generateDebian } from './debian-generator.js';
+import type { ManifestOutput } from './manifest-sink.js';
 import type { GenerationEvent, GenerationResult } from './results.js';
 import { catalogRpmApk, generateRpmApk } from './rpm-apk-generator.js';
 
@@ -46,12 +47,13 @@ export interface PlatformRequest {
   arch?: string;
 }
 
-export interface PlatformGenerationOptions {
+export type PlatformGenerationOptions = PlatformGenerationSettings & ManifestOutput;
+
+interface PlatformGenerationSettings {
   platform: Platform;
   image: PlatformImage;
   podman: Podman;
   key: SigningKey;
-  outDir: string;
   requests: PlatformRequest[];
   withDeps?: boolean;
   jobs?: number;

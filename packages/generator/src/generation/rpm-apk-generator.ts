@@ -1,13 +1,10 @@
-import * as path from 'node:path';
 import {
   HashPool,
   RootDir,
-  manifestFileName,
   readApkDatabase,
   readRootAccounts,
   readRpmDatabase,
   signCatalog,
-  signManifest,
   sortCatalogPackages,
   type Catalog,
   type FileObservation,
@@ -26,10 +23,17 @@ import { GeneratorError } from '../errors.js';
 import { NotInstalledError, ownedFiles, type RequestedPackage } from '../platforms/owned.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
-import { writeAtomically } from './debian-generator.js';
 import { inContainer } from './container.js';
-import { emptyResult, type GenerationEvent, type GenerationResult } from './results.js';
-import { ManifestBuildError, buildManifest } from './manifest-builder.js';
+import { buildManifest } from './manifest-builder.js';
+import { handOver, sinkOf, type ManifestOutput, type ManifestSink } from './manifest-sink.js';
+import {
+  emptyResult,
+  failureOf,
+  recordFailure,
+  type GenerationEvent,
+  type GenerationOutcome,
+  type GenerationResult,
+} from './results.js';
 
 /**
  * Generation for the rpm (dnf: Fedora, RHEL and rebuilds) and apk (Alpine) families. As for
@@ -79,7 +83,9 @@ export class FamilyHashPools {
   }
 }
 
-export interface RootManifestOptions {
+export type RootManifestOptions = RootManifestSettings & ManifestOutput;
+
+interface RootManifestSettings {
   /** Host path of the (mounted) root filesystem after the install. */
   root: string;
   family: PackageFamily;
@@ -89,16 +95,13 @@ export interface RootManifestOptions {
   /** Also every package of the root not in this set of `name version arch` (the install's deps). */
   withDepsExcept?: Set<string>;
   key: SigningKey;
-  outDir: string;
   pools: FamilyHashPools;
   image: { id: string; refreshedAt?: string };
   generatedAt?: string;
   onEvent?: (e: GenerationEvent) => void;
 }
 
-export interface RootManifestResult {
-  manifests: GenerationResult['manifests'];
-  failures: GenerationResult['failures'];
+export interface RootManifestResult extends GenerationOutcome {
   /** Paths per package whose distribution digest disagrees with ours. */
   digestMismatches: { name: string; version: string; paths: string[] }[];
 }
@@ -117,7 +120,33 @@ export function packageKey(p: { name: string; version: string; architecture: str
  */
 export async function manifestsFromRoot(opts: RootManifestOptions): Promise<RootManifestResult> {
   const emit = opts.onEvent ?? (() => {});
+  const sink = sinkOf(opts);
   const out: RootManifestResult = { manifests: [], failures: [], digestMismatches: [] };
+  const packages = await rootTargets(opts);
+  const paths = [...new Set(packages.flatMap((p) => p.files.map((f) => f.path)).filter((p) => p !== '/'))];
+  const observed = await opts.pools.for(packages).inspectAll(opts.root, paths);
+  const byPath = new Map<string, FileObservation>(observed.map((o) => [o.path, o]));
+  const accounts = readRootAccounts(RootDir.open(opts.root));
+  const provenance = await rootProvenance(opts);
+  for (const pkg of packages) {
+    const build = () =>
+      buildManifest(pkg, {
+        distroRelease: `${opts.platform.distro}/${opts.platform.release}`,
+        provenance,
+        accounts,
+        divertedLocation: (p) => p,
+        observation: (p) => byPath.get(p),
+      });
+    const spec = `${pkg.name}-${pkg.version}.${pkg.architecture}`;
+    const built = await handOver(pkg, spec, build, { key: opts.key, sink, into: out, emit });
+    if (built !== undefined && built.digestMismatches.length > 0)
+      out.digestMismatches.push({ name: pkg.name, version: pkg.version, paths: built.digestMismatches });
+  }
+  return out;
+}
+
+/** The requested packages as the root's database has them, plus (with deps) what the install added. */
+async function rootTargets(opts: RootManifestSettings): Promise<InstalledPackage[]> {
   const targets = new Map<string, InstalledPackage>();
   let owned: InstalledPackage[];
   try {
@@ -135,63 +164,21 @@ export async function manifestsFromRoot(opts: RootManifestOptions): Promise<Root
         : (await readApkDatabase(opts.root)).packages;
     for (const p of all) if (!opts.withDepsExcept.has(packageKey(p))) targets.set(packageKey(p), p);
   }
-  const packages = [...targets.values()];
-  const paths = [...new Set(packages.flatMap((p) => p.files.map((f) => f.path)).filter((p) => p !== '/'))];
-  const observed = await opts.pools.for(packages).inspectAll(opts.root, paths);
-  const byPath = new Map<string, FileObservation>(observed.map((o) => [o.path, o]));
-  const accounts = readRootAccounts(RootDir.open(opts.root));
-  const installer = await installerVersion(opts.root, opts.family);
-  const generatedAt = opts.generatedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  for (const pkg of packages) {
-    const spec = `${pkg.name}-${pkg.version}.${pkg.architecture}`;
-    const provenance: Manifest['provenance'] = {
-      generatedAt,
-      generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
-      keyFingerprint: opts.key.fingerprint,
-      image: {
-        id: opts.image.id,
-        ...(opts.image.refreshedAt ? { refreshedAt: toSeconds(opts.image.refreshedAt) } : {}),
-      },
-      installer,
-    };
-    try {
-      const built = buildManifest(pkg, {
-        distroRelease: `${opts.platform.distro}/${opts.platform.release}`,
-        provenance,
-        accounts,
-        divertedLocation: (p) => p,
-        observation: (p) => byPath.get(p),
-      });
-      const signed = await signManifest(built.manifest, opts.key);
-      const dir = path.join(opts.outDir, ...built.manifest.platform.split('/'));
-      const file = path.join(dir, manifestFileName(built.manifest.package));
-      await writeAtomically(`${file}.asc`, signed.signature);
-      await writeAtomically(file, signed.bytes);
-      out.manifests.push({ name: pkg.name, version: pkg.version, architecture: pkg.architecture, file });
-      emit({
-        kind: 'manifest',
-        name: pkg.name,
-        version: pkg.version,
-        architecture: pkg.architecture,
-        entries: built.manifest.entries.length,
-        file,
-      });
-      if (built.digestMismatches.length > 0) {
-        out.digestMismatches.push({ name: pkg.name, version: pkg.version, paths: built.digestMismatches });
-        emit({
-          kind: 'digest-mismatch',
-          name: pkg.name,
-          version: pkg.version,
-          paths: built.digestMismatches,
-        });
-      }
-    } catch (e) {
-      const message = e instanceof ManifestBuildError || e instanceof Error ? e.message : String(e);
-      out.failures.push({ request: spec, message });
-      emit({ kind: 'failed', request: spec, message });
-    }
-  }
-  return out;
+  return [...targets.values()];
+}
+
+/** The provenance every manifest of the root carries. */
+async function rootProvenance(opts: RootManifestSettings): Promise<Manifest['provenance']> {
+  return {
+    generatedAt: opts.generatedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    generator: { name: 'sysattest-generator', version: GENERATOR_VERSION },
+    keyFingerprint: opts.key.fingerprint,
+    image: {
+      id: opts.image.id,
+      ...(opts.image.refreshedAt ? { refreshedAt: toSeconds(opts.image.refreshedAt) } : {}),
+    },
+    installer: await installerVersion(opts.root, opts.family),
+  };
 }
 
 /** `dnf 4.x`/`rpm 4.x` or `apk-tools 2.x`, from the root's own database. */
@@ -206,13 +193,14 @@ async function installerVersion(root: string, family: PackageFamily): Promise<st
   return `rpm ${packages.find((p) => p.name === 'rpm')?.version ?? 'unknown'}`;
 }
 
-export interface FamilyGenerationOptions {
+export type FamilyGenerationOptions = FamilyGenerationSettings & ManifestOutput;
+
+interface FamilyGenerationSettings {
   family: PackageFamily;
   platform: Platform;
   image: PlatformImage;
   podman: Podman;
   key: SigningKey;
-  outDir: string;
   /** Exact versions (the rpm architecture is optional: dnf picks the native one or noarch). */
   requests: RequestedPackage[];
   withDeps?: boolean;
@@ -246,9 +234,7 @@ export async function generateRpmApk(opts: FamilyGenerationOptions): Promise<Gen
       installArgv(opts.family, [r]);
       valid.push(r);
     } catch (e) {
-      const request = `${r.name}=${r.version}`;
-      result.failures.push({ request, message: (e as Error).message });
-      emit({ kind: 'failed', request, message: (e as Error).message });
+      recordFailure(result, emit, { request: `${r.name}=${r.version}`, ...r, ...failureOf(e) });
     }
   }
   try {
@@ -257,64 +243,60 @@ export async function generateRpmApk(opts: FamilyGenerationOptions): Promise<Gen
       const db = opts.family === 'rpm' ? await readRpmDatabase(r.mount) : await readApkDatabase(r.mount);
       return new Set(db.packages.map(packageKey));
     });
-    const batchSize = Math.max(1, opts.batchSize ?? 25);
-    const batches: RequestedPackage[][] = [];
-    for (let i = 0; i < valid.length; i += batchSize) batches.push(valid.slice(i, i + batchSize));
-    // `jobs` containers at once; after a failure no new batch starts, and the running ones end
-    // before the error is thrown (so no container outlives this call).
-    let next = 0;
-    let failed = false;
-    const lanes = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, batches.length)) }, async () => {
-      while (!failed && next < batches.length) {
-        const batch = batches[next++] as RequestedPackage[];
-        try {
-          await runBatch(opts, batch, baseline, pools, result);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    });
-    const settled = await Promise.allSettled(lanes);
-    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (rejected !== undefined) throw rejected.reason;
+    const run: FamilyRun = { opts, sink: sinkOf(opts), baseline, pools, result, emit };
+    await runBatches(run, valid, opts.batchSize ?? 25, opts.jobs ?? 1);
   } finally {
     await pools.close();
   }
   return result;
 }
 
-async function runBatch(
-  opts: FamilyGenerationOptions,
-  batch: RequestedPackage[],
-  baseline: Set<string>,
-  pools: FamilyHashPools,
-  result: GenerationResult,
-): Promise<void> {
-  const emit = opts.onEvent ?? (() => {});
+interface FamilyRun {
+  opts: FamilyGenerationSettings;
+  sink: ManifestSink;
+  /** `name version arch` of every package in the image before any install. */
+  baseline: Set<string>;
+  pools: FamilyHashPools;
+  result: GenerationResult;
+  emit: (e: GenerationEvent) => void;
+}
+
+/**
+ * `jobs` containers at once, one batch each; after a failure no new batch starts, and the running
+ * ones end before the error is thrown (so no container outlives the run).
+ */
+async function runBatches(run: FamilyRun, requests: RequestedPackage[], batchSize: number, jobs: number) {
+  const size = Math.max(1, batchSize);
+  const batches: RequestedPackage[][] = [];
+  for (let i = 0; i < requests.length; i += size) batches.push(requests.slice(i, i + size));
+  let next = 0;
+  let failed = false;
+  const lanes = Array.from({ length: Math.max(1, Math.min(jobs, batches.length)) }, async () => {
+    while (!failed && next < batches.length) {
+      const batch = batches[next++] as RequestedPackage[];
+      try {
+        await runBatch(run, batch);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  });
+  const settled = await Promise.allSettled(lanes);
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected !== undefined) throw rejected.reason;
+}
+
+/** One container installs the batch; a refused batch is bisected until the package that fails is alone. */
+async function runBatch(run: FamilyRun, batch: RequestedPackage[]): Promise<void> {
+  const { opts, result, emit } = run;
   const specs = batch.map((r) => `${r.name}=${r.version}`);
   emit({ kind: 'batch-start', packages: specs });
   const failed = await inContainer(opts, installArgv(opts.family, batch), result, async (r) => {
     if (r.code !== 0) return stderrTail(`${r.stdout}\n${r.stderr}`, 400) || `exit status ${r.code}`;
     const own = Date.now();
     try {
-      const made = await manifestsFromRoot({
-        root: r.mount,
-        family: opts.family,
-        platform: opts.platform,
-        packages: batch,
-        ...(opts.withDeps ? { withDepsExcept: baseline } : {}),
-        key: opts.key,
-        outDir: opts.outDir,
-        pools,
-        image: {
-          id: opts.image.imageId,
-          ...((opts.image.refreshedAt ?? opts.image.builtAt)
-            ? { refreshedAt: opts.image.refreshedAt ?? opts.image.builtAt }
-            : {}),
-        },
-        onEvent: emit,
-      });
+      const made = await manifestsFromRoot(batchRoot(run, batch, r.mount));
       result.manifests.push(...made.manifests);
       result.failures.push(...made.failures);
     } finally {
@@ -325,14 +307,32 @@ async function runBatch(
   if (failed === undefined) return;
   if (batch.length > 1) {
     const half = Math.ceil(batch.length / 2);
-    await runBatch(opts, batch.slice(0, half), baseline, pools, result);
-    await runBatch(opts, batch.slice(half), baseline, pools, result);
+    await runBatch(run, batch.slice(0, half));
+    await runBatch(run, batch.slice(half));
     return;
   }
+  const { name, version } = batch[0] as RequestedPackage;
   const request = specs[0] as string;
   const message = `${request}: ${opts.family === 'rpm' ? 'dnf install' : 'apk add'} failed: ${failed}`;
-  result.failures.push({ request, message });
-  emit({ kind: 'failed', request, message });
+  recordFailure(result, emit, { request, name, version, code: 'GENERATION_FAILED', message });
+}
+
+/** What manifestsFromRoot needs for a batch installed in a container mounted at `root`. */
+function batchRoot(run: FamilyRun, batch: RequestedPackage[], root: string): RootManifestOptions {
+  const { opts } = run;
+  const refreshedAt = opts.image.refreshedAt ?? opts.image.builtAt;
+  return {
+    root,
+    family: opts.family,
+    platform: opts.platform,
+    packages: batch,
+    ...(opts.withDeps ? { withDepsExcept: run.baseline } : {}),
+    key: opts.key,
+    sink: run.sink,
+    pools: run.pools,
+    image: { id: opts.image.imageId, ...(refreshedAt ? { refreshedAt } : {}) },
+    onEvent: run.emit,
+  };
 }
 
 function toSeconds(iso: string): string {
