@@ -7,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { backoffDelayMs } from './backoff.js';
 import { parseDuration, resolveWorkerSettings, WorkerConfigError } from './config.js';
-import { groupByBuildPlatform, requestMatches, roundsOfDistinctNames } from './worker.js';
+import { failureFor, groupByBuildPlatform, notOffered, roundsOfDistinctNames } from './worker.js';
+import type { GenerationFailure } from '../generation/results.js';
 import type { ClaimedJob } from './server-api.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-worker-config-'));
@@ -170,10 +171,43 @@ describe('job planning', () => {
     assert.equal(groups.get('debian/bookworm/amd64')?.length, 2);
   });
 
-  it('matches generation failures to jobs by name and version', () => {
-    assert.ok(requestMatches('jq=1.6-2.1', { name: 'jq', version: '1.6-2.1' }));
-    assert.ok(requestMatches('jq:amd64=1.6-2.1', { name: 'jq', version: '1.6-2.1' }));
-    assert.ok(!requestMatches('jq:amd64=1.6-2.2', { name: 'jq', version: '1.6-2.1' }));
+  it('matches generation failures to jobs by name and version, and decides by their code', () => {
+    const p = 'debian/bookworm/amd64';
+    const failures: GenerationFailure[] = [
+      {
+        request: 'jq:amd64=1.6-2.2',
+        name: 'jq',
+        version: '1.6-2.2',
+        code: 'GENERATION_FAILED',
+        message: 'apt',
+      },
+      {
+        request: 'jq=1.6-2.1',
+        name: 'jq',
+        version: '1.6-2.1',
+        code: 'UNKNOWN_VERSION',
+        message: "jq: version 1.6-2.1 is not offered by the image's repositories",
+      },
+      // An rpm failure names the package as rpm does; it is matched all the same.
+      {
+        request: 'sa-tool-2:1.0-1.fc41.x86_64',
+        name: 'sa-tool',
+        version: '2:1.0-1.fc41',
+        code: 'GENERATION_FAILED',
+        message: 'x',
+      },
+    ];
+    const jq = failureFor(job(1, 'jq', '1.6-2.1', p), failures);
+    assert.deepEqual(jq, { code: 'UNKNOWN_VERSION', error: failures[1]?.message });
+    assert.ok(notOffered(jq));
+    assert.equal(failureFor(job(2, 'sa-tool', '2:1.0-1.fc41', p), failures).error, 'x');
+    const none = failureFor(job(3, 'hello', '2.10-3', p), failures);
+    assert.equal(none.code, 'GENERATION_FAILED');
+    assert.match(none.error, /no manifest was produced/);
+    assert.ok(!notOffered(none));
+    // The code decides, not the text: a failed install whose message quotes apt's words is not "not offered".
+    assert.ok(!notOffered({ code: 'GENERATION_FAILED', error: 'version 1 is not offered by the image' }));
+    assert.ok(notOffered({ code: 'UNKNOWN_PACKAGE', error: 'x' }));
   });
 });
 

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import {
   detectPlatforms,
   formatPlatform,
@@ -9,8 +7,8 @@ import {
   type Platform,
   type SigningKey,
 } from '@sysattest/core';
-import { GeneratorError, isGeneratorError } from '../errors.js';
-import type { GenerationEvent } from '../generation/results.js';
+import { GeneratorError, isGeneratorError, type GeneratorErrorCode } from '../errors.js';
+import { failureOf, type GenerationEvent, type GenerationFailure } from '../generation/results.js';
 import {
   catalogForPlatform,
   distroDigestName,
@@ -24,8 +22,10 @@ import { loadSigningKey } from '../signing-key.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import type { WorkerSettings } from './config.js';
 import type { WorkerLog } from './log.js';
+import { Leases } from './leases.js';
 import { ServerApi, ServerRefusal, Stopped, type ClaimedJob } from './server-api.js';
 import { readWorkerState, workerStatePath, writeWorkerState, type WorkerState } from './state.js';
+import { UploadSink, isLeaseLost, reportJobFailure, type JobReporting } from './upload-sink.js';
 
 /**
  * The generator's service loop. Claims jobs for its platforms from the server (under a lease it
@@ -41,8 +41,6 @@ const LABEL_HOST = 'sysattest.worker-host';
 const LABEL_PID = 'sysattest.worker-pid';
 /** A job whose version the image does not offer may need fresher apt lists: refresh at most this often. */
 const STALE_IMAGE_REFRESH_MS = 10 * 60_000;
-/** Temporary directories of a worker: `<tmp>/sysattest-worker-<pid>-XXXXXX`. */
-export const TEMP_PREFIX = 'sysattest-worker-';
 /** An image refreshed more recently than this is not refreshed again before a catalog sync. */
 const FRESH_IMAGE_MS = 30 * 60_000;
 /** Retry a failed image build or catalog sync after this long (or the catalog interval, if shorter). */
@@ -55,11 +53,25 @@ export interface WorkerSummary {
   catalogsSynced: number;
 }
 
-interface JobOutcome {
-  file?: string;
-  error?: string;
-  /** The image does not offer the package or version (maybe stale apt lists). */
-  notOffered?: boolean;
+/** Why a job got no manifest. */
+export interface JobFailure {
+  code: GeneratorErrorCode;
+  error: string;
+}
+
+/** The image does not offer the package or version (its apt lists may be older than the catalog). */
+export function notOffered(f: JobFailure | undefined): boolean {
+  return f?.code === 'UNKNOWN_PACKAGE' || f?.code === 'UNKNOWN_VERSION';
+}
+
+/** The job's failure among a run's, matched by package name and version. */
+export function failureFor(job: ClaimedJob, failures: readonly GenerationFailure[]): JobFailure {
+  const f = failures.find((x) => x.name === job.name && x.version === job.version);
+  if (f !== undefined) return { code: f.code, error: f.message };
+  return {
+    code: 'GENERATION_FAILED',
+    error: `${job.name} ${job.version} (${job.arch}): no manifest was produced`,
+  };
 }
 
 export class GenerationWorker {
@@ -109,6 +121,23 @@ export class GenerationWorker {
   }
 
   async run(): Promise<WorkerSummary> {
+    const ctx = await this.start();
+    try {
+      await this.serve(ctx);
+    } catch (e) {
+      if (!(e instanceof Stopped)) throw e;
+    }
+    this.log.info(
+      'stopped',
+      `stopped: ${this.summary.jobsDone} job(s) done, ${this.summary.jobsFailed} failed, ` +
+        `${this.summary.jobsAbandoned} abandoned, ${this.summary.catalogsSynced} catalog(s) synced`,
+      { ...this.summary },
+    );
+    return { ...this.summary };
+  }
+
+  /** Loads the key, checks podman, removes dead workers' leftovers and reads the state. */
+  private async start(): Promise<RunContext> {
     const s = this.settings;
     this.platforms =
       s.platforms.length > 0 ? s.platforms : [formatPlatform((await detectPlatforms('/')).primary)];
@@ -128,7 +157,6 @@ export class GenerationWorker {
       },
     );
     await this.removeDeadWorkersContainers(podman);
-
     const fleet = new ImageFleet({
       home: s.home,
       podman,
@@ -138,78 +166,90 @@ export class GenerationWorker {
     const stateFile = workerStatePath(s.home);
     const { state, problem } = await readWorkerState(stateFile);
     if (problem) this.log.warn('state-unreadable', `${problem}; starting with no catalog sync history`);
+    const api = this.serverApi(this.abandon.signal);
+    const claims = this.serverApi(AbortSignal.any([this.stopClaiming.signal, this.abandon.signal]));
+    const leases = new Leases(s.leaseSeconds * 1000);
+    return { key, podman, fleet, api, claims, leases, state, stateFile };
+  }
 
-    const api = new ServerApi({
+  private serverApi(signal: AbortSignal): ServerApi {
+    const s = this.settings;
+    return new ServerApi({
       baseUrl: s.server,
       token: s.token,
       log: this.log,
-      signal: this.abandon.signal,
+      signal,
       reconnectMaxMs: s.reconnectMaxDelayMs,
     });
-    const claims = new ServerApi({
-      baseUrl: s.server,
-      token: s.token,
-      log: this.log,
-      signal: AbortSignal.any([this.stopClaiming.signal, this.abandon.signal]),
-      reconnectMaxMs: s.reconnectMaxDelayMs,
-    });
-    const ctx: RunContext = { key, podman, fleet, api, state, stateFile };
+  }
 
+  /** Rounds of: images, due catalogs, a claim, the claimed jobs; until stopped (or idle, if asked). */
+  private async serve(ctx: RunContext): Promise<void> {
+    const s = this.settings;
     let failures = 0;
-    try {
-      while (!this.stopClaiming.signal.aborted) {
-        const ready = await this.ensureImages(ctx);
-        await this.syncDueCatalogs(ctx, ready);
-        if (this.stopClaiming.signal.aborted) break;
-        if (ready.length === 0) {
-          if (s.exitWhenIdle) throw new GeneratorError('IMAGE_NOT_FOUND', 'no platform image could be built');
-          await sleep(s.pollIntervalMs, this.stopClaiming.signal);
-          continue;
-        }
-        const max = Math.min(1000, s.batchSize * s.concurrency);
-        const jobs = await claims.claim(this.workerId, ready, max, s.leaseSeconds);
-        if (jobs.length === 0) {
-          if (s.exitWhenIdle) break;
-          // Up to a quarter more, so that idle workers do not poll in lockstep.
-          await sleep(s.pollIntervalMs * (1 + Math.random() / 4), this.stopClaiming.signal);
-          continue;
-        }
-        this.log.info('claimed', `claimed ${jobs.length} job(s)`, {
-          jobIds: jobs.map((j) => j.id),
-          packages: jobs.map((j) => `${j.name}=${j.version}`),
-        });
-        try {
-          await this.processJobs(ctx, ready, jobs);
-          failures = 0;
-          // Again after each round, not only at start: a worker killed while podman was creating
-          // its container leaves that container after this worker's first sweep.
-          await this.removeDeadWorkersContainers(ctx.podman);
-        } catch (e) {
-          // A surprise in one round (a refused request, a disk error) must not end the service:
-          // the round's unfinished jobs go back to the queue when their leases expire.
-          if (e instanceof Stopped || (e instanceof ServerRefusal && e.isAuth) || s.exitWhenIdle) throw e;
-          failures++;
-          const wait = backoffDelayMs(failures, { baseMs: 1000, maxMs: s.reconnectMaxDelayMs });
-          this.log.error(
-            'round-failed',
-            `${(e as Error).message}; continuing in ${(wait / 1000).toFixed(0)} s`,
-            {
-              retryInMs: wait,
-            },
-          );
-          await sleep(wait, this.stopClaiming.signal);
-        }
+    while (!this.stopClaiming.signal.aborted) {
+      const ready = await this.ensureImages(ctx);
+      await this.syncDueCatalogs(ctx, ready);
+      if (this.stopClaiming.signal.aborted) return;
+      if (ready.length === 0) {
+        if (s.exitWhenIdle) throw new GeneratorError('IMAGE_NOT_FOUND', 'no platform image could be built');
+        await sleep(s.pollIntervalMs, this.stopClaiming.signal);
+        continue;
       }
-    } catch (e) {
-      if (!(e instanceof Stopped)) throw e;
+      const jobs = await this.claim(ctx, ready);
+      if (jobs.length === 0) {
+        if (s.exitWhenIdle) return;
+        // Up to a quarter more, so that idle workers do not poll in lockstep.
+        await sleep(s.pollIntervalMs * (1 + Math.random() / 4), this.stopClaiming.signal);
+        continue;
+      }
+      try {
+        await this.processJobs(ctx, ready, jobs);
+        failures = 0;
+        // Again after each round, not only at start: a worker killed while podman was creating
+        // its container leaves that container after this worker's first sweep.
+        await this.removeDeadWorkersContainers(ctx.podman);
+      } catch (e) {
+        await this.afterFailedRound(e, ++failures);
+      }
     }
-    this.log.info(
-      'stopped',
-      `stopped: ${this.summary.jobsDone} job(s) done, ${this.summary.jobsFailed} failed, ` +
-        `${this.summary.jobsAbandoned} abandoned, ${this.summary.catalogsSynced} catalog(s) synced`,
-      { ...this.summary },
+  }
+
+  private async claim(ctx: RunContext, ready: string[]): Promise<ClaimedJob[]> {
+    const s = this.settings;
+    const sentAt = ctx.leases.sendTime();
+    const jobs = await ctx.claims.claim(
+      this.workerId,
+      ready,
+      Math.min(1000, s.batchSize * s.concurrency),
+      s.leaseSeconds,
     );
-    return { ...this.summary };
+    ctx.leases.claimed(
+      jobs.map((j) => j.id),
+      sentAt,
+    );
+    if (jobs.length > 0) {
+      this.log.info('claimed', `claimed ${jobs.length} job(s)`, {
+        jobIds: jobs.map((j) => j.id),
+        packages: jobs.map((j) => `${j.name}=${j.version}`),
+      });
+    }
+    return jobs;
+  }
+
+  /**
+   * A surprise in one round (a refused request, a disk error) must not end the service: the
+   * round's unfinished jobs go back to the queue when their leases expire. A stop, a refused
+   * token, or any failure when running until idle does end it.
+   */
+  private async afterFailedRound(e: unknown, failures: number): Promise<void> {
+    if (e instanceof Stopped || (e instanceof ServerRefusal && e.isAuth) || this.settings.exitWhenIdle)
+      throw e;
+    const wait = backoffDelayMs(failures, { baseMs: 1000, maxMs: this.settings.reconnectMaxDelayMs });
+    this.log.error('round-failed', `${(e as Error).message}; continuing in ${(wait / 1000).toFixed(0)} s`, {
+      retryInMs: wait,
+    });
+    await sleep(wait, this.stopClaiming.signal);
   }
 
   // ---- images -----------------------------------------------------------------------------------
@@ -346,24 +386,24 @@ export class GenerationWorker {
   // ---- jobs -------------------------------------------------------------------------------------
 
   private async processJobs(ctx: RunContext, ready: string[], jobs: ClaimedJob[]): Promise<void> {
-    const lost = new Set<number>();
     const held = new Map(jobs.map((j) => [j.id, j]));
+    const finished = (job: ClaimedJob) => {
+      held.delete(job.id);
+      ctx.leases.release(job.id);
+    };
     const beat = setInterval(
-      () => void this.heartbeat(ctx.api, held, lost),
+      () => void this.heartbeat(ctx, held),
       Math.max(1000, (this.settings.leaseSeconds * 1000) / 3),
     );
     try {
       for (const [platform, group] of groupByBuildPlatform(jobs, ready)) {
         for (const round of roundsOfDistinctNames(group)) {
           if (this.abandon.signal.aborted) break;
-          const finish = async (job: ClaimedJob, outcome: JobOutcome) => {
-            await this.finish(ctx, job, outcome, lost);
-            held.delete(job.id);
-          };
-          const outcomes = await this.generate(ctx, platform, round, finish);
-          for (const job of round) {
-            if (held.has(job.id))
-              await finish(job, outcomes.get(job.id) ?? { error: 'no manifest was produced' });
+          const failures = await this.generate(ctx, platform, round, finished);
+          for (const job of round.filter((j) => held.has(j.id))) {
+            const error = failures.get(job.id)?.error ?? 'no manifest was produced';
+            await reportJobFailure(this.reporting(ctx), job, error);
+            finished(job);
           }
         }
       }
@@ -376,45 +416,51 @@ export class GenerationWorker {
     if (this.abandon.signal.aborted) throw new Stopped();
   }
 
-  private async heartbeat(api: ServerApi, held: Map<number, ClaimedJob>, lost: Set<number>): Promise<void> {
+  private reporting(ctx: RunContext): JobReporting & { server: string } {
+    return {
+      api: ctx.api,
+      workerId: this.workerId,
+      leases: ctx.leases,
+      log: this.log,
+      counts: this.summary,
+      server: this.settings.server,
+    };
+  }
+
+  /** Renews the leases of the jobs held (and learns which are lost), one attempt each. */
+  private async heartbeat(ctx: RunContext, held: Map<number, ClaimedJob>): Promise<void> {
     for (const job of held.values()) {
-      if (lost.has(job.id)) continue;
+      if (ctx.leases.isLost(job.id)) continue;
+      const sentAt = ctx.leases.sendTime();
       try {
-        await api.heartbeat(job.id, this.workerId);
+        await ctx.api.heartbeat(job.id, this.workerId);
+        ctx.leases.renewed(job.id, sentAt);
       } catch (e) {
-        if (e instanceof ServerRefusal && (e.apiCode === 'LEASE_LOST' || e.status === 404)) {
-          lost.add(job.id);
-          this.log.warn(
-            'lease-lost',
-            `job ${job.id} (${job.name} ${job.version}) is no longer ours: ${e.message}`,
-            {
-              jobId: job.id,
-            },
-          );
+        const fields = { jobId: job.id };
+        if (isLeaseLost(e)) {
+          ctx.leases.markLost(job.id);
+          const message = `job ${job.id} (${job.name} ${job.version}) is no longer ours: ${e.message}`;
+          this.log.warn('lease-lost', message, fields);
         } else {
-          this.log.debug('heartbeat-failed', `heartbeat for job ${job.id} failed: ${(e as Error).message}`, {
-            jobId: job.id,
-          });
+          const message = `heartbeat for job ${job.id} failed: ${(e as Error).message}`;
+          this.log.debug('heartbeat-failed', message, fields);
         }
       }
     }
   }
 
   /**
-   * Generates a round of jobs (distinct package names) on the platform's image. Each manifest is
-   * uploaded (through `finish`) as soon as it is written, while the other batches still run; the
-   * outcomes returned are those of the jobs that got no manifest.
+   * Generates a round of jobs (distinct package names) on the platform's image. Each manifest goes
+   * to the server through the upload sink as soon as it is signed, while the other batches still
+   * run; the failures returned are those of the jobs that got no manifest.
    */
   private async generate(
     ctx: RunContext,
     platform: string,
     jobs: ClaimedJob[],
-    finish: (job: ClaimedJob, outcome: JobOutcome) => Promise<void>,
+    finished: (job: ClaimedJob) => void,
     retried = false,
-  ): Promise<Map<number, JobOutcome>> {
-    const outcomes = new Map<number, JobOutcome>();
-    const image = await imageOf(ctx.fleet, platform);
-    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  ): Promise<Map<number, JobFailure>> {
     const started = Date.now();
     for (const j of jobs) {
       this.log.info('job-start', `generating ${j.name} ${j.version} (${j.arch}) on ${platform}`, {
@@ -426,94 +472,96 @@ export class GenerationWorker {
         attempt: j.attempts,
       });
     }
-    const uploaded = new Set<number>();
-    let uploads: Promise<void> = Promise.resolve();
-    let uploadError: unknown;
-    const family = platformFamily(parsePlatform(platform));
-    const onEvent = (e: GenerationEvent) => {
-      this.generationEvent(e, distroDigestName(family));
-      if (e.kind !== 'manifest') return;
-      const job = jobs.find(
-        (j) =>
-          !uploaded.has(j.id) && j.name === e.name && j.version === e.version && j.arch === e.architecture,
-      );
-      if (job === undefined) return;
-      uploaded.add(job.id);
-      uploads = uploads.then(async () => {
-        if (uploadError !== undefined) return;
-        await finish(job, { file: e.file }).catch((err: unknown) => {
-          uploadError = err;
-        });
-      });
-    };
+    const sink = new UploadSink(this.reporting(ctx), jobs, finished);
+    let failures: Map<number, JobFailure>;
+    let stoppedBy: unknown;
+    try {
+      failures = await this.generateInto(ctx, platform, jobs, sink);
+    } finally {
+      stoppedBy = await sink.drained();
+    }
+    // What stopped the uploads (a refused token, a surprise) ends the round.
+    if (stoppedBy !== undefined) throw stoppedBy;
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    this.log.debug('generated', `round of ${jobs.length} on ${platform} took ${seconds} s`, {
+      platform,
+      durationMs: Date.now() - started,
+    });
+    return retried ? failures : this.retryNotOffered(ctx, platform, jobs, failures, finished);
+  }
+
+  /** Runs generation with the upload sink; why each job the sink got no manifest for failed. */
+  private async generateInto(
+    ctx: RunContext,
+    platform: string,
+    jobs: ClaimedJob[],
+    sink: UploadSink,
+  ): Promise<Map<number, JobFailure>> {
+    const failures = new Map<number, JobFailure>();
+    const digestName = distroDigestName(platformFamily(parsePlatform(platform)));
     try {
       // Debian: name=version (apt picks the architecture); rpm: the job's exact architecture
       // (x86_64 or noarch); apk: one architecture per image.
       const r = await generateForPlatform({
         platform: parsePlatform(platform),
-        image,
+        image: await imageOf(ctx.fleet, platform),
         podman: ctx.podman,
         key: ctx.key,
-        outDir,
+        sink,
         requests: jobs.map((j) => ({ name: j.name, version: j.version, arch: j.arch })),
         jobs: this.settings.concurrency,
         batchSize: this.settings.batchSize,
         ...(this.settings.network ? { network: this.settings.network } : {}),
         signal: this.abandon.signal,
-        onEvent,
+        onEvent: (e) => this.generationEvent(e, digestName),
       });
-      for (const job of jobs) {
-        if (uploaded.has(job.id)) continue;
-        const f = r.failures.find((x) => requestMatches(x.request, job));
-        const message = f?.message ?? `${job.name} ${job.version} (${job.arch}): no manifest was produced`;
-        outcomes.set(job.id, {
-          error: message,
-          notOffered: /not offered by the image|no such package in the image/.test(message),
-        });
-      }
+      for (const job of jobs) if (!sink.took(job.id)) failures.set(job.id, failureFor(job, r.failures));
     } catch (e) {
       if (this.abandon.signal.aborted || isGeneratorError(e, 'INTERRUPTED')) throw new Stopped();
-      const message = `generation on ${platform} failed: ${(e as Error).message}`;
-      for (const job of jobs) if (!uploaded.has(job.id)) outcomes.set(job.id, { error: message });
-    } finally {
-      // The uploads read the manifests from outDir: wait for them before removing it.
-      await uploads;
-      await fs.rm(outDir, { recursive: true, force: true });
+      const { code, message } = failureOf(e);
+      const error = `generation on ${platform} failed: ${message}`;
+      for (const job of jobs) if (!sink.took(job.id)) failures.set(job.id, { code, error });
     }
-    if (uploadError !== undefined) throw uploadError;
-    this.log.debug(
-      'generated',
-      `round of ${jobs.length} on ${platform} took ${((Date.now() - started) / 1000).toFixed(1)} s`,
-      { platform, durationMs: Date.now() - started },
-    );
-    // The server's catalog may be newer than this image's apt lists (another worker synced it):
-    // refresh once and try those jobs again. (Not dnf or apk images, which are not refreshed: dnf
-    // renews expired metadata itself, and `apk add --no-cache` fetches the indexes at each install.)
-    const stale = jobs.filter((j) => outcomes.get(j.id)?.notOffered);
+    return failures;
+  }
+
+  /**
+   * The server's catalog may be newer than this image's apt lists (another worker synced it):
+   * refresh once and try the jobs the image does not offer again. (Not dnf or apk images, which
+   * are not refreshed: dnf renews expired metadata itself, and `apk add --no-cache` fetches the
+   * indexes at each install.)
+   */
+  private async retryNotOffered(
+    ctx: RunContext,
+    platform: string,
+    jobs: ClaimedJob[],
+    failures: Map<number, JobFailure>,
+    finished: (job: ClaimedJob) => void,
+  ): Promise<Map<number, JobFailure>> {
+    const stale = jobs.filter((j) => notOffered(failures.get(j.id)));
     if (
-      !retried &&
-      family === 'dpkg' &&
-      stale.length > 0 &&
-      this.settings.refreshBeforeCatalog &&
-      Date.now() - (this.lastRefresh.get(platform) ?? 0) > STALE_IMAGE_REFRESH_MS
-    ) {
-      try {
-        await this.refreshImage(
-          ctx,
-          platform,
-          `${stale.length} job(s) ask for versions the image does not offer`,
-        );
-      } catch (e) {
-        if (this.abandon.signal.aborted) throw new Stopped();
-        this.log.warn('image-refresh-failed', `refresh of ${platform} failed: ${(e as Error).message}`, {
-          platform,
-        });
-        return outcomes;
-      }
-      for (const j of stale) outcomes.delete(j.id);
-      for (const [id, o] of await this.generate(ctx, platform, stale, finish, true)) outcomes.set(id, o);
+      platformFamily(parsePlatform(platform)) !== 'dpkg' ||
+      stale.length === 0 ||
+      !this.settings.refreshBeforeCatalog ||
+      Date.now() - (this.lastRefresh.get(platform) ?? 0) <= STALE_IMAGE_REFRESH_MS
+    )
+      return failures;
+    try {
+      await this.refreshImage(
+        ctx,
+        platform,
+        `${stale.length} job(s) ask for versions the image does not offer`,
+      );
+    } catch (e) {
+      if (this.abandon.signal.aborted) throw new Stopped();
+      this.log.warn('image-refresh-failed', `refresh of ${platform} failed: ${(e as Error).message}`, {
+        platform,
+      });
+      return failures;
     }
-    return outcomes;
+    for (const j of stale) failures.delete(j.id);
+    for (const [id, f] of await this.generate(ctx, platform, stale, finished, true)) failures.set(id, f);
+    return failures;
   }
 
   private generationEvent(e: GenerationEvent, digestName: string): void {
@@ -539,80 +587,6 @@ export class GenerationWorker {
         break;
       default:
         break;
-    }
-  }
-
-  /** Uploads the manifest and completes the job, or fails it with the reason. */
-  private async finish(
-    ctx: RunContext,
-    job: ClaimedJob,
-    outcome: JobOutcome,
-    lost: Set<number>,
-  ): Promise<void> {
-    const fields = { jobId: job.id, package: job.name, version: job.version, arch: job.arch };
-    try {
-      if (outcome.file === undefined) {
-        const answer = await ctx.api.fail(job.id, this.workerId, outcome.error ?? 'failed');
-        this.summary.jobsFailed++;
-        this.log.warn('job-failed', `job ${job.id} failed (${answer.state} now): ${outcome.error}`, {
-          ...fields,
-          state: answer.state,
-          attempts: answer.attempts,
-        });
-        return;
-      }
-      // Do not upload for a job another worker now holds: its manifest would conflict with ours.
-      if (!lost.has(job.id)) {
-        try {
-          await ctx.api.heartbeat(job.id, this.workerId);
-        } catch (e) {
-          if (e instanceof ServerRefusal && (e.apiCode === 'LEASE_LOST' || e.status === 404))
-            lost.add(job.id);
-        }
-      }
-      if (lost.has(job.id)) {
-        this.log.warn('lease-lost', `job ${job.id} was taken over by another worker; not uploading`, fields);
-        return;
-      }
-      const bytes = await fs.readFile(outcome.file);
-      const signature = await fs.readFile(`${outcome.file}.asc`, 'utf8');
-      try {
-        const answer = await ctx.api.uploadManifest(bytes, signature);
-        this.log.info('manifest-uploaded', `uploaded ${job.name} ${job.version} (${answer.outcome})`, {
-          ...fields,
-          outcome: answer.outcome,
-          platform: answer.platform,
-          bytes: bytes.length,
-        });
-      } catch (e) {
-        if (!(e instanceof ServerRefusal) || e.isAuth) throw e;
-        if (e.apiCode !== 'CONFLICT') {
-          const answer = await ctx.api.fail(job.id, this.workerId, `upload refused: ${e.message}`);
-          this.summary.jobsFailed++;
-          this.log.error('job-failed', `job ${job.id}: the server refused the manifest: ${e.message}`, {
-            ...fields,
-            state: answer.state,
-          });
-          return;
-        }
-        this.log.warn(
-          'manifest-conflict',
-          `the server has other bytes for ${job.name} ${job.version}: ${e.message}`,
-          fields,
-        );
-      }
-      const done = await ctx.api.complete(job.id, this.workerId);
-      this.summary.jobsDone++;
-      this.log.info('job-complete', `job ${job.id} done: ${job.name} ${job.version} (${job.arch})`, {
-        ...fields,
-        state: done.state,
-      });
-    } catch (e) {
-      if (e instanceof ServerRefusal && e.apiCode === 'LEASE_LOST') {
-        this.log.warn('lease-lost', `job ${job.id}: ${e.message}`, fields);
-        return;
-      }
-      throw e;
     }
   }
 
@@ -654,13 +628,6 @@ export class GenerationWorker {
       return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid);
     });
     for (const c of dead) await podman.removeContainer(c.id).catch(() => {});
-    // And the temporary directories of dead workers (`sysattest-worker-<pid>-…`).
-    for (const name of await fs.readdir(os.tmpdir()).catch(() => [] as string[])) {
-      const pid = Number(/^sysattest-worker-(\d+)-/.exec(name)?.[1]);
-      if (pid > 0 && pid !== process.pid && !processAlive(pid)) {
-        await fs.rm(path.join(os.tmpdir(), name), { recursive: true, force: true }).catch(() => {});
-      }
-    }
     if (dead.length > 0) {
       this.log.info('leftovers-removed', `removed ${dead.length} container(s) left by killed workers`, {
         containers: dead.map((c) => c.names[0] ?? c.id.slice(0, 12)),
@@ -673,7 +640,11 @@ interface RunContext {
   key: SigningKey;
   podman: Podman;
   fleet: ImageFleet;
+  /** Requests that may finish a job (stopped only by abandoning). */
   api: ServerApi;
+  /** Claims (stopped by the first stop request). */
+  claims: ServerApi;
+  leases: Leases;
   state: WorkerState;
   stateFile: string;
 }
@@ -682,13 +653,6 @@ async function imageOf(fleet: ImageFleet, platform: string): Promise<PlatformIma
   const image = await fleet.getImage(platform);
   if (image === undefined) throw new GeneratorError('IMAGE_NOT_FOUND', `no image for ${platform}`);
   return image;
-}
-
-/** Whether a generation failure's request (`name=version` or `name:arch=version`) is this job. */
-export function requestMatches(request: string, job: { name: string; version: string }): boolean {
-  const m = /^([^:=]+)(?::[^=]+)?=(.+)$/.exec(request);
-  if (m === null) return request === job.name;
-  return m[1] === job.name && m[2] === job.version;
 }
 
 /**
