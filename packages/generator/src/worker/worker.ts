@@ -461,6 +461,7 @@ export class GenerationWorker {
     finished: (job: ClaimedJob) => void,
     retried = false,
   ): Promise<Map<number, JobFailure>> {
+    const image = await imageOf(ctx.fleet, platform);
     const started = Date.now();
     for (const j of jobs) {
       this.log.info('job-start', `generating ${j.name} ${j.version} (${j.arch}) on ${platform}`, {
@@ -476,7 +477,7 @@ export class GenerationWorker {
     let failures: Map<number, JobFailure>;
     let stoppedBy: unknown;
     try {
-      failures = await this.generateInto(ctx, platform, jobs, sink);
+      failures = await this.generateInto(ctx, { platform, image, jobs, sink });
     } finally {
       stoppedBy = await sink.drained();
     }
@@ -493,10 +494,9 @@ export class GenerationWorker {
   /** Runs generation with the upload sink; why each job the sink got no manifest for failed. */
   private async generateInto(
     ctx: RunContext,
-    platform: string,
-    jobs: ClaimedJob[],
-    sink: UploadSink,
+    round: { platform: string; image: PlatformImage; jobs: ClaimedJob[]; sink: UploadSink },
   ): Promise<Map<number, JobFailure>> {
+    const { platform, jobs, sink } = round;
     const failures = new Map<number, JobFailure>();
     const digestName = distroDigestName(platformFamily(parsePlatform(platform)));
     try {
@@ -504,7 +504,7 @@ export class GenerationWorker {
       // (x86_64 or noarch); apk: one architecture per image.
       const r = await generateForPlatform({
         platform: parsePlatform(platform),
-        image: await imageOf(ctx.fleet, platform),
+        image: round.image,
         podman: ctx.podman,
         key: ctx.key,
         sink,
