@@ -178,9 +178,8 @@ describe('the upload sink: requests per manifest', () => {
   it('a manifest no job of the round asked for is not uploaded: OUTPUT_FAILED', async () => {
     const { api, requests } = standIn();
     const t = setUp(api, [job(1, 'hello')]);
-    assert.throws(
-      () => t.sink.put(manifestOf(job(9, 'libjq1'))),
-      (e: unknown) => isGeneratorError(e, 'OUTPUT_FAILED'),
+    await assert.rejects(t.sink.put(manifestOf(job(9, 'libjq1'))), (e: unknown) =>
+      isGeneratorError(e, 'OUTPUT_FAILED'),
     );
     assert.equal(t.sink.took(1), false);
     await t.sink.drained();

@@ -78,7 +78,7 @@ export class UploadSink implements ManifestSink {
   ) {}
 
   /** Queues the manifest's upload (generation goes on meanwhile); resolves to where it will be. */
-  put(m: SignedManifest): Promise<string> {
+  async put(m: SignedManifest): Promise<string> {
     const { name, version, architecture } = m.manifest.package;
     const job = this.jobs.find(
       (j) => !this.taken.has(j.id) && j.name === name && j.version === version && j.arch === architecture,
@@ -89,7 +89,7 @@ export class UploadSink implements ManifestSink {
     }
     this.taken.add(job.id);
     this.queue = this.queue.then(() => this.uploadOnce(job, m));
-    return Promise.resolve(`${this.r.server}/v1/manifests/${m.signed.digest}`);
+    return `${this.r.server}/v1/manifests/${m.signed.digest}`;
   }
 
   /** Whether a manifest for the job was handed over. */
