@@ -134,6 +134,11 @@ describe('service loop end to end (server on SQLite + one worker)', { timeout: 1
     assert.ok(uploads.every((u) => u.outcome === 'stored'));
     // jq's dependencies (libjq1, libonig5) were installed but not made into manifests.
     assert.ok(!uploads.some((u) => u.package === 'libjq1'));
+    // One request per manifest: its upload, which completes the job in the server's transaction
+    // (no `complete` after it; no heartbeat before it while the lease surely runs).
+    const requests = await requestCounts(server.url);
+    assert.equal(requests['POST /v1/manifests'], wanted.length);
+    assert.equal(requests['POST /v1/jobs/:id/complete'], undefined);
 
     assert.ok(
       worker.lines.findIndex((l) => l.event === 'job-complete') > stopping,
@@ -142,3 +147,17 @@ describe('service loop end to end (server on SQLite + one worker)', { timeout: 1
     assert.equal(worker.events('stopped').length, 1);
   });
 });
+
+/** Requests the server answered since it started, by `METHOD route` (its /metrics counters). */
+async function requestCounts(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^sysattest_http_requests_total\{([^}]*)\} (\d+)$/gm)) {
+    const labels = Object.fromEntries(
+      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+    );
+    const key = `${labels.method} ${labels.route}`;
+    counts[key] = (counts[key] ?? 0) + Number(m[2]);
+  }
+  return counts;
+}
