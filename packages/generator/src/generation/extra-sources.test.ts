@@ -83,6 +83,18 @@ describe('extra apt sources: snapshot archive and third-party repository', { tim
     },
   ];
 
+  /** Generation on the image with its extra sources (on loopback: the host's network). */
+  const generate = (out: string, requests: { name: string; version: string }[]) =>
+    generateDebian({
+      platform: parsePlatform(PLATFORM),
+      image,
+      podman,
+      key,
+      outDir: path.join(dir, out),
+      network: 'host',
+      requests,
+    });
+
   before(async () => {
     dir = tempDir('extra-sources');
     const debs = path.join(dir, 'debs');
@@ -179,16 +191,7 @@ describe('extra apt sources: snapshot archive and third-party repository', { tim
   });
 
   it('generates manifests for a dropped version and a vendor package, apt checking each .deb', async () => {
-    const outDir = path.join(dir, 'out');
-    const result = await generateDebian({
-      platform: parsePlatform(PLATFORM),
-      image,
-      podman,
-      key,
-      outDir,
-      network: 'host',
-      requests: [DROPPED, VENDOR],
-    });
+    const result = await generate('out', [DROPPED, VENDOR]);
     assert.deepEqual(result.failures, []);
     const byName = new Map(result.manifests.map((m) => [m.name, m]));
     for (const [pkg, file, content] of [
@@ -218,16 +221,7 @@ describe('extra apt sources: snapshot archive and third-party repository', { tim
       files: { '/usr/share/doc/vendor-swapped/README': 'trojan\n' },
     });
     server.replace.set(pool, fs.readFileSync(other));
-    const outDir = path.join(dir, 'out-swapped');
-    const result = await generateDebian({
-      platform: parsePlatform(PLATFORM),
-      image,
-      podman,
-      key,
-      outDir,
-      network: 'host',
-      requests: [SWAPPED],
-    });
+    const result = await generate('out-swapped', [SWAPPED]);
     assert.ok(server.requests.includes(pool), 'apt fetched the swapped file');
     assert.equal(result.manifests.length, 0);
     assert.equal(result.failures.length, 1);
