@@ -294,7 +294,7 @@ describe('inspectFile', () => {
     assert.deepEqual([a.dev, a.ino], [b.dev, b.ino]);
   });
 
-  test('security.capability is read from the opened file itself', (t) => {
+  test('security.capability is read from the hashed file (the final component never followed)', (t) => {
     const p = writeFile(R, 'usr/bin/ping', 'ping\n', 0o755);
     const r = spawnSync('setcap', ['cap_net_raw+ep', p], { encoding: 'utf8' });
     if (r.error !== undefined || r.status !== 0)

@@ -1,6 +1,6 @@
 import { createHash, hash as hashOnce } from 'node:crypto';
 import * as fs from 'node:fs';
-import { getAttributeSync } from 'fs-xattr';
+import { getAttributeSync } from '@napi-rs/xattr';
 import { PathError } from '../errors.js';
 import { CAPABILITY_XATTR, decodeCapability, type FileCapability } from './capability.js';
 import type { RootDir } from './in-root.js';
@@ -87,8 +87,8 @@ export type FileEntry =
  *  - `'executable'` (default): files with at least one execute bit. Capabilities act only through
  *    execve(2), which refuses a file without any execute bit even to root, so on other files they
  *    are inert; and a file that gains an execute bit has a changed mode, which is reported, and is
- *    then read. Reading the xattr costs as much as the rest of a small file's inspection (it goes
- *    through /proc/self/fd), and ~98% of a system's packaged files are not executable.
+ *    then read. Reading the xattr costs as much as the rest of a small file's inspection (a path
+ *    lookup and an lstat to check it), and ~98% of a system's packaged files are not executable.
  *  - `'all'` (or `true`): every regular file.
  *  - `'none'` (or `false`): never.
  * Manifests and the files compared with them must be inspected with the same setting.
@@ -373,7 +373,7 @@ function hashRegularFile(
       return finishFile(
         path,
         resolvedPath,
-        fd,
+        host,
         st,
         seen.sha256,
         withMd5 ? seen.md5 : undefined,
@@ -431,7 +431,7 @@ function hashRegularFile(
     ) {
       links.set(linkKey, { size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, sha256, md5: md5Hex });
     }
-    return finishFile(path, resolvedPath, fd, after, sha256, md5Hex, capabilities);
+    return finishFile(path, resolvedPath, host, after, sha256, md5Hex, capabilities);
   } catch (e) {
     return failure(path, 'stat', e);
   } finally {
@@ -447,7 +447,7 @@ function hashRegularFile(
 function finishFile(
   path: string,
   resolvedPath: string,
-  fd: number,
+  host: string,
   st: fs.Stats,
   sha256: string,
   md5: string | undefined,
@@ -470,7 +470,9 @@ function finishFile(
   };
   if (md5 !== undefined) o.md5 = md5;
   if (capabilities === 'all' || (capabilities === 'executable' && (st.mode & 0o111) !== 0)) {
-    const cap = readCapability(fd);
+    const cap = readCapability(host, st);
+    if (cap === 'changed')
+      return { status: 'changed', path, detail: `${path} was replaced while it was read` };
     if (cap instanceof Error) return failure(path, `read ${CAPABILITY_XATTR} of`, cap);
     if (cap !== undefined) o.capability = cap;
   }
@@ -478,21 +480,29 @@ function finishFile(
 }
 
 /**
- * The opened file's own `security.capability`, read through /proc/self/fd so the xattr call
- * (which follows symlinks) names exactly the inode we hashed. Undefined when it has none.
+ * The `security.capability` of the file at `host`, whose fstat after hashing was `st`; undefined
+ * when it has none, 'changed' when the path no longer names that inode.
+ *
+ * @napi-rs/xattr (prebuilt N-API binaries: nothing to compile on a checked host) reads by path
+ * with lgetxattr(2), so the final component is never followed (rule 3), and cannot read through
+ * an open descriptor (/proc/self/fd/N is itself a symlink to lgetxattr). So the path is checked to
+ * name the inode that was hashed twice: lstat before the open (hashRegularFile) and lstat after
+ * the xattr read here. It answers null for every error, not only ENODATA/ENOTSUP: a file that
+ * vanished in between is caught by the second lstat.
  */
-function readCapability(fd: number): FileCapability | Error | undefined {
-  // Most files have no capability; the ENODATA error object is the common case, and building
-  // its stack trace is most of its cost.
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+function readCapability(host: string, st: fs.Stats): FileCapability | 'changed' | Error | undefined {
+  let value: Buffer | null;
   try {
-    return decodeCapability(getAttributeSync(`/proc/self/fd/${fd}`, CAPABILITY_XATTR));
+    value = getAttributeSync(host, CAPABILITY_XATTR);
   } catch (e) {
-    const errno = errnoOf(e);
-    if (errno === 'ENODATA' || errno === 'ENOTSUP' || errno === 'EOPNOTSUPP') return undefined;
     return e instanceof Error ? e : new Error(String(e));
-  } finally {
-    Error.stackTraceLimit = limit;
   }
+  let now: fs.Stats | undefined;
+  try {
+    now = fs.lstatSync(host, { throwIfNoEntry: false });
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+  if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return 'changed';
+  return value === null ? undefined : decodeCapability(value);
 }

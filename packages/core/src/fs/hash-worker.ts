@@ -72,7 +72,7 @@ function addDigests(root: RootDir, o: FileObservation, algorithms: ('sha1' | 'sh
   }
 }
 
-// Every import (fs-xattr's native module among them) is loaded by now: the pool may stop this
+// Every import (@napi-rs/xattr's native module among them) is loaded by now: the pool may stop this
 // thread from here on (terminating a thread while a native module initialises aborts the process).
 port.postMessage({ kind: 'ready' } satisfies FromWorker);
 

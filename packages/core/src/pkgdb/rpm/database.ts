@@ -20,6 +20,7 @@ import { formatRpmVersion } from '../../versions/rpm.js';
 import type { DistroDigestAlgorithm, InstalledFile, InstalledPackage } from '../model.js';
 import { BdbError, readBdbHash } from './bdb.js';
 import { HeaderError, RpmHeader, TAG } from './header.js';
+import { openSqlite, type SqliteConnection, type SqliteDriverName } from './sqlite.js';
 import { OwnerIndex, commonestArch } from '../owners.js';
 
 export interface RpmLimits {
@@ -160,6 +161,8 @@ export interface ReadRpmOptions {
   /** The database directory inside the root (rpm's `%_dbpath`); default: RPM_DATABASE_DIRS. */
   dbPath?: string;
   limits?: Partial<RpmLimits>;
+  /** How an sqlite database is opened (default: node:sqlite when the runtime has it; see sqlite.ts). */
+  sqliteDriver?: SqliteDriverName;
 }
 
 /** The rpm database files under a root, or undefined when there is none. */
@@ -266,8 +269,8 @@ async function sqliteBlobs(
   inRoot: string,
   host: string,
   limits: RpmLimits,
+  driver: SqliteDriverName | undefined,
 ): Promise<Blob[]> {
-  const { default: Database } = await import('better-sqlite3');
   const dir = fs.mkdtempSync(path.join(tmpdir(), 'sysattest-rpmdb-'));
   try {
     const copy = path.join(dir, 'rpmdb.sqlite');
@@ -291,19 +294,14 @@ async function sqliteBlobs(
         `${host}-wal`,
       );
     }
-    let db: InstanceType<typeof Database> | undefined;
+    let db: SqliteConnection | undefined;
     try {
-      db = new Database(copy, { fileMustExist: true });
-      const table = db
-        .prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'Packages'`)
-        .get() as { sql: string } | undefined;
+      db = await openSqlite(copy, driver);
+      const table = db.get(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'Packages'`);
       if (table === undefined)
         throw corrupt('the sqlite database has no Packages table: not an rpm database', host);
       const out: Blob[] = [];
-      for (const row of db.prepare('SELECT hnum, blob FROM Packages ORDER BY hnum').iterate() as Iterable<{
-        hnum: unknown;
-        blob: unknown;
-      }>) {
+      for (const row of db.iterate('SELECT hnum, blob FROM Packages ORDER BY hnum')) {
         if (out.length >= limits.packages) {
           throw new PackageDatabaseError('DATABASE_TOO_LARGE', `more than ${limits.packages} packages`, {
             file: host,
@@ -514,7 +512,7 @@ export async function readRpmDatabase(root: string, options: ReadRpmOptions = {}
   const host = path.join(rootDir.hostPath, found.inRoot);
   const blobs =
     found.format === 'sqlite'
-      ? await sqliteBlobs(rootDir, found.inRoot, host, limits)
+      ? await sqliteBlobs(rootDir, found.inRoot, host, limits, options.sqliteDriver)
       : bdbBlobs(rootDir, found.inRoot, host, limits);
   const notes: RpmNote[] = [];
   const packages: RpmPackage[] = [];

@@ -20,3 +20,10 @@ export {
   type RpmPackage,
 } from './database.js';
 export { HeaderError, RpmHeader, TAG as RPM_TAG } from './header.js';
+export {
+  SqliteUnavailableError,
+  openSqlite,
+  sqliteDrivers,
+  type SqliteConnection,
+  type SqliteDriverName,
+} from './sqlite.js';
