@@ -11,6 +11,7 @@ import {
   verifyManifest,
   MANIFEST_LIMITS,
   MAX_SIGNATURE_BYTES,
+  SYSATTEST_VERSION,
 } from '@sysattest/core';
 import { ManifestCache, defaultCacheDir } from './cache/index.js';
 import { ConfigError, loadConfig, serverUrl, type ClientConfig } from './config/index.js';
@@ -29,8 +30,6 @@ import {
 import { exitCodeOf, renderJson, renderText, verifyMachine } from './verify/index.js';
 import { DEFAULT_CATALOG_MAX_AGE_DAYS } from './verify/catalog-snapshots.js';
 import { DEFAULT_SCAN_DIRS } from './verify/unowned.js';
-
-const VERSION = '0.1.0';
 
 const VERIFY_HELP = `
 Exit status (a bit set when the check ran; scripts can test each bit):
@@ -190,7 +189,7 @@ export function buildProgram(): Command {
       'Checks that the files installed by this machine’s packages are exactly what the distribution shipped, ' +
         'against manifests signed by a sysattest generator.',
     )
-    .version(VERSION)
+    .version(SYSATTEST_VERSION)
     .showHelpAfterError('(run with --help for usage)');
 
   program

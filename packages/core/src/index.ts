@@ -4,6 +4,7 @@
  * pinned keys, version ordering, package-database readers, in-root resolution and hashing.
  */
 export * from './errors.js';
+export { SYSATTEST_VERSION } from './version.js';
 export * from './platform/index.js';
 export * from './versions/index.js';
 export * from './openpgp/index.js';

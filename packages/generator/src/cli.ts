@@ -9,14 +9,12 @@ import { signingKeyPath } from './paths.js';
 import { readPassphrase } from './signing-key.js';
 import { GENERATOR_VERSION } from './version.js';
 
-const VERSION = GENERATOR_VERSION;
-
 export function buildProgram(): Command {
   const program = new Command('sysattest-generator')
     .description(
       'Builds signed manifests of package files by installing each package version in a fresh podman container.',
     )
-    .version(VERSION)
+    .version(GENERATOR_VERSION)
     .showHelpAfterError('(run with --help for usage)');
 
   registerImageCommands(program);

@@ -1,6 +1,7 @@
+import { SYSATTEST_VERSION } from '@sysattest/core';
+
 /**
- * The generator's version, recorded in every manifest and catalog it signs. 0.2.0: absent entries
- * say why (rpm %ghost / not installed), apk manifests mark protected paths as config files.
- * 0.3.0: Debian manifests carry the dpkg diversions the package itself makes (`diversions`).
+ * The generator's version, recorded in every manifest and catalog it signs: sysattest's one
+ * version (core's version.ts). What changed in the documents it signs is in CHANGELOG.md.
  */
-export const GENERATOR_VERSION = '0.3.0';
+export const GENERATOR_VERSION = SYSATTEST_VERSION;

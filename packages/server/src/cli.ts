@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KeyError, runCli, SysattestError } from '@sysattest/core';
+import { KeyError, runCli, SysattestError, SYSATTEST_VERSION } from '@sysattest/core';
 import {
   configFileLocation,
   DEFAULT_CONFIG_FILE,
@@ -19,8 +19,6 @@ import {
   type Store,
   type TokenRole,
 } from './store/index.js';
-
-const VERSION = '0.1.0';
 
 function databaseOption(): Option {
   return new Option(
@@ -376,7 +374,7 @@ export function buildProgram(): Command {
       'Stores signed manifests and catalogs, queues generation jobs and answers clients in batches over an ' +
         'HTTP API. With no command it serves (SQLite under ./data/ on 127.0.0.1:8080 unless told otherwise).',
     )
-    .version(VERSION)
+    .version(SYSATTEST_VERSION)
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(
     addServeOptions(new Command('serve'))

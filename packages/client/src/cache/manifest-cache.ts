@@ -112,6 +112,8 @@ export class ManifestCache {
   private readonly index: string;
   private readonly catalogs: string;
   private readonly sealSecret: Uint8Array | undefined;
+  /** Manifests read back so far: opened by their seal, or verified in full (OpenPGP and schema). */
+  readonly reads = { sealed: 0, inFull: 0 };
   /** The index's file names, listed once for has(). */
   private indexNames: Set<string> | undefined;
 
@@ -210,6 +212,7 @@ export class ManifestCache {
         adoptBytes: true, // read for this call, never changed
       });
       if (sealed !== undefined && isAsked(sealed)) {
+        this.reads.sealed++;
         await touch();
         return sealed;
       }
@@ -228,6 +231,7 @@ export class ManifestCache {
       return drop();
     }
     if (!isAsked(verified)) return drop();
+    this.reads.inFull++;
     if (secret !== undefined) {
       // Sealed from now on (a cache written without a secret, or a key whose state changed).
       await this.writeIndex(verified, keyring).catch(() => undefined);

@@ -12,7 +12,7 @@ import { SysattestError } from '@sysattest/core';
  * {
  *   "server": "https://sysattest.example.org",   // base URL of the sysattest server
  *   "keyring": "/etc/sysattest/generator.asc",    // verify with these keys instead of the pinned ones
- *   "trustDir": "/etc/sysattest/trusted-keys",    // where `trust add` pins keys
+ *   "trustDir": "/var/lib/sysattest-client/trusted-keys", // where `trust add` pins keys
  *   "cacheDir": "/var/cache/sysattest",           // verified manifests kept between runs
  *   "token": "…",                                 // a reader token, when the server wants one
  *   "timeoutSeconds": 60,                         // per HTTP request

@@ -186,6 +186,14 @@ async function verifyWith(
     );
   }
   const notes = [...machine.notes, ...resolver.notes, ...(catalogs?.notes ?? [])];
+  const reads = options.cache?.reads;
+  if (reads !== undefined && resolver.fromCache + resolver.stored > 0) {
+    // What a second run saves is visible: nothing fetched, nothing verified again (the seal).
+    notes.push(
+      `manifests: ${resolver.stored} fetched and verified, ${resolver.fromCache} from the cache ` +
+        `(${reads.sealed} opened by their seal, ${reads.inFull} verified in full again)`,
+    );
+  }
   return buildReport(machine, verdicts, catalogs, checker.filesChecked, notes, started);
 }
 

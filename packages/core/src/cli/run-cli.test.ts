@@ -43,6 +43,24 @@ describe('runCli exit codes', () => {
     assert.equal(await exitOf(['group', 'nope']), EXIT.USAGE);
   });
 
+  it("another copy of commander's errors are still commander's (a global npm install nests copies)", async () => {
+    // What a program built with another commander copy throws for --version and for a bad option.
+    const foreign = (code: string, exitCode: number) =>
+      Object.assign(new Error('0.4.0'), { name: 'CommanderError', code, exitCode });
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw foreign('commander.version', 0);
+      }),
+      EXIT.OK,
+    );
+    assert.equal(
+      await exitOf(['group', 'leaf'], () => {
+        throw foreign('commander.unknownOption', 1);
+      }),
+      EXIT.USAGE,
+    );
+  });
+
   it('success leaves the exit code alone', async () => {
     assert.equal(await exitOf(['group', 'leaf', '--count', '3']), undefined);
   });

@@ -1,4 +1,4 @@
-import { CommanderError, type Command } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import { SysattestError } from '../errors.js';
 
 /**
@@ -57,8 +57,19 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * A commander error, told by its shape: a program installed from npm may get its own copy of
+ * commander (a global install nests each package's dependencies), so `instanceof` against this
+ * module's copy would miss it.
+ */
+function isCommanderError(e: unknown): e is CommanderError {
+  if (!(e instanceof Error)) return false;
+  const { code, exitCode } = e as Partial<CommanderError>;
+  return typeof code === 'string' && code.startsWith('commander.') && typeof exitCode === 'number';
+}
+
 function exitCodeFor(name: string, e: unknown): number {
-  if (e instanceof CommanderError) {
+  if (isCommanderError(e)) {
     // --help and --version are "errors" to commander; they already printed what they had to.
     if (
       e.code === 'commander.helpDisplayed' ||
