@@ -46,7 +46,8 @@ export function fetchNodeRuntime(cacheDir: string, runtime = NODE_RUNTIME): Fetc
   const packed = spawnSync('npm', ['pack', spec, '--pack-destination', cacheDir, '--silent'], {
     encoding: 'utf8',
   });
-  if (packed.status !== 0) throw new Error(`npm pack ${spec} failed: ${packed.stderr || packed.error?.message}`);
+  if (packed.status !== 0)
+    throw new Error(`npm pack ${spec} failed: ${packed.stderr || packed.error?.message}`);
   const tarball = path.join(cacheDir, packed.stdout.trim().split('\n').pop() as string);
   const got = integrityOf(tarball);
   if (got !== runtime.integrity) {

@@ -67,7 +67,8 @@ function installedSizeKiB(dir: string): number {
 /** Builds `release/sysattest_<version>_amd64.deb` from the built repository. */
 export async function buildClientDeb(options: BuildDebOptions): Promise<BuiltDeb> {
   const { repoRoot, outDir } = options;
-  if (os.arch() !== 'x64') throw new Error(`the client package is built for amd64 only (this is ${os.arch()})`);
+  if (os.arch() !== 'x64')
+    throw new Error(`the client package is built for amd64 only (this is ${os.arch()})`);
   const runtime = fetchNodeRuntime(options.cacheDir ?? path.join(outDir, 'cache'));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-deb-'));
   try {
@@ -114,14 +115,7 @@ export async function buildClientDeb(options: BuildDebOptions): Promise<BuiltDeb
 
     fs.mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, `${PACKAGE_NAME}_${SYSATTEST_VERSION}_amd64.deb`);
-    run('dpkg-deb', [
-      '--root-owner-group',
-      '-Zxz',
-      `-z${options.compressLevel ?? 6}`,
-      '--build',
-      root,
-      file,
-    ]);
+    run('dpkg-deb', ['--root-owner-group', '-Zxz', `-z${options.compressLevel ?? 6}`, '--build', root, file]);
     const contents = run('dpkg-deb', ['--contents', file]).trim().split('\n');
     return { file, bytes: fs.statSync(file).size, installedSizeKiB: size, contents };
   } finally {

@@ -65,7 +65,7 @@ export function controlFile(input: ControlInput): string {
       'Description',
       [
         'verify installed package files against signed manifests',
-        'sysattest checks that the files installed by this machine\u2019s packages are exactly',
+        "sysattest checks that the files installed by this machine's packages are exactly",
         'what the distribution shipped, against manifests signed by a sysattest generator',
         'whose OpenPGP key you pinned. The package brings its own Node.js runtime',
         `(${input.nodeVersion}) under ${LIB_DIR}; nothing is compiled on this machine.`,
