@@ -18,7 +18,8 @@ esac
 
 # Debian packages (a missing one is installed; present ones are left alone).
 # The main job:
-#   python3 make g++ - node-gyp builds the native modules npm ci installs (fs-xattr, better-sqlite3)
+#   python3 make g++ - node-gyp builds the native module npm ci installs (better-sqlite3: the server, and
+#                  the client on Node 20; the client's Debian package needs none)
 #   dpkg ca-certificates - dpkg-query, and TLS to the npm registry
 debs=(python3 make g++ dpkg ca-certificates)
 # Only the tests:
