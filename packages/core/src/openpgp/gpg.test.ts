@@ -277,8 +277,9 @@ describe('gpg key state', () => {
       'never',
     ]);
     const fpr = await gpg.fingerprint('exp@example.org');
-    const early = await gpgSign('exp@example.org', data, at('20200201T000000'));
-    const late = await gpgSign('exp@example.org', data, at('20200601T000000'));
+    // `!` freezes the faked clock (gpg(1)): on a busy machine a second may pass before it signs.
+    const early = await gpgSign('exp@example.org', data, at('20200201T000000!'));
+    const late = await gpgSign('exp@example.org', data, at('20200601T000000!'));
     await gpg.ok([...at('20200102T000000'), '--quick-set-expire', fpr, '2020-03-01']);
     const keyring = await TrustedKeyring.fromArmored(await gpgExport('exp@example.org'));
     await assert.rejects(verifyDetached(data, late, keyring), isSigError('KEY_EXPIRED', fpr));
