@@ -27,6 +27,8 @@ export interface ChunkCheckOptions {
   /** Collect every location the manifests name (for the unowned scan). */
   collectPaths: boolean;
   localState(pkg: InstalledPackage): ((path: string) => LocalFileState | undefined) | undefined;
+  /** Whether a directory is a mount point on this root (see compare.ts narrowerMountPoint). */
+  isMountPoint?: (location: string) => boolean;
 }
 
 /** An entry at a path another package's diversion claims: compared once the claim is judged. */
@@ -124,6 +126,7 @@ export class ChunkChecker {
           includeConfig: this.options.includeConfig,
           accounts: this.options.accounts,
           ...(localState === undefined ? {} : { localState }),
+          ...(this.options.isMountPoint === undefined ? {} : { isMountPoint: this.options.isMountPoint }),
         },
       );
       this.keep(own, found);
@@ -227,6 +230,7 @@ export class ChunkChecker {
           accounts: this.options.accounts,
           location,
           ...(localState === undefined ? {} : { localState }),
+          ...(this.options.isMountPoint === undefined ? {} : { isMountPoint: this.options.isMountPoint }),
         },
       );
       for (const f of found) this.findings.push(f);

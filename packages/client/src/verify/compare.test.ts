@@ -98,6 +98,30 @@ describe('compareEntry', () => {
     assert.equal(f[0]?.expected, '1777');
   });
 
+  it('a packaged directory that is a mount point granting less (/proc 0555): listed, not a failure', () => {
+    const proc: ManifestEntry = { type: 'dir', path: '/proc', mode: '0755', uid: 0, gid: 0 };
+    const seen = (mode: number, uid = 0) =>
+      ({ ...(obsFile() as object), type: 'dir', mode, uid }) as FileObservation;
+    const asked: string[] = [];
+    const isMountPoint = (p: string) => (asked.push(p), true);
+    const [narrower] = compareEntry(PKG, proc, seen(0o555), { isMountPoint });
+    assert.deepEqual([narrower?.class, narrower?.failure, asked], ['metadata', false, ['/proc']]);
+    assert.match(narrower?.detail ?? '', /mount point/);
+    // Not a mount point: the same difference is a failure.
+    assert.equal(compareEntry(PKG, proc, seen(0o555), { isMountPoint: () => false })[0]?.failure, true);
+    // A mount that widens access (world-writable over a packaged 0755 directory) stays a failure.
+    assert.equal(compareEntry(PKG, proc, seen(0o1777), { isMountPoint })[0]?.failure, true);
+    // The owner is compared as always.
+    const owner = compareEntry(PKG, proc, seen(0o555, 1000), { isMountPoint });
+    assert.deepEqual(
+      owner.map((f) => [f.attribute, f.failure]),
+      [
+        ['mode', false],
+        ['uid', true],
+      ],
+    );
+  });
+
   it('metadata: uid and gid, one finding each', () => {
     const f = compareEntry(PKG, fileEntry(), obsFile({ uid: 1000, gid: 1000 }));
     assert.deepEqual(

@@ -33,6 +33,8 @@ import type { AbsentReason, FileObservation, ManifestEntry } from '@sysattest/co
  *   (gid), the names are compared (dynamically allocated system ids differ between machines);
  *   otherwise the numbers are.
  * - Where to look: see `locationOf`.
+ * - A packaged directory that is a mount point here: its mode is listed, not a failure, when it
+ *   grants nothing more than the manifest's (see narrowerMountPoint).
  * - What excuses a path that exists where the manifest says `absent` is the SIGNED manifest
  *   alone: `reason: 'ghost'` (the generator's fresh container's rpm database says %ghost) excuses
  *   whatever is there. Without that reason (manifests made before it existed, dpkg and apk
@@ -131,6 +133,8 @@ export interface CompareOptions {
   accounts?: { users: ReadonlyMap<number, string>; groups: ReadonlyMap<number, string> };
   /** The local database's state of a path as the package names it (see the rules above). */
   localState?: (path: string) => LocalFileState | undefined;
+  /** Whether a directory is a mount point here (I/O: asked only for a directory whose mode differs). */
+  isMountPoint?: (location: string) => boolean;
 }
 
 /**
@@ -190,6 +194,31 @@ export function compareEntries(
 }
 
 const NO_FINDINGS: readonly Finding[] = Object.freeze([]);
+
+/**
+ * A packaged directory that is a mount point here (`/proc`, `/sys` on every running machine) shows
+ * the mounted filesystem's root, not the directory the package made. Its mode is listed, not a
+ * failure, only when it grants nothing the manifest does not (0555 for 0755); a mount that widens
+ * access (a world-writable filesystem mounted over a packaged directory) stays a failure, and the
+ * owner is compared as always.
+ */
+function narrowerMountPoint(
+  o: FileObservation & { status: 'ok' },
+  expectedMode: number,
+  location: string,
+  options: CompareOptions,
+): boolean {
+  if (o.type !== 'dir' || (o.mode & 0o7777 & ~expectedMode) !== 0) return false;
+  return options.isMountPoint?.(location) === true;
+}
+
+function asMountPoint(f: Finding): Finding {
+  return {
+    ...f,
+    detail: `${f.detail}: a mount point, whose mounted filesystem grants less than the packaged directory (not a failure)`,
+    failure: false,
+  };
+}
 
 /**
  * True when the observation is exactly what the entry says, attribute by attribute as below:
@@ -327,13 +356,16 @@ export function compareEntry(
   const expectedMode = parseInt(entry.mode, 8);
   const mode = o.mode & 0o7777;
   if (mode !== expectedMode) {
-    out.push(
-      make('metadata', `${where()} mode ${describeMode(expectedMode)} → ${describeMode(mode)}`, {
+    const finding = make(
+      'metadata',
+      `${where()} mode ${describeMode(expectedMode)} → ${describeMode(mode)}`,
+      {
         attribute: 'mode',
         expected: formatMode(expectedMode),
         actual: formatMode(mode),
-      }),
+      },
     );
+    out.push(narrowerMountPoint(o, expectedMode, location, options) ? asMountPoint(finding) : finding);
   }
   const owner = compareOwner(entry.uid, entry.user, o.uid, options.accounts?.users);
   if (owner !== undefined) {

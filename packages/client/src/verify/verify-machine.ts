@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   HashPool,
@@ -290,7 +292,20 @@ function startChecker(machine: Machine, pool: HashPool, options: VerifyMachineOp
     includeConfig: options.includeConfig,
     collectPaths: options.scanUnowned !== undefined && options.scanUnowned !== false,
     localState: (pkg) => db.localState(pkg),
+    isMountPoint: (location) => isMountPoint(rootDir, location),
   });
+}
+
+/** A directory whose device is not its parent's, inside the root (false when either cannot be read). */
+function isMountPoint(root: RootDir, location: string): boolean {
+  if (location === '/') return false;
+  try {
+    const dir = fs.lstatSync(root.resolve(location));
+    const parent = fs.lstatSync(root.resolve(path.posix.dirname(location), { followFinal: true }));
+    return dir.isDirectory() && dir.dev !== parent.dev;
+  } catch {
+    return false;
+  }
 }
 
 /**
