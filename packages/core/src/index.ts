@@ -18,3 +18,4 @@ export * from './pkgdb/apk/index.js';
 export * from './pkgdb/installed.js';
 export * from './fs/index.js';
 export { EXIT, runCli } from './cli/run-cli.js';
+export * from './protocol/index.js';

@@ -1,0 +1,45 @@
+/**
+ * The paths of the server's API, in fastify's form (`:name` for a path parameter). The server
+ * registers its routes under these; clients fill them in with `routePath`.
+ */
+export const API_ROUTES = {
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+  openapi: '/v1/openapi.json',
+  keys: '/v1/keys',
+  manifests: '/v1/manifests',
+  manifest: '/v1/manifests/:digest',
+  catalogs: '/v1/catalogs',
+  catalog: '/v1/catalogs/:digest',
+  lookup: '/v1/lookup',
+  reverseLookup: '/v1/reverse-lookup',
+  jobs: '/v1/jobs',
+  claimJobs: '/v1/jobs/claim',
+  heartbeatJob: '/v1/jobs/:id/heartbeat',
+  completeJob: '/v1/jobs/:id/complete',
+  failJob: '/v1/jobs/:id/fail',
+  requeueJob: '/v1/jobs/:id/requeue',
+} as const;
+
+export type ApiRoute = (typeof API_ROUTES)[keyof typeof API_ROUTES];
+
+/** The names of a route's path parameters: `'/v1/jobs/:id/fail'` → `'id'`. */
+type ParamsOf<R extends string> = R extends `${string}:${infer P}/${infer Rest}`
+  ? P | ParamsOf<`/${Rest}`>
+  : R extends `${string}:${infer P}`
+    ? P
+    : never;
+
+/**
+ * A route's path with its parameters filled in, each URI-encoded: `routePath(API_ROUTES.failJob,
+ * { id: 7 })` is `/v1/jobs/7/fail`.
+ */
+export function routePath<R extends ApiRoute>(
+  route: R,
+  params: Record<ParamsOf<R>, string | number>,
+): string {
+  return route.replace(/:([A-Za-z]+)/g, (_, name: string) =>
+    encodeURIComponent(String((params as Record<string, string | number>)[name])),
+  );
+}
