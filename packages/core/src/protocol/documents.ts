@@ -58,8 +58,8 @@ export const catalogUploadedSchema = z.object({
   snapshot: unchecked(catalogSnapshotInfoSchema, { sentAlways: true }),
   duplicate: z.boolean(),
   latest: unchecked(z.boolean(), { sentAlways: true }),
-  added: sentAlways(z.number()),
-  withdrawn: sentAlways(z.number()),
+  added: sentAlways(documentedAs(z.number(), z.int())),
+  withdrawn: sentAlways(documentedAs(z.number(), z.int())),
   unchanged: unchecked(z.int(), { sentAlways: true }),
   newestChanged: unchecked(
     z.array(
@@ -72,7 +72,7 @@ export const catalogUploadedSchema = z.object({
     ),
     { sentAlways: true },
   ),
-  jobsQueued: sentAlways(z.number()),
+  jobsQueued: sentAlways(documentedAs(z.number(), z.int())),
 });
 
 /** GET /v1/catalogs/{digest}: one stored catalog snapshot. */

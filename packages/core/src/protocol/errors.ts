@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { documentedAs } from './json-schema.js';
 
 /**
  * Every error the API returns has one body, whatever went wrong:
@@ -46,7 +47,10 @@ export function isApiErrorCode(code: string): code is ApiErrorCode {
 
 /** An error body as a reader parses it: a code a newer server may have added is still a code. */
 export const apiErrorBodySchema = z.object({
-  error: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
+  error: z.object({
+    code: documentedAs(z.string().max(100), z.enum(Object.keys(API_ERROR_CODES) as [ApiErrorCode])),
+    message: z.string().max(2000),
+  }),
 });
 
 /** The error body as the server writes it. */

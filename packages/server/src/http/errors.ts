@@ -1,49 +1,23 @@
-import { CatalogError, ManifestError, PlatformError, SignatureError, SysattestError } from '@sysattest/core';
+import {
+  API_ERROR_CODES,
+  CatalogError,
+  ManifestError,
+  PlatformError,
+  SignatureError,
+  SysattestError,
+  type ApiErrorBody,
+  type ApiErrorCode,
+} from '@sysattest/core';
+import type { FastifyInstance } from 'fastify';
 import { isStoreError } from '../store/index.js';
 
 /**
- * Every error the API returns has this body, whatever went wrong:
- * `{ "error": { "code": "STABLE_CODE", "message": "…" } }`. Clients switch on the code, never on
- * the message. The catalogue below is the complete list of codes and their HTTP statuses.
+ * The API's error codes and their statuses are the protocol's (core `protocol/errors.ts`): every
+ * error body is `{ "error": { "code": "STABLE_CODE", "message": "…" } }`.
  */
-export const ERROR_CODES = {
-  /** Malformed JSON, a schema violation, an argument the store refuses. */
-  BAD_REQUEST: 400,
-  /** No token, or a token that is unknown or revoked. */
-  UNAUTHORIZED: 401,
-  /** A valid token whose role is not enough for the route. */
-  FORBIDDEN: 403,
-  /** No such route, job, token or document. */
-  NOT_FOUND: 404,
-  /** The route exists but not with this method. */
-  METHOD_NOT_ALLOWED: 405,
-  /** Other bytes are stored for the same platform + package + version (recorded for the operator). */
-  CONFLICT: 409,
-  /** The worker no longer holds the job's lease. */
-  LEASE_LOST: 409,
-  /** The body is over the size cap. */
-  PAYLOAD_TOO_LARGE: 413,
-  /** The body is not `application/json`. */
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  /** The signature does not verify against the trusted generator keys (or no key is trusted). */
-  BAD_SIGNATURE: 422,
-  /** The signature verifies but the document is not a valid manifest / catalog. */
-  INVALID_DOCUMENT: 422,
-  /** The platform's distribution has no implemented version ordering. */
-  UNSUPPORTED: 422,
-  /** Rate limit (reserved). */
-  TOO_MANY_REQUESTS: 429,
-  /** A bug: the message says nothing about the internals. */
-  INTERNAL: 500,
-  /** The database cannot be reached right now: retry later. */
-  UNAVAILABLE: 503,
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_CODES;
-
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
-}
+export const ERROR_CODES = API_ERROR_CODES;
+export type ErrorCode = ApiErrorCode;
+export type ErrorBody = ApiErrorBody;
 
 /** An error with an API code; thrown by handlers and hooks, rendered by the error handler. */
 export class ApiError extends Error {
@@ -142,4 +116,29 @@ export function toApiError(e: unknown): { error: ApiError; internal: boolean } {
 
 export function errorBody(e: ApiError): ErrorBody {
   return { error: { code: e.code, message: e.message } };
+}
+
+/**
+ * Every answer that is not a success has the one error body: what a handler or hook threw, and
+ * any URL no route serves. Unexpected errors go to `onInternalError`; the client sees a fixed message.
+ */
+export function answerErrors(
+  app: FastifyInstance,
+  onInternalError: (error: unknown, request: { method: string; url: string }) => void,
+): void {
+  app.setErrorHandler((e, request, reply) => {
+    const { error, internal } = toApiError(e);
+    if (internal) {
+      try {
+        onInternalError(e, { method: request.method, url: request.url });
+      } catch {
+        // A failing reporter must not turn an error answer into no answer.
+      }
+    }
+    void reply.code(error.statusCode).type('application/json').send(errorBody(error));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new ApiError('NOT_FOUND', `no route ${request.method} ${request.url.slice(0, 200)}`);
+    void reply.code(error.statusCode).send(errorBody(error));
+  });
 }

@@ -1,13 +1,6 @@
-export {
-  buildApp,
-  DEFAULT_QUEUE_QUOTA,
-  DEFAULT_RATE_LIMIT,
-  queuePolicyFor,
-  type AppOptions,
-  type Caller,
-  type QueueQuotaOptions,
-  type RateLimitOptions,
-} from './app.js';
+export { buildApp, type AppOptions } from './app.js';
+export { DEFAULT_RATE_LIMIT, type Caller, type RateLimitOptions } from './access.js';
+export { DEFAULT_QUEUE_QUOTA, queuePolicyFor, type QueueQuotaOptions } from './routes/lookup.js';
 export { quotaClient } from './client-address.js';
 export { ApiError, ERROR_CODES, errorBody, toApiError, type ErrorBody, type ErrorCode } from './errors.js';
 export {

@@ -9,6 +9,8 @@
  * 10,000 requests for percentiles.
  */
 
+import type { StoreStats } from '../store/index.js';
+
 /** Upper bounds (seconds) of the latency histogram buckets. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
@@ -327,4 +329,55 @@ export class ServerMetrics {
   render(extra: readonly Gauge[] = []): string {
     return renderFamilies([...this.families(), ...extra]) + this.histogramText();
   }
+}
+
+/** Database figures for /metrics, in Prometheus families. */
+export function storeFamilies(stats: StoreStats, now: Date): Gauge[] {
+  const jobs: Gauge['samples'] = [];
+  for (const p of stats.platforms) {
+    for (const [state, value] of Object.entries(p.jobs)) {
+      jobs.push({ labels: { platform: p.platform, state }, value });
+    }
+  }
+  const oldest =
+    stats.oldestDueJobSince === undefined
+      ? 0
+      : Math.max(0, (now.getTime() - Date.parse(stats.oldestDueJobSince)) / 1000);
+  return [
+    {
+      name: 'sysattest_jobs',
+      help: 'Generation jobs by the platform that builds them and state (retrying: pending ones that failed before).',
+      samples: jobs,
+    },
+    {
+      name: 'sysattest_jobs_oldest_due_age_seconds',
+      help: 'How long the longest-waiting claimable pending job has been due (0: none waiting).',
+      samples: [{ value: Math.round(oldest) }],
+    },
+    {
+      name: 'sysattest_manifests',
+      help: 'Manifests stored, by platform.',
+      samples: stats.platforms.map((p) => ({ labels: { platform: p.platform }, value: p.manifests })),
+    },
+    {
+      name: 'sysattest_catalog_snapshots',
+      help: 'Catalog snapshots stored, by platform.',
+      samples: stats.platforms.map((p) => ({ labels: { platform: p.platform }, value: p.catalogSnapshots })),
+    },
+    {
+      name: 'sysattest_manifests_total_stored',
+      help: 'Manifests stored, all platforms.',
+      samples: [{ value: stats.manifests }],
+    },
+    {
+      name: 'sysattest_manifest_conflicts',
+      help: 'Uploads refused because other bytes were stored for the same version.',
+      samples: [{ value: stats.conflicts }],
+    },
+    {
+      name: 'sysattest_database_bytes',
+      help: 'Bytes the database occupies.',
+      samples: [{ value: stats.databaseBytes }],
+    },
+  ];
 }

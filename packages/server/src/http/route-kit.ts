@@ -1,9 +1,23 @@
 /**
- * What the route modules share: who may call a route (`access` in the route's config), request
- * schema fragments, and the response schemas the OpenAPI document describes.
+ * What the route modules share: who may call a route (`access` in the route's config), the route
+ * config that documents it, and the JSON Schemas of the protocol (core `protocol/`) as fastify
+ * validates them and the OpenAPI document shows them.
  */
-import { JOB_LIMITS, JOB_STATES, LOOKUP_LIMITS, TOKEN_ROLES, type TokenRole } from '../store/index.js';
+import {
+  apiErrorBodySchema,
+  catalogSnapshotInfoSchema,
+  generationJobSchema,
+  idParams,
+  jobAnswerSchema,
+  noQuery,
+  platformField,
+  protocolJsonSchema,
+  type TrustedKeyring,
+} from '@sysattest/core';
+import { TOKEN_ROLES, type QueuePolicy, type Store, type TokenRole } from '../store/index.js';
 import { ApiError } from './errors.js';
+import type { Caller } from './access.js';
+import type { ServerMetrics } from './metrics.js';
 
 /**
  * Who may call a route: `public` (anyone), `read` (anyone, or reader tokens and above when reads
@@ -22,6 +36,32 @@ export interface RouteDoc {
   produces?: string;
 }
 
+/** `config` of a route: who may call it, and what the OpenAPI document says about it. */
+export function doc(
+  access: Access,
+  summary: string,
+  responses: Record<number, unknown>,
+  produces?: string,
+): { sysattest: RouteDoc } {
+  return { sysattest: { access, summary, responses, ...(produces === undefined ? {} : { produces }) } };
+}
+
+/** What the route modules are given (AppOptions with its defaults applied): see app.ts. */
+export interface ApiContext {
+  store: Store;
+  /** The keys uploads must be signed by. */
+  keyring: () => Promise<TrustedKeyring>;
+  /** A route's body cap: `AppOptions.bodyLimit` when given, else the route's own default. */
+  bodyLimit: (routeDefault: number) => number;
+  metrics: ServerMetrics;
+  /** What a lookup by this caller from this address may queue. */
+  queuePolicy: (caller: Caller | undefined, address: string) => QueuePolicy;
+  lookupDocumentBudget: number | undefined;
+  statsCacheSeconds: number;
+  onInternalError: (error: unknown, request: { method: string; url: string }) => void;
+  onNotice: (message: string) => void;
+}
+
 export const RANK: Record<TokenRole, number> = { reader: 1, generator: 2, admin: 3 };
 
 export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -34,22 +74,13 @@ export function decodeBase64(text: string, field: string): Buffer {
   return Buffer.from(text, 'base64');
 }
 
-export const FIELD = { type: 'string', minLength: 1, maxLength: LOOKUP_LIMITS.maxFieldLength } as const;
-export const PLATFORM = { type: 'string', minLength: 1, maxLength: 200 } as const;
-export const WORKER_ID = {
-  type: 'string',
-  minLength: 1,
-  maxLength: JOB_LIMITS.maxWorkerIdLength,
-} as const;
-export const ID_PATTERN = '^[1-9][0-9]{0,14}$';
-export const ID_PARAMS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: ID_PATTERN } },
-} as const;
+/** The protocol's schemas as JSON Schema (the one conversion: see core `protocolJsonSchema`). */
+export const jsonSchema = protocolJsonSchema;
+
+export const PLATFORM = jsonSchema(platformField());
+export const ID_PARAMS = jsonSchema(idParams());
 /** The querystring of a route that takes none: any parameter is refused. */
-export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
+export const NO_QUERY = jsonSchema(noQuery());
 export const FINGERPRINT = { type: 'string', pattern: '^[0-9A-Fa-f]{40}$' } as const;
 export const LIMIT_QUERY = { type: 'string', pattern: '^[1-9][0-9]{0,4}$' } as const;
 
@@ -58,73 +89,11 @@ export const LIMIT_QUERY = { type: 'string', pattern: '^[1-9][0-9]{0,4}$' } as c
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
 const time = { type: 'string', format: 'date-time' } as const;
-const hex64 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 
-export const ERROR_SCHEMA = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: { type: 'object', required: ['code', 'message'], properties: { code: str, message: str } },
-  },
-} as const;
-
-export const JOB_SCHEMA = {
-  type: 'object',
-  required: [
-    'id',
-    'platform',
-    'targetPlatform',
-    'name',
-    'version',
-    'arch',
-    'reason',
-    'state',
-    'attempts',
-    'nextRunAt',
-    'createdAt',
-    'updatedAt',
-  ],
-  properties: {
-    id: int,
-    platform: str,
-    targetPlatform: str,
-    name: str,
-    version: str,
-    arch: str,
-    reason: { type: 'string', enum: ['client-request', 'tracked', 'operator'] },
-    state: { type: 'string', enum: [...JOB_STATES] },
-    attempts: int,
-    nextRunAt: time,
-    leaseOwner: str,
-    leaseExpiresAt: time,
-    lastError: str,
-    manifestId: int,
-    createdAt: time,
-    updatedAt: time,
-    completedAt: time,
-  },
-} as const;
-
-export const ONE_JOB = { type: 'object', required: ['job'], properties: { job: JOB_SCHEMA } } as const;
-export const JOB_LIST = {
-  type: 'object',
-  required: ['jobs'],
-  properties: { jobs: { type: 'array', items: JOB_SCHEMA } },
-} as const;
-
-export const CATALOG_INFO_SCHEMA = {
-  type: 'object',
-  required: ['id', 'platform', 'digest', 'generatedAt', 'signerFingerprint', 'packageCount', 'ingestedAt'],
-  properties: {
-    id: int,
-    platform: str,
-    digest: hex64,
-    generatedAt: time,
-    signerFingerprint: str,
-    packageCount: int,
-    ingestedAt: time,
-  },
-} as const;
+export const ERROR_SCHEMA = jsonSchema(apiErrorBodySchema);
+export const JOB_SCHEMA = jsonSchema(generationJobSchema);
+export const ONE_JOB = jsonSchema(jobAnswerSchema);
+export const CATALOG_INFO_SCHEMA = jsonSchema(catalogSnapshotInfoSchema);
 
 export const TOKEN_INFO_SCHEMA = {
   type: 'object',
@@ -148,5 +117,3 @@ export const TRUSTED_KEY_SCHEMA = {
     removedAt: time,
   },
 } as const;
-
-export const OBJECT = { type: 'object' } as const;

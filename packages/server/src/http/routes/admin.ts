@@ -2,10 +2,12 @@
  * The operator's routes (admin tokens only): tokens, trusted generator keys, tracked packages,
  * manifest conflicts, job requeue. Each write is one store call, so one transaction.
  */
+import { API_ROUTES } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
-import { TOKEN_ROLES, type Store, type TokenRole, type TrackingSource } from '../store/index.js';
-import { ApiError } from './errors.js';
+import { TOKEN_ROLES, type Store, type TokenRole, type TrackingSource } from '../../store/index.js';
+import { ApiError } from '../errors.js';
 import {
+  doc,
   FINGERPRINT,
   ID_PARAMS,
   LIMIT_QUERY,
@@ -14,11 +16,8 @@ import {
   PLATFORM,
   TOKEN_INFO_SCHEMA,
   TRUSTED_KEY_SCHEMA,
-  type Access,
-  type RouteDoc,
-} from './route-kit.js';
-
-type Doc = (access: Access, summary: string, responses: Record<number, unknown>) => { sysattest: RouteDoc };
+  type ApiContext,
+} from '../route-kit.js';
 
 /** Longest armored key accepted (a key with many signatures and subkeys is a few hundred KiB at most). */
 export const MAX_ARMORED_KEY = 1024 * 1024;
@@ -78,11 +77,8 @@ const CONFLICT_SCHEMA = {
   },
 } as const;
 
-export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; doc: Doc }): void {
-  const { store, doc } = deps;
-
-  // --- tokens ---------------------------------------------------------------------------------
-
+/** Admin routes: tokens. */
+function tokenRoutes(app: FastifyInstance, store: Store): void {
   app.post<{ Body: { role: TokenRole; name: string } }>(
     '/v1/admin/tokens',
     {
@@ -137,9 +133,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
     },
     async (request) => ({ token: await store.revokeToken(Number(request.params.id)) }),
   );
+}
 
-  // --- trusted generator keys -----------------------------------------------------------------
-
+/** Admin routes: trusted generator keys. */
+function trustedKeyRoutes(app: FastifyInstance, store: Store): void {
   app.post<{ Body: { armored: string } }>(
     '/v1/admin/keys',
     {
@@ -207,9 +204,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       return { removed: fingerprint };
     },
   );
+}
 
-  // --- tracked packages -----------------------------------------------------------------------
-
+/** Admin routes: tracked packages. */
+function trackedRoutes(app: FastifyInstance, store: Store): void {
   app.get<{ Querystring: { platform?: string } }>(
     '/v1/admin/tracked',
     {
@@ -259,9 +257,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       return { removed: await store.untrackPackages(platform, names, source ?? 'config') };
     },
   );
+}
 
-  // --- conflicts ------------------------------------------------------------------------------
-
+/** Admin routes: conflicts. */
+function conflictRoutes(app: FastifyInstance, store: Store): void {
   app.get<{ Querystring: { limit?: string } }>(
     '/v1/admin/conflicts',
     {
@@ -306,11 +305,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
       return { id, manifest: Buffer.from(document.bytes).toString('base64'), signature: document.signature };
     },
   );
+}
 
-  // --- jobs -----------------------------------------------------------------------------------
-
+/** Admin routes: jobs. */
+function requeueRoute(app: FastifyInstance, store: Store): void {
   app.post<{ Params: { id: string } }>(
-    '/v1/jobs/:id/requeue',
+    API_ROUTES.requeueJob,
     {
       schema: { params: ID_PARAMS },
       config: doc('admin', 'put a job (a dead one, typically) back in the queue now, attempts reset', {
@@ -319,4 +319,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { store: Store; 
     },
     async (request) => ({ job: await store.requeue(Number(request.params.id)) }),
   );
+}
+
+/** The operator's routes (admin tokens only). */
+export async function adminRoutes(app: FastifyInstance, { store }: ApiContext): Promise<void> {
+  tokenRoutes(app, store);
+  trustedKeyRoutes(app, store);
+  trackedRoutes(app, store);
+  conflictRoutes(app, store);
+  requeueRoute(app, store);
 }
