@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SysattestError } from '@sysattest/core';
+import { SysattestError, isApiErrorCode, type ApiErrorCode } from '@sysattest/core';
 
 /**
  * The transport to a sysattest server: JSON over HTTP(S) with a timeout per request, a cap on
@@ -17,10 +17,17 @@ export type ServerErrorCode =
 
 export class ServerError extends SysattestError<ServerErrorCode> {
   readonly exitCode: number;
-  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
+  /** The server refused with the protocol's error body: its code (core `API_ERROR_CODES`). */
+  readonly apiCode: ApiErrorCode | undefined;
+  constructor(
+    code: ServerErrorCode,
+    message: string,
+    options?: { cause?: unknown; exitCode?: number; apiCode?: ApiErrorCode },
+  ) {
     super(code, message, options);
     // 69: the service is unavailable or does not speak the protocol; 64: it wants a token we lack.
     this.exitCode = options?.exitCode ?? (code === 'SERVER_UNAUTHORIZED' ? 64 : 69);
+    this.apiCode = options?.apiCode;
   }
 }
 
@@ -121,18 +128,20 @@ export class ServerClient {
       });
       if (response.status === 404 && options.allow404) return undefined;
       if (response.status < 200 || response.status > 299) {
-        const message = errorMessage(text);
+        const { message, apiCode } = refusal(text);
+        const code = apiCode === undefined ? {} : { apiCode };
         if (response.status === 401 || response.status === 403) {
           throw new ServerError(
             'SERVER_UNAUTHORIZED',
             `the server ${this.where} refused ${what} (${response.status}${message ? `: ${message}` : ''}); ` +
               'give a reader token with SYSATTEST_TOKEN or "token" in the config file',
+            code,
           );
         }
         throw new ServerError(
           'SERVER_REFUSED',
           `the server ${this.where} answered ${what} with HTTP ${response.status}${message ? `: ${message}` : ''}`,
-          response.status >= 500 ? {} : { exitCode: 65 },
+          response.status >= 500 ? code : { exitCode: 65, ...code },
         );
       }
       let json: unknown;
@@ -192,13 +201,20 @@ function tooLarge(size: number, max: number): ServerError {
   );
 }
 
-/** The `{ error: { code, message } }` body of the server's errors, when it is one. */
-function errorMessage(text: string): string | undefined {
+/** What a refusal says: the protocol's `{ error: { code, message } }` body, when it is one; else the text. */
+function refusal(text: string): { message: string | undefined; apiCode: ApiErrorCode | undefined } {
   try {
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     const m = body.error?.message;
-    return typeof m === 'string' ? m.slice(0, 300) : undefined;
+    const c = body.error?.code;
+    return {
+      message: typeof m === 'string' ? m.slice(0, 300) : undefined,
+      apiCode: typeof c === 'string' && isApiErrorCode(c) ? c : undefined,
+    };
   } catch {
-    return text.length > 0 ? text.slice(0, 200).replace(/\s+/g, ' ') : undefined;
+    return {
+      message: text.length > 0 ? text.slice(0, 200).replace(/\s+/g, ' ') : undefined,
+      apiCode: undefined,
+    };
   }
 }

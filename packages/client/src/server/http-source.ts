@@ -1,10 +1,21 @@
-import { z } from 'zod';
 import {
+  API_ROUTES,
   CATALOG_LIMITS,
   MANIFEST_LIMITS,
-  MAX_SIGNATURE_BYTES,
+  base64Length,
+  catalogDocumentSchema,
   formatPlatform,
+  lookupAnswerSchema,
+  manifestDocumentSchema,
+  publicKeysAnswerSchema,
+  reverseLookupAnswerSchema,
+  routePath,
+  type LookupAnswer,
+  type LookupAnswerItem,
+  type LookupRequest,
   type Platform,
+  type ReverseLookupAnswer,
+  type ReverseLookupHit,
 } from '@sysattest/core';
 import type {
   DeferredReason,
@@ -19,96 +30,11 @@ import { ServerClient, ServerError } from './http-client.js';
 /**
  * Manifests from a sysattest server (`POST /v1/lookup`), in batches. Everything it returns is
  * untrusted until verify-machine checks it against the pinned keys; this class only checks the
- * answer's shape and sizes.
+ * answer's shape and sizes, with the protocol's schemas (core `protocol/`).
  */
-const base64 = (maxBytes: number) =>
-  z
-    .string()
-    .max(Math.ceil(maxBytes / 3) * 4 + 4)
-    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
-const text = z.string().min(1).max(256);
-const snapshotInfo = z.object({
-  platform: z.string().max(200),
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  generatedAt: z.string().max(64),
-});
-
-const lookupItem = z.object({
-  name: text,
-  version: text,
-  arch: text,
-  status: z.enum(['ok', 'pending', 'not-in-catalog', 'unknown-platform']),
-  deferred: z.enum(['quota', 'token-required']).optional(),
-  newestVersion: text.optional(),
-  manifest: z
-    .object({
-      digest: z.string().regex(/^[0-9a-f]{64}$/),
-      // Absent when asked with documents: false.
-      bytes: base64(MANIFEST_LIMITS.maxBytes).optional(),
-      signature: z.string().min(1).max(MAX_SIGNATURE_BYTES).optional(),
-    })
-    .optional(),
-});
-
-const lookupResponse = z.object({
-  platform: z.string().max(200),
-  catalog: snapshotInfo.optional(),
-  foreignCatalogs: z.array(snapshotInfo).max(256).optional(),
-  items: z.array(lookupItem),
-});
-
-const catalogResponse = z.object({
-  catalog: base64(CATALOG_LIMITS.maxBytes),
-  signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
-});
-
-const manifestResponse = z.object({
-  manifest: base64(MANIFEST_LIMITS.maxBytes),
-  signature: z.string().min(1).max(MAX_SIGNATURE_BYTES),
-});
-
-const reverseResponse = z.object({
-  results: z.array(
-    z.object({
-      sha256: z.string().regex(/^[0-9a-f]{64}$/),
-      hits: z
-        .array(
-          z.object({
-            platform: z.string().max(200),
-            name: text,
-            version: text,
-            arch: text,
-            path: z.string().max(4096),
-          }),
-        )
-        .max(100_000),
-      truncated: z.literal(true).optional(),
-    }),
-  ),
-});
-
-const keysResponse = z.object({
-  keys: z
-    .array(
-      z.object({
-        fingerprint: z.string().regex(/^[0-9A-F]{40}$/),
-        armored: z
-          .string()
-          .min(1)
-          .max(1024 * 1024),
-      }),
-    )
-    .max(1000),
-});
-
-export interface ReverseHit {
-  platform: string;
-  name: string;
-  version: string;
-  arch: string;
-  path: string;
-}
+/** A document fetched by digest: its base64 with room for the JSON around it. */
+const documentAnswerBytes = (maxBytes: number): number => base64Length(maxBytes) + 1024 * 1024;
 
 /** A lookup item that is not `ok`, with why a `pending` one was not queued. */
 function notOk(
@@ -120,7 +46,7 @@ function notOk(
 }
 
 export class HttpManifestSource implements ManifestSource {
-  private readonly snapshots = new Map<string, z.infer<typeof snapshotInfo>>();
+  private readonly snapshots = new Map<string, { digest: string }>();
   /** Lookups made (for tests and the "almost no network" check). */
   lookups = 0;
 
@@ -148,10 +74,15 @@ export class HttpManifestSource implements ManifestSource {
    * caller holds against the signed catalogs like any such answer.
    */
   private async manifestByDigest(digest: string): Promise<ManifestFetchResult> {
-    const doc = await this.client.request('GET', `/v1/manifests/${digest}`, manifestResponse, {
-      allow404: true,
-      maxBytes: Math.ceil(MANIFEST_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
-    });
+    const doc = await this.client.request(
+      'GET',
+      routePath(API_ROUTES.manifest, { digest }),
+      manifestDocumentSchema,
+      {
+        allow404: true,
+        maxBytes: documentAnswerBytes(MANIFEST_LIMITS.maxBytes),
+      },
+    );
     if (doc === undefined) return { status: 'not-in-catalog' };
     return { status: 'ok', bytes: Buffer.from(doc.manifest, 'base64'), signature: doc.signature };
   }
@@ -177,16 +108,17 @@ export class HttpManifestSource implements ManifestSource {
     platform: Platform,
     items: readonly ManifestRequest[],
     documents: boolean,
-  ): Promise<z.infer<typeof lookupItem>[]> {
+  ): Promise<LookupAnswerItem[]> {
     if (items.length === 0) return [];
     this.lookups++;
-    const answer = (await this.client.request('POST', '/v1/lookup', lookupResponse, {
-      body: {
-        platform: formatPlatform(platform),
-        items: items.map(({ name, version, arch }) => ({ name, version, arch })),
-        ...(documents ? {} : { documents: false }),
-      },
-    })) as z.infer<typeof lookupResponse>;
+    const body: LookupRequest = {
+      platform: formatPlatform(platform),
+      items: items.map(({ name, version, arch }) => ({ name, version, arch })),
+      ...(documents ? {} : { documents: false }),
+    };
+    const answer = (await this.client.request('POST', API_ROUTES.lookup, lookupAnswerSchema, {
+      body,
+    })) as LookupAnswer;
     if (answer.items.length !== items.length) {
       throw new ServerError(
         'SERVER_BAD_RESPONSE',
@@ -216,10 +148,15 @@ export class HttpManifestSource implements ManifestSource {
 
   /** One catalog snapshot by digest (`GET /v1/catalogs/{digest}`), unverified; undefined when the server lacks it. */
   async catalog(digest: string): Promise<OfferedCatalog | undefined> {
-    const doc = await this.client.request('GET', `/v1/catalogs/${digest}`, catalogResponse, {
-      allow404: true,
-      maxBytes: Math.ceil(CATALOG_LIMITS.maxBytes / 3) * 4 + 1024 * 1024,
-    });
+    const doc = await this.client.request(
+      'GET',
+      routePath(API_ROUTES.catalog, { digest }),
+      catalogDocumentSchema,
+      {
+        allow404: true,
+        maxBytes: documentAnswerBytes(CATALOG_LIMITS.maxBytes),
+      },
+    );
     return doc === undefined
       ? undefined
       : { digest, bytes: Buffer.from(doc.catalog, 'base64'), signature: doc.signature };
@@ -228,14 +165,14 @@ export class HttpManifestSource implements ManifestSource {
   /** Where each content hash is known from (`POST /v1/reverse-lookup`), in batches of 10,000. */
   async reverseLookup(
     hashes: readonly string[],
-  ): Promise<Map<string, { hits: ReverseHit[]; truncated: boolean }>> {
-    const out = new Map<string, { hits: ReverseHit[]; truncated: boolean }>();
+  ): Promise<Map<string, { hits: ReverseLookupHit[]; truncated: boolean }>> {
+    const out = new Map<string, { hits: ReverseLookupHit[]; truncated: boolean }>();
     const unique = [...new Set(hashes)];
     for (let i = 0; i < unique.length; i += 10_000) {
       const batch = unique.slice(i, i + 10_000);
-      const answer = (await this.client.request('POST', '/v1/reverse-lookup', reverseResponse, {
+      const answer = (await this.client.request('POST', API_ROUTES.reverseLookup, reverseLookupAnswerSchema, {
         body: { sha256: batch },
-      })) as z.infer<typeof reverseResponse>;
+      })) as ReverseLookupAnswer;
       for (const r of answer.results) out.set(r.sha256, { hits: r.hits, truncated: r.truncated === true });
     }
     return out;
@@ -246,7 +183,7 @@ export class HttpManifestSource implements ManifestSource {
 export async function fetchServerKeys(
   client: ServerClient,
 ): Promise<{ fingerprint: string; armored: string }[]> {
-  const answer = await client.request('GET', '/v1/keys', keysResponse, {
+  const answer = await client.request('GET', API_ROUTES.keys, publicKeysAnswerSchema, {
     allow404: true,
     maxBytes: 16 * 1024 * 1024,
   });

@@ -3,6 +3,7 @@ import {
   parsePlatform,
   type FileObservation,
   type Platform,
+  type ReverseLookupHit,
   type TrustedKeyring,
   type VerifiedManifest,
 } from '@sysattest/core';
@@ -19,13 +20,7 @@ import type { ContentClaim } from './unowned.js';
  * with that sha256. At most MAX_MANIFESTS manifests are fetched per run (the first hits of each
  * file); a claim beyond them stays an unbacked hint.
  */
-export interface ReverseLookupHit {
-  platform: string;
-  name: string;
-  version: string;
-  arch: string;
-  path: string;
-}
+export type { ReverseLookupHit };
 
 export type ReverseLookup = (
   hashes: readonly string[],

@@ -20,6 +20,7 @@ import {
   type Catalog,
   type Manifest,
   type ManifestEntry,
+  type ReverseLookupHit,
   type SignedDocument,
 } from '@sysattest/core';
 
@@ -52,13 +53,7 @@ export interface LookupAnswer {
   items: LookupAnswerItem[];
 }
 
-export interface ReverseHit {
-  platform: string;
-  name: string;
-  version: string;
-  arch: string;
-  path: string;
-}
+export type ReverseHit = ReverseLookupHit;
 
 export interface ReverseAnswer {
   results: { sha256: string; hits: ReverseHit[]; truncated?: true }[];

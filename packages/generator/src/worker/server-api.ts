@@ -1,4 +1,16 @@
-import { z } from 'zod';
+import {
+  API_ROUTES,
+  apiErrorBodySchema,
+  catalogUploadedSchema,
+  claimAnswerSchema,
+  isApiErrorCode,
+  jobAnswerSchema,
+  manifestUploadedSchema,
+  routePath,
+  type ApiErrorCode,
+  type GenerationJobAnswer,
+} from '@sysattest/core';
+import type { z } from 'zod';
 import { GeneratorError } from '../errors.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import type { WorkerLog } from './log.js';
@@ -13,44 +25,15 @@ import type { WorkerLog } from './log.js';
 
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-const JOB_SCHEMA = z.object({
-  id: z.number().int().positive(),
-  platform: z.string().min(1).max(200),
-  targetPlatform: z.string().min(1).max(200),
-  name: z.string().min(1).max(256),
-  version: z.string().min(1).max(256),
-  arch: z.string().min(1).max(256),
-  reason: z.string().max(100),
-  state: z.string().max(20),
-  attempts: z.number().int().nonnegative(),
-  leaseOwner: z.string().max(200).optional(),
-  leaseExpiresAt: z.string().max(100).optional(),
-});
-export type ClaimedJob = z.infer<typeof JOB_SCHEMA>;
+export type ClaimedJob = GenerationJobAnswer;
 
-const CLAIM_SCHEMA = z.object({ jobs: z.array(JOB_SCHEMA).max(1000) });
-const JOB_ANSWER_SCHEMA = z.object({ job: JOB_SCHEMA });
-const MANIFEST_ANSWER_SCHEMA = z.object({
-  outcome: z.string().max(50),
-  platform: z.string().max(200),
-  name: z.string().max(256),
-  version: z.string().max(256),
-  arch: z.string().max(256),
-});
-const CATALOG_ANSWER_SCHEMA = z.object({
-  duplicate: z.boolean(),
-  added: z.number().optional(),
-  withdrawn: z.number().optional(),
-  jobsQueued: z.number().optional(),
-});
-const ERROR_SCHEMA = z.object({
-  error: z.object({ code: z.string().max(100), message: z.string().max(2000) }),
-});
-
-/** The server answered, and refused: `code` is the API's stable error code. */
+/**
+ * The server answered, and refused: `apiCode` is the protocol's stable error code (undefined when
+ * the body was not the protocol's error, e.g. a proxy's page, or named a code this worker does not know).
+ */
 export class ServerRefusal extends GeneratorError {
   constructor(
-    readonly apiCode: string,
+    readonly apiCode: ApiErrorCode | undefined,
     readonly status: number,
     message: string,
   ) {
@@ -97,32 +80,41 @@ export class ServerApi {
   claim(workerId: string, platforms: string[], max: number, leaseSeconds: number): Promise<ClaimedJob[]> {
     return this.request(
       'POST',
-      '/v1/jobs/claim',
+      API_ROUTES.claimJobs,
       { workerId, platforms, max, leaseSeconds },
-      CLAIM_SCHEMA,
+      claimAnswerSchema,
     ).then((r) => r.jobs);
   }
 
   /** One attempt (heartbeats are periodic: a missed one is retried by the next). */
   heartbeat(jobId: number, workerId: string): Promise<ClaimedJob> {
-    return this.request('POST', `/v1/jobs/${jobId}/heartbeat`, { workerId }, JOB_ANSWER_SCHEMA, {
-      retry: false,
-      timeoutMs: 30_000,
-    }).then((r) => r.job);
+    return this.request(
+      'POST',
+      routePath(API_ROUTES.heartbeatJob, { id: jobId }),
+      { workerId },
+      jobAnswerSchema,
+      {
+        retry: false,
+        timeoutMs: 30_000,
+      },
+    ).then((r) => r.job);
   }
 
   complete(jobId: number, workerId: string): Promise<ClaimedJob> {
-    return this.request('POST', `/v1/jobs/${jobId}/complete`, { workerId }, JOB_ANSWER_SCHEMA).then(
-      (r) => r.job,
-    );
+    return this.request(
+      'POST',
+      routePath(API_ROUTES.completeJob, { id: jobId }),
+      { workerId },
+      jobAnswerSchema,
+    ).then((r) => r.job);
   }
 
   fail(jobId: number, workerId: string, error: string, opts: RequestOptions = {}): Promise<ClaimedJob> {
     return this.request(
       'POST',
-      `/v1/jobs/${jobId}/fail`,
+      routePath(API_ROUTES.failJob, { id: jobId }),
       { workerId, error: error.slice(0, 4000) || 'failed' },
-      JOB_ANSWER_SCHEMA,
+      jobAnswerSchema,
       opts,
     ).then((r) => r.job);
   }
@@ -130,9 +122,9 @@ export class ServerApi {
   uploadManifest(bytes: Uint8Array, signature: string) {
     return this.request(
       'POST',
-      '/v1/manifests',
+      API_ROUTES.manifests,
       { manifest: Buffer.from(bytes).toString('base64'), signature },
-      MANIFEST_ANSWER_SCHEMA,
+      manifestUploadedSchema,
       { timeoutMs: 5 * 60_000 },
     );
   }
@@ -140,9 +132,9 @@ export class ServerApi {
   uploadCatalog(bytes: Uint8Array, signature: string) {
     return this.request(
       'POST',
-      '/v1/catalogs',
+      API_ROUTES.catalogs,
       { catalog: Buffer.from(bytes).toString('base64'), signature },
-      CATALOG_ANSWER_SCHEMA,
+      catalogUploadedSchema,
       { timeoutMs: 30 * 60_000 },
     );
   }
@@ -176,7 +168,7 @@ export class ServerApi {
         if (![502, 503, 504].includes(response.status)) {
           this.reachable();
           throw new ServerRefusal(
-            refusal.code,
+            isApiErrorCode(refusal.code) ? refusal.code : undefined,
             response.status,
             `${method} ${route}: ${response.status} ${refusal.code}: ${refusal.message}`,
           );
@@ -267,7 +259,7 @@ function parseAnswer<T>(text: string, schema: z.ZodType<T>, what: string): T {
 
 function parseError(text: string, status: number): { code: string; message: string } {
   try {
-    const r = ERROR_SCHEMA.safeParse(JSON.parse(text));
+    const r = apiErrorBodySchema.safeParse(JSON.parse(text));
     if (r.success) return r.data.error;
   } catch {
     // not JSON: a proxy's page
