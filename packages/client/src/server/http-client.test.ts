@@ -129,9 +129,11 @@ describe('ServerClient against a misbehaving server', () => {
     assert.equal(e.code, 'SERVER_UNAUTHORIZED');
     assert.equal(e.exitCode, 64);
     assert.match(e.message, /SYSATTEST_TOKEN/);
+    assert.equal(e.apiCode, 'UNAUTHORIZED');
     const b = await failure(client().request('GET', '/broken', schema));
     assert.equal(b.exitCode, 69);
     assert.match(b.message, /HTTP 500: internal error/);
+    assert.equal(b.apiCode, 'INTERNAL');
     assert.equal(await client().request('GET', '/nothing', schema, { allow404: true }), undefined);
   });
 

@@ -20,6 +20,15 @@ export const API_ROUTES = {
   completeJob: '/v1/jobs/:id/complete',
   failJob: '/v1/jobs/:id/fail',
   requeueJob: '/v1/jobs/:id/requeue',
+  // The operator's (admin tokens only).
+  adminTokens: '/v1/admin/tokens',
+  adminRevokeToken: '/v1/admin/tokens/:id/revoke',
+  adminKeys: '/v1/admin/keys',
+  adminKey: '/v1/admin/keys/:fingerprint',
+  adminTracked: '/v1/admin/tracked',
+  adminUntrack: '/v1/admin/tracked/untrack',
+  adminConflicts: '/v1/admin/conflicts',
+  adminConflictDocument: '/v1/admin/conflicts/:id/document',
 } as const;
 
 export type ApiRoute = (typeof API_ROUTES)[keyof typeof API_ROUTES];

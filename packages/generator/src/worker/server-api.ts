@@ -6,6 +6,7 @@ import {
   isApiErrorCode,
   jobAnswerSchema,
   manifestUploadedSchema,
+  PROTOCOL_LIMITS,
   routePath,
   type ApiErrorCode,
   type GenerationJobAnswer,
@@ -113,7 +114,7 @@ export class ServerApi {
     return this.request(
       'POST',
       routePath(API_ROUTES.failJob, { id: jobId }),
-      { workerId, error: error.slice(0, 4000) || 'failed' },
+      { workerId, error: error.slice(0, PROTOCOL_LIMITS.jobErrorLength) || 'failed' },
       jobAnswerSchema,
       opts,
     ).then((r) => r.job);

@@ -5,8 +5,6 @@
  */
 import {
   apiErrorBodySchema,
-  catalogSnapshotInfoSchema,
-  generationJobSchema,
   idParams,
   jobAnswerSchema,
   noQuery,
@@ -64,7 +62,7 @@ export interface ApiContext {
 
 export const RANK: Record<TokenRole, number> = { reader: 1, generator: 2, admin: 3 };
 
-export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Decodes strict base64 (padding required, no whitespace) or refuses with BAD_REQUEST. */
 export function decodeBase64(text: string, field: string): Buffer {
@@ -91,9 +89,7 @@ const int = { type: 'integer' } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 
 export const ERROR_SCHEMA = jsonSchema(apiErrorBodySchema);
-export const JOB_SCHEMA = jsonSchema(generationJobSchema);
 export const ONE_JOB = jsonSchema(jobAnswerSchema);
-export const CATALOG_INFO_SCHEMA = jsonSchema(catalogSnapshotInfoSchema);
 
 export const TOKEN_INFO_SCHEMA = {
   type: 'object',

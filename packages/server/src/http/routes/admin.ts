@@ -80,7 +80,7 @@ const CONFLICT_SCHEMA = {
 /** Admin routes: tokens. */
 function tokenRoutes(app: FastifyInstance, store: Store): void {
   app.post<{ Body: { role: TokenRole; name: string } }>(
-    '/v1/admin/tokens',
+    API_ROUTES.adminTokens,
     {
       schema: {
         body: {
@@ -109,7 +109,7 @@ function tokenRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.get(
-    '/v1/admin/tokens',
+    API_ROUTES.adminTokens,
     {
       schema: { querystring: NO_QUERY },
       config: doc('admin', 'list tokens (never their secrets), revoked ones included', {
@@ -124,7 +124,7 @@ function tokenRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.post<{ Params: { id: string } }>(
-    '/v1/admin/tokens/:id/revoke',
+    API_ROUTES.adminRevokeToken,
     {
       schema: { params: ID_PARAMS },
       config: doc('admin', 'revoke a token (it stays listed, marked revoked); revoking twice is a no-op', {
@@ -135,20 +135,31 @@ function tokenRoutes(app: FastifyInstance, store: Store): void {
   );
 }
 
+const KEY_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['armored'],
+  properties: { armored: { type: 'string', minLength: 1, maxLength: MAX_ARMORED_KEY } },
+} as const;
+const KEYS_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { all: { type: 'string', enum: ['true', 'false'] } },
+} as const;
+const FINGERPRINT_PARAMS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['fingerprint'],
+  properties: { fingerprint: FINGERPRINT },
+} as const;
+
 /** Admin routes: trusted generator keys. */
 function trustedKeyRoutes(app: FastifyInstance, store: Store): void {
   app.post<{ Body: { armored: string } }>(
-    '/v1/admin/keys',
+    API_ROUTES.adminKeys,
     {
       bodyLimit: MAX_ARMORED_KEY * 2,
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['armored'],
-          properties: { armored: { type: 'string', minLength: 1, maxLength: MAX_ARMORED_KEY } },
-        },
-      },
+      schema: { body: KEY_BODY },
       config: doc('admin', 'trust a generator public key (armored OpenPGP, exactly one key)', {
         201: { type: 'object', required: ['key'], properties: { key: TRUSTED_KEY_SCHEMA } },
       }),
@@ -157,15 +168,9 @@ function trustedKeyRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.get<{ Querystring: { all?: string } }>(
-    '/v1/admin/keys',
+    API_ROUTES.adminKeys,
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { all: { type: 'string', enum: ['true', 'false'] } },
-        },
-      },
+      schema: { querystring: KEYS_QUERY },
       config: doc('admin', 'the trusted generator keys (all=true: removed ones too)', {
         200: {
           type: 'object',
@@ -180,16 +185,9 @@ function trustedKeyRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.delete<{ Params: { fingerprint: string } }>(
-    '/v1/admin/keys/:fingerprint',
+    API_ROUTES.adminKey,
     {
-      schema: {
-        params: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['fingerprint'],
-          properties: { fingerprint: FINGERPRINT },
-        },
-      },
+      schema: { params: FINGERPRINT_PARAMS },
       config: doc('admin', 'stop trusting a generator key (its stored manifests stay)', {
         200: {
           type: 'object',
@@ -209,7 +207,7 @@ function trustedKeyRoutes(app: FastifyInstance, store: Store): void {
 /** Admin routes: tracked packages. */
 function trackedRoutes(app: FastifyInstance, store: Store): void {
   app.get<{ Querystring: { platform?: string } }>(
-    '/v1/admin/tracked',
+    API_ROUTES.adminTracked,
     {
       schema: {
         querystring: { type: 'object', additionalProperties: false, properties: { platform: PLATFORM } },
@@ -226,7 +224,7 @@ function trackedRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.post<{ Body: { platform: string; names: string[]; source?: TrackingSource } }>(
-    '/v1/admin/tracked',
+    API_ROUTES.adminTracked,
     {
       schema: { body: TRACK_BODY },
       config: doc('admin', 'track packages on a platform; queues their newest versions without a manifest', {
@@ -245,7 +243,7 @@ function trackedRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.post<{ Body: { platform: string; names: string[]; source?: TrackingSource } }>(
-    '/v1/admin/tracked/untrack',
+    API_ROUTES.adminUntrack,
     {
       schema: { body: TRACK_BODY },
       config: doc('admin', 'stop tracking packages (source default: config)', {
@@ -262,7 +260,7 @@ function trackedRoutes(app: FastifyInstance, store: Store): void {
 /** Admin routes: conflicts. */
 function conflictRoutes(app: FastifyInstance, store: Store): void {
   app.get<{ Querystring: { limit?: string } }>(
-    '/v1/admin/conflicts',
+    API_ROUTES.adminConflicts,
     {
       schema: {
         querystring: { type: 'object', additionalProperties: false, properties: { limit: LIMIT_QUERY } },
@@ -283,7 +281,7 @@ function conflictRoutes(app: FastifyInstance, store: Store): void {
   );
 
   app.get<{ Params: { id: string } }>(
-    '/v1/admin/conflicts/:id/document',
+    API_ROUTES.adminConflictDocument,
     {
       schema: { params: ID_PARAMS },
       config: doc('admin', 'the refused bytes (base64) and signature of a conflict, to examine', {
