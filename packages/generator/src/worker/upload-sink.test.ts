@@ -155,7 +155,7 @@ describe('the upload sink: requests per manifest', () => {
   });
 
   it('a refused manifest fails its job; a refused token stops the uploads', async () => {
-    const invalid = new ServerRefusal('INVALID', 400, 'bad signature');
+    const invalid = new ServerRefusal('BAD_REQUEST', 400, 'bad signature');
     const r = standIn({ uploadManifest: () => invalid });
     const hello = job(1, 'hello');
     const t = setUp(r.api, [hello]);
