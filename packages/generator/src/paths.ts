@@ -11,6 +11,14 @@ export function generatorHome(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(dataHome, 'sysattest', 'generator');
 }
 
+/**
+ * The platform's shared apt download cache (`<home>/apt-cache/<distro>-<release>-<arch>`), which
+ * Debian generation bind-mounts at every container's /var/cache/apt/archives.
+ */
+export function aptCacheDir(home: string, platformId: string): string {
+  return path.join(home, 'apt-cache', platformId.replace(/\//g, '-'));
+}
+
 /** The signing key file: `--key`, else SYSATTEST_GENERATOR_KEY, else `<home>/signing-key.asc`. */
 export function signingKeyPath(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(

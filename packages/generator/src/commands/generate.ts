@@ -17,7 +17,7 @@ import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { withInterrupt } from '../podman/interrupt.js';
 import { Podman } from '../podman/podman.js';
-import { signingKeyPath } from '../paths.js';
+import { aptCacheDir, generatorHome, signingKeyPath } from '../paths.js';
 import { loadSigningKey } from '../signing-key.js';
 
 interface Output {
@@ -294,6 +294,7 @@ async function runGenerate(
       withDeps: Boolean(opts.withDeps),
       jobs: opts.jobs,
       batchSize: opts.batchSize,
+      aptCache: aptCacheDir(generatorHome(), platformId),
       network: opts.network,
       signal,
       onEvent: (e) => progress.event(e),

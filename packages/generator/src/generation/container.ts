@@ -11,6 +11,8 @@ export interface ContainerOptions {
   platform: Platform;
   network?: string;
   signal?: AbortSignal;
+  /** Host directories bind-mounted into the container (the shared apt download cache). */
+  volumes?: { host: string; container: string }[];
 }
 
 export interface Ran {
@@ -40,6 +42,7 @@ export async function inContainer<T>(
     // Never started without a command; podman needs one to create the container.
     command: command ?? ['/bin/true'],
     network: opts.network,
+    ...(opts.volumes ? { volumes: opts.volumes } : {}),
     labels: {
       'sysattest.platform': `${opts.platform.distro}/${opts.platform.release}/${opts.platform.arch}`,
       'sysattest.purpose': 'generate',

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   HashPool,
   RootDir,
@@ -21,8 +23,10 @@ import { GeneratorError } from '../errors.js';
 import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
+import { APT_ARCHIVES, aptInstallCommand, aptPhases } from './apt-install.js';
+import { isolationReason, type ImageBaseline as IsolationBaseline } from './batch-isolation.js';
 import { inContainer } from './container.js';
-import { buildManifest } from './manifest-builder.js';
+import { buildManifest, type BuiltManifest } from './manifest-builder.js';
 import { handOver, sinkOf, type ManifestOutput, type ManifestSink } from './manifest-sink.js';
 import {
   emptyResult,
@@ -42,10 +46,21 @@ import {
 
 /**
  * Generation for Debian platforms: a fresh container per batch from the platform image, whose one
- * command is apt-get installing exact versions; then, from the host, through `podman mount`, the
+ * command is apt-get installing exact versions (apt-install.ts: downloads go to one cache per
+ * platform shared by all containers); then, from the host, through `podman mount`, the
  * container's dpkg database gives each package's paths and every path is inspected with core's
- * in-root resolution. One signed manifest per package version.
+ * in-root resolution. One signed manifest per package version; a manifest a batch may have
+ * changed (batch-isolation.ts) is made again with the package alone in a fresh container.
+ *
+ * Each lane (`jobs`) installs its next batch while the previous batch's manifests are hashed,
+ * signed and handed over: at most two containers per lane, one of them being read.
  */
+
+/**
+ * Lanes and packages per container when the caller says nothing, from `npm run bench -- generate`
+ * on a 2-core machine (docs/ARCHITECTURE.md, "Generation at scale").
+ */
+export const GENERATION_DEFAULTS = { jobs: 1, batchSize: 25 } as const;
 
 export interface PackageRequest {
   name: string;
@@ -67,6 +82,12 @@ interface DebianGenerationSettings {
   jobs?: number;
   /** Packages per container. */
   batchSize?: number;
+  /**
+   * Host directory bind-mounted at the containers' /var/cache/apt/archives: one download cache
+   * for the platform, shared by every container (apt-install.ts says why that is safe). Without
+   * it each container downloads into its own.
+   */
+  aptCache?: string;
   /** Hash threads (default: all cores). */
   hashThreads?: number;
   network?: string;
@@ -92,6 +113,8 @@ const DOWNLOAD_FAILURE =
 export async function generateDebian(opts: DebianGenerationOptions): Promise<GenerationResult> {
   const emit = opts.onEvent ?? (() => {});
   const result = emptyResult();
+  // apt wants its partial directory to exist; the cache may be new.
+  if (opts.aptCache !== undefined) fs.mkdirSync(path.join(opts.aptCache, 'partial'), { recursive: true });
   const pool = new HashPool({ threads: opts.hashThreads, capabilities: 'all', md5: true });
   try {
     const baseline = await inspectImage(opts, result);
@@ -104,16 +127,15 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
       }
     }
     await attachSiblings(opts, resolved, baseline, result);
-    const batchSize = Math.max(1, opts.batchSize ?? 25);
+    const batchSize = Math.max(1, opts.batchSize ?? GENERATION_DEFAULTS.batchSize);
     const queue: ResolvedRequest[][] = [];
     for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
-    const ctx: BatchContext = { opts, pool, baseline, result, emit, sink: sinkOf(opts) };
-    const workers = Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 1, queue.length)) }, async () => {
-      for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
-        await runBatch(ctx, batch);
-      }
-    });
-    await Promise.all(workers);
+    const ctx: BatchContext = { opts, pool, baseline, result, emit, sink: sinkOf(opts), isolated: [], aloneRound: false };
+    await runLanes(ctx, queue, opts.jobs ?? GENERATION_DEFAULTS.jobs);
+    // Manifests a batch may have changed: each package again, alone in a fresh container.
+    const alone = ctx.isolated.splice(0).map((r) => [r]);
+    ctx.aloneRound = true;
+    await runLanes(ctx, alone, opts.jobs ?? GENERATION_DEFAULTS.jobs);
   } finally {
     await pool.close();
   }
@@ -128,6 +150,8 @@ interface ImageBaseline {
   /** The catalog the image's apt lists offer, by `name`. */
   catalog: Map<string, CatalogPackage[]>;
   aptVersion: string;
+  /** What batch-isolation.ts compares a batch's manifests with. */
+  isolation: IsolationBaseline;
 }
 
 /** Reads the image once: what it already has installed, and what its apt lists offer. */
@@ -141,7 +165,13 @@ async function inspectImage(opts: DebianGenerationOptions, result: GenerationRes
       if (list === undefined) catalog.set(p.name, [p]);
       else list.push(p);
     }
+    const accounts = readRootAccounts(RootDir.open(mount));
     return {
+      isolation: {
+        uids: new Set(accounts.users.keys()),
+        gids: new Set(accounts.groups.keys()),
+        installedNames: new Set(db.packages.map((p) => p.name)),
+      },
       installed: new Set(db.packages.map(key)),
       installedVersions: new Map(db.packages.map((p) => [`${p.name}:${p.architecture}`, p.version])),
       catalog,
@@ -262,33 +292,68 @@ interface BatchContext {
   result: GenerationResult;
   emit: (e: GenerationEvent) => void;
   sink: ManifestSink;
+  /** Requests set aside by batch-isolation.ts, to be made alone. */
+  isolated: ResolvedRequest[];
+  /** True while those are made: nothing is set aside again. */
+  aloneRound: boolean;
+}
+
+/** Hooks that let a lane install its next batch while this one's manifests are made. */
+interface Pipeline {
+  /** Called once the batch's install ended (success or not): the lane may start the next. */
+  installed: () => void;
+  /** The lane's previous batch: its manifests are made before this batch's (one hashing at a time). */
+  after: Promise<void>;
+}
+
+/**
+ * `lanes` at once take batches from the queue; each installs batch n+1 while batch n's manifests
+ * are made, and waits for batch n to be done before it installs batch n+2 (so a lane holds at
+ * most two containers and one batch of observations).
+ */
+async function runLanes(ctx: BatchContext, queue: ResolvedRequest[][], lanes: number): Promise<void> {
+  const lane = async () => {
+    let previous: Promise<void> = Promise.resolve();
+    for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
+      let installed!: () => void;
+      const installEnded = new Promise<void>((resolve) => (installed = resolve));
+      const current = runBatch(ctx, batch, false, { installed, after: previous });
+      await Promise.race([installEnded, current.catch(() => {})]);
+      await previous;
+      previous = current;
+    }
+    await previous;
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, queue.length)) }, lane));
 }
 
 /**
  * One container installs the batch. If apt refuses the batch (one broken package fails the whole
  * transaction), the batch is split in two and each half tried again, so one bad package fails alone.
  */
-async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = false): Promise<void> {
+async function runBatch(
+  ctx: BatchContext,
+  batch: ResolvedRequest[],
+  retried = false,
+  pipeline?: Pipeline,
+): Promise<void> {
   const { opts, emit } = ctx;
   emit({ kind: 'batch-start', packages: batch.map((r) => r.spec) });
   const specs = [...new Set([...batch.map((r) => r.spec), ...batch.flatMap((r) => r.siblings)])];
   const conflict = conflictingSpec(specs);
-  if (conflict !== undefined) return splitOrFail(ctx, batch, conflict, retried);
-  const command = [
-    'apt-get',
-    'install',
-    '--yes',
-    '--no-install-recommends',
-    // An older version than the image carries (a machine that is behind on updates) is a downgrade.
-    '--allow-downgrades',
-    '-o',
-    'Dpkg::Options::=--force-confdef',
-    '-o',
-    'Dpkg::Options::=--force-confold',
-    ...specs,
-  ];
-  const outcome = await inContainer(opts, command, ctx.result, async (r) => {
+  if (conflict !== undefined) {
+    pipeline?.installed();
+    return splitOrFail(ctx, batch, conflict, retried, pipeline);
+  }
+  const container = {
+    ...opts,
+    ...(opts.aptCache ? { volumes: [{ host: opts.aptCache, container: APT_ARCHIVES }] } : {}),
+  };
+  const outcome = await inContainer(container, aptInstallCommand(specs), ctx.result, async (r) => {
+    ctx.result.downloadMs += aptPhases(r.stdout).downloadMs;
+    pipeline?.installed();
     if (r.code !== 0) return { failed: aptError(r.stderr, r.stdout) };
+    await pipeline?.after.catch(() => {});
     const own = Date.now();
     try {
       await manifestsFromContainer(ctx, batch, r.mount);
@@ -296,14 +361,14 @@ async function runBatch(ctx: BatchContext, batch: ResolvedRequest[], retried = f
       ctx.result.ownMs += Date.now() - own;
     }
     return { failed: undefined };
-  });
+  }).finally(() => pipeline?.installed());
   if (outcome.failed === undefined) return;
   if (!retried && DOWNLOAD_FAILURE.test(outcome.failed)) {
     emit({ kind: 'retry', packages: batch.map((r) => r.spec), reason: outcome.failed });
     await delay(5000, opts.signal);
-    return runBatch(ctx, batch, true);
+    return runBatch(ctx, batch, true, pipeline);
   }
-  return splitOrFail(ctx, batch, outcome.failed, retried);
+  return splitOrFail(ctx, batch, outcome.failed, retried, pipeline);
 }
 
 /** A refused batch: bisected while it has more than one request, else that request fails. */
@@ -312,13 +377,14 @@ async function splitOrFail(
   batch: ResolvedRequest[],
   failed: string,
   retried: boolean,
+  pipeline?: Pipeline,
 ): Promise<void> {
   if (batch.length > 1) {
     // Bisect: the packages apt can install together still share a container, and the one that
     // cannot ends up alone, in log2(batch) rounds rather than one container per package.
     const half = Math.ceil(batch.length / 2);
-    await runBatch(ctx, batch.slice(0, half), retried);
-    await runBatch(ctx, batch.slice(half), retried);
+    await runBatch(ctx, batch.slice(0, half), retried, pipeline);
+    await runBatch(ctx, batch.slice(half), retried, pipeline);
     return;
   }
   const { spec, name, version } = batch[0] as ResolvedRequest;
@@ -344,6 +410,9 @@ async function manifestsFromContainer(
   const byPath = new Map<string, FileObservation>(paths.map((p, i) => [p, observed[i] as FileObservation]));
   const accounts = readRootAccounts(RootDir.open(mount));
   const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Alone means one requested package (its dependencies come with it, as they would on any
+  // machine); the round of packages set aside signs what it makes.
+  const shared = !ctx.aloneRound && batch.length > 1;
   for (const pkg of targets) {
     const catalogEntry = ctx.baseline.catalog
       .get(pkg.name)
@@ -371,7 +440,49 @@ async function manifestsFromContainer(
         diversions: db.diversions,
         observation: (p) => byPath.get(p),
       });
-    await handOver(pkg, spec, build, { key: opts.key, sink: ctx.sink, into: ctx.result, emit: ctx.emit });
+    let built: BuiltManifest | undefined;
+    try {
+      built = build();
+    } catch {
+      // handOver builds it again and records the failure with its code.
+    }
+    if (shared && built !== undefined) {
+      const reason = isolationReason(pkg.name, built, db.diversions, ctx.baseline.isolation);
+      const request = reason === undefined ? undefined : aloneRequest(pkg, batch, ctx, opts.platform.arch);
+      if (reason !== undefined && request !== undefined) {
+        ctx.result.isolated++;
+        ctx.isolated.push(request);
+        ctx.emit({ kind: 'isolated', name: pkg.name, version: pkg.version, reason });
+        continue;
+      }
+    }
+    const made = built;
+    await handOver(pkg, spec, made === undefined ? build : () => made, {
+      key: opts.key,
+      sink: ctx.sink,
+      into: ctx.result,
+      emit: ctx.emit,
+    });
+  }
+}
+
+/**
+ * The request that makes `pkg` alone: its own from the batch (with its siblings), or for a
+ * dependency made with `withDeps`, its exact version from the catalog. Undefined when the
+ * catalog no longer offers it (the batch's manifest is then kept: nothing better can be made).
+ */
+function aloneRequest(
+  pkg: DpkgPackage,
+  batch: ResolvedRequest[],
+  ctx: BatchContext,
+  nativeArch: string,
+): ResolvedRequest | undefined {
+  const own = batch.find((r) => r.name === pkg.name && r.version === pkg.version && r.architecture === pkg.architecture);
+  if (own !== undefined) return own;
+  try {
+    return resolveRequest({ name: pkg.name, version: pkg.version }, ctx.baseline.catalog, nativeArch);
+  } catch {
+    return undefined;
   }
 }
 

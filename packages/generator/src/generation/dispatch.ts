@@ -58,6 +58,8 @@ interface PlatformGenerationSettings {
   withDeps?: boolean;
   jobs?: number;
   batchSize?: number;
+  /** Debian: the platform's shared apt download cache (a host directory); others: ignored. */
+  aptCache?: string;
   network?: string;
   signal?: AbortSignal;
   onEvent?: (e: GenerationEvent) => void;
@@ -69,10 +71,11 @@ interface PlatformGenerationSettings {
  */
 export async function generateForPlatform(opts: PlatformGenerationOptions): Promise<GenerationResult> {
   const family = platformFamily(opts.platform);
-  const { requests, ...common } = opts;
+  const { requests, aptCache, ...common } = opts;
   if (family === 'dpkg') {
     return generateDebian({
       ...common,
+      ...(aptCache !== undefined ? { aptCache } : {}),
       requests: requests.map((r) =>
         r.version === undefined ? { name: r.name } : { name: r.name, version: r.version },
       ),

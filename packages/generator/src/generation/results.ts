@@ -35,7 +35,8 @@ export type GenerationEvent =
   | ({ kind: 'manifest'; entries: number } & ProducedManifest)
   | { kind: 'digest-mismatch'; name: string; version: string; paths: string[] }
   | ({ kind: 'failed' } & GenerationFailure)
-  | { kind: 'retry'; packages: string[]; reason: string };
+  | { kind: 'retry'; packages: string[]; reason: string }
+  | { kind: 'isolated'; name: string; version: string; reason: string };
 
 /** Where the time of a run went: the package manager's share and podman's. */
 export interface GenerationTiming {
@@ -54,11 +55,15 @@ export interface GenerationOutcome {
 export interface GenerationResult extends GenerationOutcome, GenerationTiming {
   /** Time spent by us: mounting, reading the database, hashing, signing, handing over. */
   ownMs: number;
+  /** The part of packageManagerMs spent downloading (Debian: into the shared cache, lock waits included). */
+  downloadMs: number;
+  /** Requests whose manifest made in a shared container was set aside and made again alone. */
+  isolated: number;
 }
 
 /** A result with nothing in it yet. */
 export function emptyResult(): GenerationResult {
-  return { manifests: [], failures: [], packageManagerMs: 0, ownMs: 0, podmanMs: 0 };
+  return { manifests: [], failures: [], packageManagerMs: 0, ownMs: 0, podmanMs: 0, downloadMs: 0, isolated: 0 };
 }
 
 /** The code and message a thrown error stands for: a GeneratorError's own, else GENERATION_FAILED. */

@@ -113,6 +113,8 @@ export interface CreateContainerOptions extends CommandOptions {
   command?: string[];
   /** Run podman's own init (catatonit) as PID 1 to reap zombies. */
   init?: boolean;
+  /** Host directories bind-mounted into the container (read-write). */
+  volumes?: { host: string; container: string }[];
 }
 
 export interface RunOptions extends ExecOptions {
@@ -513,6 +515,12 @@ export class Podman {
     if (opts.network) args.push('--network', opts.network);
     for (const [k, v] of Object.entries(opts.env ?? {})) args.push('--env', `${k}=${v}`);
     if (opts.init) args.push('--init');
+    for (const v of opts.volumes ?? []) {
+      if (!path.isAbsolute(v.host) || !path.isAbsolute(v.container) || /[,:]/.test(v.host + v.container)) {
+        throw new GeneratorError('PODMAN_FAILED', `cannot bind-mount ${v.host} at ${v.container}`);
+      }
+      args.push('--volume', `${v.host}:${v.container}`);
+    }
     args.push(image, ...(opts.command ?? ['sleep', 'infinity']));
     const r = await this.command(args, opts);
     return normalizeId(r.stdout, 'container');

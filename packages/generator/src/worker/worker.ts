@@ -18,6 +18,7 @@ import {
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
+import { aptCacheDir } from '../paths.js';
 import { loadSigningKey } from '../signing-key.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import type { WorkerSettings } from './config.js';
@@ -511,6 +512,7 @@ export class GenerationWorker {
         requests: jobs.map((j) => ({ name: j.name, version: j.version, arch: j.arch })),
         jobs: this.settings.concurrency,
         batchSize: this.settings.batchSize,
+        aptCache: aptCacheDir(this.settings.home, platform),
         ...(this.settings.network ? { network: this.settings.network } : {}),
         signal: this.abandon.signal,
         onEvent: (e) => this.generationEvent(e, digestName),
