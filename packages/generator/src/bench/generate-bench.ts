@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   const aptCache =
     args['apt-cache'] === 'none'
       ? undefined
-      : (args['apt-cache'] ?? path.join(os.tmpdir(), 'sysattest-generate-bench-apt', platformId.replace(/\//g, '-')));
+      : (args['apt-cache'] ??
+        path.join(os.tmpdir(), 'sysattest-generate-bench-apt', platformId.replace(/\//g, '-')));
   if (aptCache !== undefined) {
     if (args.cold) fs.rmSync(aptCache, { recursive: true, force: true });
     fs.mkdirSync(path.join(aptCache, 'partial'), { recursive: true });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,8 @@ export interface TestDeb {
   /** Path in the package → content; modes 0644 (0755 under /usr/bin). */
   files: Record<string, string>;
   depends?: string;
+  /** A postinst maintainer script (`#!/bin/sh` and `set -e` are added). */
+  postinst?: string;
 }
 
 /** Builds a .deb (architecture all, owned by root) into `outDir`; returns its path. */
@@ -33,12 +36,21 @@ export function buildDeb(outDir: string, deb: TestDeb): string {
     `Description: ${deb.name}, a package of the sysattest tests`,
   ];
   fs.writeFileSync(path.join(tree, 'DEBIAN', 'control'), `${control.join('\n')}\n`);
+  if (deb.postinst !== undefined) {
+    fs.writeFileSync(path.join(tree, 'DEBIAN', 'postinst'), `#!/bin/sh\nset -e\n${deb.postinst}\n`, {
+      mode: 0o755,
+    });
+  }
+  const md5sums: string[] = [];
   for (const [p, content] of Object.entries(deb.files)) {
     const file = path.join(tree, p);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, content);
     fs.chmodSync(file, p.startsWith('/usr/bin/') ? 0o755 : 0o644);
+    md5sums.push(`${createHash('md5').update(content).digest('hex')}  ${p.slice(1)}`);
   }
+  // As dh_md5sums writes it (these packages declare no conffiles).
+  fs.writeFileSync(path.join(tree, 'DEBIAN', 'md5sums'), `${md5sums.join('\n')}\n`);
   const out = path.join(outDir, `${deb.name}_${deb.version}_all.deb`);
   execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', tree, out], { stdio: 'pipe' });
   fs.rmSync(tree, { recursive: true, force: true });

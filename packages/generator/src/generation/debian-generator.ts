@@ -130,7 +130,16 @@ export async function generateDebian(opts: DebianGenerationOptions): Promise<Gen
     const batchSize = Math.max(1, opts.batchSize ?? GENERATION_DEFAULTS.batchSize);
     const queue: ResolvedRequest[][] = [];
     for (let i = 0; i < resolved.length; i += batchSize) queue.push(resolved.slice(i, i + batchSize));
-    const ctx: BatchContext = { opts, pool, baseline, result, emit, sink: sinkOf(opts), isolated: [], aloneRound: false };
+    const ctx: BatchContext = {
+      opts,
+      pool,
+      baseline,
+      result,
+      emit,
+      sink: sinkOf(opts),
+      isolated: [],
+      aloneRound: false,
+    };
     await runLanes(ctx, queue, opts.jobs ?? GENERATION_DEFAULTS.jobs);
     // Manifests a batch may have changed: each package again, alone in a fresh container.
     const alone = ctx.isolated.splice(0).map((r) => [r]);
@@ -477,7 +486,9 @@ function aloneRequest(
   ctx: BatchContext,
   nativeArch: string,
 ): ResolvedRequest | undefined {
-  const own = batch.find((r) => r.name === pkg.name && r.version === pkg.version && r.architecture === pkg.architecture);
+  const own = batch.find(
+    (r) => r.name === pkg.name && r.version === pkg.version && r.architecture === pkg.architecture,
+  );
   if (own !== undefined) return own;
   try {
     return resolveRequest({ name: pkg.name, version: pkg.version }, ctx.baseline.catalog, nativeArch);

@@ -63,7 +63,15 @@ export interface GenerationResult extends GenerationOutcome, GenerationTiming {
 
 /** A result with nothing in it yet. */
 export function emptyResult(): GenerationResult {
-  return { manifests: [], failures: [], packageManagerMs: 0, ownMs: 0, podmanMs: 0, downloadMs: 0, isolated: 0 };
+  return {
+    manifests: [],
+    failures: [],
+    packageManagerMs: 0,
+    ownMs: 0,
+    podmanMs: 0,
+    downloadMs: 0,
+    isolated: 0,
+  };
 }
 
 /** The code and message a thrown error stands for: a GeneratorError's own, else GENERATION_FAILED. */
