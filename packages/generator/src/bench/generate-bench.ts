@@ -10,7 +10,7 @@
  * summed over the lanes that run side by side, so they are shown as shares of that sum.
  *
  * Usage: node packages/generator/dist/bench/generate-bench.js [--platform debian/bookworm/amd64]
- *          [--jobs N] [--batch-size N] [--limit N] [--apt-cache DIR|none] [--cold] [--json]
+ *          [--jobs N] [--batch-size N] [--skip N] [--limit N] [--apt-cache DIR|none] [--cold] [--json]
  * --limit takes the first N packages (by name) of the set, for a run of a few minutes; --apt-cache
  * is the shared download cache (default a directory of the bench's own, kept between runs; none:
  * each container downloads for itself, as before the cache existed); --cold empties it first.
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     'apt-cache': { type: 'string' },
     cold: { type: 'boolean', default: false },
     limit: { type: 'string' },
+    skip: { type: 'string', default: '0' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
     )
     .map((p) => ({ name: p.name, version: p.version }));
   const notOffered = host.packages.length - requests.length;
+  // --skip and --limit give disjoint slices to benches run side by side (several workers).
+  requests = requests.slice(Number(args.skip));
   if (args.limit) requests = requests.slice(0, Number(args.limit));
   log(
     `${host.packages.length} packages installed here; ${requests.length} offered by the catalog at the installed version (${notOffered} not)`,

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePlatform, type Platform, type SigningKey } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
+import { GENERATION_DEFAULTS } from '../generation/debian-generator.js';
 import { DirectorySink, writeAtomically } from '../generation/manifest-sink.js';
 import type { GenerationEvent, GenerationResult } from '../generation/results.js';
 import {
@@ -241,8 +242,13 @@ function registerGenerateCommand(program: Command, io: CommandIo): void {
     )
     .option('--out <dir>', 'output directory', 'manifests')
     .option('--with-deps', 'also make manifests for the dependencies each install pulled in')
-    .option('--jobs <n>', 'containers at once', positive('--jobs'), 1)
-    .option('--batch-size <n>', 'packages installed per container', positive('--batch-size'), 25)
+    .option('--jobs <n>', 'lanes of containers at once', positive('--jobs'), GENERATION_DEFAULTS.jobs)
+    .option(
+      '--batch-size <n>',
+      'packages installed per container (rpm and apk: at most 25)',
+      positive('--batch-size'),
+      GENERATION_DEFAULTS.batchSize,
+    )
     .option('--network <name>', 'podman network for the containers')
     .option('--json', 'print the result as JSON')
     .addOption(keyOption())

@@ -58,9 +58,12 @@ import {
 
 /**
  * Lanes and packages per container when the caller says nothing, from `npm run bench -- generate`
- * on a 2-core machine (docs/ARCHITECTURE.md, "Generation at scale").
+ * on a 2-core machine (docs/ARCHITECTURE.md, "Generation at scale"): apt's install work is nearly
+ * all of the time and a shared dependency is installed once per container, so batches are large;
+ * one lane already overlaps hashing with the next install, and a second lane on 2 cores only
+ * makes two apt runs compete for them.
  */
-export const GENERATION_DEFAULTS = { jobs: 1, batchSize: 25 } as const;
+export const GENERATION_DEFAULTS = { jobs: 1, batchSize: 200 } as const;
 
 export interface PackageRequest {
   name: string;

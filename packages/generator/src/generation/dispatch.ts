@@ -39,6 +39,9 @@ export function distroDigestName(family: PackageFamily): string {
   return family === 'dpkg' ? 'md5sums' : family === 'rpm' ? 'rpm file digests' : 'apk Z: checksums';
 }
 
+/** Packages per container for rpm and apk, whatever the caller asks (see generateForPlatform). */
+const RPM_APK_BATCH_SIZE = 25;
+
 export interface PlatformRequest {
   name: string;
   /** Exact version; Debian only: undefined means the newest the image offers. */
@@ -91,6 +94,9 @@ export async function generateForPlatform(opts: PlatformGenerationOptions): Prom
   }
   return generateRpmApk({
     ...common,
+    // rpm and apk have no batch isolation (batch-isolation.ts) yet: their batches stay as small
+    // as before Debian's grew.
+    batchSize: Math.min(common.batchSize ?? RPM_APK_BATCH_SIZE, RPM_APK_BATCH_SIZE),
     family,
     requests: requests.map((r) => ({
       name: r.name,

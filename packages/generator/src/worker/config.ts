@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parsePlatform, formatPlatform } from '@sysattest/core';
 import { z } from 'zod';
 import { GeneratorError } from '../errors.js';
+import { GENERATION_DEFAULTS } from '../generation/debian-generator.js';
 import { packageFamily } from '../image/platforms.js';
 import { generatorHome } from '../paths.js';
 import type { LogFormat } from './log.js';
@@ -166,8 +167,8 @@ export interface WorkerSettings {
 
 export const WORKER_DEFAULTS = {
   catalogInterval: '6h',
-  concurrency: 1,
-  batchSize: 25,
+  concurrency: GENERATION_DEFAULTS.jobs,
+  batchSize: GENERATION_DEFAULTS.batchSize,
   leaseSeconds: 600,
   pollInterval: '30s',
   reconnectMaxDelay: '60s',

@@ -222,7 +222,8 @@ export class GenerationWorker {
     const jobs = await ctx.claims.claim(
       this.workerId,
       ready,
-      Math.min(1000, s.batchSize * s.concurrency),
+      // Two batches per lane: a lane installs the second while the first is hashed and uploaded.
+      Math.min(1000, 2 * s.batchSize * s.concurrency),
       s.leaseSeconds,
     );
     ctx.leases.claimed(
