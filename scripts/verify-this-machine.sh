@@ -8,7 +8,8 @@
 #   catalog and manifests, and generates nothing already generated.
 #
 # Settings (environment): SYSATTEST_STATE_DIR (default /var/lib/sysattest), SYSATTEST_PORT
-# (default 8080), SYSATTEST_WORKER_CONCURRENCY (default: 2), SYSATTEST_VERIFY_ARGS (extra
+# (default 8080), SYSATTEST_WORKER_CONCURRENCY and SYSATTEST_WORKER_BATCH_SIZE (default: the
+# worker's own, `sysattest-generator work --help`), SYSATTEST_VERIFY_ARGS (extra
 # arguments for `sysattest verify`, e.g. "--format json"), SYSATTEST_SKIP_SETUP=1 (skip
 # scripts/setup.sh: everything is installed and built already).
 # Exit status: that of `sysattest verify` (0 clean; bits 1 findings, 2 incomplete, 4 trust), or
@@ -20,7 +21,9 @@ repo=$(pwd)
 state=${SYSATTEST_STATE_DIR:-/var/lib/sysattest}
 port=${SYSATTEST_PORT:-8080}
 url="http://127.0.0.1:${port}"
-concurrency=${SYSATTEST_WORKER_CONCURRENCY:-2}
+tuning=()
+[ -n "${SYSATTEST_WORKER_CONCURRENCY:-}" ] && tuning+=(--concurrency "$SYSATTEST_WORKER_CONCURRENCY")
+[ -n "${SYSATTEST_WORKER_BATCH_SIZE:-}" ] && tuning+=(--batch-size "$SYSATTEST_WORKER_BATCH_SIZE")
 started_at=$(date +%s)
 
 server_cli=(node "$repo/packages/server/bin/sysattest-server.js")
@@ -98,7 +101,7 @@ fi
 
 platform=$("${client_cli[@]}" platform | head -n 1)
 worker=("${generator_cli[@]}" work --server "$url" --token-file "$tokenfile" --key "$keyfile"
-  --platform "$platform" --concurrency "$concurrency" --batch-size 40 --exit-when-idle)
+  --platform "$platform" "${tuning[@]}" --exit-when-idle)
 
 step "platform image and catalog of $platform (built once; catalog re-synced after a day)"
 rc=0
