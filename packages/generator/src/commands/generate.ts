@@ -101,6 +101,12 @@ class Progress {
       case 'retry':
         this.print(`retrying ${e.packages.join(' ')} after a download failure: ${e.reason}`);
         break;
+      case 'isolated':
+        this.print(`${e.name} ${e.version}: made again alone (${e.reason})`);
+        break;
+      case 'batch-split':
+        this.print(`${e.packages.length} package(s) refused together, trying them in halves: ${e.reason}`);
+        break;
       case 'batch-start':
         this.line(`installing ${e.packages.length} package(s)…`);
         break;

@@ -394,6 +394,7 @@ async function splitOrFail(
   if (batch.length > 1) {
     // Bisect: the packages apt can install together still share a container, and the one that
     // cannot ends up alone, in log2(batch) rounds rather than one container per package.
+    ctx.emit({ kind: 'batch-split', packages: batch.map((r) => r.spec), reason: failed });
     const half = Math.ceil(batch.length / 2);
     await runBatch(ctx, batch.slice(0, half), retried, pipeline);
     await runBatch(ctx, batch.slice(half), retried, pipeline);

@@ -36,6 +36,8 @@ export type GenerationEvent =
   | { kind: 'digest-mismatch'; name: string; version: string; paths: string[] }
   | ({ kind: 'failed' } & GenerationFailure)
   | { kind: 'retry'; packages: string[]; reason: string }
+  /** The package manager refused the batch as a whole: it is tried again in two halves. */
+  | { kind: 'batch-split'; packages: string[]; reason: string }
   | { kind: 'isolated'; name: string; version: string; reason: string };
 
 /** Where the time of a run went: the package manager's share and podman's. */

@@ -306,6 +306,7 @@ async function runBatch(run: FamilyRun, batch: RequestedPackage[]): Promise<void
   });
   if (failed === undefined) return;
   if (batch.length > 1) {
+    emit({ kind: 'batch-split', packages: specs, reason: failed });
     const half = Math.ceil(batch.length / 2);
     await runBatch(run, batch.slice(0, half));
     await runBatch(run, batch.slice(half));

@@ -572,6 +572,22 @@ export class GenerationWorker {
       case 'batch-start':
         this.log.debug('batch-start', `installing ${e.packages.length} package(s)`, { packages: e.packages });
         break;
+      case 'batch-split':
+        this.log.info(
+          'batch-split',
+          `the package manager refused ${e.packages.length} package(s) together; trying them in halves: ${e.reason}`,
+          {
+            packages: e.packages,
+          },
+        );
+        break;
+      case 'isolated':
+        this.log.info('isolated', `${e.name} ${e.version}: made again alone (${e.reason})`, {
+          package: e.name,
+          version: e.version,
+          reason: e.reason,
+        });
+        break;
       case 'retry':
         this.log.warn('download-retry', `retrying after a download failure: ${e.reason}`, {
           packages: e.packages,
