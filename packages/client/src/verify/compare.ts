@@ -1,4 +1,11 @@
-import type { AbsentReason, FileObservation, ManifestEntry } from '@sysattest/core';
+import type {
+  AbsentReason,
+  FileObservation,
+  Finding,
+  FindingClass,
+  ManifestEntry,
+  MetadataAttribute,
+} from '@sysattest/core';
 
 /**
  * Comparing one verified manifest with what is on disk. PURE: no I/O; the caller hashes the paths
@@ -49,71 +56,8 @@ import type { AbsentReason, FileObservation, ManifestEntry } from '@sysattest/co
  *   planted file; it can only hide the deletion of such a file (see compareEntry).
  */
 
-export type FindingClass =
-  | 'modified'
-  | 'metadata'
-  | 'replaced'
-  | 'missing'
-  | 'config-modified'
-  | 'unexpected'
-  | 'unreadable'
-  | 'unstable'
-  | 'unresolvable'
-  | 'unverified'
-  | 'bad-signature'
-  | 'outdated'
-  | 'unowned'
-  | 'diversion'
-  | 'statoverride'
-  | 'server-conflict'
-  | 'stale-catalog';
-
-/** Every finding class, in the order reports list them. */
-export const FINDING_CLASSES: readonly FindingClass[] = [
-  'bad-signature',
-  'server-conflict',
-  'modified',
-  'replaced',
-  'missing',
-  'metadata',
-  'unexpected',
-  'config-modified',
-  'unreadable',
-  'unstable',
-  'unresolvable',
-  'diversion',
-  'statoverride',
-  'unowned',
-  'unverified',
-  'stale-catalog',
-  'outdated',
-];
-
-export type MetadataAttribute = 'mode' | 'uid' | 'gid' | 'capabilities' | 'target' | 'device';
-
-export interface Finding {
-  class: FindingClass;
-  /** Package name. */
-  package: string;
-  /** The package's architecture. */
-  arch: string;
-  /** The path as the package ships it. */
-  path?: string;
-  /** Where it was looked at, when that differs from `path` (a diversion). */
-  location?: string;
-  /** For `metadata` (and `config-modified` caused by metadata): which attribute. */
-  attribute?: MetadataAttribute;
-  expected?: string;
-  actual?: string;
-  /** One line for a human. */
-  detail: string;
-  /** `unowned` files: whether the server knows the content from some package version. */
-  known?: boolean;
-  /** Whether the finding is an integrity failure (false: reported for information). */
-  failure: boolean;
-  /** A local claim (diversion, stat override) the operator's configuration accepted. */
-  accepted?: true;
-}
+// The finding classes and the Finding record are the report's wire contract: declared in core.
+export { FINDING_CLASSES, type Finding, type FindingClass, type MetadataAttribute } from '@sysattest/core';
 
 export interface PackageRef {
   name: string;

@@ -9,16 +9,18 @@ import {
   TrustedKeyring,
   generateSigningKey,
   manifestFileName,
+  reportInconsistency,
   sha256Hex,
   signCatalog,
   signManifest,
+  verdictOfReport,
   type Catalog,
   type Manifest,
   type ManifestEntry,
 } from '@sysattest/core';
 import { ManifestCache } from '../cache/manifest-cache.js';
 import type { Finding } from './compare.js';
-import { exitCodeOf, renderJson, renderText, type VerifyReport } from './report.js';
+import { exitCodeOf, renderJson, renderText, verifyReportSchema, type VerifyReport } from './report.js';
 import { DirectoryManifestSource, type ManifestStatus, type OfferedCatalog } from './source.js';
 import { verifyMachine } from './verify-machine.js';
 
@@ -365,6 +367,12 @@ describe('verifyMachine on a fake root', () => {
     assert.equal(report.summary.badSignature, 2);
     assert.equal(report.summary.unverified, 1);
     assert.equal(exitCodeOf(report), 1 | 2 | 4);
+    // What a host would send the server: its JSON parses with the wire schema, unchanged, and its
+    // summary agrees with its lists.
+    const sent = verifyReportSchema.parse(JSON.parse(renderJson(report)));
+    assert.deepEqual(sent, JSON.parse(renderJson(report)));
+    assert.equal(reportInconsistency(sent), undefined);
+    assert.equal(verdictOfReport(sent), 'trust-failure');
 
     const text = renderText(report);
     assert.ok(text.indexOf('packages: 5') < text.indexOf('Modified content'));

@@ -10,4 +10,5 @@ export * from './fields.js';
 export { documentedAs, protocolJsonSchema, sentAlways, unchecked } from './json-schema.js';
 export * from './lookup.js';
 export * from './jobs.js';
+export * from './reports.js';
 export * from './documents.js';

@@ -20,6 +20,11 @@ export const API_ROUTES = {
   completeJob: '/v1/jobs/:id/complete',
   failJob: '/v1/jobs/:id/fail',
   requeueJob: '/v1/jobs/:id/requeue',
+  // Hosts: reports (reporter tokens, each bound to its host) and the fleet's answers.
+  reports: '/v1/reports',
+  hosts: '/v1/hosts',
+  host: '/v1/hosts/:name',
+  hostReport: '/v1/hosts/:name/reports/:reportId',
   // The operator's (admin tokens only).
   adminTokens: '/v1/admin/tokens',
   adminRevokeToken: '/v1/admin/tokens/:id/revoke',
@@ -29,6 +34,7 @@ export const API_ROUTES = {
   adminUntrack: '/v1/admin/tracked/untrack',
   adminConflicts: '/v1/admin/conflicts',
   adminConflictDocument: '/v1/admin/conflicts/:id/document',
+  adminHost: '/v1/admin/hosts/:name',
 } as const;
 
 export type ApiRoute = (typeof API_ROUTES)[keyof typeof API_ROUTES];
