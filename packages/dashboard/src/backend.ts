@@ -240,7 +240,9 @@ export interface TrackedRow {
 export interface TokenRow {
   id: number;
   name: string;
-  role: Role;
+  /** `reporter`: a host's token for its reports (bound to `host`); it cannot log in. */
+  role: Role | 'reporter';
+  host?: string;
   createdAt: string;
   revokedAt?: string;
 }

@@ -101,15 +101,18 @@ export class StoreDashboardBackend implements DashboardBackend {
 
   // --- sessions ---------------------------------------------------------------------------------
 
+  /** A reporter token (a host's, for its reports) cannot log in. */
   async authenticate(secret: string): Promise<Principal | undefined> {
     const t = await this.#store.authenticate(secret);
-    return t === undefined ? undefined : { tokenId: t.id, name: t.name, role: t.role };
+    return t === undefined || t.role === 'reporter'
+      ? undefined
+      : { tokenId: t.id, name: t.name, role: t.role };
   }
 
   /** The binding is the token's stored hash: in the database, so never a key by itself (session.ts). */
   async sessionToken(tokenId: number): Promise<{ principal: Principal; binding: Uint8Array } | undefined> {
     const t = await this.#store.sessionToken(tokenId);
-    return t === undefined
+    return t === undefined || t.role === 'reporter'
       ? undefined
       : { principal: { tokenId: t.id, name: t.name, role: t.role }, binding: t.binding };
   }

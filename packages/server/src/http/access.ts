@@ -10,7 +10,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Store, TokenRole } from '../store/index.js';
+import type { Store, TokenIdentity, TokenRole } from '../store/index.js';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { RANK, type Access, type RouteDoc } from './route-kit.js';
@@ -28,7 +28,7 @@ declare module 'fastify' {
 
 /** The caller of a request: its token, or why its credentials were refused (enforced per route). */
 export interface Caller {
-  token?: { id: number; role: TokenRole; name: string };
+  token?: TokenIdentity;
   refused?: ApiError;
 }
 
@@ -113,6 +113,7 @@ function checkAccess(request: FastifyRequest, readsNeedToken: boolean): void {
   if (access === 'public') return;
   const caller = request.sysattestCaller ?? {};
   if (caller.refused !== undefined) throw caller.refused;
+  if (access === 'reporter' || caller.token?.role === 'reporter') return checkReporter(access, caller);
   const needed: TokenRole | undefined = access === 'read' ? (readsNeedToken ? 'reader' : undefined) : access;
   if (needed === undefined) return;
   if (caller.token === undefined) {
@@ -120,6 +121,26 @@ function checkAccess(request: FastifyRequest, readsNeedToken: boolean): void {
   }
   if (RANK[caller.token.role] < RANK[needed]) {
     throw new ApiError('FORBIDDEN', `this route needs a ${needed} token (this one is ${caller.token.role})`);
+  }
+}
+
+/**
+ * A reporter token (bound to one host) may send its host's reports and do nothing else, not even
+ * what an anonymous caller may: it is a credential a host keeps on disk, and a compromised host
+ * must gain nothing from it but its own history. Reports take a reporter token and no other.
+ */
+function checkReporter(access: Access, caller: Caller): void {
+  if (access !== 'reporter') {
+    throw new ApiError('FORBIDDEN', "a reporter token may only send its host's reports (POST /v1/reports)");
+  }
+  if (caller.token === undefined) {
+    throw new ApiError(
+      'UNAUTHORIZED',
+      "this route needs the host's reporter token: Authorization: Bearer <token>",
+    );
+  }
+  if (caller.token.role !== 'reporter') {
+    throw new ApiError('FORBIDDEN', `this route needs a reporter token (this one is ${caller.token.role})`);
   }
 }
 

@@ -19,7 +19,8 @@ import type { ServerMetrics } from './metrics.js';
 
 /**
  * Who may call a route: `public` (anyone), `read` (anyone, or reader tokens and above when reads
- * need a token), or a token role and above (admin ⊇ generator ⊇ reader).
+ * need a token), a token role and above (admin ⊇ generator ⊇ reader), or `reporter`: reporter
+ * tokens only, the one kind bound to a host.
  */
 export type Access = 'public' | 'read' | TokenRole;
 
@@ -60,7 +61,11 @@ export interface ApiContext {
   onNotice: (message: string) => void;
 }
 
-export const RANK: Record<TokenRole, number> = { reader: 1, generator: 2, admin: 3 };
+/**
+ * Roles in order of what they may read and write. A reporter token stands outside the order
+ * (rank 0): it may only send its host's reports (see access.ts).
+ */
+export const RANK: Record<TokenRole, number> = { reporter: 0, reader: 1, generator: 2, admin: 3 };
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import type { DialectName } from './connection.js';
 import type { Database } from './database.js';
+import type { HostPolicy } from './hosts.js';
 import { StoreError } from './store-error.js';
 
 /** What every store operation needs: the database, which dialect it is, and the clock. */
@@ -13,6 +14,8 @@ export interface StoreContext {
   readonly jobs: JobPolicy;
   /** Platforms that track their whole catalog: each new catalog queues its backlog (backlog.ts). */
   readonly trackAll: ReadonlySet<string>;
+  /** Reports' retention and when a host is stale (hosts.ts). */
+  readonly hosts: HostPolicy;
 }
 
 /** Retry policy of the generation queue. */

@@ -126,6 +126,8 @@ export interface TokensTable {
   secret_hash: string;
   created_at: string;
   revoked_at: string | null;
+  /** The host a reporter token writes for (0006); null on every other role. */
+  host: string | null;
 }
 
 export interface TrustedKeysTable {
@@ -174,6 +176,51 @@ export interface QueueQuotasTable {
   tracked: number;
 }
 
+/** A host that has reported (0006): its latest report's verdict and counts. */
+export interface HostsTable {
+  id: Id;
+  name: string;
+  /** The platform its latest report names (the host's claim: not a platforms row). */
+  platform: string;
+  first_report_at: string;
+  last_report_at: string;
+  last_verdict: string;
+  last_exit_code: number;
+  /** host_reports.id of the latest report. */
+  latest_report_id: number;
+  /** JSON: the latest report's HostCounts (hosts.ts). */
+  summary: string;
+}
+
+export interface HostReportsTable {
+  id: Id;
+  host_id: number;
+  /** The client's id of the report (a UUID): unique per host. */
+  report_id: string;
+  received_at: string;
+  verdict: string;
+  exit_code: number;
+  failures: number;
+  /** JSON: the report's HostCounts. */
+  summary: string;
+  /** The report's JSON, gzipped. */
+  report: Bytes;
+  /** Bytes of the report's JSON (uncompressed). */
+  bytes: number;
+}
+
+/** The latest report's packages of each host. */
+export interface HostPackagesTable {
+  host_id: number;
+  name: string;
+  arch: string;
+  version: string;
+  status: string;
+  reason: string | null;
+  /** The newest version the report names (signed catalog's, else the server's claim), or null. */
+  newest_version: string | null;
+}
+
 export interface Database {
   platforms: PlatformsTable;
   catalog_snapshots: CatalogSnapshotsTable;
@@ -189,4 +236,7 @@ export interface Database {
   tracked_packages: TrackedPackagesTable;
   jobs: JobsTable;
   queue_quotas: QueueQuotasTable;
+  hosts: HostsTable;
+  host_reports: HostReportsTable;
+  host_packages: HostPackagesTable;
 }

@@ -43,7 +43,23 @@ export {
   type JobReason,
   type JobState,
 } from './jobs.js';
-export { TOKEN_PREFIX, TOKEN_ROLES, type CreatedToken, type TokenInfo, type TokenRole } from './tokens.js';
+export {
+  TOKEN_PREFIX,
+  TOKEN_ROLES,
+  type CreatedToken,
+  type TokenIdentity,
+  type TokenInfo,
+  type TokenRole,
+} from './tokens.js';
+export {
+  DEFAULT_HOST_POLICY,
+  type ForgottenHost,
+  type HostCounts,
+  type HostPolicy,
+  type RecordOutcome,
+  type ReportToRecord,
+} from './hosts.js';
+export type { HostFilter, HostPage, HostRunning } from './read-model/index.js';
 export type { TrustedKeyInfo } from './trusted-keys.js';
 export type { TrackedPackage, TrackingSource } from './tracked-packages.js';
 export type { PlatformStats, StoreStats } from './stats.js';

@@ -3,6 +3,7 @@ import type { Database } from './database.js';
 import type { DialectName } from './connection.js';
 import { apkChecksums } from './migration-apk-checksums.js';
 import { dashboardIndexes } from './migration-dashboard-indexes.js';
+import { hosts } from './migration-hosts.js';
 import { jobPriority } from './migration-job-priority.js';
 import { queueQuotas } from './migration-queue-quotas.js';
 import { StoreError } from './store-error.js';
@@ -51,6 +52,9 @@ import { StoreError } from './store-error.js';
  *   address created in the current quota window; past windows are deleted as new ones start.
  * - `jobs.priority` (0005): claims take higher first; a platform's whole-catalog backlog is below
  *   every job a client or an operator asked for.
+ * - `hosts`, `host_reports`, `host_packages` (0006): the machines that report their verify
+ *   verdicts, their bounded history and their latest packages; `tokens.host` binds a `reporter`
+ *   token to its host (migration-hosts.ts).
  *
  * Times are ISO-8601 text and ids 64-bit integers on both databases (see database.ts).
  */
@@ -65,6 +69,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0003_apk_checksums': { up: (db) => apkChecksums(db, dialect) },
     '0004_queue_quotas': { up: (db) => queueQuotas(db) },
     '0005_job_priority': { up: (db) => jobPriority(db) },
+    '0006_hosts': { up: (db) => hosts(db, dialect) },
   };
 }
 

@@ -1,5 +1,12 @@
 import { queueBacklog } from './backlog.js';
-import type { TrustedKeyring, VerifiedCatalog, VerifiedManifest } from '@sysattest/core';
+import type {
+  HostDetailAnswer,
+  HostVerdict,
+  TrustedKeyring,
+  VerifiedCatalog,
+  VerifiedManifest,
+  VerifyReport,
+} from '@sysattest/core';
 import type {
   FleetRow,
   HealthInfo,
@@ -32,6 +39,15 @@ import {
 } from './connection.js';
 import { translateError, type JobPolicy, type StoreContext } from './context.js';
 import type { Database } from './database.js';
+import {
+  DEFAULT_HOST_POLICY,
+  forgetHost,
+  recordReport,
+  type ForgottenHost,
+  type HostPolicy,
+  type RecordOutcome,
+  type ReportToRecord,
+} from './hosts.js';
 import {
   claimJobs,
   completeJob,
@@ -66,6 +82,15 @@ import {
 import { executedMigrations, migrateToLatest, MIGRATION_NAMES } from './migrations.js';
 import {
   fleet,
+  hostCountsByVerdict,
+  hostDetail,
+  hostReport,
+  hostsPage,
+  hostsRunning,
+  latestHostReport,
+  type HostFilter,
+  type HostPage,
+  type HostRunning,
   jobsPage,
   manifestSummary,
   newestSnapshotId,
@@ -88,6 +113,7 @@ import {
   revokeToken,
   sessionToken,
   type CreatedToken,
+  type TokenIdentity,
   type TokenInfo,
   type TokenRole,
 } from './tokens.js';
@@ -113,6 +139,8 @@ export interface StoreOptions extends ConnectionOptions {
   jobs?: Partial<JobPolicy>;
   /** Platforms that track every version of their catalog (see backlog.ts). */
   trackAll?: readonly string[];
+  /** Hosts' reports: retention and staleness (defaults: keep 100, 90 days, stale after 48 h). */
+  hosts?: Partial<HostPolicy>;
 }
 
 export const DEFAULT_JOB_POLICY: JobPolicy = {
@@ -152,7 +180,20 @@ export async function openStore(location?: string, options: StoreOptions = {}): 
     now: options.now ?? (() => new Date()),
     jobs: { ...DEFAULT_JOB_POLICY, ...options.jobs },
     trackAll: new Set(options.trackAll ?? []),
+    hosts: hostPolicy(options.hosts),
   });
+}
+
+function hostPolicy(options: Partial<HostPolicy> = {}): HostPolicy {
+  const policy = { ...DEFAULT_HOST_POLICY, ...options };
+  const positive = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+  if (!positive(policy.keep) || !positive(policy.maxAgeDays) || !positive(policy.staleAfterSeconds)) {
+    throw new StoreError(
+      'INVALID',
+      'hosts: keep, maxAgeDays and staleAfterSeconds are whole numbers of at least 1',
+    );
+  }
+  return policy;
 }
 
 /**
@@ -176,9 +217,16 @@ export class Store {
     readonly dialect: DialectName,
     /** The database, for messages (a PostgreSQL password is redacted). */
     readonly location: string,
-    options: { now: () => Date; jobs: JobPolicy; trackAll: ReadonlySet<string> },
+    options: { now: () => Date; jobs: JobPolicy; trackAll: ReadonlySet<string>; hosts: HostPolicy },
   ) {
-    this.#ctx = { db, dialect, now: options.now, jobs: options.jobs, trackAll: options.trackAll };
+    this.#ctx = {
+      db,
+      dialect,
+      now: options.now,
+      jobs: options.jobs,
+      trackAll: options.trackAll,
+      hosts: options.hosts,
+    };
     this.#read = readContext(this.#ctx);
   }
 
@@ -346,13 +394,16 @@ export class Store {
 
   // --- tokens ---------------------------------------------------------------------------------
 
-  /** A new token; the secret is returned once and only its hash is stored. */
-  createToken(role: TokenRole, name: string): Promise<CreatedToken> {
-    return createToken(this.#ctx, role, name);
+  /**
+   * A new token; the secret is returned once and only its hash is stored. A reporter token needs
+   * `host`, the host it reports for; no other role takes one (INVALID).
+   */
+  createToken(role: TokenRole, name: string, host?: string): Promise<CreatedToken> {
+    return createToken(this.#ctx, role, name, host);
   }
 
   /** The live token a secret belongs to, or undefined (unknown, malformed or revoked). */
-  authenticate(secret: string): Promise<{ id: number; role: TokenRole; name: string } | undefined> {
+  authenticate(secret: string): Promise<TokenIdentity | undefined> {
     return authenticate(this.#ctx, secret);
   }
 
@@ -369,6 +420,23 @@ export class Store {
 
   listTokens(): Promise<TokenInfo[]> {
     return listTokens(this.#ctx);
+  }
+
+  // --- hosts ----------------------------------------------------------------------------------
+
+  /** The host's report, under the host its token is bound to; see hosts.ts recordReport. */
+  recordReport(input: ReportToRecord): Promise<RecordOutcome> {
+    return recordReport(this.#ctx, input);
+  }
+
+  /** Forgets a host: its reports go, its reporter tokens are revoked. NOT_FOUND for an unknown host. */
+  forgetHost(name: string): Promise<ForgottenHost> {
+    return forgetHost(this.#ctx, name);
+  }
+
+  /** The policy the store was opened with (retention, staleness). */
+  hostPolicy(): HostPolicy {
+    return { ...this.#ctx.hosts };
   }
 
   // --- trusted generator keys -----------------------------------------------------------------
@@ -449,5 +517,39 @@ export class Store {
 
   trackedPackagesPage(page: PageRequest): Promise<Page<TrackedPackage>> {
     return trackedPackagesPage(this.#read, page);
+  }
+
+  /** Hosts in name order, filtered, one page (read-model/hosts.ts). */
+  hostsPage(filter?: HostFilter): Promise<HostPage> {
+    return hostsPage(this.#read, filter);
+  }
+
+  /** A host and its history, newest first; undefined if it never reported (or was forgotten). */
+  hostDetail(name: string, historyLimit?: number): Promise<HostDetailAnswer | undefined> {
+    return hostDetail(this.#read, name, historyLimit);
+  }
+
+  /** A stored report as the host sent it (its claim), or undefined. */
+  hostReport(name: string, reportId: string): Promise<VerifyReport | undefined> {
+    return hostReport(this.#read, name, reportId);
+  }
+
+  latestHostReport(name: string): Promise<VerifyReport | undefined> {
+    return latestHostReport(this.#read, name);
+  }
+
+  /** Hosts by verdict now, stale included (every verdict present). */
+  hostCountsByVerdict(): Promise<Record<HostVerdict, number>> {
+    return hostCountsByVerdict(this.#read);
+  }
+
+  /** Hosts whose latest report lists a package (a version; only outdated ones). */
+  hostsRunning(query: {
+    name: string;
+    version?: string;
+    outdated?: boolean;
+    limit?: number;
+  }): Promise<HostRunning[]> {
+    return hostsRunning(this.#read, query);
   }
 }

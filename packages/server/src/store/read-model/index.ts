@@ -5,6 +5,18 @@
  * (@sysattest/dashboard's backend.ts, types only), so each shape has one home.
  */
 export { fleet, platformsWithCatalog, queueCounts } from './fleet.js';
+export {
+  DEFAULT_HOSTS_PAGE,
+  hostCountsByVerdict,
+  hostDetail,
+  hostReport,
+  hostsPage,
+  hostsRunning,
+  latestHostReport,
+  type HostFilter,
+  type HostPage,
+  type HostRunning,
+} from './hosts.js';
 export { jobsPage, workers } from './jobs.js';
 export { manifestSummary } from './manifest-summary.js';
 export { packageVersions } from './package-versions.js';

@@ -3,6 +3,7 @@ import { parsePlatform, versionSchemeForDistro } from '@sysattest/core';
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../connection.js';
 import type { StoreContext } from '../context.js';
+import type { HostPolicy } from '../hosts.js';
 import type { Database } from '../database.js';
 
 /**
@@ -16,11 +17,18 @@ export interface ReadContext {
   readonly db: Kysely<ReadTables>;
   readonly dialect: DialectName;
   readonly now: () => Date;
+  /** When a host is stale. */
+  readonly hosts: Pick<HostPolicy, 'staleAfterSeconds'>;
 }
 
 export function readContext(ctx: StoreContext): ReadContext {
   // The same connection, seen through a narrower table map (Kysely's types only; no SQL differs).
-  return { db: ctx.db as unknown as Kysely<ReadTables>, dialect: ctx.dialect, now: ctx.now };
+  return {
+    db: ctx.db as unknown as Kysely<ReadTables>,
+    dialect: ctx.dialect,
+    now: ctx.now,
+    hosts: { staleAfterSeconds: ctx.hosts.staleAfterSeconds },
+  };
 }
 
 /** A page from the rows of a query that asked for `limit + 1` rows from `offset`. */
