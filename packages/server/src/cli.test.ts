@@ -29,6 +29,8 @@ it('every command has --help', () => {
     ['token', 'create'],
     ['token', 'list'],
     ['token', 'revoke'],
+    ['host'],
+    ['host', 'forget'],
     ['key'],
     ['key', 'add'],
     ['key', 'list'],
@@ -48,6 +50,10 @@ it('every command has --help', () => {
     '--rate-limit',
     '--session-secret-file',
     '--queue-needs-token',
+    '--stale-after',
+    '--reports-keep',
+    '--reports-max-age-days',
+    '--reports-max-body-bytes',
   ])
     assert.match(serve, new RegExp(option));
   // Every configuration key is documented in --help.
@@ -65,6 +71,8 @@ it('every command has --help', () => {
     'sessionSecretFile',
     'queueNeedsToken',
     'anonymousQueueQuota',
+    'staleAfter',
+    'reports',
   ]) {
     assert.match(serve, new RegExp(`^  ${key} `, 'm'), key);
   }
@@ -74,6 +82,15 @@ it('usage errors exit 2', () => {
   assert.equal(run(['--port', '99999']).status, 64);
   assert.equal(run(['token', 'create', '--role', 'overlord', '--name', 'x']).status, 64);
   assert.equal(run(['token', 'revoke', 'abc']).status, 64);
+  const noHost = run(['token', 'create', '--role', 'reporter', '--name', 'x']);
+  assert.equal(noHost.status, 64);
+  assert.match(noHost.stderr, /a reporter token needs --host/);
+  const hostOnReader = run(['token', 'create', '--role', 'reader', '--name', 'x', '--host', 'web-01']);
+  assert.equal(hostOnReader.status, 64);
+  assert.match(hostOnReader.stderr, /--host is for reporter tokens only/);
+  assert.equal(run(['token', 'create', '--role', 'reporter', '--name', 'x', '--host', '../x']).status, 64);
+  assert.equal(run(['host', 'forget', 'a/b']).status, 64);
+  assert.equal(run(['--stale-after', '2 days']).status, 64);
 });
 
 describe('sysattest-server configuration file', () => {
@@ -160,6 +177,32 @@ describe('sysattest-server against a database', () => {
     const missing = run(['token', 'revoke', '99', '--database', database]);
     assert.equal(missing.status, 65);
     assert.match(missing.stderr, /no token 99/);
+  });
+
+  it('a reporter token is made for a host; forgetting the host revokes it', () => {
+    const created = run(
+      ['token', 'create', '--role', 'reporter', '--name', 'web timer', '--host', 'web-01'],
+      {
+        SYSATTEST_DATABASE: database,
+      },
+    );
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(created.stderr, /reporter for host web-01/);
+    const id = /token (\d+) /.exec(created.stderr)?.[1];
+    assert.match(
+      run(['token', 'list', '--database', database]).stdout,
+      new RegExp(`^${id}\treporter:web-01\tweb timer\t.*active$`, 'm'),
+    );
+    const forgot = run(['host', 'forget', 'web-01', '--database', database]);
+    assert.equal(forgot.status, 0, forgot.stderr);
+    assert.equal(forgot.stdout, 'forgot host web-01: 0 report(s) deleted, 1 reporter token(s) revoked\n');
+    assert.match(
+      run(['token', 'list', '--database', database]).stdout,
+      new RegExp(`^${id}\treporter:web-01\t.*revoked`, 'm'),
+    );
+    const unknown = run(['host', 'forget', 'web-01', '--database', database]);
+    assert.equal(unknown.status, 65);
+    assert.match(unknown.stderr, /no host "web-01"/);
   });
 
   it('key add / list / remove work offline', async () => {

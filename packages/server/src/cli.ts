@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KeyError, runCli, SysattestError, SYSATTEST_VERSION } from '@sysattest/core';
+import { HOST_NAME, KeyError, runCli, SysattestError, SYSATTEST_VERSION } from '@sysattest/core';
 import {
   configFileLocation,
   DEFAULT_CONFIG_FILE,
   mergeSettings,
+  parseDuration,
   parseRateLimit,
   readConfigFile,
   type ServerSettings,
@@ -65,6 +66,31 @@ function parseRole(value: string): TokenRole {
   return value as TokenRole;
 }
 
+function parseCount(value: string, max: number): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(value) || Number(value) > max) {
+    throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+  }
+  return Number(value);
+}
+
+/** A parser's ServerConfigError as commander's usage error. */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function parseHostName(value: string): string {
+  if (!HOST_NAME.test(value)) {
+    throw new InvalidArgumentError(
+      'a host name is 1 to 253 letters, digits, dots, hyphens or underscores, starting with a letter or digit',
+    );
+  }
+  return value;
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -99,6 +125,10 @@ interface ServeOptions {
   rateLimit?: RateLimitOptions | false;
   sessionSecretFile?: string;
   queueNeedsToken?: boolean;
+  staleAfter?: number;
+  reportsKeep?: number;
+  reportsMaxAgeDays?: number;
+  reportsMaxBodyBytes?: number;
 }
 
 function parseRateLimitOption(value: string): RateLimitOptions | false {
@@ -122,6 +152,10 @@ export function serveSettings(opts: ServeOptions): ServerSettings {
       ...(opts.rateLimit === undefined ? {} : { rateLimit: opts.rateLimit }),
       ...(opts.sessionSecretFile === undefined ? {} : { sessionSecretFile: opts.sessionSecretFile }),
       ...(opts.queueNeedsToken === undefined ? {} : { queueNeedsToken: opts.queueNeedsToken }),
+      ...(opts.staleAfter === undefined ? {} : { staleAfterSeconds: opts.staleAfter }),
+      ...(opts.reportsKeep === undefined ? {} : { reportsKeep: opts.reportsKeep }),
+      ...(opts.reportsMaxAgeDays === undefined ? {} : { reportsMaxAgeDays: opts.reportsMaxAgeDays }),
+      ...(opts.reportsMaxBodyBytes === undefined ? {} : { reportsMaxBodyBytes: opts.reportsMaxBodyBytes }),
     },
     config,
     file,
@@ -157,6 +191,11 @@ async function serve(opts: ServeOptions): Promise<void> {
     poolSize: settings.databasePoolSize,
     jobs: settings.jobs,
     trackAll,
+    hosts: {
+      keep: settings.reports.keep,
+      maxAgeDays: settings.reports.maxAgeDays,
+      staleAfterSeconds: settings.staleAfterSeconds,
+    },
   });
   try {
     if (settings.configFile !== undefined) {
@@ -192,6 +231,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     trustProxy: settings.trustProxy,
     queueNeedsToken: settings.queueNeedsToken,
     anonymousQueueQuota: settings.anonymousQueueQuota,
+    reportBodyLimit: settings.reports.maxBodyBytes,
     sessionSecret,
   });
   let url: string;
@@ -240,6 +280,11 @@ relative to the file; precedence: flags > environment > file > defaults):
   queueNeedsToken    only lookups with a token queue jobs and track packages (false)
   anonymousQueueQuota {"max": 5000, "windowSeconds": 3600} new jobs and newly tracked packages
                      an anonymous client address (IPv6: /64) may cause per window; false: none
+  staleAfter         a host with no report for this long is stale: Ns, Nm, Nh or Nd (48h)
+                                                                env SYSATTEST_STALE_AFTER
+  reports            {"keep": 100, "maxAgeDays": 90, "maxBodyBytes": 33554432} reports kept per
+                     host (the latest always), none older than maxAgeDays, an upload's body cap
+                     env SYSATTEST_REPORTS_KEEP, _MAX_AGE_DAYS, _MAX_BODY_BYTES
 The file: --config, else $SYSATTEST_SERVER_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists.
 `;
 
@@ -276,6 +321,29 @@ function addServeOptions(cmd: Command): Command {
         "the dashboard's session secret (must exist, mode 0600; default: dashboard-session.key in the state directory, made on first start)",
       ).env('SYSATTEST_SESSION_SECRET_FILE'),
     )
+    .addOption(
+      new Option('--stale-after <duration>', 'a host with no report for this long is stale (default 48h)')
+        .env('SYSATTEST_STALE_AFTER')
+        .argParser((v) => usage(() => parseDuration(v, '--stale-after'))),
+    )
+    .addOption(
+      new Option('--reports-keep <n>', 'reports kept per host, the latest included (default 100)')
+        .env('SYSATTEST_REPORTS_KEEP')
+        .argParser((v) => parseCount(v, 100_000)),
+    )
+    .addOption(
+      new Option(
+        '--reports-max-age-days <n>',
+        "reports older than this are deleted, but never a host's latest (default 90)",
+      )
+        .env('SYSATTEST_REPORTS_MAX_AGE_DAYS')
+        .argParser((v) => parseCount(v, 36_500)),
+    )
+    .addOption(
+      new Option('--reports-max-body-bytes <n>', "a report upload's body cap (default 33554432, 32 MiB)")
+        .env('SYSATTEST_REPORTS_MAX_BODY_BYTES')
+        .argParser((v) => parseCount(v, 1024 * 1024 * 1024)),
+    )
     .option('--queue-needs-token', 'only lookups with a reader token (or above) queue generation jobs')
     .option('--no-queue-needs-token', 'anonymous lookups queue jobs too (within their quota)')
     .addHelpText('after', CONFIG_HELP);
@@ -290,16 +358,35 @@ function tokenCommand(): Command {
     .description('create a token and print its secret (shown once: it is stored hashed)')
     .requiredOption('--role <role>', `the token's role: ${TOKEN_ROLES.join(', ')}`, parseRole)
     .requiredOption('--name <name>', 'what the token is for (shown in listings)')
+    .option(
+      '--host <name>',
+      'reporter tokens (required for them, refused for other roles): the host whose reports the token sends',
+      parseHostName,
+    )
     .addOption(databaseOption())
     .addOption(configOption())
-    .action(async (opts: { role: TokenRole; name: string; database?: string; config?: string }) => {
-      const created = await withStore(databaseFor(opts), (s) => s.createToken(opts.role, opts.name));
-      process.stdout.write(`${created.secret}\n`);
-      process.stderr.write(
-        `sysattest-server: token ${created.id} (${opts.role}, ${JSON.stringify(opts.name)}) created; ` +
-          'the secret above is shown only this once\n',
-      );
-    });
+    .action(
+      async (
+        opts: { role: TokenRole; name: string; host?: string; database?: string; config?: string },
+        cmd: Command,
+      ) => {
+        if (opts.role === 'reporter' && opts.host === undefined) {
+          cmd.error('error: a reporter token needs --host NAME, the host it reports for');
+        }
+        if (opts.role !== 'reporter' && opts.host !== undefined) {
+          cmd.error('error: --host is for reporter tokens only');
+        }
+        const created = await withStore(databaseFor(opts), (s) =>
+          s.createToken(opts.role, opts.name, opts.host),
+        );
+        process.stdout.write(`${created.secret}\n`);
+        const bound = opts.host === undefined ? '' : ` for host ${opts.host}`;
+        process.stderr.write(
+          `sysattest-server: token ${created.id} (${opts.role}${bound}, ${JSON.stringify(opts.name)}) created; ` +
+            'the secret above is shown only this once\n',
+        );
+      },
+    );
   token
     .command('list')
     .description('list tokens (never their secrets)')
@@ -309,7 +396,8 @@ function tokenCommand(): Command {
       const tokens = await withStore(databaseFor(opts), (s) => s.listTokens());
       for (const t of tokens) {
         const state = t.revokedAt === undefined ? 'active' : `revoked ${t.revokedAt}`;
-        process.stdout.write(`${t.id}\t${t.role}\t${t.name}\tcreated ${t.createdAt}\t${state}\n`);
+        const role = t.host === undefined ? t.role : `${t.role}:${t.host}`;
+        process.stdout.write(`${t.id}\t${role}\t${t.name}\tcreated ${t.createdAt}\t${state}\n`);
       }
     });
   token
@@ -323,6 +411,25 @@ function tokenCommand(): Command {
       process.stdout.write(`revoked token ${info.id} (${info.role}, ${JSON.stringify(info.name)})\n`);
     });
   return token;
+}
+
+function hostCommand(): Command {
+  const host = new Command('host').description('the hosts that send reports (offline, on the database)');
+  host
+    .command('forget')
+    .description(
+      'forget a host: delete its reports and revoke its reporter tokens (they stay listed, revoked)',
+    )
+    .argument('<name>', 'the host name (as its reporter token names it)', parseHostName)
+    .addOption(databaseOption())
+    .addOption(configOption())
+    .action(async (name: string, opts: { database?: string; config?: string }) => {
+      const gone = await withStore(databaseFor(opts), (s) => s.forgetHost(name));
+      process.stdout.write(
+        `forgot host ${name}: ${gone.reports} report(s) deleted, ${gone.tokensRevoked} reporter token(s) revoked\n`,
+      );
+    });
+  return host;
 }
 
 function keyCommand(): Command {
@@ -383,6 +490,7 @@ export function buildProgram(): Command {
     { isDefault: true },
   );
   program.addCommand(tokenCommand());
+  program.addCommand(hostCommand());
   program.addCommand(keyCommand());
   return program;
 }

@@ -10,6 +10,7 @@ import {
   DEFAULT_SETTINGS,
   mergeSettings,
   parseConfig,
+  parseDuration,
   parseRateLimit,
   readConfigFile,
   ServerConfigError,
@@ -51,6 +52,8 @@ describe('server configuration file', () => {
         sessionSecretFile: '/etc/sysattest/dashboard-session.key',
         queueNeedsToken: true,
         anonymousQueueQuota: { max: 500, windowSeconds: 3600 },
+        staleAfter: '2d',
+        reports: { keep: 10, maxAgeDays: 30, maxBodyBytes: 1048576 },
       }),
       'server.json',
     );
@@ -76,6 +79,11 @@ describe('server configuration file', () => {
     refused('{"anonymousQueueQuota": {"max": 10, "windowSeconds": 60, "per": "ip"}}', /unknown key "per"/);
     refused('{"anonymousQueueQuota": true}', /anonymousQueueQuota/);
     refused('{"sessionSecretFile": ""}', /sessionSecretFile/);
+    refused('{"staleAfter": 3600}', /staleAfter/);
+    refused('{"staleAfter": "2 days"}', /staleAfter/);
+    refused('{"reports": {"keep": 0}}', /reports\.keep/);
+    refused('{"reports": {"keepLast": 5}}', /unknown key "keepLast" at reports/);
+    refused('{"reports": {"maxBodyBytes": 10}}', /reports\.maxBodyBytes/);
     refused('[]', /expected object/i);
     refused('{"port": 80', /not valid JSON/);
     refused('', /not valid JSON/);
@@ -147,6 +155,28 @@ describe('server configuration file', () => {
     assert.equal(mergeSettings({}, queue).sessionSecretFile, '/f');
     assert.equal(mergeSettings({ sessionSecretFile: '/g' }, queue).sessionSecretFile, '/g');
     assert.equal(mergeSettings({}, undefined).sessionSecretFile, undefined);
+  });
+
+  it('hosts: staleAfter as a duration, reports retention and cap; flags and environment win', () => {
+    assert.equal(DEFAULT_SETTINGS.staleAfterSeconds, 48 * 3600);
+    assert.deepEqual(DEFAULT_SETTINGS.reports, { keep: 100, maxAgeDays: 90, maxBodyBytes: 32 * 1024 * 1024 });
+    const file = parseConfig('{"staleAfter": "90m", "reports": {"keep": 5}}', 'x');
+    const merged = mergeSettings({}, file);
+    assert.equal(merged.staleAfterSeconds, 5400);
+    assert.deepEqual(merged.reports, { keep: 5, maxAgeDays: 90, maxBodyBytes: 32 * 1024 * 1024 });
+    const overridden = mergeSettings(
+      { staleAfterSeconds: 60, reportsKeep: 7, reportsMaxBodyBytes: 2048 },
+      file,
+    );
+    assert.equal(overridden.staleAfterSeconds, 60);
+    assert.deepEqual(overridden.reports, { keep: 7, maxAgeDays: 90, maxBodyBytes: 2048 });
+    assert.equal(parseDuration('2d', 'x'), 172_800);
+    assert.equal(parseDuration('30s', 'x'), 30);
+    for (const bad of ['0h', '1w', '48', 'h', '400d', ' 1h']) {
+      assert.throws(() => parseDuration(bad, 'staleAfter'), ServerConfigError, bad);
+    }
+    // A file's staleAfter beyond the bound is refused when the settings are made.
+    assert.throws(() => mergeSettings({}, parseConfig('{"staleAfter": "9999999d"}', 'x')), /at most 366d/);
   });
 
   const example = fileURLToPath(new URL('../../../deploy/server.example.json', import.meta.url));

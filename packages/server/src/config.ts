@@ -14,10 +14,12 @@ import { z } from 'zod';
 import {
   DEFAULT_QUEUE_QUOTA,
   DEFAULT_RATE_LIMIT,
+  DEFAULT_REPORT_BODY_BYTES,
   type QueueQuotaOptions,
   type RateLimitOptions,
 } from './http/index.js';
 import {
+  DEFAULT_HOST_POLICY,
   DEFAULT_JOB_POLICY,
   DEFAULT_SQLITE_PATH,
   parseStoreLocation,
@@ -35,6 +37,36 @@ export class ServerConfigError extends SysattestError<'CONFIG'> {
 
 const port = z.int().min(0).max(65535);
 const positive = z.int().min(1);
+
+/** A duration as the file and the flags write it: a whole number of s, m, h or d (`48h`). */
+export const DURATION = /^([1-9][0-9]{0,6})([smhd])$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+/** Longest staleAfter (a year). */
+const MAX_STALE_AFTER_SECONDS = 366 * 86_400;
+
+/** Seconds of a duration (`48h` → 172800), or a ServerConfigError naming `what`. */
+export function parseDuration(value: string, what: string): number {
+  const m = DURATION.exec(value);
+  const seconds = m === null ? NaN : Number(m[1]) * UNIT_SECONDS[m[2] as keyof typeof UNIT_SECONDS];
+  if (!(seconds <= MAX_STALE_AFTER_SECONDS)) {
+    throw new ServerConfigError(
+      'CONFIG',
+      `${what} is a whole number of s, m, h or d of at most 366d (e.g. 48h), not ${JSON.stringify(value).slice(0, 40)}`,
+    );
+  }
+  return seconds;
+}
+
+/** Report retention and the upload cap (`reports` in the file). */
+const reportsConfig = z.strictObject({
+  keep: positive.max(100_000).optional(),
+  maxAgeDays: positive.max(36_500).optional(),
+  maxBodyBytes: z
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .optional(),
+});
 
 /** Every key of the file (all optional). Documented in README.md ("Server configuration") and --help. */
 export const ServerConfigFile = z.strictObject({
@@ -88,6 +120,10 @@ export const ServerConfigFile = z.strictObject({
       z.strictObject({ max: z.int().min(0).max(1_000_000_000), windowSeconds: positive.max(7 * 86_400) }),
     ])
     .optional(),
+  /** A host with no report for this long is stale (default 48h). */
+  staleAfter: z.string().regex(DURATION, 'a duration such as 48h, 2d or 90m').optional(),
+  /** Hosts' reports: how many and how long per host, and the upload's body cap. */
+  reports: reportsConfig.optional(),
 });
 export type ServerConfigFile = z.infer<typeof ServerConfigFile>;
 
@@ -107,6 +143,10 @@ export interface ServerSettings {
   sessionSecretFile?: string;
   queueNeedsToken: boolean;
   anonymousQueueQuota: QueueQuotaOptions | false;
+  /** A host with no report for this long is stale. */
+  staleAfterSeconds: number;
+  /** Reports kept per host (the latest included), their longest age, and the upload's body cap. */
+  reports: { keep: number; maxAgeDays: number; maxBodyBytes: number };
   /** The configuration file read, if any. */
   configFile?: string;
 }
@@ -124,6 +164,12 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'configFile' | 'sessionSecre
   track: {},
   queueNeedsToken: false,
   anonymousQueueQuota: DEFAULT_QUEUE_QUOTA,
+  staleAfterSeconds: DEFAULT_HOST_POLICY.staleAfterSeconds,
+  reports: {
+    keep: DEFAULT_HOST_POLICY.keep,
+    maxAgeDays: DEFAULT_HOST_POLICY.maxAgeDays,
+    maxBodyBytes: DEFAULT_REPORT_BODY_BYTES,
+  },
 };
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -215,6 +261,10 @@ export interface SettingOverrides {
   rateLimit?: RateLimitOptions | false;
   sessionSecretFile?: string;
   queueNeedsToken?: boolean;
+  staleAfterSeconds?: number;
+  reportsKeep?: number;
+  reportsMaxAgeDays?: number;
+  reportsMaxBodyBytes?: number;
 }
 
 /** flags/env (already merged by the caller: commander gives flags precedence) > file > defaults. */
@@ -241,6 +291,16 @@ export function mergeSettings(
     ...optional('sessionSecretFile', overrides.sessionSecretFile ?? f.sessionSecretFile),
     queueNeedsToken: overrides.queueNeedsToken ?? f.queueNeedsToken ?? DEFAULT_SETTINGS.queueNeedsToken,
     anonymousQueueQuota: f.anonymousQueueQuota ?? DEFAULT_SETTINGS.anonymousQueueQuota,
+    staleAfterSeconds:
+      overrides.staleAfterSeconds ??
+      (f.staleAfter === undefined ? undefined : parseDuration(f.staleAfter, 'staleAfter')) ??
+      DEFAULT_SETTINGS.staleAfterSeconds,
+    reports: {
+      keep: overrides.reportsKeep ?? f.reports?.keep ?? DEFAULT_SETTINGS.reports.keep,
+      maxAgeDays: overrides.reportsMaxAgeDays ?? f.reports?.maxAgeDays ?? DEFAULT_SETTINGS.reports.maxAgeDays,
+      maxBodyBytes:
+        overrides.reportsMaxBodyBytes ?? f.reports?.maxBodyBytes ?? DEFAULT_SETTINGS.reports.maxBodyBytes,
+    },
     ...optional('configFile', configFile),
   };
 }

@@ -385,3 +385,11 @@ export const hostDetailAnswerSchema = z.object({
   history: z.array(hostHistoryEntrySchema).max(REPORT_LIMITS.history).describe('newest first'),
 });
 export type HostDetailAnswer = z.infer<typeof hostDetailAnswerSchema>;
+
+/** DELETE /v1/admin/hosts/{name}: what forgetting the host removed. */
+export const hostForgottenSchema = z.object({
+  host: hostNameField(),
+  reports: count().describe('reports deleted'),
+  tokensRevoked: count().describe("the host's reporter tokens that were live and are now revoked"),
+});
+export type HostForgotten = z.infer<typeof hostForgottenSchema>;

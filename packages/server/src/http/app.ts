@@ -25,7 +25,9 @@ import {
   queuePolicyFor,
   type QueueQuotaOptions,
 } from './routes/lookup.js';
+import { hostRoutes } from './routes/hosts.js';
 import { manifestRoutes } from './routes/manifests.js';
+import { DEFAULT_REPORT_BODY_BYTES, reportRoutes } from './routes/reports.js';
 import { reverseLookupRoutes } from './routes/reverse-lookup.js';
 
 export { DEFAULT_RATE_LIMIT, type Caller, type RateLimitOptions } from './access.js';
@@ -60,6 +62,8 @@ export interface AppOptions {
    * catalog (128 MiB) in base64 on the upload routes, 64 MiB elsewhere.
    */
   bodyLimit?: number;
+  /** Body-size cap in bytes of a host's report upload (default DEFAULT_REPORT_BODY_BYTES, 32 MiB). */
+  reportBodyLimit?: number;
   /** Fastify's logger (default off). */
   logger?: boolean;
   /** Measurements for /metrics and the dashboard (default: a new ServerMetrics). */
@@ -97,6 +101,7 @@ function contextOf(options: AppOptions): ApiContext {
     store,
     keyring: options.trustedKeyring ?? (() => store.trustedKeyring()),
     bodyLimit: (routeDefault) => options.bodyLimit ?? routeDefault,
+    reportBodyBytes: options.reportBodyLimit ?? DEFAULT_REPORT_BODY_BYTES,
     metrics: options.metrics ?? new ServerMetrics(),
     queuePolicy: (caller, address) => queuePolicyFor(caller, address, queueRules),
     lookupDocumentBudget: options.lookupDocumentBudget,
@@ -154,6 +159,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     lookupRoutes,
     reverseLookupRoutes,
     jobRoutes,
+    reportRoutes,
+    hostRoutes,
     adminRoutes,
   ]) {
     void app.register(routes, ctx);

@@ -52,6 +52,8 @@ export interface ApiContext {
   keyring: () => Promise<TrustedKeyring>;
   /** A route's body cap: `AppOptions.bodyLimit` when given, else the route's own default. */
   bodyLimit: (routeDefault: number) => number;
+  /** POST /v1/reports' own body cap (AppOptions.reportBodyLimit). */
+  reportBodyBytes: number;
   metrics: ServerMetrics;
   /** What a lookup by this caller from this address may queue. */
   queuePolicy: (caller: Caller | undefined, address: string) => QueuePolicy;
@@ -103,6 +105,7 @@ export const TOKEN_INFO_SCHEMA = {
     id: int,
     name: str,
     role: { type: 'string', enum: [...TOKEN_ROLES] },
+    host: { type: 'string', description: 'reporter tokens: the host whose reports the token sends' },
     createdAt: time,
     revokedAt: time,
   },

@@ -2,7 +2,7 @@
  * The operator's routes (admin tokens only): tokens, trusted generator keys, tracked packages,
  * manifest conflicts, job requeue. Each write is one store call, so one transaction.
  */
-import { API_ROUTES } from '@sysattest/core';
+import { API_ROUTES, hostNameField } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
 import { TOKEN_ROLES, type Store, type TokenRole, type TrackingSource } from '../../store/index.js';
 import { ApiError } from '../errors.js';
@@ -10,6 +10,7 @@ import {
   doc,
   FINGERPRINT,
   ID_PARAMS,
+  jsonSchema,
   LIMIT_QUERY,
   NO_QUERY,
   ONE_JOB,
@@ -79,7 +80,7 @@ const CONFLICT_SCHEMA = {
 
 /** Admin routes: tokens. */
 function tokenRoutes(app: FastifyInstance, store: Store): void {
-  app.post<{ Body: { role: TokenRole; name: string } }>(
+  app.post<{ Body: { role: TokenRole; name: string; host?: string } }>(
     API_ROUTES.adminTokens,
     {
       schema: {
@@ -90,6 +91,11 @@ function tokenRoutes(app: FastifyInstance, store: Store): void {
           properties: {
             role: { type: 'string', enum: [...TOKEN_ROLES] },
             name: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
+            host: {
+              ...jsonSchema(hostNameField()),
+              description:
+                'reporter tokens (required for them, refused for other roles): the host it reports for',
+            },
           },
         },
       },
@@ -102,7 +108,8 @@ function tokenRoutes(app: FastifyInstance, store: Store): void {
       }),
     },
     async (request, reply) => {
-      const created = await store.createToken(request.body.role, request.body.name);
+      const { role, name, host } = request.body;
+      const created = await store.createToken(role, name, host);
       const info = (await store.listTokens()).find((t) => t.id === created.id);
       return reply.code(201).send({ token: info, secret: created.secret });
     },

@@ -1,8 +1,8 @@
 /** Probes and scrapes: /healthz (the process), /readyz (the database), /metrics (Prometheus). */
 import { API_ROUTES } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
-import type { StoreStats } from '../../store/index.js';
 import { ApiError, errorBody } from '../errors.js';
+import { hostFamilies } from '../host-metrics.js';
 import { storeFamilies } from '../metrics.js';
 import { doc, type ApiContext } from '../route-kit.js';
 
@@ -14,6 +14,19 @@ const READY = {
     schema: { type: 'object', properties: { applied: { type: 'integer' }, known: { type: 'integer' } } },
   },
 } as const;
+
+/** `read()`'s answer, read again only when older than `maxAge` ms (a failed read is not kept). */
+function cachedFor<T>(maxAge: number, read: () => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (cached === undefined || now - cached.at > maxAge) {
+      cached = { at: now, value: read() };
+      cached.value.catch(() => (cached = undefined));
+    }
+    return cached.value;
+  };
+}
 
 export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const { store, metrics } = ctx;
@@ -40,16 +53,9 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
   );
 
   // Database figures are read at most once per statsCacheSeconds, however often /metrics is scraped.
-  let cached: { at: number; stats: Promise<StoreStats> } | undefined;
   const maxAge = ctx.statsCacheSeconds * 1000;
-  const stats = (): Promise<StoreStats> => {
-    const now = Date.now();
-    if (cached === undefined || now - cached.at > maxAge) {
-      cached = { at: now, stats: store.stats() };
-      cached.stats.catch(() => (cached = undefined));
-    }
-    return cached.stats;
-  };
+  const stats = cachedFor(maxAge, () => store.stats());
+  const hosts = cachedFor(maxAge, () => store.hostCountsByVerdict());
   const prometheus = 'text/plain; version=0.0.4';
   app.get(
     API_ROUTES.metrics,
@@ -62,7 +68,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       ),
     },
     async (_request, reply) => {
-      const families = storeFamilies(await stats(), new Date());
+      const families = [...storeFamilies(await stats(), new Date()), ...hostFamilies(await hosts())];
       return reply.type(`${prometheus}; charset=utf-8`).send(metrics.render(families));
     },
   );
