@@ -78,6 +78,14 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal((await history('web-b')).length, 1);
     });
 
+    it('the same report sent five times at once is stored once: one 201, four 200, one answer', async () => {
+      const body = upload(reportWithVerdict('clean', fleetPackages(50)));
+      const answers = await Promise.all(Array.from({ length: 5 }, () => post(webB.secret, body)));
+      assert.deepEqual(answers.map((a) => a.statusCode).sort(), [200, 200, 200, 200, 201]);
+      assert.equal(new Set(answers.map((a) => a.body)).size, 1);
+      assert.equal((await history('web-b')).filter((h) => h.reportId === body.reportId).length, 1);
+    });
+
     it('a reporter token sends reports and nothing else; other tokens cannot send reports', async () => {
       const refused: [string, string, unknown?][] = [
         ['GET', '/v1/hosts'],
