@@ -8,7 +8,9 @@
  * the page says only that.
  */
 
-export type Role = 'reader' | 'generator' | 'admin';
+/** `reporter` tokens send one host's reports and nothing else: they never log in here. */
+export type Role = 'reader' | 'generator' | 'admin' | 'reporter';
+export const ROLES: readonly Role[] = ['reader', 'generator', 'admin', 'reporter'];
 
 /** A logged-in token. */
 export interface Principal {
@@ -72,6 +74,8 @@ export interface FleetRow {
    * when the platform has none.
    */
   backlog?: { left: number; done: number; dead: number };
+  /** Hosts whose latest report names this platform (absent: the server keeps no hosts). */
+  hosts?: number;
 }
 
 export interface PackageHit {
@@ -166,6 +170,11 @@ export interface UpgradeEvent {
   to: string;
   /** Generation time of the snapshot that first listed `to`. */
   at: string;
+  /**
+   * Hosts on this platform whose latest report has the package at a version older than `to`
+   * (absent when the server keeps no hosts).
+   */
+  hostsBehind?: number;
 }
 
 export interface UpgradesReport {
@@ -240,8 +249,8 @@ export interface TrackedRow {
 export interface TokenRow {
   id: number;
   name: string;
-  /** `reporter`: a host's token for its reports (bound to `host`); it cannot log in. */
-  role: Role | 'reporter';
+  role: Role;
+  /** A reporter token's host: the only host whose reports it may send. */
   host?: string;
   createdAt: string;
   revokedAt?: string;
@@ -251,6 +260,128 @@ export interface KeyRow {
   fingerprint: string;
   addedAt: string;
   removedAt?: string;
+}
+
+// --- hosts: what each machine last said about itself (issue 19) ---
+
+/**
+ * A host's verdict, as core's protocol defines it (`HOST_VERDICTS`; the server checks at compile
+ * time that the two lists agree): from its latest report's exit bits, or `stale` when no report
+ * came for longer than the server's `staleAfter`.
+ */
+export const HOST_VERDICTS = ['clean', 'findings', 'incomplete', 'trust-failure', 'stale'] as const;
+export type HostVerdict = (typeof HOST_VERDICTS)[number];
+
+/** One host as `GET /v1/hosts` lists it (the protocol's HostSummary). */
+export interface HostSummary {
+  name: string;
+  platform: string;
+  lastReportAt: string;
+  verdict: HostVerdict;
+  exitCode: number;
+  packages: number;
+  verified: number;
+  unverified: number;
+  outdated: number;
+  failures: number;
+  /** Findings of the latest report per class (classes with none may be left out). */
+  findingsByClass: Record<string, number>;
+}
+
+export interface HostFilter {
+  verdict?: HostVerdict;
+  platform?: string;
+}
+
+export interface HostsView {
+  /** Hosts per verdict, within the platform filter (not the verdict filter): the page's tabs. */
+  counts: Record<HostVerdict, number>;
+  /** Platforms some host reported, sorted. */
+  platforms: string[];
+  /** A host with no report for this long is stale. */
+  staleAfterHours: number;
+  hosts: Page<HostSummary>;
+}
+
+/** One finding of a report (the client's Finding, as the host sent it: untrusted text). */
+export interface HostFinding {
+  class: string;
+  package: string;
+  arch: string;
+  path?: string;
+  location?: string;
+  attribute?: string;
+  expected?: string;
+  actual?: string;
+  detail: string;
+  failure: boolean;
+  accepted?: boolean;
+}
+
+/** One installed package of a report. */
+export interface HostPackage {
+  name: string;
+  version: string;
+  arch: string;
+  status: string;
+  reason?: string;
+  origin?: string;
+  newestVersion?: string;
+  /** `newestVersion` is the server's unsigned claim: no signed catalog verified on the host. */
+  newestClaimed?: boolean;
+}
+
+/** The first `items` of `total` (the page links the whole report for the rest). */
+export interface Capped<T> {
+  total: number;
+  items: T[];
+}
+
+/** The latest report of a host, in the shape of the client's text report. */
+export interface HostReportView {
+  reportId: string;
+  receivedAt: string;
+  root: string;
+  platform: string;
+  /** Findings by class in the client's order, `unverified` and `outdated` left to their lists. */
+  findings: (Capped<HostFinding> & { class: string; failures: number })[];
+  /** Packages without a trusted manifest (unverified, bad signature), with the reason. */
+  unverified: Capped<HostPackage>;
+  /** Packages whose newest version differs from the installed one (installed → newest). */
+  outdated: Capped<HostPackage>;
+  notes: Capped<string>;
+}
+
+export interface HostHistoryEntry {
+  reportId: string;
+  receivedAt: string;
+  verdict: HostVerdict;
+  exitCode: number;
+  failures: number;
+}
+
+export interface HostDetail {
+  host: HostSummary;
+  /** Newest first, as many as the server keeps. */
+  history: HostHistoryEntry[];
+  /** Absent when the latest report could not be read back. */
+  latest?: HostReportView;
+}
+
+/** A host that runs a package at a version older than an upgrade's. */
+export interface HostBehind {
+  host: string;
+  version: string;
+  verdict: HostVerdict;
+  lastReportAt: string;
+}
+
+export interface PackageVersionRef {
+  platform: string;
+  name: string;
+  arch: string;
+  /** The hosts listed run a version older than this one. */
+  version: string;
 }
 
 export interface DashboardBackend {
@@ -279,6 +410,13 @@ export interface DashboardBackend {
   queueCounts(): Promise<HealthInfo['queue']>;
   jobs(view: JobView, page: PageRequest): Promise<Page<JobRow>>;
   job(id: number): Promise<JobRow | undefined>;
+  /** Hosts and their latest verdicts. A platform nobody reported gives an empty page, not an error. */
+  hosts(filter: HostFilter, page: PageRequest): Promise<HostsView>;
+  host(name: string): Promise<HostDetail | undefined>;
+  /** A stored report's JSON as the host sent it (validated on receipt). */
+  hostReport(name: string, reportId: string): Promise<Uint8Array | undefined>;
+  /** Hosts running `ref.name` older than `ref.version` on `ref.platform`, by host name. */
+  hostsBehind(ref: PackageVersionRef, page: PageRequest): Promise<Page<HostBehind>>;
 
   // --- admin views and actions ---
   trackedPackages(page: PageRequest): Promise<Page<TrackedRow>>;
@@ -287,10 +425,13 @@ export interface DashboardBackend {
   requeueJob(id: number): Promise<JobRow>;
   trackPackage(platform: string, name: string): Promise<{ jobsQueued: number }>;
   untrackPackage(platform: string, name: string): Promise<number>;
-  createToken(role: Role, name: string): Promise<{ id: number; secret: string }>;
+  /** A reporter token needs `host` (the host it may report for); other roles take none. */
+  createToken(role: Role, name: string, host?: string): Promise<{ id: number; secret: string }>;
   revokeToken(id: number): Promise<TokenRow>;
   trustKey(armored: string): Promise<KeyRow>;
   distrustKey(fingerprint: string): Promise<void>;
+  /** Forgets a host: its reports go, its reporter tokens are revoked. 404 when unknown. */
+  forgetHost(name: string): Promise<{ reports: number; tokensRevoked: number }>;
   /**
    * Asks the generator fleet to read a platform's catalog again. Optional: without it the
    * dashboard offers no such button. Returns what to tell the operator.

@@ -17,10 +17,11 @@ export interface View {
   path: string;
 }
 
-export type Section = 'fleet' | 'packages' | 'upgrades' | 'health' | 'jobs' | 'admin' | 'login';
+export type Section = 'fleet' | 'hosts' | 'packages' | 'upgrades' | 'health' | 'jobs' | 'admin' | 'login';
 
 const SECTIONS: readonly [Section, string, string][] = [
   ['fleet', 'Fleet', '/'],
+  ['hosts', 'Hosts', '/hosts'],
   ['packages', 'Packages', '/packages'],
   ['upgrades', 'Upgrades', '/upgrades'],
   ['health', 'Health', '/health'],

@@ -12,6 +12,7 @@ import type {
   PlatformPackage,
   TokenRow,
   TrackedRow,
+  UpgradeEvent,
   UpgradesReport,
   UpgradeWindow,
   VersionRow,
@@ -45,6 +46,14 @@ function backlogLine(b: NonNullable<FleetRow['backlog']>): Html {
     >`;
 }
 
+/** The platform's hosts (issue 19): a link to the Hosts page filtered on it. */
+function hostsLink(v: View, r: FleetRow): Html | string {
+  if (r.hosts === undefined) return '';
+  return html`<br /><a class="nowrap" href="${url(`${v.base}/hosts`, { platform: r.platform })}"
+      >${formatCount(r.hosts)} ${r.hosts === 1 ? 'host' : 'hosts'}</a
+    >`;
+}
+
 export function fleetPage(v: View, rows: readonly FleetRow[], staleAfterHours: number): Html {
   const body =
     rows.length === 0
@@ -71,7 +80,7 @@ export function fleetPage(v: View, rows: readonly FleetRow[], staleAfterHours: n
                 ? badge('bad', 'no catalog')
                 : html`${formatDuration(age)} ${stale ? badge('bad', 'stale') : badge('ok', 'fresh')}`;
             return html`<tr class="${stale ? 'stale' : ''}">
-              ${td('Platform', html`<strong>${r.platform}</strong>`)}${td('First catalog', time(r.firstCatalogAt, formatTime(r.firstCatalogAt)))}${td(
+              ${td('Platform', html`<strong>${r.platform}</strong>${hostsLink(v, r)}`)}${td('First catalog', time(r.firstCatalogAt, formatTime(r.firstCatalogAt)))}${td(
                 'Last refreshed',
                 time(r.latestCatalogAt, formatTime(r.latestCatalogAt)),
               )}${td('Catalog freshness', freshness, 'fresh')}${td('Packages', formatCount(r.packages), 'num')}${td(
@@ -321,6 +330,17 @@ export function manifestPage(v: View, m: ManifestSummary, filter: string, files:
   );
 }
 
+/** How many hosts still run an older version than the upgrade's, linking to them. */
+function hostsBehindCell(v: View, e: UpgradeEvent): Html | string {
+  if (e.hostsBehind === undefined) return html`<span class="muted">—</span>`;
+  if (e.hostsBehind === 0) return '0';
+  return html`<a
+    href="${url(`${v.base}/upgrades/hosts`, { platform: e.platform, name: e.name, arch: e.arch, version: e.to })}"
+    aria-label="${formatCount(e.hostsBehind)} hosts run ${e.name} older than ${e.to}"
+    >${formatCount(e.hostsBehind)}</a
+  >`;
+}
+
 const WINDOW_TEXT: Record<UpgradeWindow, string> = { '24h': '24 hours', '7d': '7 days', '30d': '30 days' };
 
 export function upgradesPage(
@@ -381,7 +401,7 @@ export function upgradesPage(
     report.events.items.length === 0
       ? html`<p>No package's newest version changed in the last ${WINDOW_TEXT[window]}.</p>`
       : html`${table(
-          ['When', 'Platform', 'Package', 'From', 'To'],
+          ['When', 'Platform', 'Package', 'From', 'To', ['Hosts behind', 'num']],
           report.events.items.map(
             (e) =>
               html`<tr>
@@ -392,7 +412,7 @@ export function upgradesPage(
                 )}${td('From', e.from === undefined ? html`<span class="muted">new package</span>` : html`<code>${e.from}</code>`)}${td(
                   'To',
                   html`<code>${e.to}</code>`,
-                )}
+                )}${td('Hosts behind', hostsBehindCell(v, e), 'num')}
               </tr>`,
           ),
         )}${pager(v, '/upgrades', report.events, { window, platform }, 'Upgrades')}`;
@@ -723,7 +743,12 @@ export function adminPage(
     o.tokens.map(
       (t) =>
         html`<tr>
-          ${td('Id', String(t.id))}${td('Name', t.name)}${td('Role', t.role)}${td('Created', time(t.createdAt, formatTime(t.createdAt)))}${td(
+          ${td('Id', String(t.id))}${td('Name', t.name)}${td(
+            'Role',
+            t.host === undefined
+              ? t.role
+              : html`${t.role} for <a href="${v.base}/hosts/${enc(t.host)}">${t.host}</a>`,
+          )}${td('Created', time(t.createdAt, formatTime(t.createdAt)))}${td(
             'State',
             t.revokedAt === undefined
               ? badge('ok', 'active')
@@ -821,6 +846,10 @@ export function adminPage(
     'Admin',
     html`${secret}
       <h2>Tokens</h2>
+      <p class="note">
+        A reporter token sends one host's reports (<code>sysattest verify --report</code>) and nothing else:
+        name the host it is for. Whatever a report says, it is filed under the token's host.
+      </p>
       ${form(
         v,
         '/tokens',
@@ -831,7 +860,16 @@ export function adminPage(
               <option value="reader">reader</option>
               <option value="generator">generator</option>
               <option value="admin">admin</option>
+              <option value="reporter">reporter (one host)</option>
             </select></label
+          ><label for="token-host"
+            >Host (reporter only)<input
+              type="text"
+              id="token-host"
+              name="host"
+              maxlength="253"
+              spellcheck="false"
+              autocomplete="off" /></label
           ><button type="submit">Create token</button>`,
         { className: 'row', label: 'Create a token' },
       )}

@@ -2,15 +2,19 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   DashboardError,
+  HOST_VERDICTS,
   JOB_VIEWS,
+  ROLES,
   UPGRADE_WINDOWS,
   type DashboardBackend,
+  type HostVerdict,
   type JobView,
   type PageRequest,
   type Role,
   type UpgradeWindow,
 } from './backend.js';
 import { url, type Html } from './html.js';
+import { hostPage, hostsBehindPage, hostsPage } from './host-pages.js';
 import type { View } from './layout.js';
 import {
   adminPage,
@@ -64,6 +68,10 @@ const LOGIN_CSRF_COOKIE = 'sysattest_login_csrf';
 const FLASH_COOKIE = 'sysattest_flash';
 const PAGE_SIZE = 50;
 const FILES_PAGE_SIZE = 200;
+const HOSTS_PAGE_SIZE = 100;
+/** Longest host name accepted in a URL (a DNS name; the server's own bound may be tighter). */
+const MAX_HOST_NAME = 253;
+const REPORT_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAX_OFFSET = 10_000_000;
 const MAX_FORM_BYTES = 1024 * 1024;
 
@@ -173,7 +181,8 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     const claims = parseSession(cookies.get(SESSION_COOKIE));
     if (claims !== undefined) {
       const found = await backend.sessionToken(claims.tokenId);
-      if (found !== undefined) {
+      // A reporter token never has a session (refused at login); checked again in case one is forged.
+      if (found !== undefined && found.principal.role !== 'reporter') {
         const key = sessionKey(sessionSecret, claims.tokenId, found.binding);
         const verified = verifySession(cookies.get(SESSION_COOKIE) as string, key, view.now.getTime() / 1000);
         if (verified !== undefined) {
@@ -460,6 +469,63 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     return send(reply, upgradesPage(state(request).view, w, platform, platforms, report));
   });
 
+  // --- hosts (issue 19) --------------------------------------------------------------------------
+
+  const hostName = (s: string): string => {
+    if (s.length === 0 || s.length > MAX_HOST_NAME) throw new DashboardError(404, 'no such host');
+    return s;
+  };
+
+  app.get<{ Querystring: Query }>('/hosts', { preHandler: readable }, async (request, reply) => {
+    const verdict = one(request.query, 'verdict', 20) || undefined;
+    if (verdict !== undefined && !oneOf<HostVerdict>(verdict, HOST_VERDICTS))
+      throw new DashboardError(400, `verdict must be one of ${HOST_VERDICTS.join(', ')}`);
+    const platform = one(request.query, 'platform', 200) || undefined;
+    const filter = {
+      ...(verdict === undefined ? {} : { verdict }),
+      ...(platform === undefined ? {} : { platform }),
+    };
+    const view = await backend.hosts(filter, { offset: offsetOf(request.query), limit: HOSTS_PAGE_SIZE });
+    return send(reply, hostsPage(state(request).view, view, filter));
+  });
+
+  app.get<{ Params: { name: string } }>('/hosts/:name', { preHandler: readable }, async (request, reply) => {
+    const name = hostName(request.params.name);
+    const detail = await backend.host(name);
+    if (detail === undefined) throw new DashboardError(404, `no host ${name}`);
+    return send(reply, hostPage(state(request).view, detail));
+  });
+
+  app.get<{ Params: { name: string; file: string } }>(
+    '/hosts/:name/reports/:file',
+    { preHandler: readable },
+    async (request, reply) => {
+      const name = hostName(request.params.name);
+      const id = request.params.file.replace(/\.json$/, '');
+      if (!REPORT_ID.test(id)) throw new DashboardError(404, 'no such report (a report id is a UUID)');
+      const bytes = await backend.hostReport(name, id);
+      if (bytes === undefined) throw new DashboardError(404, `no report ${id} of host ${name}`);
+      return reply
+        .header('content-type', 'application/json')
+        .header('content-disposition', `attachment; filename="${downloadName(`${name}_${id}`)}.json"`)
+        .header('cache-control', 'no-store')
+        .send(Buffer.from(bytes));
+    },
+  );
+
+  app.get<{ Querystring: Query }>('/upgrades/hosts', { preHandler: readable }, async (request, reply) => {
+    const ref = {
+      platform: one(request.query, 'platform', 200),
+      name: one(request.query, 'name', 200),
+      arch: one(request.query, 'arch', 50),
+      version: one(request.query, 'version', 200),
+    };
+    if (Object.values(ref).some((x) => x === ''))
+      throw new DashboardError(400, 'name the platform, package, architecture and version');
+    const page = await backend.hostsBehind(ref, { offset: offsetOf(request.query), limit: HOSTS_PAGE_SIZE });
+    return send(reply, hostsBehindPage(state(request).view, ref, page));
+  });
+
   app.get('/health', { preHandler: readable }, async (request, reply) =>
     send(reply, healthPage(state(request).view, await backend.health())),
   );
@@ -526,6 +592,14 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     const principal = await backend.authenticate(secret);
     if (principal === undefined)
       return loginForm(request, reply, next, 'this token is unknown or revoked', 401);
+    if (principal.role === 'reporter')
+      return loginForm(
+        request,
+        reply,
+        next,
+        'a reporter token only sends its host’s reports: log in with a reader or admin token',
+        403,
+      );
     const found = await backend.sessionToken(principal.tokenId);
     if (found === undefined) return loginForm(request, reply, next, 'this token is unknown or revoked', 401);
     const expires = Math.floor(now().getTime() / 1000) + sessionSeconds;
@@ -649,10 +723,14 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
   app.post<{ Body: Form }>('/tokens', { preHandler: adminAction }, async (request, reply) => {
     const name = field(request.body, 'name', 200).trim();
     const role = field(request.body, 'role', 20);
-    if (!oneOf<Role>(role, ['reader', 'generator', 'admin']))
-      throw new DashboardError(400, 'role must be reader, generator or admin');
+    if (!oneOf<Role>(role, ROLES)) throw new DashboardError(400, `role must be one of ${ROLES.join(', ')}`);
+    const host = field(request.body, 'host', MAX_HOST_NAME, false).trim();
+    if (role === 'reporter' && host === '')
+      throw new DashboardError(400, 'a reporter token is for one host: name the host');
+    if (role !== 'reporter' && host !== '')
+      throw new DashboardError(400, `a ${role} token is not bound to a host: leave the host empty`);
     try {
-      const created = await backend.createToken(role, name);
+      const created = await backend.createToken(role, name, host === '' ? undefined : host);
       // Shown on this answer only (no redirect): the secret must not travel in a URL or a cookie.
       return renderAdmin(request, reply, 0, created);
     } catch (e) {
@@ -670,6 +748,18 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
       return act(request, reply, `${base}/admin`, async () => {
         const t = await backend.revokeToken(id);
         return `token ${t.id} (${t.name}) is revoked`;
+      });
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: Form }>(
+    '/hosts/:name/forget',
+    { preHandler: adminAction },
+    async (request, reply) => {
+      const name = hostName(request.params.name);
+      return act(request, reply, `${base}/hosts`, async () => {
+        const { reports, tokensRevoked } = await backend.forgetHost(name);
+        return `host ${name} is forgotten: ${reports} report(s) deleted, ${tokensRevoked} reporter token(s) revoked`;
       });
     },
   );
