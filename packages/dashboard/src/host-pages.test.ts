@@ -66,7 +66,7 @@ describe('hosts page', () => {
     );
     assert.match(
       out,
-      /href="\/dashboard\/hosts" aria-current="page"\s*>all <span class="count">1,000<\/span>/,
+      /href="\/dashboard\/hosts"\s+aria-current="page"\s*>all <span class="count">1,000<\/span>/,
     );
     assert.match(out, /Hosts 1–1 of 1,000/);
     assert.match(out, /rel="next" href="\/dashboard\/hosts\?offset=100"/);
@@ -81,7 +81,7 @@ describe('hosts page', () => {
     assert.match(out, /href="\/dashboard\/hosts\?verdict=clean&amp;platform=debian%2Fbookworm%2Farm64"/);
     assert.match(
       out,
-      /rel="prev" href="\/dashboard\/hosts\?verdict=findings&amp;platform=debian%2Fbookworm%2Farm64"/,
+      /rel="prev"\s+href="\/dashboard\/hosts\?verdict=findings&amp;platform=debian%2Fbookworm%2Farm64"/,
     );
     assert.match(out, /<option value="debian\/bookworm\/arm64"\s+selected>/);
   });
@@ -119,7 +119,7 @@ describe('hosts page', () => {
     ).text;
     assert.ok(!out.includes('<script>window'), 'no script element from data');
     assert.ok(out.includes('&lt;script&gt;window.__pwned=1&lt;/script&gt;&quot;&#39;&amp;'));
-    assert.match(out, /href="\/dashboard\/hosts\/%3Cscript%3Ewindow.__pwned%3D1%3C%2Fscript%3E%22'%26"/);
+    assert.match(out, /href="\/dashboard\/hosts\/%3Cscript%3Ewindow.__pwned%3D1%3C%2Fscript%3E%22&#39;%26"/);
   });
 
   it('says why the list is empty', () => {
