@@ -293,6 +293,12 @@ export interface HostFilter {
   platform?: string;
 }
 
+/** A page of hosts in name order, by cursor like `GET /v1/hosts`: the hosts after `after`. */
+export interface HostsRequest extends HostFilter {
+  after?: string;
+  limit: number;
+}
+
 export interface HostsView {
   /** Hosts per verdict, within the platform filter (not the verdict filter): the page's tabs. */
   counts: Record<HostVerdict, number>;
@@ -300,7 +306,9 @@ export interface HostsView {
   platforms: string[];
   /** A host with no report for this long is stale. */
   staleAfterHours: number;
-  hosts: Page<HostSummary>;
+  hosts: HostSummary[];
+  /** More hosts follow: the next page's `after`. */
+  next?: string;
 }
 
 /** One finding of a report (the client's Finding, as the host sent it: untrusted text). */
@@ -411,7 +419,7 @@ export interface DashboardBackend {
   jobs(view: JobView, page: PageRequest): Promise<Page<JobRow>>;
   job(id: number): Promise<JobRow | undefined>;
   /** Hosts and their latest verdicts. A platform nobody reported gives an empty page, not an error. */
-  hosts(filter: HostFilter, page: PageRequest): Promise<HostsView>;
+  hosts(request: HostsRequest): Promise<HostsView>;
   host(name: string): Promise<HostDetail | undefined>;
   /** A stored report's JSON as the host sent it (validated on receipt). */
   hostReport(name: string, reportId: string): Promise<Uint8Array | undefined>;

@@ -4,10 +4,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type {
   DashboardBackend,
   HostDetail,
-  HostFilter,
   HostSummary,
   HostsView,
-  PageRequest,
+  HostsRequest,
   Principal,
   Role,
 } from './backend.js';
@@ -41,7 +40,8 @@ function hostsView(o: Partial<HostsView> = {}): HostsView {
     counts: { clean: 900, findings: 40, incomplete: 30, 'trust-failure': 5, stale: 25 },
     platforms: ['debian/bookworm/amd64', 'debian/bookworm/arm64'],
     staleAfterHours: 48,
-    hosts: { items: [summary('web-01')], offset: 0, limit: 100, total: 1000, hasMore: true },
+    hosts: [summary('web-01')],
+    next: 'web-01',
     ...o,
   };
 }
@@ -68,21 +68,27 @@ describe('hosts page', () => {
       out,
       /href="\/dashboard\/hosts"\s+aria-current="page"\s*>all <span class="count">1,000<\/span>/,
     );
-    assert.match(out, /Hosts 1–1 of 1,000/);
-    assert.match(out, /rel="next" href="\/dashboard\/hosts\?offset=100"/);
+    assert.match(visible(out), /1 of 1,000 hosts, from the first/);
+    assert.match(out, /rel="next" href="\/dashboard\/hosts\?after=web-01"/);
+    assert.doesNotMatch(out, /rel="first"/);
   });
 
-  it('keeps the platform in the verdict links and the verdict in the pager', () => {
-    const out = hostsPage(
-      view,
-      hostsView({ hosts: { items: [summary('a')], offset: 100, limit: 100, hasMore: true } }),
-      { verdict: 'findings', platform: 'debian/bookworm/arm64' },
-    ).text;
+  it('keeps the platform in the verdict links and the filters in the pager', () => {
+    const out = hostsPage(view, hostsView({ hosts: [summary('b')], next: 'b' }), {
+      verdict: 'findings',
+      platform: 'debian/bookworm/arm64',
+      after: 'a',
+    }).text;
     assert.match(out, /href="\/dashboard\/hosts\?verdict=clean&amp;platform=debian%2Fbookworm%2Farm64"/);
     assert.match(
       out,
-      /rel="prev"\s+href="\/dashboard\/hosts\?verdict=findings&amp;platform=debian%2Fbookworm%2Farm64"/,
+      /rel="first" href="\/dashboard\/hosts\?verdict=findings&amp;platform=debian%2Fbookworm%2Farm64"/,
     );
+    assert.match(
+      out,
+      /rel="next" href="\/dashboard\/hosts\?verdict=findings&amp;platform=debian%2Fbookworm%2Farm64&amp;after=b"/,
+    );
+    assert.match(visible(out), /1 of 40 hosts, after a/);
     assert.match(out, /<option value="debian\/bookworm\/arm64"\s+selected>/);
   });
 
@@ -95,11 +101,7 @@ describe('hosts page', () => {
       outdated: 7,
       unverified: 2,
     });
-    const out = hostsPage(
-      view,
-      hostsView({ hosts: { items: [h], offset: 0, limit: 100, hasMore: false } }),
-      {},
-    ).text;
+    const out = hostsPage(view, hostsView({ hosts: [h], next: undefined }), {}).text;
     const row = visible(/<tr>\s*<td data-label="Host".*?<\/tr>/s.exec(out)?.[0] ?? '');
     assert.equal(row, 'db-02 debian/bookworm/amd64 3 h ago findings modified 3 · unowned 1 800 2 7');
     assert.match(
@@ -112,18 +114,14 @@ describe('hosts page', () => {
 
   it('renders a hostile host name and platform as text', () => {
     const h = summary(HOSTILE, { platform: HOSTILE });
-    const out = hostsPage(
-      view,
-      hostsView({ platforms: [HOSTILE], hosts: { items: [h], offset: 0, limit: 100, hasMore: false } }),
-      { platform: HOSTILE },
-    ).text;
+    const out = hostsPage(view, hostsView({ platforms: [HOSTILE], hosts: [h] }), { platform: HOSTILE }).text;
     assert.ok(!out.includes('<script>window'), 'no script element from data');
     assert.ok(out.includes('&lt;script&gt;window.__pwned=1&lt;/script&gt;&quot;&#39;&amp;'));
     assert.match(out, /href="\/dashboard\/hosts\/%3Cscript%3Ewindow.__pwned%3D1%3C%2Fscript%3E%22&#39;%26"/);
   });
 
   it('says why the list is empty', () => {
-    const empty = hostsView({ hosts: { items: [], offset: 0, limit: 100, hasMore: false } });
+    const empty = hostsView({ hosts: [], next: undefined });
     assert.match(visible(hostsPage(view, empty, {}).text), /No host has reported yet/);
     assert.match(visible(hostsPage(view, empty, { verdict: 'stale' }).text), /No host stale\./);
   });
@@ -325,7 +323,7 @@ const SECRETS: Record<string, Principal> = {
 };
 
 interface Calls {
-  hosts: [HostFilter, PageRequest][];
+  hosts: HostsRequest[];
   forgotten: string[];
   created: [Role, string, string | undefined][];
 }
@@ -338,8 +336,8 @@ function fakeBackend(calls: Calls): DashboardBackend {
       const p = principal(id);
       return p === undefined ? undefined : { principal: p, binding: Buffer.alloc(32, id) };
     },
-    hosts: async (filter, page) => {
-      calls.hosts.push([filter, page]);
+    hosts: async (request) => {
+      calls.hosts.push(request);
       return hostsView();
     },
     host: async (name) => (name === 'web-01' ? detail() : undefined),
@@ -404,19 +402,16 @@ async function login(
 describe('host routes', () => {
   const calls = (): Calls => ({ hosts: [], forgotten: [], created: [] });
 
-  it('pass the verdict and platform filters and the page, and refuse an unknown verdict', async () => {
+  it('pass the verdict and platform filters and the cursor, and refuse an unknown verdict', async () => {
     const c = calls();
     const a = await app(c);
     const ok = await a.inject({
       method: 'GET',
-      url: '/dashboard/hosts?verdict=stale&platform=debian%2Fbookworm%2Farm64&offset=200',
+      url: '/dashboard/hosts?verdict=stale&platform=debian%2Fbookworm%2Farm64&after=host-0099',
     });
     assert.equal(ok.statusCode, 200);
     assert.deepEqual(c.hosts, [
-      [
-        { verdict: 'stale', platform: 'debian/bookworm/arm64' },
-        { offset: 200, limit: 100 },
-      ],
+      { verdict: 'stale', platform: 'debian/bookworm/arm64', after: 'host-0099', limit: 100 },
     ]);
     const bad = await a.inject({ method: 'GET', url: '/dashboard/hosts?verdict=%3Cb%3E' });
     assert.equal(bad.statusCode, 400);

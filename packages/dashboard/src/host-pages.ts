@@ -2,6 +2,7 @@ import type {
   Capped,
   HostBehind,
   HostDetail,
+  HostFilter,
   HostFinding,
   HostPackage,
   HostReportView,
@@ -116,7 +117,26 @@ function hostRow(v: View, h: HostSummary, verdict: HostVerdict | undefined): Htm
   </tr>`;
 }
 
-export function hostsPage(v: View, o: HostsView, filter: { verdict?: HostVerdict; platform?: string }): Html {
+/** First page / next page links (cursor paging, like `GET /v1/hosts`), and where the list stands. */
+function hostsPager(v: View, o: HostsView, filter: HostFilter & { after?: string }): Html {
+  const { verdict, platform, after } = filter;
+  const total =
+    verdict === undefined ? HOST_VERDICTS.reduce((s, x) => s + o.counts[x], 0) : o.counts[verdict];
+  const first =
+    after === undefined
+      ? ''
+      : html`<a rel="first" href="${url(`${v.base}/hosts`, { verdict, platform })}">⇤ First page</a>`;
+  const next =
+    o.next === undefined
+      ? ''
+      : html`<a rel="next" href="${url(`${v.base}/hosts`, { verdict, platform, after: o.next })}">Next →</a>`;
+  const from = after === undefined ? 'from the first' : html`after <strong>${after}</strong>`;
+  return html`<nav class="pager" aria-label="Pages of hosts">
+    <span>${formatCount(o.hosts.length)} of ${formatCount(total)} hosts, ${from}</span>${first}${next}
+  </nav>`;
+}
+
+export function hostsPage(v: View, o: HostsView, filter: HostFilter & { after?: string }): Html {
   const { verdict, platform } = filter;
   const what = [
     verdict === undefined ? '' : VERDICT_TEXT[verdict],
@@ -125,7 +145,7 @@ export function hostsPage(v: View, o: HostsView, filter: { verdict?: HostVerdict
     .filter((s) => s !== '')
     .join(' ');
   const body =
-    o.hosts.items.length === 0
+    o.hosts.length === 0
       ? html`<p>
           ${
             what === ''
@@ -145,9 +165,9 @@ export function hostsPage(v: View, o: HostsView, filter: { verdict?: HostVerdict
             ['Unverified', 'num'],
             ['Outdated', 'num'],
           ],
-          o.hosts.items.map((h) => hostRow(v, h, verdict)),
+          o.hosts.map((h) => hostRow(v, h, verdict)),
           what === '' ? 'Every host, by name' : `Hosts ${what}, by name`,
-        )}${pager(v, '/hosts', o.hosts, { verdict, platform }, 'Hosts')}`;
+        )}${hostsPager(v, o, filter)}`;
   return layout(
     v,
     'hosts',

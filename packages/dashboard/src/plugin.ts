@@ -481,11 +481,14 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     if (verdict !== undefined && !oneOf<HostVerdict>(verdict, HOST_VERDICTS))
       throw new DashboardError(400, `verdict must be one of ${HOST_VERDICTS.join(', ')}`);
     const platform = one(request.query, 'platform', 200) || undefined;
+    const after = one(request.query, 'after', MAX_HOST_NAME) || undefined;
     const filter = {
       ...(verdict === undefined ? {} : { verdict }),
       ...(platform === undefined ? {} : { platform }),
+      ...(after === undefined ? {} : { after }),
     };
-    const view = await backend.hosts(filter, { offset: offsetOf(request.query), limit: HOSTS_PAGE_SIZE });
+    const view = await backend.hosts({ ...filter, limit: HOSTS_PAGE_SIZE });
+
     return send(reply, hostsPage(state(request).view, view, filter));
   });
 
