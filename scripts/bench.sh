@@ -13,7 +13,8 @@
 #             concurrent whole-machine lookups from a load generator in another process
 #             (PostgreSQL: SYSATTEST_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
 #   dashboard every dashboard page on a big SQLite database (60,000 catalog entries, 1,000,000
-#             manifest file entries): server time and load time in headless Chromium (target < 1 s)
+#             manifest file entries, 1,000 hosts × 800 packages): server time and load time in
+#             headless Chromium (target < 1 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build --silent
