@@ -1,8 +1,14 @@
-import { PlatformError, SysattestError } from '@sysattest/core';
+import { HOST_VERDICTS as PROTOCOL_VERDICTS, PlatformError, SysattestError } from '@sysattest/core';
 import {
   DashboardError,
+  HOST_VERDICTS,
   type DashboardBackend,
   type FleetRow,
+  type HostBehind,
+  type HostDetail,
+  type HostsRequest,
+  type HostsView,
+  type PackageVersionRef,
   type HealthInfo,
   type HttpStats,
   type JobRow,
@@ -23,6 +29,7 @@ import {
   type UpgradeWindow,
 } from '@sysattest/dashboard';
 import { isStoreError, type GenerationJob, type Store } from '../store/index.js';
+import { hostReportView } from './host-report.js';
 import { EntryCache, filesPage, manifestFiles, sliceOf } from './manifest-files.js';
 import { UpgradesReports } from './upgrades.js';
 
@@ -75,6 +82,14 @@ async function refusing<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The dashboard declares the verdicts itself (it never imports core); this fails to compile the
+ * day the two lists differ.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const VERDICTS_AGREE: Same<typeof HOST_VERDICTS, typeof PROTOCOL_VERDICTS> = true;
+void VERDICTS_AGREE;
+
 /** A job as the pages show it (without the id of the manifest that completed it). */
 function jobRow(j: GenerationJob): JobRow {
   const { manifestId: _, ...row } = j;
@@ -123,8 +138,10 @@ export class StoreDashboardBackend implements DashboardBackend {
     return this.#store.platformsWithCatalog();
   }
 
-  fleet(): Promise<FleetRow[]> {
-    return this.#store.fleet();
+  /** The platforms' figures, each with the number of hosts whose latest report names it. */
+  async fleet(): Promise<FleetRow[]> {
+    const [rows, hosts] = await Promise.all([this.#store.fleet(), this.#store.hostsPerPlatform()]);
+    return rows.map((r) => ({ ...r, hosts: hosts.get(r.platform) ?? 0 }));
   }
 
   searchPackages(query: string, p: PageRequest): Promise<Page<PackageHit>> {
@@ -160,13 +177,58 @@ export class StoreDashboardBackend implements DashboardBackend {
     return { bytes: d.bytes, signature: d.signature, baseName: `${d.name}_${d.version}_${d.arch}` };
   }
 
+  /** The window's upgrades; each event of the page with the hosts still behind it. */
   async upgrades(
     window: UpgradeWindow,
     platform: string | undefined,
     p: PageRequest,
   ): Promise<UpgradesReport> {
     const { events, ...rest } = await this.#upgrades.report(window, platform);
-    return { ...rest, events: sliceOf(events, p) };
+    const page = sliceOf(events, p);
+    const behind = await this.#store.hostsBehindCounts(page.items);
+    return {
+      ...rest,
+      events: { ...page, items: page.items.map((e, i) => ({ ...e, hostsBehind: behind[i] ?? 0 })) },
+    };
+  }
+
+  // --- hosts ------------------------------------------------------------------------------------
+
+  async hosts(request: HostsRequest): Promise<HostsView> {
+    const { limit, ...filter } = request;
+    const [counts, platforms, page] = await Promise.all([
+      this.#store.hostVerdictCounts(request.platform),
+      this.#store.hostsPerPlatform(),
+      this.#store.hostsPage({ ...filter, limit }),
+    ]);
+    return {
+      counts,
+      platforms: [...platforms.keys()],
+      staleAfterHours: this.#store.hostPolicy().staleAfterSeconds / 3600,
+      hosts: page.hosts,
+      ...(page.next === undefined ? {} : { next: page.next }),
+    };
+  }
+
+  /** The host, its history, and its latest report as the page shows it (capped, host-report.ts). */
+  async host(name: string): Promise<HostDetail | undefined> {
+    const detail = await this.#store.hostDetail(name);
+    if (detail === undefined) return undefined;
+    const latest = detail.history[0];
+    const report = latest === undefined ? undefined : await this.#store.hostReport(name, latest.reportId);
+    return {
+      ...detail,
+      ...(latest === undefined || report === undefined ? {} : { latest: hostReportView(latest, report) }),
+    };
+  }
+
+  async hostReport(name: string, reportId: string): Promise<Uint8Array | undefined> {
+    const report = await this.#store.hostReport(name, reportId);
+    return report === undefined ? undefined : Buffer.from(`${JSON.stringify(report, null, 2)}\n`);
+  }
+
+  hostsBehind(ref: PackageVersionRef, p: PageRequest): Promise<Page<HostBehind>> {
+    return this.#store.hostsBehind(ref, p);
   }
 
   #http(): HttpStats | undefined {
@@ -249,8 +311,8 @@ export class StoreDashboardBackend implements DashboardBackend {
     return refusing(() => this.#store.untrackPackages(platform, [name], 'config'));
   }
 
-  createToken(role: Role, name: string): Promise<{ id: number; secret: string }> {
-    return refusing(() => this.#store.createToken(role, name));
+  createToken(role: Role, name: string, host?: string): Promise<{ id: number; secret: string }> {
+    return refusing(() => this.#store.createToken(role, name, host));
   }
 
   revokeToken(id: number): Promise<TokenRow> {
@@ -266,5 +328,9 @@ export class StoreDashboardBackend implements DashboardBackend {
 
   distrustKey(fingerprint: string): Promise<void> {
     return refusing(() => this.#store.removeTrustedKey(fingerprint.toUpperCase()));
+  }
+
+  forgetHost(name: string): Promise<{ reports: number; tokensRevoked: number }> {
+    return refusing(() => this.#store.forgetHost(name));
   }
 }

@@ -10,6 +10,8 @@ import type {
 import type {
   FleetRow,
   HealthInfo,
+  HostBehind,
+  PackageVersionRef,
   JobView,
   ManifestSummary,
   PackageHit,
@@ -104,6 +106,8 @@ import {
   workers,
   type ReadContext,
 } from './read-model/index.js';
+import { hostsPerPlatform, hostVerdictCounts } from './read-model/host-counts.js';
+import { hostsBehind, hostsBehindCounts, type UpgradeRef } from './read-model/host-upgrades.js';
 import { databaseBytes, storeStats, type StoreStats } from './stats.js';
 import { StoreError } from './store-error.js';
 import {
@@ -551,5 +555,27 @@ export class Store {
     limit?: number;
   }): Promise<HostRunning[]> {
     return hostsRunning(this.#read, query);
+  }
+
+  // --- read model: the dashboard's host figures (read-model/host-counts.ts, host-upgrades.ts) --
+
+  /** Hosts per verdict now, on one platform or all. */
+  hostVerdictCounts(platform?: string): Promise<Record<HostVerdict, number>> {
+    return hostVerdictCounts(this.#read, platform);
+  }
+
+  /** Hosts per platform their latest report names, by platform. */
+  hostsPerPlatform(): Promise<Map<string, number>> {
+    return hostsPerPlatform(this.#read);
+  }
+
+  /** Per upgrade, the hosts on its platform that run the package older than its new version. */
+  hostsBehindCounts(upgrades: readonly UpgradeRef[]): Promise<number[]> {
+    return hostsBehindCounts(this.#read, upgrades);
+  }
+
+  /** The hosts that run a package older than a version, by name. */
+  hostsBehind(ref: PackageVersionRef, page: PageRequest): Promise<Page<HostBehind>> {
+    return hostsBehind(this.#read, ref, page);
   }
 }

@@ -1,15 +1,17 @@
 /**
- * Test and bench support: a simulated fleet of hosts, each sending verify reports the way
- * `sysattest verify --report` does (reports with consistent summaries, sorted findings), recorded
- * through the store's own write path.
+ * Test and bench support: a simulated fleet for the dashboard's pages — hosts whose reports carry
+ * every verdict, outdated packages at the version before an upgrade, a history, and markup in
+ * finding paths and notes — recorded through the store's own write path. Reports are made by
+ * testkit/hosts.ts makeReport (summaries counted from the lists, as the client writes them).
  */
 import { randomUUID } from 'node:crypto';
+import type { Store } from '../store/index.js';
+import { makeReport } from './hosts.js';
 import {
   FINDING_CLASSES,
   exitCodeOf,
   verdictOfReport,
   type Finding,
-  type FindingClass,
   type PackageResult,
   type VerifyReport,
 } from '@sysattest/core';
@@ -37,8 +39,10 @@ export interface SimulatedReportOptions {
   platform: string;
   packages: readonly FleetPackage[];
   verdict: ReportedVerdict;
-  /** Run an `olderVersion` of every n-th package that has one (0: none). */
+  /** Run the `olderVersion` of every n-th package that has one (0: none). */
   behindEvery?: number;
+  /** And of these packages. */
+  behind?: ReadonlySet<string>;
   /** Put HOSTILE_FINDING_PATH and HOSTILE_NOTE in the report. */
   hostile?: boolean;
   /** Modified files in a `findings` report (default 3). */
@@ -98,7 +102,9 @@ function sortFindings(findings: Finding[]): Finding[] {
 /** A report with the given verdict whose summary agrees with its lists (the server checks it). */
 export function simulatedReport(o: SimulatedReportOptions): VerifyReport {
   const every = o.behindEvery ?? 0;
-  const packages = o.packages.map((p, i) => packageResult(p, every > 0 && i % every === 0));
+  const packages = o.packages.map((p, i) =>
+    packageResult(p, (every > 0 && i % every === 0) || o.behind?.has(p.name) === true),
+  );
   const findings: Finding[] = packages.filter((p) => p.newestVersion !== p.version).map(outdatedFinding);
   const hostile = o.hostile === true;
   if (o.verdict === 'findings') {
@@ -140,34 +146,10 @@ export function simulatedReport(o: SimulatedReportOptions): VerifyReport {
     }
     delete victim.signer;
   }
-  sortFindings(findings);
-  const findingsByClass = Object.fromEntries(FINDING_CLASSES.map((c) => [c, 0])) as Record<
-    FindingClass,
-    number
-  >;
-  for (const f of findings) findingsByClass[f.class]++;
-  const unverified = packages.filter((p) => p.status === 'unverified').length;
-  const report: VerifyReport = {
-    schema: 'sysattest.verify-report',
-    schemaVersion: 1,
-    root: '/',
+  const report = makeReport(packages, sortFindings(findings), {
     platform: o.platform,
-    summary: {
-      packages: packages.length,
-      verified: packages.filter((p) => p.status === 'verified').length,
-      unverified,
-      unverifiedByReason: unverified > 0 ? { 'foreign-origin': unverified } : {},
-      badSignature: packages.filter((p) => p.status === 'bad-signature').length,
-      filesChecked: packages.length * 40,
-      failures: findings.filter((f) => f.failure).length,
-      findingsByClass,
-      durationMs: 4000,
-    },
-    findings,
-    packages,
-    catalogs: [],
     notes: hostile ? [HOSTILE_NOTE] : [],
-  };
+  });
   const got = verdictOfReport(report);
   if (got !== o.verdict)
     throw new Error(`testkit: a ${o.verdict} report came out ${got} (exit ${exitCodeOf(report)})`);
@@ -188,4 +170,72 @@ export function fleetVerdict(i: number): ReportedVerdict | 'stale' {
   if (r < 96) return 'incomplete';
   if (r < 97) return 'trust-failure';
   return 'stale';
+}
+
+export interface SimulatedFleetOptions {
+  platform: string;
+  hosts: number;
+  packages: readonly FleetPackage[];
+  /** Host names: `${prefix}${index, 4 digits}` (default `host-`). */
+  prefix?: string;
+  /** Packages host i runs at their older version (default: none). */
+  behind?: (host: number) => ReadonlySet<string>;
+  /**
+   * Sets the store's clock skew in seconds (the store is opened with `now: () => Date.now() + skew`):
+   * stale hosts (fleetVerdict) report with the clock put back past `staleAfterSeconds`. Without it
+   * no host is stale (they report clean).
+   */
+  skew?: (seconds: number) => void;
+  /** Extra reports before the latest, for a history (host i gets `history(i)` older ones). */
+  history?: (host: number) => number;
+  /** Hosts whose latest report carries HOSTILE_FINDING_PATH and HOSTILE_NOTE. */
+  hostile?: (host: number) => boolean;
+}
+
+export interface SimulatedHost {
+  name: string;
+  verdict: ReportedVerdict | 'stale';
+  reportId: string;
+  tokenId: number;
+}
+
+/**
+ * A fleet recorded through the store's own write path (`recordReport`, as `POST /v1/reports`
+ * does), each host with its reporter token. Verdicts follow fleetVerdict.
+ */
+export async function seedSimulatedFleet(store: Store, o: SimulatedFleetOptions): Promise<SimulatedHost[]> {
+  const staleAfter = store.hostPolicy().staleAfterSeconds;
+  const out: SimulatedHost[] = [];
+  for (let i = 0; i < o.hosts; i++) {
+    const name = `${o.prefix ?? 'host-'}${String(i).padStart(4, '0')}`;
+    const planned = fleetVerdict(i);
+    const stale = planned === 'stale' && o.skew !== undefined;
+    const verdict: ReportedVerdict = planned === 'stale' ? 'clean' : planned;
+    const token = await store.createToken('reporter', `reporter ${name}`, name);
+    const record = async (v: ReportedVerdict, hostile: boolean): Promise<string> => {
+      const reportId = newReportId();
+      const report = simulatedReport({
+        platform: o.platform,
+        packages: o.packages,
+        verdict: v,
+        hostile,
+        ...(o.behind === undefined ? {} : { behind: o.behind(i) }),
+      });
+      const outcome = await store.recordReport({ tokenId: token.id, host: name, reportId, report });
+      if (outcome.kind !== 'stored')
+        throw new Error(`testkit: ${name}'s report was not stored (${outcome.kind})`);
+      return reportId;
+    };
+    const older = o.history?.(i) ?? 0;
+    // Older reports first, a day apart; the latest last, so the store's latest is the one planned.
+    for (let h = older; h >= 1; h--) {
+      o.skew?.(-(stale ? staleAfter + 3600 : 0) - h * 86_400);
+      await record(h % 2 === 0 ? 'clean' : 'findings', false);
+    }
+    o.skew?.(stale ? -(staleAfter + 3600) : 0);
+    const reportId = await record(verdict, o.hostile?.(i) === true);
+    o.skew?.(0);
+    out.push({ name, verdict: stale ? 'stale' : verdict, reportId, tokenId: token.id });
+  }
+  return out;
 }
