@@ -192,8 +192,10 @@ function findingRow(f: HostFinding): Html {
   const change =
     f.expected === undefined && f.actual === undefined
       ? ''
-      : html`${f.attribute === undefined ? '' : html`${f.attribute}: `}<code>${f.expected ?? '—'}</code> →
-          <code>${f.actual ?? '—'}</code>`;
+      : html`${f.attribute === undefined ? '' : html`${f.attribute}: `}<code class="hash"
+            >${f.expected ?? '—'}</code
+          >
+          → <code class="hash">${f.actual ?? '—'}</code>`;
   return html`<tr>
     ${td('What', findingWhat(f))}${td('Change', change)}${td(
       'Detail',

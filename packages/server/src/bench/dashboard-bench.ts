@@ -3,7 +3,10 @@
  * with 60,000 catalog entries (55,000 packages, 5,000 of them upgraded over the last 30 days,
  * 31 snapshots) and 1,000,000 manifest file entries (9,800 manifests of 100 files, bulk-loaded,
  * plus one real signed 20,000-file manifest ingested through the store), 10,000 tracked packages,
- * ~72,000 jobs in every state, on an SQLite file (the default store).
+ * ~72,000 jobs in every state, on an SQLite file (the default store); and a fleet of 1,000 hosts
+ * with 800 packages each (the platform's first 800, each host 80 of them at the version before the
+ * upgrade), 3 % stale, some with a history, recorded through the store's own write path as
+ * `POST /v1/reports` does.
  *
  * Each page is timed twice: server time (fastify inject: the first, cold request, and the median of
  * the 5 after it) and browser load time in Debian's headless Chromium (navigation start to the load event, median of 3).
@@ -22,6 +25,7 @@ import { buildApp } from '../http/index.js';
 import { openStore } from '../store/index.js';
 import { TestGenerator, type TestFile } from '../store/store-testkit.js';
 import { launchChromium } from '../dashboard/dashboard-browser.js';
+import { seedSimulatedFleet, type FleetPackage } from '../testkit/simulated-fleet.js';
 
 const { values: args } = parseArgs({
   options: { json: { type: 'boolean', default: false }, keep: { type: 'string' } },
@@ -38,6 +42,8 @@ const BULK_MANIFESTS = 9_800;
 const FILES_PER_MANIFEST = 100;
 const BIG_MANIFEST_FILES = 20_000;
 const TARGET_MS = 1000;
+const HOSTS = 1000;
+const HOST_PACKAGES = 800;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -89,6 +95,12 @@ const WORDS = [
   'yaml',
   'zstd',
 ];
+
+/** The i-th package's version before the upgrade and now (the first UPGRADED were upgraded). */
+function versionsOf(i: number): { old: string; now: string } {
+  const old = `${1 + (i % 7)}.${i % 13}.${i % 5}-1`;
+  return { old, now: i < UPGRADED ? `${old}+deb12u1` : old };
+}
 
 function packageName(i: number): string {
   if (i < REAL.length) return REAL[i] as string;
@@ -145,8 +157,7 @@ function bulkLoad(file: string, now: number): { snapshotTimes: string[] } {
     for (let i = 0; i < PACKAGES; i++) {
       const name = packageName(i);
       const upgraded = i < UPGRADED;
-      const oldVersion = `${1 + (i % 7)}.${i % 13}.${i % 5}-1`;
-      const newVersion = upgraded ? `${1 + (i % 7)}.${i % 13}.${i % 5}-1+deb12u1` : oldVersion;
+      const { old: oldVersion, now: newVersion } = versionsOf(i);
       const id = Number(pkg.run(platformId, name, 'amd64', newVersion).lastInsertRowid);
       packageIds.push(id);
       newest.push(newVersion);
@@ -404,7 +415,9 @@ async function main(): Promise<void> {
   bulkLoad(file, now);
   log(`bulk load: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const store = await openStore(file);
+  // The clock is skewed while the fleet's stale hosts report (in the past); 0 otherwise.
+  let skew = 0;
+  const store = await openStore(file, { now: () => new Date(Date.now() + skew * 1000) });
   const gen = await TestGenerator.create('dashboard bench');
   await store.addTrustedKey(gen.armoredPublicKey);
   const files: TestFile[] = Array.from({ length: BIG_MANIFEST_FILES }, (_, f) => ({
@@ -418,6 +431,28 @@ async function main(): Promise<void> {
     `big signed manifest (${BIG_MANIFEST_FILES} files) signed and ingested: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   const admin = (await store.createToken('admin', 'bench admin')).secret;
+
+  const fleetPackages: FleetPackage[] = Array.from({ length: HOST_PACKAGES }, (_, i) => {
+    const v = versionsOf(i);
+    return { name: packageName(i), arch: 'amd64', version: v.now, newestVersion: v.now, olderVersion: v.old };
+  });
+  t0 = performance.now();
+  const hosts = await seedSimulatedFleet(store, {
+    platform: PLATFORM,
+    hosts: HOSTS,
+    packages: fleetPackages,
+    skew: (s) => {
+      skew = s;
+    },
+    // Host h runs every tenth package from h on at its old version: 80 outdated packages a host.
+    behind: (h) => new Set(fleetPackages.filter((_, i) => (i + h) % 10 === 0).map((p) => p.name)),
+    history: (h) => (h % 100 === 85 ? 20 : 0),
+  });
+  const reports = HOSTS + hosts.filter((_, h) => h % 100 === 85).length * 20;
+  log(
+    `fleet: ${HOSTS} hosts × ${HOST_PACKAGES} packages, ${reports} reports recorded through the store: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const behindRef = { platform: PLATFORM, name: packageName(10), arch: 'amd64', version: versionsOf(10).now };
 
   const counts = await store.stats();
   const platform = counts.platforms.find((p) => p.platform === PLATFORM);
@@ -464,6 +499,14 @@ async function main(): Promise<void> {
     ['jobs: history, deep page', '/dashboard/jobs?view=history&offset=50000'],
     ['jobs: failures', '/dashboard/jobs?view=failures'],
     ['admin (tracked packages, tokens, keys)', '/dashboard/admin'],
+    ['hosts', '/dashboard/hosts'],
+    ['hosts: after host-0899', '/dashboard/hosts?after=host-0899'],
+    ['hosts: findings', '/dashboard/hosts?verdict=findings'],
+    ['hosts: stale', '/dashboard/hosts?verdict=stale'],
+    ['hosts: platform', `/dashboard/hosts?platform=${encodeURIComponent(PLATFORM)}`],
+    ['host: findings, 21 reports', '/dashboard/hosts/host-0085'],
+    ['host: clean', '/dashboard/hosts/host-0001'],
+    ['upgrades: hosts behind one', `/dashboard/upgrades/hosts?${new URLSearchParams(behindRef).toString()}`],
   ];
 
   const results: {

@@ -19,7 +19,15 @@ import { openStore, type Store } from '../store/index.js';
 import { TestGenerator, createTestDatabase, type TestDatabase } from '../store/store-testkit.js';
 import { launchChromium } from './dashboard-browser.js';
 import {
+  HOSTILE_FINDING_PATH,
+  HOSTILE_NOTE,
+  seedSimulatedFleet,
+  type FleetPackage,
+  type SimulatedHost,
+} from '../testkit/simulated-fleet.js';
+import {
   AMD64,
+  ARM64,
   DASHBOARD_STORE_OPTIONS,
   HOSTILE_LOG,
   HOSTILE_PATH,
@@ -28,6 +36,27 @@ import {
 } from '../store/read-model/read-model-fixture.js';
 
 const SESSION_SECRET = Buffer.alloc(32, 3);
+
+/** The simulated fleet: 120 hosts (two pages of 100) on amd64 with the fixture's packages and more. */
+const HOSTS = 120;
+const FLEET_PACKAGES: FleetPackage[] = [
+  { name: 'bash', arch: 'amd64', version: '5.2.15-2+b2', newestVersion: '5.2.15-2+b2' },
+  { name: 'coreutils', arch: 'amd64', version: '9.1-1', newestVersion: '9.1-1' },
+  {
+    name: 'openssl',
+    arch: 'amd64',
+    version: '3.0.15-1~deb12u1',
+    newestVersion: '3.0.15-1~deb12u1',
+    olderVersion: '3.0.13-1~deb12u1',
+  },
+  { name: 'tzdata', arch: 'all', version: '2024a-0+deb12u1', newestVersion: '2024a-0+deb12u1' },
+  ...Array.from({ length: 36 }, (_, i) => ({
+    name: `lib-fleet${i}`,
+    arch: 'amd64',
+    version: `1.${i}-1`,
+    newestVersion: `1.${i}-1`,
+  })),
+];
 
 const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/dashboard/', import.meta.url));
 
@@ -43,12 +72,30 @@ describe('dashboard in Chromium (SQLite file)', () => {
   let fx: Fixture;
   let adminSecret: string;
   let readerSecret: string;
+  let hosts: SimulatedHost[];
+  /** The store's clock skew (seconds): the fleet's stale hosts report in the past. */
+  let skew = 0;
 
   before(async () => {
     db = await createTestDatabase('sqlite');
-    store = await openStore(db.url, DASHBOARD_STORE_OPTIONS);
+    store = await openStore(db.url, {
+      ...DASHBOARD_STORE_OPTIONS,
+      now: () => new Date(Date.now() + skew * 1000),
+    });
     gen = await TestGenerator.create();
     fx = await seedDashboardStore(store, gen, new Date());
+    hosts = await seedSimulatedFleet(store, {
+      platform: AMD64,
+      hosts: HOSTS,
+      packages: FLEET_PACKAGES,
+      skew: (s) => {
+        skew = s;
+      },
+      // Every third host still runs openssl 3.0.13 (the fixture's catalog moved to 3.0.15 2 h ago).
+      behind: (i) => new Set(i % 3 === 0 ? ['openssl'] : []),
+      history: (i) => (i === 85 ? 3 : 0),
+      hostile: (i) => i === 85,
+    });
     adminSecret = (await store.createToken('admin', 'browser admin')).secret;
     readerSecret = (await store.createToken('reader', 'browser reader')).secret;
     app = buildApp({ store });
@@ -313,6 +360,135 @@ describe('dashboard in Chromium (SQLite file)', () => {
     );
   });
 
+  it('hosts: verdict counts as links, filters by verdict and platform, pages 120 hosts', async () => {
+    await page.goto(`${origin}/dashboard/hosts`);
+    const expected = { clean: 0, findings: 0, incomplete: 0, 'trust-failure': 0, stale: 0 };
+    for (const h of hosts) expected[h.verdict]++;
+    assert.ok(expected.stale > 0 && expected.findings > 0 && expected['trust-failure'] > 0);
+    const tabs = (await text('ul.verdicts')).trim();
+    assert.equal(
+      tabs,
+      `all ${HOSTS} clean ${expected.clean} findings ${expected.findings} incomplete ${expected.incomplete} trust failure ${expected['trust-failure']} stale ${expected.stale}`,
+    );
+    assert.equal(await page.locator('main tbody tr').count(), 100, 'a page holds 100 hosts');
+    await shot('hosts');
+    await page.click('a[rel="next"]');
+    await page.waitForURL(/after=host-0099/);
+    assert.equal(await page.locator('main tbody tr').count(), HOSTS - 100);
+    assert.match(await row('host-0119').innerText(), /host-0119/);
+
+    await page.click('ul.verdicts a:has-text("findings")');
+    await page.waitForURL(/\/dashboard\/hosts\?verdict=findings$/);
+    const verdicts = await page.locator('main tbody td[data-label="Verdict"]').allInnerTexts();
+    assert.equal(verdicts.length, expected.findings);
+    assert.ok(verdicts.every((v) => v.trim() === 'findings'));
+    const findings = await row('host-0085').innerText();
+    assert.match(findings, /modified 3 · unowned 1/);
+    assert.match(findings, /(\d+ (s|min) ago)/, 'the last report, relative');
+    const title = await row('host-0085').locator('time').getAttribute('title');
+    assert.match(title ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d UTC \(/, 'the exact time on hover');
+
+    await page.goto(`${origin}/dashboard/hosts?verdict=stale`);
+    const stale = await page.locator('main tbody td[data-label="Host"]').allInnerTexts();
+    assert.deepEqual(
+      stale.map((s) => s.trim()),
+      hosts.filter((h) => h.verdict === 'stale').map((h) => h.name),
+    );
+    assert.match(await text('main tbody'), /2 d 1 h ago/);
+    await page.goto(`${origin}/dashboard/hosts?platform=${encodeURIComponent(ARM64)}`);
+    assert.match(await text('main'), /No host on debian\/bookworm\/arm64\./);
+  });
+
+  it('a host page: the host’s claim, findings by class shown as text, packages, history, its report', async () => {
+    await page.goto(`${origin}/dashboard/hosts/host-0085`);
+    assert.equal(await page.title(), 'Host host-0085 · sysattest');
+    assert.match(await text('p.claim'), /This is the host's own claim/);
+    const modified = await text('section[aria-label="modified"]');
+    assert.match(modified, /Modified content \(3\) 3 failing/);
+    assert.ok(modified.includes(HOSTILE_FINDING_PATH), 'a finding path with markup is shown as text');
+    assert.match(await text('section[aria-label="unowned"]'), /\/usr\/local\/sbin\/backdoor/);
+    assert.ok((await text('main')).includes(HOSTILE_NOTE));
+    assert.equal(await page.evaluate('window.__pwned'), undefined);
+    const history = await page.locator('main table').last().locator('tbody tr').allInnerTexts();
+    assert.equal(history.length, 4, 'the latest and three older reports');
+    assert.match(history[0] as string, /findings/);
+    await shot('host');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('dd a', { hasText: 'the report as JSON' }).click(),
+    ]);
+    const report = JSON.parse(fs.readFileSync(await download.path(), 'utf8')) as {
+      findings: { path?: string }[];
+    };
+    assert.ok(report.findings.some((f) => f.path === HOSTILE_FINDING_PATH));
+
+    await page.goto(`${origin}/dashboard/hosts/host-0003`);
+    assert.match(
+      await text('main'),
+      /Outdated packages \(1\) .*openssl \(amd64\) 3\.0\.13-1~deb12u1 3\.0\.15-1~deb12u1/,
+    );
+    const incomplete = hosts.find((h) => h.verdict === 'incomplete') as SimulatedHost;
+    await page.goto(`${origin}/dashboard/hosts/${incomplete.name}`);
+    assert.match(
+      await text('main'),
+      /Unverified packages \(1\) .*lib-fleet35 \(amd64\) 1\.35-1 unverified foreign-origin \(origin Docker\)/,
+    );
+    assert.equal((await page.goto(`${origin}/dashboard/hosts/no-such-host`))?.status(), 404);
+  });
+
+  it('the fleet links each platform to its hosts; upgrades count the hosts still behind', async () => {
+    await page.goto(`${origin}/dashboard/`);
+    await row(AMD64)
+      .locator('a', { hasText: `${HOSTS} hosts` })
+      .click();
+    await page.waitForURL(/\/dashboard\/hosts\?platform=debian%2Fbookworm%2Famd64$/);
+    assert.equal(await page.locator('main tbody tr').count(), 100);
+
+    await page.goto(`${origin}/dashboard/upgrades?window=24h`);
+    const behind = hosts.filter((_, i) => i % 3 === 0).map((h) => h.name);
+    const upgrade = row('3.0.15-1~deb12u1');
+    assert.equal(
+      (await upgrade.locator('td[data-label="Hosts behind"]').innerText()).trim(),
+      String(behind.length),
+    );
+    await upgrade.locator('td[data-label="Hosts behind"] a').click();
+    await page.waitForURL(/\/dashboard\/upgrades\/hosts\?/);
+    const listed = await page.locator('main tbody td[data-label="Host"]').allInnerTexts();
+    assert.deepEqual(
+      listed.map((s) => s.trim()),
+      behind,
+    );
+    assert.match(await row('host-0000').innerText(), /3\.0\.13-1~deb12u1/);
+    await shot('hosts-behind');
+  });
+
+  it('an admin creates a reporter token bound to a host, revokes it, and forgets a host', async () => {
+    await page.goto(`${origin}/dashboard/admin`);
+    await page.fill('#token-name', 'web timer');
+    await page.selectOption('#token-role', 'reporter');
+    await page.fill('#token-host', 'host-0042');
+    await page.click('button:text-is("Create token")');
+    const secret = (await page.locator('#new-secret').innerText()).trim();
+    const created = await store.authenticate(secret);
+    assert.equal(created?.role, 'reporter');
+    assert.match(await row('web timer').innerText(), /reporter for host-0042/);
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`button[aria-label="Revoke token ${created?.id} (web timer)"]`);
+    await page.waitForURL(`${origin}/dashboard/admin`);
+    assert.equal(await store.authenticate(secret), undefined);
+
+    await page.goto(`${origin}/dashboard/hosts/host-0007`);
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button[aria-label="Forget host host-0007"]');
+    await page.waitForURL(`${origin}/dashboard/hosts`);
+    assert.match(
+      await page.locator('.flash').innerText(),
+      /host host-0007 is forgotten: 1 report\(s\) deleted, 1 reporter token\(s\) revoked/,
+    );
+    assert.equal(await store.hostDetail('host-0007'), undefined);
+    assert.equal((await page.goto(`${origin}/dashboard/hosts/host-0007`))?.status(), 404);
+  });
+
   it('works on a narrow screen and from the keyboard', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
@@ -320,6 +496,8 @@ describe('dashboard in Chromium (SQLite file)', () => {
         ['fleet-narrow', '/dashboard/'],
         ['package-narrow', '/dashboard/packages/openssl'],
         ['jobs-narrow', '/dashboard/jobs?view=failures'],
+        ['hosts-narrow', '/dashboard/hosts'],
+        ['host-narrow', '/dashboard/hosts/host-0085'],
       ] as const) {
         await page.goto(`${origin}${url}`);
         const overflow = Number(
