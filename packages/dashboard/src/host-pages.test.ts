@@ -9,9 +9,11 @@ import type {
   HostsRequest,
   Principal,
   Role,
+  TokenRow,
 } from './backend.js';
 import { DashboardError } from './backend.js';
 import { hostPage, hostsBehindPage, hostsPage } from './host-pages.js';
+import { adminPage } from './pages.js';
 import { dashboardPlugin } from './plugin.js';
 
 const NOW = new Date('2026-12-06T12:00:00Z');
@@ -287,6 +289,44 @@ describe('host page', () => {
     const d = detail();
     const clean = { ...d, latest: { ...d.latest!, findings: [] } };
     assert.match(visible(hostPage(view, clean).text), /no findings every checked file matched/);
+  });
+});
+
+describe('tokens of a fleet', () => {
+  const token = (id: number, o: Partial<TokenRow> = {}): TokenRow => ({
+    id,
+    name: `t${id}`,
+    role: 'reporter',
+    host: `host-${String(id).padStart(4, '0')}`,
+    createdAt: '2026-12-01T00:00:00.000Z',
+    ...o,
+  });
+
+  it('the admin page pages reporter tokens apart from the others', () => {
+    const admin = { ...view, principal: { tokenId: 1, name: 'root', role: 'admin' as const }, csrf: 'C' };
+    const reporters = Array.from({ length: 120 }, (_, i) => token(i + 10));
+    const out = adminPage(admin, {
+      platforms: [],
+      tokens: [token(1, { role: 'admin', name: 'root' })],
+      reporters: { items: reporters.slice(50, 100), offset: 50, limit: 50, total: 120, hasMore: true },
+      keys: [],
+      tracked: { items: [], offset: 0, limit: 50, hasMore: false },
+      canSync: false,
+    }).text;
+    assert.equal((out.match(/action="\/dashboard\/tokens\/\d+\/revoke"/g) ?? []).length, 51);
+    assert.match(visible(out), /Reporter tokens \(120\)/);
+    assert.match(out, /rel="next" href="\/dashboard\/admin\?reporters=100"/);
+    assert.match(out, /rel="prev"\s+href="\/dashboard\/admin"/);
+    assert.match(out, /reporter for <a href="\/dashboard\/hosts\/host-0060">host-0060<\/a>/);
+    assert.doesNotMatch(out, /host-0009"|host-0110"/, 'only this page of reporter tokens');
+  });
+
+  it('a host page lists its reporter tokens for an admin, each revoked back to the host', () => {
+    const admin = { ...view, principal: { tokenId: 1, name: 'root', role: 'admin' as const }, csrf: 'C' };
+    const out = hostPage(admin, detail(), [token(7, { host: 'web-01' })]).text;
+    assert.match(out, /action="\/dashboard\/tokens\/7\/revoke"/);
+    assert.match(out, /name="back" value="\/hosts\/web-01"/);
+    assert.doesNotMatch(hostPage(view, detail()).text, /Reporter tokens/);
   });
 });
 

@@ -11,11 +11,13 @@ import type {
   HostsView,
   Page,
   PackageVersionRef,
+  TokenRow,
 } from './backend.js';
 import { HOST_VERDICTS } from './backend.js';
 import { ago, formatCount, formatTime } from './format.js';
 import { html, url, type Html } from './html.js';
 import { badge, form, isAdmin, layout, pager, table, td, time, type View } from './layout.js';
+import { tokensTable } from './pages.js';
 
 const enc = encodeURIComponent;
 
@@ -283,7 +285,11 @@ function forgetForm(v: View, name: string): Html | string {
   );
 }
 
-export function hostPage(v: View, d: HostDetail): Html {
+/**
+ * A host's page. `tokens`: its reporter tokens, given to an admin only (revocable here; forgetting
+ * the host revokes them all).
+ */
+export function hostPage(v: View, d: HostDetail, tokens?: readonly TokenRow[]): Html {
   const h = d.host;
   const r = d.latest;
   const reportLink =
@@ -358,7 +364,16 @@ export function hostPage(v: View, d: HostDetail): Html {
     `Host ${h.name}`,
     html`${claim}${facts}${forgetForm(v, h.name)}${latest}
       <h2>History of verdicts</h2>
-      ${historyTable(v, h.name, d)}`,
+      ${historyTable(v, h.name, d)}${
+        tokens === undefined
+          ? ''
+          : html`<h2>Reporter tokens</h2>
+              ${
+                tokens.length === 0
+                  ? html`<p>No reporter token names this host (Admin → Tokens makes one).</p>`
+                  : tokensTable(v, tokens, hostPath(h.name))
+              }`
+      }`,
   );
 }
 

@@ -96,6 +96,8 @@ export function pager<T>(
   page: Page<T>,
   query: Record<string, string | undefined>,
   noun: string,
+  /** The query parameter that holds the offset (a page with two lists names them apart). */
+  param = 'offset',
 ): Html {
   const first = page.items.length === 0 ? 0 : page.offset + 1;
   const last = page.offset + page.items.length;
@@ -104,12 +106,12 @@ export function pager<T>(
     page.offset > 0
       ? html`<a
           rel="prev"
-          href="${url(`${v.base}${path}`, { ...query, offset: Math.max(0, page.offset - page.limit) || undefined })}"
+          href="${url(`${v.base}${path}`, { ...query, [param]: Math.max(0, page.offset - page.limit) || undefined })}"
           >← Previous</a
         >`
       : '';
   const next = page.hasMore
-    ? html`<a rel="next" href="${url(`${v.base}${path}`, { ...query, offset: page.offset + page.limit })}"
+    ? html`<a rel="next" href="${url(`${v.base}${path}`, { ...query, [param]: page.offset + page.limit })}"
         >Next →</a
       >`
     : '';

@@ -711,11 +711,55 @@ export function errorPage(v: View, status: number, message: string): Html {
   );
 }
 
+/** Tokens with their role (a reporter's host linked) and a revoke button; `back`: where to return. */
+export function tokensTable(v: View, tokens: readonly TokenRow[], back: string): Html {
+  return table(
+    ['Id', 'Name', 'Role', 'Created', 'State', 'Action'],
+    tokens.map(
+      (t) =>
+        html`<tr>
+          ${td('Id', String(t.id))}${td('Name', t.name)}${td(
+            'Role',
+            t.host === undefined
+              ? t.role
+              : html`${t.role} for <a href="${v.base}/hosts/${enc(t.host)}">${t.host}</a>`,
+          )}${td('Created', time(t.createdAt, formatTime(t.createdAt)))}${td(
+            'State',
+            t.revokedAt === undefined
+              ? badge('ok', 'active')
+              : html`${badge('muted', 'revoked')} ${time(t.revokedAt, formatTime(t.revokedAt))}`,
+          )}${td(
+            'Action',
+            t.revokedAt === undefined
+              ? form(
+                  v,
+                  `/tokens/${t.id}/revoke`,
+                  html`<input type="hidden" name="back" value="${back}" /><button
+                      type="submit"
+                      class="danger"
+                      aria-label="Revoke token ${t.id} (${t.name})"
+                    >
+                      Revoke
+                    </button>`,
+                  {
+                    confirm: `Revoke token ${t.id} (${t.name})? Anything using it stops working.`,
+                  },
+                )
+              : '',
+          )}
+        </tr>`,
+    ),
+  );
+}
+
 export function adminPage(
   v: View,
   o: {
     platforms: readonly string[];
+    /** Every token but the reporters'. */
     tokens: readonly TokenRow[];
+    /** Reporter tokens (one per host or more), a page of them: a fleet has thousands. */
+    reporters: Page<TokenRow>;
     keys: readonly KeyRow[];
     tracked: Page<TrackedRow>;
     canSync: boolean;
@@ -738,39 +782,6 @@ export function adminPage(
             <button type="button" class="secondary" data-copy="new-secret" hidden>Copy</button>
           </p>
         </div>`;
-  const tokens = table(
-    ['Id', 'Name', 'Role', 'Created', 'State', 'Action'],
-    o.tokens.map(
-      (t) =>
-        html`<tr>
-          ${td('Id', String(t.id))}${td('Name', t.name)}${td(
-            'Role',
-            t.host === undefined
-              ? t.role
-              : html`${t.role} for <a href="${v.base}/hosts/${enc(t.host)}">${t.host}</a>`,
-          )}${td('Created', time(t.createdAt, formatTime(t.createdAt)))}${td(
-            'State',
-            t.revokedAt === undefined
-              ? badge('ok', 'active')
-              : html`${badge('muted', 'revoked')} ${time(t.revokedAt, formatTime(t.revokedAt))}`,
-          )}${td(
-            'Action',
-            t.revokedAt === undefined
-              ? form(
-                  v,
-                  `/tokens/${t.id}/revoke`,
-                  html`<button type="submit" class="danger" aria-label="Revoke token ${t.id} (${t.name})">
-                    Revoke
-                  </button>`,
-                  {
-                    confirm: `Revoke token ${t.id} (${t.name})? Anything using it stops working.`,
-                  },
-                )
-              : '',
-          )}
-        </tr>`,
-    ),
-  );
   const keys =
     o.keys.length === 0
       ? html`<p>No generator key is trusted: every upload is refused.</p>`
@@ -873,7 +884,20 @@ export function adminPage(
           ><button type="submit">Create token</button>`,
         { className: 'row', label: 'Create a token' },
       )}
-      ${tokens}
+      ${tokensTable(v, o.tokens, '/admin')}
+      <h3>Reporter tokens (${formatCount(o.reporters.total ?? o.reporters.items.length)})</h3>
+      ${
+        o.reporters.items.length === 0
+          ? html`<p>No reporter token yet.</p>`
+          : html`${tokensTable(v, o.reporters.items, '/admin')}${pager(
+              v,
+              '/admin',
+              o.reporters,
+              {},
+              'Reporter tokens',
+              'reporters',
+            )}`
+      }
       <h2>Trusted generator keys</h2>
       ${form(
         v,

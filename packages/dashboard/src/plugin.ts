@@ -102,8 +102,8 @@ function one(q: Query, key: string, max: number): string {
   return s;
 }
 
-function offsetOf(q: Query): number {
-  const s = one(q, 'offset', 12);
+function offsetOf(q: Query, key = 'offset'): number {
+  const s = one(q, key, 12);
   if (s === '') return 0;
   if (!/^[0-9]+$/.test(s) || Number(s) > MAX_OFFSET) {
     throw new DashboardError(400, `offset must be a whole number from 0 to ${MAX_OFFSET}`);
@@ -496,7 +496,13 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     const name = hostName(request.params.name);
     const detail = await backend.host(name);
     if (detail === undefined) throw new DashboardError(404, `no host ${name}`);
-    return send(reply, hostPage(state(request).view, detail));
+    const v = state(request).view;
+    // An admin sees the host's reporter tokens, to revoke one without forgetting the host.
+    const tokens =
+      v.principal?.role === 'admin'
+        ? (await backend.tokens()).filter((t) => t.role === 'reporter' && t.host === name)
+        : undefined;
+    return send(reply, hostPage(v, detail, tokens));
   });
 
   app.get<{ Params: { name: string; file: string } }>(
@@ -649,20 +655,33 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
   async function renderAdmin(
     request: FastifyRequest,
     reply: FastifyReply,
-    offset: number,
+    offsets: { tracked: number; reporters: number },
     createdSecret?: { id: number; secret: string },
   ): Promise<FastifyReply> {
     const [platforms, tokens, keys, tracked] = await Promise.all([
       backend.platforms(),
       backend.tokens(),
       backend.trustedKeys(),
-      backend.trackedPackages({ offset, limit: PAGE_SIZE }),
+      backend.trackedPackages({ offset: offsets.tracked, limit: PAGE_SIZE }),
     ]);
+    const reporters = tokens
+      .filter((t) => t.role === 'reporter')
+      .sort((a, b) =>
+        (a.host ?? '') < (b.host ?? '') ? -1 : (a.host ?? '') > (b.host ?? '') ? 1 : a.id - b.id,
+      );
+    const at = offsets.reporters;
     return send(
       reply,
       adminPage(state(request).view, {
         platforms,
-        tokens,
+        tokens: tokens.filter((t) => t.role !== 'reporter'),
+        reporters: {
+          items: reporters.slice(at, at + PAGE_SIZE),
+          offset: at,
+          limit: PAGE_SIZE,
+          total: reporters.length,
+          hasMore: at + PAGE_SIZE < reporters.length,
+        },
         keys,
         tracked,
         canSync: backend.requestCatalogSync !== undefined,
@@ -672,7 +691,10 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
   }
 
   app.get<{ Querystring: Query }>('/admin', { preHandler: adminView }, async (request, reply) =>
-    renderAdmin(request, reply, offsetOf(request.query)),
+    renderAdmin(request, reply, {
+      tracked: offsetOf(request.query),
+      reporters: offsetOf(request.query, 'reporters'),
+    }),
   );
 
   /** Runs an admin action; a DashboardError comes back to the page as an error notice. */
@@ -735,7 +757,7 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     try {
       const created = await backend.createToken(role, name, host === '' ? undefined : host);
       // Shown on this answer only (no redirect): the secret must not travel in a URL or a cookie.
-      return renderAdmin(request, reply, 0, created);
+      return renderAdmin(request, reply, { tracked: 0, reporters: 0 }, created);
     } catch (e) {
       if (e instanceof DashboardError)
         return redirect(reply, `${base}/admin`, { kind: 'error', text: e.message }, request);
@@ -748,7 +770,7 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     { preHandler: adminAction },
     async (request, reply) => {
       const id = jobId(request.params.id);
-      return act(request, reply, `${base}/admin`, async () => {
+      return act(request, reply, backTo(request.body.back, '/admin'), async () => {
         const t = await backend.revokeToken(id);
         return `token ${t.id} (${t.name}) is revoked`;
       });

@@ -409,9 +409,16 @@ describe('dashboard in Chromium (SQLite file)', () => {
     assert.match(await text('section[aria-label="unowned"]'), /\/usr\/local\/sbin\/backdoor/);
     assert.ok((await text('main')).includes(HOSTILE_NOTE));
     assert.equal(await page.evaluate('window.__pwned'), undefined);
-    const history = await page.locator('main table').last().locator('tbody tr').allInnerTexts();
+    const history = await page
+      .locator('h2:text-is("History of verdicts") + div.scroll tbody tr')
+      .allInnerTexts();
     assert.equal(history.length, 4, 'the latest and three older reports');
     assert.match(history[0] as string, /findings/);
+    // An admin (logged in by the tests above) sees the host's reporter token, to revoke it alone.
+    assert.match(
+      await text('h2:text-is("Reporter tokens") + div.scroll'),
+      /reporter host-0085 reporter for host-0085/,
+    );
     await shot('host');
     const [download] = await Promise.all([
       page.waitForEvent('download'),
