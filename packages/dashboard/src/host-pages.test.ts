@@ -73,6 +73,7 @@ describe('hosts page', () => {
     assert.match(visible(out), /1 of 1,000 hosts, from the first/);
     assert.match(out, /rel="next" href="\/dashboard\/hosts\?after=web-01"/);
     assert.doesNotMatch(out, /rel="first"/);
+    assert.match(visible(out), /a host is stale when it has sent nothing for 2 d\./);
   });
 
   it('keeps the platform in the verdict links and the filters in the pager', () => {

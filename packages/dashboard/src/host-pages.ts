@@ -14,7 +14,7 @@ import type {
   TokenRow,
 } from './backend.js';
 import { HOST_VERDICTS } from './backend.js';
-import { ago, formatCount, formatTime } from './format.js';
+import { ago, formatCount, formatDuration, formatTime } from './format.js';
 import { html, url, type Html } from './html.js';
 import { badge, form, isAdmin, layout, pager, table, td, time, type View } from './layout.js';
 import { tokensTable } from './pages.js';
@@ -177,7 +177,7 @@ export function hostsPage(v: View, o: HostsView, filter: HostFilter & { after?: 
     html`${verdictTabs(v, o, verdict, platform)}${platformFilter(v, o, verdict, platform)}
       <p class="note">
         Each verdict is what the host's own last report says (a rooted host can claim to be clean); a host is
-        stale when it has sent nothing for ${formatCount(o.staleAfterHours)} hours.
+        stale when it has sent nothing for ${formatDuration(o.staleAfterHours * 3600_000)}.
       </p>
       ${body}`,
   );
