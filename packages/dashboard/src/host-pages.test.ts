@@ -443,10 +443,36 @@ async function login(
 describe('host routes', () => {
   const calls = (): Calls => ({ hosts: [], forgotten: [], created: [] });
 
+  it('need a login even when reads are public, as GET /v1/hosts needs a reader token', async () => {
+    const c = calls();
+    const a = await app(c);
+    for (const url of [
+      '/dashboard/hosts',
+      '/dashboard/hosts/web-01',
+      '/dashboard/hosts/web-01/reports/3f1c8a52-9a47-4d35-9a43-5a8f7c5d2e10.json',
+      '/dashboard/upgrades/hosts?platform=p&name=n&arch=a&version=1',
+    ]) {
+      const res = await a.inject({ method: 'GET', url });
+      assert.equal(res.statusCode, 303, url);
+      assert.match(String(res.headers.location), /^\/dashboard\/login\?next=/);
+    }
+    assert.deepEqual(c.hosts, []);
+    const reader = await login(a, 'sat_reader');
+    const res = await a.inject({
+      method: 'GET',
+      url: '/dashboard/hosts',
+      headers: { cookie: reader.cookie },
+    });
+    assert.equal(res.statusCode, 200);
+    await a.close();
+  });
+
   it('pass the verdict and platform filters and the cursor, and refuse an unknown verdict', async () => {
     const c = calls();
     const a = await app(c);
+    const { cookie } = await login(a, 'sat_reader');
     const ok = await a.inject({
+      headers: { cookie },
       method: 'GET',
       url: '/dashboard/hosts?verdict=stale&platform=debian%2Fbookworm%2Farm64&after=host-0099',
     });
@@ -454,7 +480,11 @@ describe('host routes', () => {
     assert.deepEqual(c.hosts, [
       { verdict: 'stale', platform: 'debian/bookworm/arm64', after: 'host-0099', limit: 100 },
     ]);
-    const bad = await a.inject({ method: 'GET', url: '/dashboard/hosts?verdict=%3Cb%3E' });
+    const bad = await a.inject({
+      method: 'GET',
+      url: '/dashboard/hosts?verdict=%3Cb%3E',
+      headers: { cookie },
+    });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.body, /verdict must be one of clean, findings, incomplete, trust-failure, stale/);
     assert.equal(c.hosts.length, 1);
@@ -463,14 +493,19 @@ describe('host routes', () => {
 
   it('answer 404 for an unknown host or report, and serve a stored report as a download', async () => {
     const a = await app(calls());
-    assert.equal((await a.inject({ method: 'GET', url: '/dashboard/hosts/nope' })).statusCode, 404);
+    const headers = { cookie: (await login(a, 'sat_reader')).cookie };
+    assert.equal((await a.inject({ method: 'GET', url: '/dashboard/hosts/nope', headers })).statusCode, 404);
     const id = '3f1c8a52-9a47-4d35-9a43-5a8f7c5d2e10';
-    const json = await a.inject({ method: 'GET', url: `/dashboard/hosts/web-01/reports/${id}.json` });
+    const json = await a.inject({
+      method: 'GET',
+      url: `/dashboard/hosts/web-01/reports/${id}.json`,
+      headers,
+    });
     assert.equal(json.statusCode, 200);
     assert.equal(json.body, '{"schema":"x"}');
     assert.match(String(json.headers['content-disposition']), /attachment; filename="web-01_3f1c8a52/);
     assert.equal(
-      (await a.inject({ method: 'GET', url: '/dashboard/hosts/web-01/reports/x.json' })).statusCode,
+      (await a.inject({ method: 'GET', url: '/dashboard/hosts/web-01/reports/x.json', headers })).statusCode,
       404,
     );
     await a.close();

@@ -261,6 +261,15 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     }
   }
 
+  /**
+   * Host pages: a login with any token, even when other reads are public, as the API's
+   * `GET /v1/hosts` needs a reader token: a fleet's weak spots are not public.
+   */
+  async function hostsReadable(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const s = state(request);
+    if (s.view.principal === undefined) await redirect(reply, url(`${base}/login`, { next: s.view.path }));
+  }
+
   /** Admin pages: redirect to the login page, or refuse a non-admin session. */
   async function adminView(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const s = state(request);
@@ -381,9 +390,13 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
 
   // --- read-only pages ---------------------------------------------------------------------------
 
-  app.get('/', { preHandler: readable }, async (request, reply) =>
-    send(reply, fleetPage(state(request).view, await backend.fleet(), staleHours)),
-  );
+  app.get('/', { preHandler: readable }, async (request, reply) => {
+    const v = state(request).view;
+    const rows = await backend.fleet();
+    // Hosts per platform only for a login (hostsReadable).
+    const shown = v.principal === undefined ? rows.map(({ hosts: _, ...r }) => r) : rows;
+    return send(reply, fleetPage(v, shown, staleHours));
+  });
 
   app.get<{ Querystring: Query }>('/packages', { preHandler: readable }, async (request, reply) => {
     const q = one(request.query, 'q', 200).trim();
@@ -466,7 +479,16 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     if (platform !== undefined && !platforms.includes(platform))
       throw new DashboardError(404, `no platform ${platform}`);
     const report = await backend.upgrades(w, platform, { offset: offsetOf(request.query), limit: PAGE_SIZE });
-    return send(reply, upgradesPage(state(request).view, w, platform, platforms, report));
+    const v = state(request).view;
+    // Hosts behind each upgrade only for a login (hostsReadable).
+    const shown =
+      v.principal !== undefined
+        ? report
+        : {
+            ...report,
+            events: { ...report.events, items: report.events.items.map(({ hostsBehind: _, ...e }) => e) },
+          };
+    return send(reply, upgradesPage(v, w, platform, platforms, shown));
   });
 
   // --- hosts (issue 19) --------------------------------------------------------------------------
@@ -476,7 +498,7 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     return s;
   };
 
-  app.get<{ Querystring: Query }>('/hosts', { preHandler: readable }, async (request, reply) => {
+  app.get<{ Querystring: Query }>('/hosts', { preHandler: hostsReadable }, async (request, reply) => {
     const verdict = one(request.query, 'verdict', 20) || undefined;
     if (verdict !== undefined && !oneOf<HostVerdict>(verdict, HOST_VERDICTS))
       throw new DashboardError(400, `verdict must be one of ${HOST_VERDICTS.join(', ')}`);
@@ -492,22 +514,26 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     return send(reply, hostsPage(state(request).view, view, filter));
   });
 
-  app.get<{ Params: { name: string } }>('/hosts/:name', { preHandler: readable }, async (request, reply) => {
-    const name = hostName(request.params.name);
-    const detail = await backend.host(name);
-    if (detail === undefined) throw new DashboardError(404, `no host ${name}`);
-    const v = state(request).view;
-    // An admin sees the host's reporter tokens, to revoke one without forgetting the host.
-    const tokens =
-      v.principal?.role === 'admin'
-        ? (await backend.tokens()).filter((t) => t.role === 'reporter' && t.host === name)
-        : undefined;
-    return send(reply, hostPage(v, detail, tokens));
-  });
+  app.get<{ Params: { name: string } }>(
+    '/hosts/:name',
+    { preHandler: hostsReadable },
+    async (request, reply) => {
+      const name = hostName(request.params.name);
+      const detail = await backend.host(name);
+      if (detail === undefined) throw new DashboardError(404, `no host ${name}`);
+      const v = state(request).view;
+      // An admin sees the host's reporter tokens, to revoke one without forgetting the host.
+      const tokens =
+        v.principal?.role === 'admin'
+          ? (await backend.tokens()).filter((t) => t.role === 'reporter' && t.host === name)
+          : undefined;
+      return send(reply, hostPage(v, detail, tokens));
+    },
+  );
 
   app.get<{ Params: { name: string; file: string } }>(
     '/hosts/:name/reports/:file',
-    { preHandler: readable },
+    { preHandler: hostsReadable },
     async (request, reply) => {
       const name = hostName(request.params.name);
       const id = request.params.file.replace(/\.json$/, '');
@@ -522,18 +548,25 @@ export async function dashboardPlugin(app: FastifyInstance, options: DashboardOp
     },
   );
 
-  app.get<{ Querystring: Query }>('/upgrades/hosts', { preHandler: readable }, async (request, reply) => {
-    const ref = {
-      platform: one(request.query, 'platform', 200),
-      name: one(request.query, 'name', 200),
-      arch: one(request.query, 'arch', 50),
-      version: one(request.query, 'version', 200),
-    };
-    if (Object.values(ref).some((x) => x === ''))
-      throw new DashboardError(400, 'name the platform, package, architecture and version');
-    const page = await backend.hostsBehind(ref, { offset: offsetOf(request.query), limit: HOSTS_PAGE_SIZE });
-    return send(reply, hostsBehindPage(state(request).view, ref, page));
-  });
+  app.get<{ Querystring: Query }>(
+    '/upgrades/hosts',
+    { preHandler: hostsReadable },
+    async (request, reply) => {
+      const ref = {
+        platform: one(request.query, 'platform', 200),
+        name: one(request.query, 'name', 200),
+        arch: one(request.query, 'arch', 50),
+        version: one(request.query, 'version', 200),
+      };
+      if (Object.values(ref).some((x) => x === ''))
+        throw new DashboardError(400, 'name the platform, package, architecture and version');
+      const page = await backend.hostsBehind(ref, {
+        offset: offsetOf(request.query),
+        limit: HOSTS_PAGE_SIZE,
+      });
+      return send(reply, hostsBehindPage(state(request).view, ref, page));
+    },
+  );
 
   app.get('/health', { preHandler: readable }, async (request, reply) =>
     send(reply, healthPage(state(request).view, await backend.health())),

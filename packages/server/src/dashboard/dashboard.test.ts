@@ -146,6 +146,12 @@ describe('dashboard in Chromium (SQLite file)', () => {
     assert.match(amd64, /2 pending/); // libc6, ripgrep
     assert.match(amd64, /1 running/);
     assert.match(amd64, /1 failed/);
+    assert.doesNotMatch(amd64, /\d+ hosts?\b/, 'hosts per platform only after a login, as GET /v1/hosts');
+    assert.equal(
+      (await page.goto(`${origin}/dashboard/hosts`))?.url(),
+      `${origin}/dashboard/login?next=%2Fdashboard%2Fhosts`,
+    );
+    await page.goto(`${origin}/dashboard/`);
     const arm64 = await row('debian/bookworm/arm64').innerText();
     assert.match(arm64, /stale/, 'a catalog 60 hours old is stale (and says so in words, not only red)');
     assert.match(arm64, /\t5\t5\t0\t0\t/);
