@@ -16,6 +16,7 @@ import {
 import { ManifestCache, defaultCacheDir } from './cache/index.js';
 import { ConfigError, loadConfig, serverUrl, type ClientConfig } from './config/index.js';
 import { ProgressBar } from './progress.js';
+import { prepareReporting, submitReport, REPORT_SEND_BUDGET_MS } from './reporting/index.js';
 import { HttpManifestSource, ServerClient, fetchServerKeys } from './server/index.js';
 import {
   TrustError,
@@ -53,11 +54,23 @@ Exit status (a bit set when the check ran; scripts can test each bit):
 Configuration: --config FILE, else $SYSATTEST_CONFIG, else /etc/sysattest/client.json when it
 exists (JSON; keys: server, keyring, trustDir, cacheDir, token, timeoutSeconds, batchSize, jobs,
 includeConfig, scanDirs, acceptLocalDiversions, acceptDiversions, allowStatOverrides,
-catalogMaxAgeDays; unknown keys are refused). The environment overrides the file:
-SYSATTEST_SERVER, SYSATTEST_KEYRING, SYSATTEST_TRUST_DIR, SYSATTEST_CACHE_DIR, SYSATTEST_TOKEN,
-SYSATTEST_TIMEOUT (seconds), SYSATTEST_JOBS; flags override both. SYSATTEST_CLIENT_HOME moves the
-default pinned-key and cache directories. Cached manifests are used again only through a seal made
-with a secret kept with the pinned keys (cache-seal.key); anything else is verified again.`;
+catalogMaxAgeDays, report, reportTokenFile, stateDir; unknown keys are refused). The environment
+overrides the file: SYSATTEST_SERVER, SYSATTEST_KEYRING, SYSATTEST_TRUST_DIR, SYSATTEST_CACHE_DIR,
+SYSATTEST_TOKEN, SYSATTEST_TIMEOUT (seconds), SYSATTEST_JOBS, SYSATTEST_REPORT (1/0),
+SYSATTEST_REPORT_TOKEN_FILE, SYSATTEST_STATE_DIR; flags override both. SYSATTEST_CLIENT_HOME moves
+the default pinned-key, cache, token and state directories. Cached manifests are used again only
+through a seal made with a secret kept with the pinned keys (cache-seal.key); anything else is
+verified again.
+
+Reporting (--report, or "report": true): the verdict is printed and the exit status set first, and
+neither changes whatever the upload does. The report is written to the spool (<stateDir>/report-spool,
+default ~/.local/state/sysattest) and sent with the reporter token (a file of this user, mode 0600;
+refused otherwise, exit 64), oldest spooled report first; each is removed once the server has it.
+A server that cannot be reached or fails: one line on stderr, the reports stay spooled for the next
+run (at most 20, oldest dropped with a line). A refusal that cannot change (a token the server
+does not know or that is no reporter's, a report too large): one line saying what to fix, the
+report moved to report-spool/rejected/. With --offline the report is only spooled. Sending stops
+starting requests after ${REPORT_SEND_BUDGET_MS / 60_000} minutes.`;
 
 function parsePositiveInt(value: string): number {
   if (!/^[1-9][0-9]{0,3}$/.test(value)) throw new InvalidArgumentError('a positive integer (1-9999)');
@@ -100,6 +113,8 @@ interface VerifyFlags {
   color?: boolean;
   acceptLocalDiversions?: boolean;
   catalogMaxAge?: number;
+  report?: boolean;
+  reportTokenFile?: string;
 }
 
 async function runVerify(flags: VerifyFlags): Promise<void> {
@@ -116,6 +131,9 @@ async function runVerify(flags: VerifyFlags): Promise<void> {
       'no server: give --server URL (or SYSATTEST_SERVER, or "server" in the config file), or --offline to use the local cache alone',
     );
   }
+  const reporting = prepareReporting(config, { ...flags, server }, (line) =>
+    process.stderr.write(`sysattest: ${line}\n`),
+  );
   let keyring;
   try {
     const keyringFile = flags.keyring ?? config.keyring;
@@ -161,6 +179,7 @@ async function runVerify(flags: VerifyFlags): Promise<void> {
     process.stdout.write(renderText(report, { colour }));
   }
   process.exitCode = exitCodeOf(report);
+  if (reporting !== undefined) await submitReport(reporting, report);
 }
 
 function readBounded(file: string, maxBytes: number, what: string): Buffer {
@@ -287,6 +306,15 @@ export function buildProgram(): Command {
       '--catalog-max-age <days>',
       `a catalog snapshot older than this is a stale-catalog finding (default ${DEFAULT_CATALOG_MAX_AGE_DAYS})`,
       parsePositiveInt,
+    )
+    .option(
+      '--report',
+      'after printing the verdict, upload the JSON report to the server (POST /v1/reports) with the reporter token; default: "report" in the config',
+    )
+    .option('--no-report', 'do not upload the report, whatever the config says')
+    .option(
+      '--report-token-file <file>',
+      'the reporter token, mode 0600 (default: "reportTokenFile" in the config, else ~/.config/sysattest/reporter-token)',
     )
     .addHelpText('after', VERIFY_HELP)
     .action(async (flags: VerifyFlags) => runVerify(flags));

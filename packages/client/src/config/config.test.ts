@@ -59,6 +59,36 @@ describe('client configuration', () => {
     assert.deepEqual(loadConfig({ env: { SYSATTEST_CONFIG: '' } }).server, undefined);
   });
 
+  it('reads the reporting settings from the file and the environment (SYSATTEST_REPORT=1/0)', () => {
+    const file = write(
+      'report.json',
+      JSON.stringify({ report: true, reportTokenFile: '/etc/sysattest/reporter-token', stateDir: '/var/lib/x' }),
+    );
+    assert.deepEqual(loadConfig({ file, env: {} }), {
+      report: true,
+      reportTokenFile: '/etc/sysattest/reporter-token',
+      stateDir: '/var/lib/x',
+    });
+    const c = loadConfig({
+      file,
+      env: { SYSATTEST_REPORT: '0', SYSATTEST_REPORT_TOKEN_FILE: '/t', SYSATTEST_STATE_DIR: '/s' },
+    });
+    assert.deepEqual([c.report, c.reportTokenFile, c.stateDir], [false, '/t', '/s']);
+    for (const [text, value] of [
+      ['1', true],
+      ['yes', true],
+      ['TRUE', true],
+      ['no', false],
+    ] as const) {
+      assert.equal(loadConfig({ file, env: { SYSATTEST_REPORT: text } }).report, value, text);
+    }
+    assert.throws(() => loadConfig({ file, env: { SYSATTEST_REPORT: 'maybe' } }), /SYSATTEST_REPORT/);
+    assert.throws(
+      () => loadConfig({ file: write('rel.json', JSON.stringify({ reportTokenFile: 'token' })), env: {} }),
+      /reportTokenFile: must be an absolute path/,
+    );
+  });
+
   it('refuses bad environment values naming the variable', () => {
     assert.throws(
       () => loadConfig({ file: write('empty.json', '{}'), env: { SYSATTEST_TIMEOUT: 'soon' } }),

@@ -23,7 +23,10 @@ import { SysattestError } from '@sysattest/core';
  *   "acceptLocalDiversions": false,               // honour dpkg-divert --local (each listed)
  *   "acceptDiversions": ["/usr/bin/foo"],         // honour these diversions whoever made them
  *   "allowStatOverrides": ["/usr/bin/foo"],       // stat overrides allowed to raise privilege
- *   "catalogMaxAgeDays": 7                        // an older catalog snapshot: stale-catalog
+ *   "catalogMaxAgeDays": 7,                       // an older catalog snapshot: stale-catalog
+ *   "report": false,                              // upload each report to the server (--report)
+ *   "reportTokenFile": "/etc/sysattest/reporter-token", // the host's reporter token, mode 0600
+ *   "stateDir": "/var/lib/sysattest-client"       // the report spool lives here (report-spool/)
  * }
  * ```
  */
@@ -72,6 +75,9 @@ export const configSchema = z.strictObject({
   acceptDiversions: z.array(absolutePath).max(10_000).optional(),
   allowStatOverrides: z.array(absolutePath).max(10_000).optional(),
   catalogMaxAgeDays: z.number().min(0).max(3650).optional(),
+  report: z.boolean().optional(),
+  reportTokenFile: absolutePath.optional(),
+  stateDir: absolutePath.optional(),
 });
 
 export type ClientConfig = z.infer<typeof configSchema>;
@@ -85,7 +91,26 @@ export const ENVIRONMENT: Readonly<Record<string, keyof ClientConfig>> = {
   SYSATTEST_TOKEN: 'token',
   SYSATTEST_TIMEOUT: 'timeoutSeconds',
   SYSATTEST_JOBS: 'jobs',
+  SYSATTEST_REPORT: 'report',
+  SYSATTEST_REPORT_TOKEN_FILE: 'reportTokenFile',
+  SYSATTEST_STATE_DIR: 'stateDir',
 };
+
+/** How the environment spells a boolean (`SYSATTEST_REPORT=1`); anything else is refused. */
+const ENV_BOOLEANS: Readonly<Record<string, boolean>> = {
+  '1': true,
+  true: true,
+  yes: true,
+  '0': false,
+  false: false,
+  no: false,
+};
+
+function fromEnvText(key: keyof ClientConfig, v: string): unknown {
+  if (key === 'timeoutSeconds' || key === 'jobs') return /^[0-9]{1,6}$/.test(v) ? Number(v) : v;
+  if (key === 'report') return ENV_BOOLEANS[v.toLowerCase()] ?? v;
+  return v;
+}
 
 function describeIssues(error: z.ZodError, where: string): string {
   return error.issues
@@ -128,7 +153,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ClientConfig {
   for (const [name, key] of Object.entries(ENVIRONMENT)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    raw[key] = key === 'timeoutSeconds' || key === 'jobs' ? (/^[0-9]{1,6}$/.test(v) ? Number(v) : v) : v;
+    raw[key] = fromEnvText(key, v);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -19,16 +19,34 @@ export class ServerError extends SysattestError<ServerErrorCode> {
   readonly exitCode: number;
   /** The server refused with the protocol's error body: its code (core `API_ERROR_CODES`). */
   readonly apiCode: ApiErrorCode | undefined;
+  /** The server answered with this HTTP status (SERVER_UNAUTHORIZED, SERVER_REFUSED). */
+  readonly status: number | undefined;
+  /** What the server's refusal said (its error message, or the start of its text). */
+  readonly serverMessage: string | undefined;
   constructor(
     code: ServerErrorCode,
     message: string,
-    options?: { cause?: unknown; exitCode?: number; apiCode?: ApiErrorCode },
+    options?: {
+      cause?: unknown;
+      exitCode?: number;
+      apiCode?: ApiErrorCode;
+      status?: number;
+      serverMessage?: string;
+    },
   ) {
     super(code, message, options);
     // 69: the service is unavailable or does not speak the protocol; 64: it wants a token we lack.
     this.exitCode = options?.exitCode ?? (code === 'SERVER_UNAUTHORIZED' ? 64 : 69);
     this.apiCode = options?.apiCode;
+    this.status = options?.status;
+    this.serverMessage = options?.serverMessage;
   }
+}
+
+/** A 2xx answer: its status and its body, validated. */
+export interface ServerAnswer<T> {
+  status: number;
+  body: T;
 }
 
 export interface ServerClientOptions {
@@ -85,6 +103,16 @@ export class ServerClient {
     schema: z.ZodType<T>,
     options: { body?: unknown; allow404?: boolean; maxBytes?: number } = {},
   ): Promise<T | undefined> {
+    return (await this.exchange(method, route, schema, options))?.body;
+  }
+
+  /** As `request`, with the answer's status (a route may answer 200 or 201). */
+  async exchange<T>(
+    method: 'GET' | 'POST',
+    route: string,
+    schema: z.ZodType<T>,
+    options: { body?: unknown; allow404?: boolean; maxBytes?: number } = {},
+  ): Promise<ServerAnswer<T> | undefined> {
     const url = new URL(route.replace(/^\//, ''), this.base);
     const what = `${method} ${url.pathname}`;
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -129,7 +157,11 @@ export class ServerClient {
       if (response.status === 404 && options.allow404) return undefined;
       if (response.status < 200 || response.status > 299) {
         const { message, apiCode } = refusal(text);
-        const code = apiCode === undefined ? {} : { apiCode };
+        const code = {
+          status: response.status,
+          ...(apiCode === undefined ? {} : { apiCode }),
+          ...(message === undefined ? {} : { serverMessage: message }),
+        };
         if (response.status === 401 || response.status === 403) {
           throw new ServerError(
             'SERVER_UNAUTHORIZED',
@@ -162,7 +194,7 @@ export class ServerClient {
             (issue ? ` (${issue.path.join('.') || 'body'}: ${issue.message})` : ''),
         );
       }
-      return parsed.data;
+      return { status: response.status, body: parsed.data };
     } finally {
       clearTimeout(timer);
     }

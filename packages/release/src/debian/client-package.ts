@@ -12,8 +12,10 @@
  *   /etc/sysattest/client.json               a conffile: dpkg keeps the operator's edits
  *   /usr/share/doc/sysattest/                copyright, README, changelog
  * State the package does not own: /var/lib/sysattest-client (pinned keys and the cache seal key,
- * made by `sysattest trust add` or by the unit's StateDirectory=) and /var/cache/sysattest
- * (CacheDirectory=); both are removed on purge.
+ * made by `sysattest trust add` or by the unit's StateDirectory=; the report spool,
+ * `report-spool/`), /var/cache/sysattest (CacheDirectory=) and the host's reporter token, which the
+ * operator puts in /etc/sysattest/reporter-token (root's, mode 0600) to enrol the host; all are
+ * removed on purge.
  */
 
 export const PACKAGE_NAME = 'sysattest';
@@ -24,17 +26,24 @@ export const CONFIG_FILE = '/etc/sysattest/client.json';
 export const STATE_DIR = '/var/lib/sysattest-client';
 export const CACHE_DIR = '/var/cache/sysattest';
 export const UNIT_DIR = '/usr/lib/systemd/system';
+/** Where the operator puts the host's reporter token (README: Enrol a host). */
+export const REPORTER_TOKEN_FILE = '/etc/sysattest/reporter-token';
 
 /**
  * The packaged client's settings. Pinned keys and the cache seal key live in the state directory
  * the verify unit may write under ProtectSystem=strict (StateDirectory=sysattest-client), not in
  * /etc, which the sandbox makes read-only: there the seal key could never be made, and every run
- * would verify every manifest in full again. The server URL is the operator's to add.
+ * would verify every manifest in full again. The report spool is in the state directory for the
+ * same reason. The server URL is the operator's to add; reporting is off until the operator turns
+ * it on (`"report": true`) and puts the host's reporter token at REPORTER_TOKEN_FILE.
  */
 export const DEFAULT_CLIENT_CONFIG = {
   trustDir: `${STATE_DIR}/trusted-keys`,
   cacheDir: CACHE_DIR,
+  stateDir: STATE_DIR,
   timeoutSeconds: 60,
+  report: false,
+  reportTokenFile: REPORTER_TOKEN_FILE,
 };
 
 export interface ControlInput {
@@ -102,7 +111,8 @@ export function maintainerScripts(): Record<'postinst' | 'prerm' | 'postrm', str
       '  systemctl disable sysattest-verify.timer || true\nfi\n',
     postrm:
       `#!/bin/sh\nset -e\n${reload}\n` +
-      `if [ "$1" = purge ]; then\n  rm -rf ${STATE_DIR} ${CACHE_DIR}\nfi\n`,
+      `if [ "$1" = purge ]; then\n  rm -rf ${STATE_DIR} ${CACHE_DIR}\n  rm -f ${REPORTER_TOKEN_FILE}\n` +
+      `  rmdir --ignore-fail-on-non-empty /etc/sysattest 2>/dev/null || true\nfi\n`,
   };
 }
 
