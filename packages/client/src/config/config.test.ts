@@ -62,7 +62,11 @@ describe('client configuration', () => {
   it('reads the reporting settings from the file and the environment (SYSATTEST_REPORT=1/0)', () => {
     const file = write(
       'report.json',
-      JSON.stringify({ report: true, reportTokenFile: '/etc/sysattest/reporter-token', stateDir: '/var/lib/x' }),
+      JSON.stringify({
+        report: true,
+        reportTokenFile: '/etc/sysattest/reporter-token',
+        stateDir: '/var/lib/x',
+      }),
     );
     assert.deepEqual(loadConfig({ file, env: {} }), {
       report: true,

@@ -74,7 +74,8 @@ export async function submitReport(reporting: HostReporting, report: VerifyRepor
     }
     const spooled = await spoolReport(reporting, upload);
     if (reporting.client === undefined) {
-      if (spooled) log(`the report waits in ${reporting.spool.dir}: the next run that reaches the server sends it`);
+      if (spooled)
+        log(`the report waits in ${reporting.spool.dir}: the next run that reaches the server sends it`);
       else log('the report was neither sent (offline) nor kept');
       return;
     }
@@ -90,7 +91,9 @@ export async function submitReport(reporting: HostReporting, report: VerifyRepor
       const earlier = result.sent.length - 1;
       log(
         `report sent to ${reporting.client.where} as host ${latest.host} (verdict ${latest.verdict})` +
-          (earlier > 0 ? `, after ${earlier} earlier ${earlier === 1 ? 'report' : 'reports'} from the spool` : ''),
+          (earlier > 0
+            ? `, after ${earlier} earlier ${earlier === 1 ? 'report' : 'reports'} from the spool`
+            : ''),
       );
     }
   } catch (e) {
@@ -105,7 +108,7 @@ function whyNotSendable(upload: ReportUpload): string | undefined {
     const issue = parsed.error.issues[0];
     return `${issue?.path.join('.') || 'body'}: ${issue?.message}`;
   }
-  return reportInconsistency(parsed.data);
+  return reportInconsistency(parsed.data.report);
 }
 
 /** Writes the report to the spool; false (with a line) when it cannot be written. */
@@ -126,7 +129,11 @@ async function spoolReport(reporting: HostReporting, upload: ReportUpload): Prom
 }
 
 /** The spool cannot be written: one attempt from memory. */
-async function sendUnspooled(reporting: HostReporting, client: ServerClient, upload: ReportUpload): Promise<void> {
+async function sendUnspooled(
+  reporting: HostReporting,
+  client: ServerClient,
+  upload: ReportUpload,
+): Promise<void> {
   try {
     const receipt = await sendReport(client, upload);
     reporting.log(`report sent to ${client.where} as host ${receipt.host} (verdict ${receipt.verdict})`);

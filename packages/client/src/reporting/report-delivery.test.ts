@@ -49,7 +49,12 @@ describe('sending the spooled reports', () => {
   ): Promise<DeliveryResult & { lines: string[] }> {
     const lines: string[] = [];
     const client = new ServerClient({ url, token: 'reporter-secret', timeoutMs: 5000 });
-    const result = await deliverSpool(spool, { client, tokenFile: TOKEN_FILE, deadline, log: (l) => lines.push(l) });
+    const result = await deliverSpool(spool, {
+      client,
+      tokenFile: TOKEN_FILE,
+      deadline,
+      log: (l) => lines.push(l),
+    });
     return { ...result, lines };
   }
 
@@ -77,7 +82,10 @@ describe('sending the spooled reports', () => {
     const { spool, ids } = await spoolWith(2);
     const r = await deliver(spool, down.url);
     assert.equal(r.lines.length, 1, r.lines.join('\n'));
-    assert.match(r.lines[0] ?? '', /^the report was not sent: cannot reach the server .*; 2 reports wait in .* next run$/);
+    assert.match(
+      r.lines[0] ?? '',
+      /^the report was not sent: cannot reach the server .*; 2 reports wait in .* next run$/,
+    );
     assert.deepEqual(
       (await spool.pending()).map((e) => e.reportId),
       ids,
@@ -103,7 +111,10 @@ describe('sending the spooled reports', () => {
   });
 
   it('401: the report is moved aside with what to fix; the others wait (they would get the same answer)', async () => {
-    receiver.script = () => ({ status: 401, body: { error: { code: 'UNAUTHORIZED', message: 'unknown token' } } });
+    receiver.script = () => ({
+      status: 401,
+      body: { error: { code: 'UNAUTHORIZED', message: 'unknown token' } },
+    });
     const { spool, ids } = await spoolWith(3);
     const from = receiver.received.length;
     const r = await deliver(spool);

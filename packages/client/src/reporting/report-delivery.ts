@@ -1,9 +1,4 @@
-import {
-  API_ROUTES,
-  reportReceiptSchema,
-  type ReportReceipt,
-  type ReportUpload,
-} from '@sysattest/core';
+import { API_ROUTES, reportReceiptSchema, type ReportReceipt, type ReportUpload } from '@sysattest/core';
 import { ServerError, type ServerClient } from '../server/index.js';
 import { SpoolError, type ReportSpool, type SpooledReport } from './report-spool.js';
 
@@ -146,7 +141,13 @@ export async function deliverSpool(spool: ReportSpool, options: DeliveryOptions)
         continue;
       }
       result.waiting = entries.length - i - 1;
-      await moveAside(spool, entry, fix, log, result.waiting > 0 ? `; ${waitingLine(spool, result.waiting)}` : '');
+      await moveAside(
+        spool,
+        entry,
+        fix,
+        log,
+        result.waiting > 0 ? `; ${waitingLine(spool, result.waiting)}` : '',
+      );
       return result;
     }
   }

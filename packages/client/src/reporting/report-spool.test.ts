@@ -80,13 +80,21 @@ describe('the report spool', () => {
     const text = fs.readFileSync(spooled.file, 'utf8');
     const cases: [string, (file: string) => void, RegExp][] = [
       ['truncated', (f) => fs.writeFileSync(f, text.slice(0, 100)), /cannot be read/],
-      ['another id', (f) => fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(text), reportId: uploadOf().reportId })), /holds another report/],
+      [
+        'another id',
+        (f) => fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(text), reportId: uploadOf().reportId })),
+        /holds another report/,
+      ],
       [
         'not a report',
         (f) => fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(text), report: { schema: 'x' } })),
         /is not a report upload \(report\./,
       ],
-      ['an extra key', (f) => fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(text), host: 'other' })), /is not a report upload/],
+      [
+        'an extra key',
+        (f) => fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(text), host: 'other' })),
+        /is not a report upload/,
+      ],
     ];
     for (const [what, damage, message] of cases) {
       damage(spooled.file);

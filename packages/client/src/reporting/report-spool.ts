@@ -1,12 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  SysattestError,
-  reportUploadSchema,
-  writeFileAtomic,
-  type ReportUpload,
-} from '@sysattest/core';
+import { SysattestError, reportUploadSchema, writeFileAtomic, type ReportUpload } from '@sysattest/core';
 
 /**
  * The reports not yet accepted by the server. Each report is written here (atomically, mode 0600,
@@ -83,7 +78,10 @@ export class ReportSpool {
    * Writes `upload` to the spool, then keeps the spool within its bounds by dropping the oldest
    * others (returned, for the caller to say so). Throws when it cannot be written.
    */
-  async add(upload: ReportUpload, now = new Date()): Promise<{ spooled: SpooledReport; dropped: SpooledReport[] }> {
+  async add(
+    upload: ReportUpload,
+    now = new Date(),
+  ): Promise<{ spooled: SpooledReport; dropped: SpooledReport[] }> {
     const name = `${stampOf(now)}-${upload.reportId}.json`;
     const file = path.join(this.dir, name);
     const text = JSON.stringify(upload);
@@ -129,7 +127,10 @@ export class ReportSpool {
       );
     }
     if (parsed.data.reportId !== entry.reportId) {
-      throw new SpoolError('SPOOLED_REPORT_INVALID', `${entry.file} holds another report (${parsed.data.reportId})`);
+      throw new SpoolError(
+        'SPOOLED_REPORT_INVALID',
+        `${entry.file} holds another report (${parsed.data.reportId})`,
+      );
     }
     return parsed.data;
   }
@@ -176,7 +177,12 @@ export class ReportSpool {
   }
 
   /** Drops the oldest reports in `dir` (never `keep`) until at most `maxCount` and `maxBytes` remain. */
-  private async trim(dir: string, maxCount: number, maxBytes: number, keep: string): Promise<SpooledReport[]> {
+  private async trim(
+    dir: string,
+    maxCount: number,
+    maxBytes: number,
+    keep: string,
+  ): Promise<SpooledReport[]> {
     const entries = await this.list(dir);
     let count = entries.length;
     let bytes = entries.reduce((sum, e) => sum + e.bytes, 0);

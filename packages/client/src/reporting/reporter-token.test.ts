@@ -30,7 +30,10 @@ describe('the reporter token file', () => {
   it('is refused when group or others may read or write it, saying chmod 600', () => {
     for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
       const file = tokenFile(`mode-${mode.toString(8)}`, 'sat_abc123\n', mode);
-      refused(file, new RegExp(`may be read or written by others \\(mode 0${mode.toString(8)}\\): refused; chmod 600`));
+      refused(
+        file,
+        new RegExp(`may be read or written by others \\(mode 0${mode.toString(8)}\\): refused; chmod 600`),
+      );
     }
   });
 
@@ -46,7 +49,7 @@ describe('the reporter token file', () => {
     refused(tokenFile('two', 'one two\n', 0o600), /does not hold one token/);
   });
 
-  it("is refused when another user owns it (as root: a file another account could replace)", (t) => {
+  it('is refused when another user owns it (as root: a file another account could replace)', (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root to give the file away');
     const file = tokenFile('theirs', 'sat_abc123\n', 0o600);
     fs.chownSync(file, 65534, 65534);

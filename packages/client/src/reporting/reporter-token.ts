@@ -50,7 +50,8 @@ export function readReporterToken(file: string): string {
   try {
     checkTokenFile(file, fs.fstatSync(fd));
     const text = fs.readFileSync(fd, 'utf8').trim();
-    if (!TOKEN.test(text)) throw refuse(file, 'does not hold one token (a single word, at most 200 characters)');
+    if (!TOKEN.test(text))
+      throw refuse(file, 'does not hold one token (a single word, at most 200 characters)');
     return text;
   } finally {
     fs.closeSync(fd);
@@ -68,5 +69,6 @@ function checkTokenFile(file: string, st: fs.Stats): void {
   if (uid !== undefined && st.uid !== uid) {
     throw refuse(file, `belongs to uid ${st.uid}, not to the user running sysattest (uid ${uid}): refused`);
   }
-  if (st.size > MAX_TOKEN_FILE_BYTES) throw refuse(file, `is over ${MAX_TOKEN_FILE_BYTES} bytes: not a token`);
+  if (st.size > MAX_TOKEN_FILE_BYTES)
+    throw refuse(file, `is over ${MAX_TOKEN_FILE_BYTES} bytes: not a token`);
 }

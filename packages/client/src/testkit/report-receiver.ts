@@ -36,7 +36,9 @@ const HOST = 'test-host';
 export async function startReportReceiver(options: { upstream?: string } = {}): Promise<ReportReceiver> {
   const receiver: Omit<ReportReceiver, 'url' | 'stop'> = { received: [], stored: [], script: undefined };
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => send(res, 502, { error: { code: 'INTERNAL', message: String(e) } }));
+    handle(req, res).catch((e: unknown) =>
+      send(res, 502, { error: { code: 'INTERNAL', message: String(e) } }),
+    );
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -61,7 +63,8 @@ export async function startReportReceiver(options: { upstream?: string } = {}): 
         receivedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       });
     }
-    if (options.upstream === undefined) return send(res, 404, { error: { code: 'NOT_FOUND', message: 'no route' } });
+    if (options.upstream === undefined)
+      return send(res, 404, { error: { code: 'NOT_FOUND', message: 'no route' } });
     const headers: Record<string, string> = {};
     for (const h of ['content-type', 'accept', 'authorization']) {
       const v = req.headers[h];
@@ -95,7 +98,10 @@ export const RECEIVER_HOST = HOST;
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
