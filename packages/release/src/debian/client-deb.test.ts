@@ -10,7 +10,11 @@
  *    StateDirectory= and CacheDirectory= made first): the first run fetches and verifies every
  *    manifest and makes the cache seal key; the second fetches none and opens every cached one by
  *    its seal, and the seal key is the same file;
- *  - a file of a verified package is then changed and the report says `modified`, exit bit 1.
+ *  - a file of a verified package is then changed and the report says `modified`, exit bit 1;
+ *  - the host is enrolled as the README says (a reporter token in /etc/sysattest/reporter-token,
+ *    `"report": true`): a token file others may read is refused (exit 64), then the unit's command
+ *    line reports to the server through the spool in its StateDirectory=, with the same exit
+ *    status, and the server shows the host's verdict.
  * Needs root and podman; about two minutes.
  */
 import assert from 'node:assert/strict';
@@ -39,7 +43,7 @@ import { SERVER_BIN, startE2EServer, type E2EServer } from '@sysattest/client/di
 import { buildManifest } from '@sysattest/generator/dist/generation/manifest-builder.js';
 import { sharedTestImage } from '@sysattest/generator/dist/worker/service-testkit.js';
 import { buildClientDeb, type BuiltDeb } from './build-deb.js';
-import { CONFIG_FILE, STATE_DIR, UNIT_DIR } from './client-package.js';
+import { CONFIG_FILE, REPORTER_TOKEN_FILE, STATE_DIR, UNIT_DIR } from './client-package.js';
 import { serviceCommand, shellCommand } from './systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -74,6 +78,8 @@ describe(
     let server: E2EServer;
     let out: Map<string, string>;
     let tamperedPath: string;
+    let readerToken: string;
+    const HOST = 'deb-e2e';
 
     before(async () => {
       const t0 = Date.now();
@@ -186,6 +192,10 @@ describe(
         });
       }
       mark('server ready');
+      const token = (...args: string[]): string =>
+        run(process.execPath, [SERVER_BIN, 'token', 'create', ...args, '--database', server.dbFile]).trim();
+      fs.writeFileSync(path.join(home, 'keys/reporter-token'), `${token('--role', 'reporter', '--host', HOST)}\n`);
+      readerToken = token('--role', 'reader', '--name', 'deb-e2e-reader');
 
       // The installed unit's command line, as systemd would run it.
       const unit = fs.readFileSync(path.join(repoRoot, 'deploy/sysattest-verify.service'), 'utf8');
@@ -205,6 +215,9 @@ describe(
         `echo "### run2"; ${unitLine}; echo "exit=$?"`,
         `echo "### seal2"; stat -c '%a %s' ${STATE_DIR}/trusted-keys/cache-seal.key; sha256sum ${STATE_DIR}/trusted-keys/cache-seal.key`,
         `echo "### tampered"; echo tampered >> ${tamperedPath}; sysattest verify --format json > /tmp/r.json; echo "exit=$?"; cat /tmp/r.json`,
+        // Enrolling the host (README: Enrol a host): the token, then "report": true.
+        `echo "### token-loose"; install -m 0644 /keys/reporter-token ${REPORTER_TOKEN_FILE} && sysattest verify --report > /dev/null 2> /tmp/err; echo "exit=$?"; cat /tmp/err`,
+        `echo "### report"; chmod 600 ${REPORTER_TOKEN_FILE} && /usr/lib/sysattest/node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1]));c.report=true;fs.writeFileSync(process.argv[1],JSON.stringify(c))' ${CONFIG_FILE} && (${unitLine}) > /dev/null 2> /tmp/err; echo "exit=$?"; grep '^sysattest:' /tmp/err; echo "spool: $(stat -c %a ${STATE_DIR}/report-spool) $(ls -A ${STATE_DIR}/report-spool | tr '\\n' ' ')"`,
       ].join('\n');
       const r = spawnSync(
         'podman',
@@ -308,6 +321,21 @@ describe(
       assert.ok((cached as number) >= 80);
       assert.equal(sealed, cached, 'every cached manifest opened by its seal');
       assert.equal(inFull, 0, 'none verified in full again');
+    });
+
+    it('an enrolled host reports through the unit: a loose token refused, then the verdict on the server, exit status kept', async () => {
+      const loose = out.get('token-loose') ?? '';
+      assert.match(loose, /^exit=64$/m, loose);
+      assert.match(loose, new RegExp(`${REPORTER_TOKEN_FILE} may be read or written by others \\(mode 0644\\)`));
+      const report = out.get('report') ?? '';
+      const tamperedExit = /^exit=(\d+)$/m.exec(out.get('tampered') ?? '')?.[1];
+      assert.match(report, new RegExp(`^exit=${tamperedExit}$`, 'm'), 'the exit status of the same check without --report');
+      assert.match(report, new RegExp(`^sysattest: report sent to ${server.url} as host ${HOST} \\(verdict findings\\)$`, 'm'));
+      assert.match(report, /^spool: 700 $/m, 'the spool (in the StateDirectory) is 0700 and empty once the server has the report');
+      const answer = await fetch(`${server.url}/v1/hosts/${HOST}`, { headers: { authorization: `Bearer ${readerToken}` } });
+      assert.equal(answer.status, 200);
+      const detail = (await answer.json()) as { host: { verdict: string; exitCode: number }; history: unknown[] };
+      assert.deepEqual([detail.host.verdict, detail.host.exitCode, detail.history.length], ['findings', Number(tamperedExit), 1]);
     });
 
     it('a changed file of a verified package is found: modified, exit bit 1', () => {
