@@ -29,6 +29,15 @@ describe('sysattest CLI', () => {
     assert.match(r.stdout, /manifest/);
   });
 
+  it('verify --help lists the reporting flags and settings', () => {
+    const r = run(['verify', '--help']);
+    assert.equal(r.code, 0);
+    for (const flag of ['--report ', '--no-report ', '--report-token-file <file>'])
+      assert.ok(r.stdout.includes(flag), flag);
+    for (const setting of ['reportTokenFile', 'stateDir', 'SYSATTEST_REPORT ', 'SYSATTEST_REPORT_TOKEN_FILE'])
+      assert.ok(r.stdout.includes(setting), setting);
+  });
+
   it('detects this machine’s platform like dpkg and os-release do', () => {
     const r = run(['platform', '--json']);
     assert.equal(r.code, 0, r.stderr);
