@@ -58,7 +58,7 @@ export function reportUpload(report: VerifyReport, hostname = os.hostname()): Re
   return {
     reportId: randomUUID(),
     hostname: hostname.slice(0, REPORT_LIMITS.hostNameLength),
-    report: report as ReportUpload['report'],
+    report,
   };
 }
 

@@ -39,5 +39,5 @@ export function cleanReport(packages = 3, filler = 0): VerifyReport {
 
 /** Its upload body, with a fresh reportId. */
 export function uploadOf(report: VerifyReport = cleanReport()): ReportUpload {
-  return { reportId: randomUUID(), hostname: 'test-host', report: report as ReportUpload['report'] };
+  return { reportId: randomUUID(), hostname: 'test-host', report };
 }
