@@ -113,9 +113,10 @@ export async function deliverSpool(spool: ReportSpool, options: DeliveryOptions)
       log(`sending reports stopped at its time limit; ${waitingLine(spool, result.waiting)}`);
       return result;
     }
-    let upload: ReportUpload;
+    let upload: ReportUpload | undefined;
     try {
       upload = await spool.read(entry);
+      if (upload === undefined) continue; // another run sent it meanwhile
     } catch (e) {
       if (!(e instanceof SpoolError)) throw e;
       await moveAside(spool, entry, `${e.message}: not sent`, log);

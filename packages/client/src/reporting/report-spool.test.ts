@@ -109,6 +109,22 @@ describe('the report spool', () => {
     assert.deepEqual(await spool.pending(), [], 'a symbolic link is not a spooled report');
   });
 
+  it('a report another run sent meanwhile is gone, not damaged; what an interrupted write left is swept after an hour', async () => {
+    const spool = newSpool();
+    const { spooled } = await spool.add(uploadOf(), at(0));
+    await spool.remove(spooled);
+    assert.equal(await spool.read(spooled), undefined);
+    const old = path.join(spool.dir, '.x.json.1.aaaa.tmp');
+    const fresh = path.join(spool.dir, '.y.json.1.bbbb.tmp');
+    fs.writeFileSync(old, '{');
+    fs.writeFileSync(fresh, '{');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(old, twoHoursAgo, twoHoursAgo);
+    await spool.add(uploadOf(), at(1));
+    assert.equal(fs.existsSync(old), false);
+    assert.equal(fs.existsSync(fresh), true, 'maybe another run still writing it');
+  });
+
   it('moves a report aside to rejected/, bounded, and forgets a removed one', async () => {
     const spool = newSpool({ maxRejected: 2 });
     const entries = [];

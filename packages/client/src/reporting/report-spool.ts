@@ -45,6 +45,7 @@ export interface SpooledReport {
   bytes: number;
 }
 
+const TEMPORARY_MAX_AGE_MS = 60 * 60 * 1000;
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const SPOOLED_NAME = new RegExp(`^[0-9]{8}T[0-9]{9}Z-(${UUID})\\.json$`);
 
@@ -86,6 +87,7 @@ export class ReportSpool {
     const file = path.join(this.dir, name);
     const text = JSON.stringify(upload);
     await this.ensureDir(this.dir);
+    await this.sweepTemporary();
     await writeFileAtomic(file, text, { mode: 0o600 });
     const spooled = { name, file, reportId: upload.reportId, bytes: Buffer.byteLength(text) };
     const dropped = await this.trim(this.dir, this.limits.maxReports, this.limits.maxBytes, name);
@@ -102,8 +104,11 @@ export class ReportSpool {
     return this.list(this.rejectedDir);
   }
 
-  /** A spooled report's upload body, read back as untrusted input (SpoolError). */
-  async read(entry: SpooledReport): Promise<ReportUpload> {
+  /**
+   * A spooled report's upload body, read back as untrusted input (SpoolError); undefined when it
+   * is gone (another run sent it meanwhile).
+   */
+  async read(entry: SpooledReport): Promise<ReportUpload | undefined> {
     if (entry.bytes > this.limits.maxBytes) {
       throw new SpoolError('SPOOLED_REPORT_INVALID', `${entry.file} is over ${this.limits.maxBytes} bytes`);
     }
@@ -116,6 +121,7 @@ export class ReportSpool {
         await handle.close();
       }
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new SpoolError('SPOOLED_REPORT_INVALID', `${entry.file} cannot be read: ${(e as Error).message}`);
     }
     const parsed = reportUploadSchema.safeParse(json);
@@ -150,6 +156,16 @@ export class ReportSpool {
     await fs.rename(entry.file, file);
     const dropped = await this.trim(this.rejectedDir, this.limits.maxRejected, Infinity, entry.name);
     return { file, dropped };
+  }
+
+  /** Removes what an interrupted write left (writeFileAtomic's `.NAME.….tmp`) over an hour ago. */
+  private async sweepTemporary(): Promise<void> {
+    const names = await fs.readdir(this.dir);
+    for (const name of names.filter((n) => n.startsWith('.') && n.endsWith('.tmp'))) {
+      const file = path.join(this.dir, name);
+      const st = await fs.lstat(file).catch(() => undefined);
+      if (st?.isFile() && Date.now() - st.mtimeMs > TEMPORARY_MAX_AGE_MS) await fs.rm(file, { force: true });
+    }
   }
 
   private async ensureDir(dir: string): Promise<void> {
