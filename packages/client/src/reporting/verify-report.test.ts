@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -217,5 +218,147 @@ describe('sysattest verify --report', { timeout: 5 * 60_000 }, () => {
       /the report waits in .*report-spool: the next run that reaches the server sends it/,
     );
     assert.equal(spooled(host.spool).length, 1);
+  });
+});
+
+/**
+ * The same against the real server's `POST /v1/reports`: its answers are the ones the client
+ * was written for (201, 200 for a resend, 401, 403), the host is the token's, not the body's,
+ * and what the server stores is the report the host printed.
+ */
+describe('sysattest verify --report to a real server', { timeout: 5 * 60_000 }, () => {
+  let dir: string;
+  let world: FakeWorld;
+  let server: E2EServer;
+  let readerToken: string;
+
+  const serverCli = (...args: string[]): string => {
+    const r = spawnSync(process.execPath, [SERVER_BIN, ...args, '--database', server.dbFile], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`sysattest-server ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+
+  before(async () => {
+    if (!fs.existsSync(SERVER_BIN)) throw new Error(`build first: ${SERVER_BIN} is missing`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-report-server-'));
+    world = await makeFakeWorld(dir, PACKAGES);
+    server = await startE2EServer(dir, world.keyFile);
+    await server.uploadCatalog(await world.catalog(new Date(Date.now() - 3600_000)));
+    for (const p of PACKAGES) {
+      const signed = await world.signedManifest(p);
+      await server.post('/v1/manifests', {
+        manifest: Buffer.from(signed.bytes).toString('base64'),
+        signature: signed.signature,
+      });
+    }
+    readerToken = serverCli('token', 'create', '--role', 'reader', '--name', 'fleet reader');
+  });
+
+  after(() => {
+    server?.stop();
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function host(name: string, token: string): { home: string; tokenFile: string; spool: string } {
+    const home = path.join(dir, name);
+    fs.mkdirSync(home);
+    const tokenFile = path.join(home, 'reporter-token');
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    return { home, tokenFile, spool: path.join(home, 'report-spool') };
+  }
+
+  function verify(home: string, args: string[]): Promise<CliRun> {
+    return sysattestCliAsync(
+      [
+        'verify',
+        '--root',
+        world.root,
+        '--server',
+        server.url,
+        '--keyring',
+        world.keyFile,
+        '--report',
+        ...args,
+      ],
+      { SYSATTEST_CLIENT_HOME: home, SYSATTEST_CONFIG: '', SYSATTEST_REPORT: '' },
+    );
+  }
+
+  async function fleet<T>(route: string): Promise<T> {
+    const r = await fetch(`${server.url}${route}`, { headers: { authorization: `Bearer ${readerToken}` } });
+    assert.equal(r.status, 200, `GET ${route}`);
+    return (await r.json()) as T;
+  }
+
+  interface HostDetail {
+    host: { name: string; verdict: string; exitCode: number; packages: number };
+    history: { reportId: string; verdict: string }[];
+  }
+
+  it("stores the printed report as the token's host; a resend of a spooled copy is stored once", async () => {
+    const web = host(
+      'web-01',
+      serverCli('token', 'create', '--role', 'reporter', '--host', 'web-01', '--name', 'web-01'),
+    );
+    const r = await verify(web.home, ['--format', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^sysattest: report sent to .* as host web-01 \(verdict clean\)$/m);
+    const first = await fleet<HostDetail>('/v1/hosts/web-01');
+    assert.deepEqual([first.host.verdict, first.host.exitCode, first.host.packages], ['clean', 0, 2]);
+    assert.equal(first.history.length, 1);
+    const reportId = first.history[0]?.reportId ?? '';
+    assert.deepEqual(
+      await fleet(`/v1/hosts/web-01/reports/${reportId}`),
+      r.report,
+      'the stored report is the printed one',
+    );
+
+    // As if a run had stopped between the server's answer and the removal: the copy is sent again.
+    fs.mkdirSync(web.spool, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(
+      path.join(web.spool, `20260101T000000000Z-${reportId}.json`),
+      JSON.stringify({ reportId, hostname: os.hostname(), report: r.report }),
+      { mode: 0o600 },
+    );
+    const again = await verify(web.home, []);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /after 1 earlier report from the spool/);
+    const second = await fleet<HostDetail>('/v1/hosts/web-01');
+    assert.equal(second.history.length, 2, 'the resend is stored once: one old report, one new');
+    assert.deepEqual(
+      fs.readdirSync(web.spool).filter((n) => n.endsWith('.json')),
+      [],
+    );
+  });
+
+  it("a revoked token (401) and a reader's token (403): what to fix, the report moved aside, exit status kept", async () => {
+    const revoked = host(
+      'db-01',
+      serverCli('token', 'create', '--role', 'reporter', '--host', 'db-01', '--name', 'db-01'),
+    );
+    const id = /^(\d+)\t.*\tdb-01\t/m.exec(serverCli('token', 'list'))?.[1];
+    assert.ok(id);
+    serverCli('token', 'revoke', id);
+    const r401 = await verify(revoked.home, []);
+    assert.equal(r401.status, 0);
+    assert.match(
+      r401.stderr,
+      new RegExp(`does not know the token in ${revoked.tokenFile} \\(unknown or revoked\\)`),
+    );
+    assert.equal(fs.readdirSync(path.join(revoked.spool, 'rejected')).length, 1);
+
+    const reader = host('reader-as-host', readerToken);
+    const r403 = await verify(reader.home, []);
+    assert.equal(r403.status, 0);
+    assert.match(r403.stderr, new RegExp(`does not let the token in ${reader.tokenFile} send reports`));
+    assert.equal(fs.readdirSync(path.join(reader.spool, 'rejected')).length, 1);
+    const hosts = await fleet<{ hosts: { name: string }[] }>('/v1/hosts');
+    assert.deepEqual(
+      hosts.hosts.map((h) => h.name),
+      ['web-01'],
+      'no report of theirs was stored',
+    );
   });
 });

@@ -194,7 +194,7 @@ describe(
       mark('server ready');
       const token = (...args: string[]): string =>
         run(process.execPath, [SERVER_BIN, 'token', 'create', ...args, '--database', server.dbFile]).trim();
-      fs.writeFileSync(path.join(home, 'keys/reporter-token'), `${token('--role', 'reporter', '--host', HOST)}\n`);
+      fs.writeFileSync(path.join(home, 'keys/reporter-token'), `${token('--role', 'reporter', '--host', HOST, '--name', HOST)}\n`);
       readerToken = token('--role', 'reader', '--name', 'deb-e2e-reader');
 
       // The installed unit's command line, as systemd would run it.
