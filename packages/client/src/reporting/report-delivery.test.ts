@@ -125,7 +125,7 @@ describe('sending the spooled reports', () => {
       r.lines[0] ?? '',
       new RegExp(
         `does not know the token in ${TOKEN_FILE} \\(unknown or revoked\\) \\(HTTP 401: unknown token\\): ` +
-          'put a valid reporter token there \\(sysattest-server token create --role reporter --host NAME\\); ' +
+          'put a valid reporter token there \\(sysattest-server token create --role reporter --host NAME --name NAME\\); ' +
           `the report is kept in ${spool.rejectedDir}/.*; 2 reports wait`,
       ),
     );

@@ -33,13 +33,13 @@ export const REFUSALS: Readonly<Record<number, { fix: (c: RefusalContext) => str
   401: {
     fix: (c) =>
       `the server ${c.server} does not know the token in ${c.tokenFile} (unknown or revoked)${c.said}: ` +
-      'put a valid reporter token there (sysattest-server token create --role reporter --host NAME)',
+      'put a valid reporter token there (sysattest-server token create --role reporter --host NAME --name NAME)',
     stopsAll: true,
   },
   403: {
     fix: (c) =>
       `the server ${c.server} does not let the token in ${c.tokenFile} send reports${c.said}: ` +
-      'it needs a reporter token bound to this host (sysattest-server token create --role reporter --host NAME)',
+      'it needs a reporter token bound to this host (sysattest-server token create --role reporter --host NAME --name NAME)',
     stopsAll: true,
   },
   413: {

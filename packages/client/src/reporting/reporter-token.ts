@@ -40,7 +40,7 @@ export function readReporterToken(file: string): string {
     if (code === 'ENOENT') {
       throw refuse(
         file,
-        'does not exist: put the token `sysattest-server token create --role reporter --host NAME` printed ' +
+        'does not exist: put the token `sysattest-server token create --role reporter --host NAME --name NAME` printed ' +
           `there, readable by this user only: (umask 077; cat > ${file})`,
       );
     }
