@@ -44,7 +44,7 @@ export const REFUSALS: Readonly<Record<number, { fix: (c: RefusalContext) => str
   },
   413: {
     fix: (c) =>
-      `the report is larger than the server ${c.server} accepts${c.said}: raise the server's cap on report bodies`,
+      `the report is larger than the server ${c.server} accepts${c.said}: raise the server's reports.maxBodyBytes`,
     stopsAll: false,
   },
   415: {
