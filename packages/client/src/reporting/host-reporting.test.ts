@@ -82,7 +82,7 @@ describe('reporting a verify run', () => {
     await submitReport(reporting, report);
     assert.equal(receiver.received.length, from);
     assert.deepEqual(lines, [
-      'the report cannot be sent: summary.packages is 4 but the report lists 3 packages (a bug in sysattest: please report it)',
+      'the report cannot be sent: summary.packages is 4 but the report lists 3 packages (the server would refuse it); it is not kept',
     ]);
     assert.equal(fs.existsSync(path.join(stateDir, 'report-spool')), false);
   });

@@ -5,7 +5,7 @@ import { REPORT_LIMITS, reportInconsistency, reportUploadSchema, type ReportUplo
 import { type ClientConfig } from '../config/index.js';
 import { ServerClient } from '../server/index.js';
 import type { VerifyReport } from '../verify/index.js';
-import { deliverSpool, permanentRefusal, sendReport } from './report-delivery.js';
+import { deliverSpool, permanentRefusal, sendReport, serverSaid } from './report-delivery.js';
 import { ReportSpool, SPOOL_DIR_NAME, defaultStateDir } from './report-spool.js';
 import { defaultReporterTokenFile, readReporterToken } from './reporter-token.js';
 
@@ -69,7 +69,7 @@ export async function submitReport(reporting: HostReporting, report: VerifyRepor
     const upload = reportUpload(report);
     const invalid = whyNotSendable(upload);
     if (invalid !== undefined) {
-      log(`the report cannot be sent: ${invalid} (a bug in sysattest: please report it)`);
+      log(`the report cannot be sent: ${invalid} (the server would refuse it); it is not kept`);
       return;
     }
     const spooled = await spoolReport(reporting, upload);
@@ -101,7 +101,7 @@ export async function submitReport(reporting: HostReporting, report: VerifyRepor
   }
 }
 
-/** What the server would refuse in a report this client made (never expected: a bug). */
+/** What the server would refuse in a report: over a bound of the protocol (a huge machine), or a bug. */
 function whyNotSendable(upload: ReportUpload): string | undefined {
   const parsed = reportUploadSchema.safeParse(upload);
   if (!parsed.success) {
@@ -142,7 +142,7 @@ async function sendUnspooled(
     const why =
       refusal === undefined
         ? (e as Error).message
-        : refusal.fix({ server: client.where, tokenFile: reporting.tokenFile, said: '' });
+        : refusal.fix({ server: client.where, tokenFile: reporting.tokenFile, said: serverSaid(e) });
     reporting.log(`the report was not sent and is lost: ${why}`);
   }
 }

@@ -133,26 +133,25 @@ export async function deliverSpool(spool: ReportSpool, options: DeliveryOptions)
         log(`the report was not sent: ${(e as Error).message}; ${waitingLine(spool, result.waiting)}`);
         return result;
       }
-      const error = e as ServerError;
-      const said = error.serverMessage === undefined ? '' : ` (HTTP ${error.status}: ${error.serverMessage})`;
-      const fix = refusal.fix({ server: client.where, tokenFile: options.tokenFile, said });
       result.rejected++;
+      const fix = refusal.fix({ server: client.where, tokenFile: options.tokenFile, said: serverSaid(e) });
       if (!refusal.stopsAll) {
         await moveAside(spool, entry, fix, log);
         continue;
       }
       result.waiting = entries.length - i - 1;
-      await moveAside(
-        spool,
-        entry,
-        fix,
-        log,
-        result.waiting > 0 ? `; ${waitingLine(spool, result.waiting)}` : '',
-      );
+      const more = result.waiting > 0 ? `; ${waitingLine(spool, result.waiting)}` : '';
+      await moveAside(spool, entry, fix, log, more);
       return result;
     }
   }
   return result;
+}
+
+/** What the server said with its refusal, for a message: ` (HTTP 401: unknown token)`. */
+export function serverSaid(e: unknown): string {
+  const error = e as ServerError;
+  return error.serverMessage === undefined ? '' : ` (HTTP ${error.status}: ${error.serverMessage})`;
 }
 
 function waitingLine(spool: ReportSpool, waiting: number): string {
