@@ -20,6 +20,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +58,19 @@ function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** GET a JSON answer over a connection of its own (no keep-alive pool). */
+function getJson(url: string, token: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
 }
 
 /** The `### name` sections the container script prints, by name. */
@@ -332,9 +346,15 @@ describe(
       assert.match(report, new RegExp(`^exit=${tamperedExit}$`, 'm'), 'the exit status of the same check without --report');
       assert.match(report, new RegExp(`^sysattest: report sent to ${server.url} as host ${HOST} \\(verdict findings\\)$`, 'm'));
       assert.match(report, /^spool: 700 $/m, 'the spool (in the StateDirectory) is 0700 and empty once the server has the report');
-      const answer = await fetch(`${server.url}/v1/hosts/${HOST}`, { headers: { authorization: `Bearer ${readerToken}` } });
+      // A connection of its own: the container ran under spawnSync, which blocked this event loop
+      // for minutes, so fetch's pool may not have seen the server close its idle keep-alive
+      // connection (72 s) and would reuse it ("other side closed", twice in four suite runs).
+      const answer = await getJson(`${server.url}/v1/hosts/${HOST}`, readerToken);
       assert.equal(answer.status, 200);
-      const detail = (await answer.json()) as { host: { verdict: string; exitCode: number }; history: unknown[] };
+      const detail = answer.body as {
+        host: { verdict: string; exitCode: number };
+        history: unknown[];
+      };
       assert.deepEqual([detail.host.verdict, detail.host.exitCode, detail.history.length], ['findings', Number(tamperedExit), 1]);
     });
 
