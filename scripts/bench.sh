@@ -22,12 +22,12 @@ names=("$@")
 [ "${#names[@]}" -gt 0 ] || names=(hash generate verify store server dashboard)
 for name in "${names[@]}"; do
   case "$name" in
-    hash) node packages/core/dist/bench/hash-bench.js ;;
-    generate) node packages/generator/dist/bench/generate-bench.js ;;
-    verify) node packages/client/dist/bench/verify-bench.js ;;
-    store) node packages/server/dist/store/store-bench.js ;;
-    server) node packages/server/dist/bench/http-bench.js ;;
-    dashboard) node packages/server/dist/bench/dashboard-bench.js ;;
+    hash) node packages/core/dist/bench/hash.js ;;
+    generate) node packages/generator/dist/bench/generate.js ;;
+    verify) node packages/client/dist/bench/verify.js ;;
+    store) node packages/server/dist/bench/store.js ;;
+    server) node packages/server/dist/bench/server.js ;;
+    dashboard) node packages/server/dist/bench/dashboard.js ;;
     *) echo "bench: unknown benchmark $name (hash, generate, verify, store, server, dashboard)" >&2; exit 2 ;;
   esac
 done

@@ -20,10 +20,23 @@ const require = createRequire(import.meta.url);
 /** The native packages copied beside the bundle, as `node_modules/<name>`. */
 const NATIVE_PACKAGES = ['@napi-rs/xattr', '@napi-rs/xattr-linux-x64-gnu'] as const;
 
+/** A module of a workspace package's test kits or benches, by real path or package name. */
+const TEST_SUPPORT = /(^|\/)(packages|@sysattest)\/[^/]+\/dist\/(testkit|bench)\//;
+
+/**
+ * Test kits and benches (`dist/testkit/`, `dist/bench/` of any package) never ship: production
+ * code does not import them (the import rule in eslint.config.js), and a bundle that reached one
+ * anyway is refused here rather than installed on users' machines.
+ */
+export function refuseTestSupport(inputs: readonly string[]): void {
+  const support = inputs.filter((f) => TEST_SUPPORT.test(f));
+  if (support.length > 0) throw new Error(`the client bundle would ship test support: ${support.join(', ')}`);
+}
+
 /** Bundles the built client (`packages/client/dist`) into `outDir`. */
 export async function bundleClient(repoRoot: string, outDir: string): Promise<BundleLayout> {
   fs.mkdirSync(outDir, { recursive: true });
-  await build({
+  const { metafile } = await build({
     entryPoints: {
       sysattest: path.join(repoRoot, 'packages/client/bin/sysattest.js'),
       'hash-worker': path.join(repoRoot, 'packages/core/dist/fs/hash-worker.js'),
@@ -40,7 +53,9 @@ export async function bundleClient(repoRoot: string, outDir: string): Promise<Bu
     },
     legalComments: 'linked',
     logLevel: 'warning',
+    metafile: true,
   });
+  refuseTestSupport(Object.keys(metafile.inputs));
   // The bundle is ES modules under a .js name.
   fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module", "private": true }\n');
   const files = ['sysattest.js', 'hash-worker.js', 'package.json'];

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '@sysattest/core';
-import { startServer } from './serve-testkit.js';
+import { startServer } from './testkit/server-process.js';
 
 const bin = fileURLToPath(new URL('../bin/sysattest-server.js', import.meta.url));
 

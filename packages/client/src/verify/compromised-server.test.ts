@@ -16,7 +16,7 @@ import {
   type FakeWorld,
   type Relay,
   type SnapshotInfo,
-} from './relay-testkit.js';
+} from '../testkit/relay.js';
 import type { VerifyReport } from './report.js';
 import {
   SERVER_BIN,
@@ -25,7 +25,7 @@ import {
   tampered,
   type CliRun,
   type E2EServer,
-} from './testing-e2e.js';
+} from '../testkit/e2e.js';
 
 /**
  * Trust model rule 1 against a compromised server: a relay in front of a real server rewrites its

@@ -24,7 +24,7 @@ import {
   tampered as tamperedRoot,
   type CliRun,
   type E2EServer,
-} from './testing-e2e.js';
+} from '../testkit/e2e.js';
 
 /**
  * `sysattest verify` end to end, as a user runs it, on a real Debian rootfs:

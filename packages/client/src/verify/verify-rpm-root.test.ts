@@ -25,9 +25,9 @@ import {
   writeAccounts,
   writeApkPackages,
   type ApkPackage,
-} from '@sysattest/generator/dist/generation/family-testkit.js';
+} from '@sysattest/generator/dist/testkit/families.js';
 import type { VerifyReport } from './report.js';
-import { startE2EServer, sysattestCli, tampered, type CliRun, type E2EServer } from './testing-e2e.js';
+import { startE2EServer, sysattestCli, tampered, type CliRun, type E2EServer } from '../testkit/e2e.js';
 
 /**
  * `sysattest verify --root` end to end on the two other package families, as a user runs it:

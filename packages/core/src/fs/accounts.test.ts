@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PathError } from '../errors.js';
 import { parseIdFile, readRootAccounts } from './accounts.js';
-import { makeTempDir, mkfifo, symlink, writeFile } from './hostile-tree.js';
+import { makeTempDir, mkfifo, symlink, writeFile } from '../testkit/hostile-tree.js';
 import { RootDir } from './in-root.js';
 
 describe('root accounts', () => {

@@ -24,7 +24,7 @@ import {
   symlink,
   withFsHook,
   writeFile,
-} from './hostile-tree.js';
+} from '../testkit/hostile-tree.js';
 import { RootDir } from './in-root.js';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');

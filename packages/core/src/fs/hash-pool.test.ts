@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { PathError } from '../errors.js';
 import { inspectFile, type FileObservation } from './file-entry.js';
 import { HashPool, HashPoolError, type ExtraDigests, type HashProgress } from './hash-pool.js';
-import { buildHostileRoot, makeTempDir, mkfifo, mknod, symlink, writeFile } from './hostile-tree.js';
+import { buildHostileRoot, makeTempDir, mkfifo, mknod, symlink, writeFile } from '../testkit/hostile-tree.js';
 import { RootDir } from './in-root.js';
 
 const FILES = 3000;

@@ -3,7 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PathError } from '../errors.js';
-import { buildHostileRoot, makeTempDir, mkfifo, symlink, withFsHook, writeFile } from './hostile-tree.js';
+import {
+  buildHostileRoot,
+  makeTempDir,
+  mkfifo,
+  symlink,
+  withFsHook,
+  writeFile,
+} from '../testkit/hostile-tree.js';
 import { MAX_PATH_LENGTH, RootDir, splitRootPath } from './in-root.js';
 
 function pathError(code: PathError['code']): (e: unknown) => boolean {

@@ -14,7 +14,7 @@ import {
   verifyDetached,
   type GeneratedSigningKey,
 } from './index.js';
-import { makeGpgHome, validSigFingerprints, type GpgHome } from './testing-gpg.js';
+import { makeGpgHome, validSigFingerprints, type GpgHome } from '../testkit/gpg.js';
 
 const RSA_PASSPHRASE = 'gpg rsa passphrase';
 const data = new TextEncoder().encode('{"package":"coreutils","version":"9.1-1"}\n');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { detectPackageManager, readInstalledDatabase } from './installed.js';
-import { rootWithFixture } from './testing-fixtures.js';
+import { rootWithFixture } from '../testkit/pkgdb.js';
 
 describe('readInstalledDatabase picks the database the root has', () => {
   it('apk, rpm (sqlite and Berkeley DB), and nothing', async () => {

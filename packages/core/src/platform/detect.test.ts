@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PlatformError } from '../errors.js';
 import { detectPlatforms, formatPlatform } from './index.js';
-import { fixturesDir } from '../pkgdb/testing-fixtures.js';
+import { fixturesDir } from '../testkit/pkgdb.js';
 
 const FIXTURES = path.join(fixturesDir(), 'os-release');
 const tmpRoots: string[] = [];

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { PlatformError } from '../errors.js';
 import { OS_RELEASE_MAX_BYTES, parseOsRelease } from './index.js';
-import { fixturesDir } from '../pkgdb/testing-fixtures.js';
+import { fixturesDir } from '../testkit/pkgdb.js';
 
 const FIXTURES = `${fixturesDir()}/os-release`;
 

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 
 import { VersionError } from '../errors.js';
 import { apkVersionScheme, compareApkVersions, validateApkVersion } from './apk.js';
-import { createRng, testSeed } from './testkit.js';
+import { createRng, testSeed } from '../testkit/versions.js';
 
 type Rel = '<' | '=' | '>';
 

@@ -24,7 +24,7 @@ import {
   testSeed,
   type Rng,
   type VersionCorpus,
-} from './testkit.js';
+} from '../testkit/versions.js';
 
 /** Fewer real pairs than this and the test fails: it must not pass on an empty machine. */
 const MIN_REAL_PAIRS = 1000;

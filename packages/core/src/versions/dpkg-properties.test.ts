@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
 import { compareDpkgVersions } from './dpkg.js';
-import { createRng, loadDpkgVersionCorpus, randomDpkgVersion, testSeed, type Rng } from './testkit.js';
+import {
+  createRng,
+  loadDpkgVersionCorpus,
+  randomDpkgVersion,
+  testSeed,
+  type Rng,
+} from '../testkit/versions.js';
 
 let real: string[];
 

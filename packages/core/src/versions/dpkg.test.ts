@@ -9,7 +9,14 @@ import {
   parseDpkgVersion,
   validateDpkgVersion,
 } from './dpkg.js';
-import { createRng, dpkgParseOutcome, relationOf, requireDpkg, runDpkgCompare, testSeed } from './testkit.js';
+import {
+  createRng,
+  dpkgParseOutcome,
+  relationOf,
+  requireDpkg,
+  runDpkgCompare,
+  testSeed,
+} from '../testkit/versions.js';
 
 type Sign = -1 | 0 | 1;
 

@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { dirWithFixture, requireRpm, rpmQuery } from '../pkgdb/testing-fixtures.js';
+import { dirWithFixture, requireRpm, rpmQuery } from '../testkit/pkgdb.js';
 import { compareRpmVersions, rpmVersionScheme, splitRpmVersion } from './rpm.js';
-import { createRng, loadDpkgVersionCorpus, testSeed, type Rng } from './testkit.js';
+import { createRng, loadDpkgVersionCorpus, testSeed, type Rng } from '../testkit/versions.js';
 
 const MIN_REAL_PAIRS = 3000;
 

@@ -18,12 +18,12 @@ import {
   serveArchive,
   writeArchive,
   type ArchiveServer,
-} from '../debian/local-archive-testkit.js';
+} from '../testkit/local-archive.js';
 import type { AptSourceSpec } from '../image/apt-sources.js';
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
-import { PLATFORM, sharedTestImage, tempDir, workerHome } from '../worker/service-testkit.js';
+import { PLATFORM, sharedTestImage, tempDir, workerHome } from '../testkit/worker-service.js';
 import { isolationReason, type ImageBaseline } from './batch-isolation.js';
 import { generateDebian } from './debian-generator.js';
 import type { BuiltManifest } from './manifest-builder.js';

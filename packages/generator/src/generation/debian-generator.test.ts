@@ -18,7 +18,7 @@ import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
 import { GENERATOR_VERSION } from '../version.js';
-import { sharedTestImage } from '../worker/service-testkit.js';
+import { sharedTestImage } from '../testkit/worker-service.js';
 import { catalogDebian, generateDebian } from './debian-generator.js';
 import type { GenerationEvent } from './results.js';
 

@@ -1,6 +1,6 @@
 /**
  * `generate`, `catalog` and the worker dispatch rpm and apk platforms to their own code, on
- * podman images made here (see family-testkit.ts for what they are and what the stand-in dnf and
+ * podman images made here (see testkit/families.ts for what they are and what the stand-in dnf and
  * apk do and do not do):
  *
  * - fedora/41/x86_64: built by the fleet's `image build --rootfs` code from a root holding
@@ -38,7 +38,7 @@ import {
   createToken,
   testKey,
   type TestKey,
-} from '../worker/service-testkit.js';
+} from '../testkit/worker-service.js';
 import { catalogForPlatform, generateForPlatform } from './dispatch.js';
 import {
   buildRpms,
@@ -51,7 +51,7 @@ import {
   sha256File,
   specText,
   type BuiltRpm,
-} from './family-testkit.js';
+} from '../testkit/families.js';
 
 const work = fs.mkdtempSync(join(tmpdir(), 'sysattest-dispatch-'));
 const NAMESPACE = `localhost/sysattest-test-dispatch-${process.pid}`;

@@ -20,13 +20,13 @@ import {
   writeArchive,
   type ArchiveKey,
   type ArchiveServer,
-} from '../debian/local-archive-testkit.js';
+} from '../testkit/local-archive.js';
 import { isGeneratorError } from '../errors.js';
 import type { AptSourceSpec } from '../image/apt-sources.js';
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
-import { PLATFORM, sharedTestImage, tempDir, workerHome } from '../worker/service-testkit.js';
+import { PLATFORM, sharedTestImage, tempDir, workerHome } from '../testkit/worker-service.js';
 import { catalogDebian, generateDebian } from './debian-generator.js';
 
 /**

@@ -49,7 +49,7 @@ import {
   specText,
   writeAccounts,
   writeApkPackages,
-} from './family-testkit.js';
+} from '../testkit/families.js';
 
 const work = fs.mkdtempSync(join(tmpdir(), 'sysattest-rpmapk-'));
 let key: SigningKey;

@@ -22,7 +22,7 @@ import {
   testKey,
   waitUntil,
   type TestKey,
-} from './service-testkit.js';
+} from '../testkit/worker-service.js';
 
 /**
  * A server killed with SIGKILL in the middle of an upload leaves no partial catalog or manifest:

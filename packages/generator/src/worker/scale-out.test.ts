@@ -18,7 +18,7 @@ import {
   workerArgs,
   workerHome,
   type TestKey,
-} from './service-testkit.js';
+} from '../testkit/worker-service.js';
 
 /**
  * Scale-out and faults, with real processes: two servers on one PostgreSQL database with two

@@ -17,7 +17,7 @@ import {
   workerArgs,
   workerHome,
   type TestKey,
-} from './service-testkit.js';
+} from '../testkit/worker-service.js';
 
 /**
  * End to end, all real: a server on a fresh SQLite file and a worker process on the shared

@@ -25,27 +25,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  HashPool,
-  RootDir,
-  SYSATTEST_VERSION,
-  SigningKey,
-  detectPlatforms,
-  formatPlatform,
-  generateSigningKey,
-  readDpkgDatabase,
-  readRootAccounts,
-  signCatalog,
-  signManifest,
-  sortCatalogPackages,
-  type FileObservation,
-} from '@sysattest/core';
-import { SERVER_BIN, startE2EServer, type E2EServer } from '@sysattest/client/dist/verify/testing-e2e.js';
-import { buildManifest } from '@sysattest/generator/dist/generation/manifest-builder.js';
-import { sharedTestImage } from '@sysattest/generator/dist/worker/service-testkit.js';
+import { SYSATTEST_VERSION, SigningKey, generateSigningKey } from '@sysattest/core';
+import { SERVER_BIN, startE2EServer, type E2EServer } from '@sysattest/client/dist/testkit/e2e.js';
+import { signRootReference, type RootReference } from '@sysattest/client/dist/testkit/installed-root.js';
+import { sharedTestImage } from '@sysattest/generator/dist/testkit/worker-service.js';
 import { buildClientDeb, type BuiltDeb } from './build-deb.js';
 import { CONFIG_FILE, REPORTER_TOKEN_FILE, STATE_DIR, UNIT_DIR } from './client-package.js';
-import { serviceCommand, shellCommand } from './systemd-unit.js';
+import { serviceCommand, shellCommand } from '../testkit/systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const canRun =
@@ -123,82 +109,24 @@ describe(
         'true',
       ]).trim();
       const k = await generateSigningKey({ name: 'deb e2e test' });
-      const key = await SigningKey.fromArmored(k.armoredSecretKey);
       fs.mkdirSync(path.join(home, 'keys'));
       const keyFile = path.join(home, 'keys/generator.asc');
       fs.writeFileSync(keyFile, k.armoredPublicKey);
-      const signed: { bytes: Uint8Array; signature: string }[] = [];
-      let catalog;
+      let reference: RootReference;
       try {
-        const root = run('podman', ['mount', cid]).trim();
-        const db = await readDpkgDatabase(root);
-        const { primary } = await detectPlatforms(root);
-        const paths = [
-          ...new Set(
-            db.packages.flatMap((p) =>
-              p.files.filter((f) => f.path !== '/').map((f) => db.applyDiversions(f.path, p.name)),
-            ),
-          ),
-        ];
-        const pool = new HashPool({ md5: true, capabilities: 'executable' });
-        let observed: FileObservation[];
-        try {
-          observed = await pool.inspectAll(root, paths);
-        } finally {
-          await pool.close();
-        }
-        const byPath = new Map(paths.map((p, i) => [p, observed[i] as FileObservation]));
-        const accounts = readRootAccounts(RootDir.open(root));
-        const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-        const generator = { name: 'sysattest deb e2e (the image as installed)', version: SYSATTEST_VERSION };
-        for (const pkg of db.packages) {
-          const built = buildManifest(pkg, {
-            distroRelease: `${primary.distro}/${primary.release}`,
-            provenance: {
-              generatedAt,
-              generator,
-              keyFingerprint: key.fingerprint,
-              image: { id: image.imageId },
-              installer: 'none (the image as installed)',
-            },
-            accounts,
-            divertedLocation: (p, name) => db.applyDiversions(p, name),
-            diversions: db.diversions,
-            observation: (p) => byPath.get(p),
-          });
-          signed.push(await signManifest(built.manifest, key));
-        }
-        catalog = await signCatalog(
-          {
-            schema: 'sysattest.catalog',
-            schemaVersion: 1,
-            platform: formatPlatform(primary),
-            generatedAt,
-            provenance: {
-              generator,
-              keyFingerprint: key.fingerprint,
-              image: { id: image.imageId },
-              sources: [],
-            },
-            packages: sortCatalogPackages(
-              db.packages.map((p) => ({
-                name: p.name,
-                version: p.version,
-                architecture: p.architecture,
-                source: { name: p.name, version: p.version },
-                size: 0,
-                sha256: '0'.repeat(64),
-              })),
-            ),
-          },
-          key,
-        );
+        reference = await signRootReference(run('podman', ['mount', cid]).trim(), {
+          key: await SigningKey.fromArmored(k.armoredSecretKey),
+          generator: { name: 'sysattest deb e2e (the image as installed)', version: SYSATTEST_VERSION },
+          imageId: image.imageId,
+          installer: 'none (the image as installed)',
+        });
       } finally {
         spawnSync('podman', ['rm', '-f', cid]);
       }
+      const signed = reference.manifests.map((m) => m.signed);
       mark(`${signed.length} manifests`);
       server = await startE2EServer(home, keyFile);
-      await server.uploadCatalog(catalog);
+      await server.uploadCatalog(reference.catalog);
       for (const s of signed) {
         await server.post('/v1/manifests', {
           manifest: Buffer.from(s.bytes).toString('base64'),

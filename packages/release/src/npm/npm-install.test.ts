@@ -46,7 +46,7 @@ describe('npm pack and npm install -g', { timeout: 10 * 60_000 }, () => {
     if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('each tarball holds its built code and bin, not the tests, and is publishable', () => {
+  it('each tarball holds its built code and bin, not the tests, test kits or benches, and is publishable', () => {
     for (const name of PACKAGES) {
       const { file, files } = tarballs.get(name) as { file: string; files: string[] };
       assert.match(path.basename(file), new RegExp(`^sysattest-${name}-${SYSATTEST_VERSION}\\.tgz$`));
@@ -55,6 +55,8 @@ describe('npm pack and npm install -g', { timeout: 10 * 60_000 }, () => {
         `${name}: ${files.slice(0, 5)}`,
       );
       assert.ok(!files.some((f) => /\.test\.(js|d\.ts)$/.test(f)), `${name} ships no test files`);
+      const support = files.filter((f) => /^dist\/(testkit|bench)\//.test(f));
+      assert.deepEqual(support, [], `${name} ships no test kits or benches`);
       assert.ok(!files.some((f) => f.startsWith('src/')), `${name} ships no sources`);
       const manifest = JSON.parse(
         fs.readFileSync(path.join(repoRoot, `packages/${name}/package.json`), 'utf8'),

@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser (Debian's headless Chromium driven by playwright-core) against a
  * real server: buildApp over an SQLite file filled through the store's own write paths with signed
- * catalogs and manifests (store/read-model/read-model-fixture.ts). Screenshots of every page go to
+ * catalogs and manifests (testkit/read-model.ts). Screenshots of every page go to
  * test-artifacts/dashboard/ at the repository root.
  */
 import { strict as assert } from 'node:assert';
@@ -16,8 +16,8 @@ import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildApp } from '../http/index.js';
 import { openStore, type Store } from '../store/index.js';
-import { TestGenerator, createTestDatabase, type TestDatabase } from '../store/store-testkit.js';
-import { launchChromium } from './dashboard-browser.js';
+import { TestGenerator, createTestDatabase, type TestDatabase } from '../testkit/store.js';
+import { launchChromium } from '../testkit/browser.js';
 import {
   HOSTILE_FINDING_PATH,
   HOSTILE_NOTE,
@@ -33,7 +33,7 @@ import {
   HOSTILE_PATH,
   seedDashboardStore,
   type Fixture,
-} from '../store/read-model/read-model-fixture.js';
+} from '../testkit/read-model.js';
 
 const SESSION_SECRET = Buffer.alloc(32, 3);
 

@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/index.js';
-import { TEST_DIALECTS, countRows, withStore } from '../store/store-testkit.js';
+import { TEST_DIALECTS, countRows, withStore } from '../testkit/store.js';
 
 const SECRET = Buffer.alloc(32, 9);
 

@@ -7,13 +7,8 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DashboardError } from '@sysattest/dashboard';
-import {
-  AMD64,
-  DASHBOARD_STORE_OPTIONS,
-  seedDashboardStore,
-  type Fixture,
-} from '../store/read-model/read-model-fixture.js';
-import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../store/store-testkit.js';
+import { AMD64, DASHBOARD_STORE_OPTIONS, seedDashboardStore, type Fixture } from '../testkit/read-model.js';
+import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../testkit/store.js';
 import { StoreDashboardBackend } from './store-backend.js';
 
 const PAGE = { offset: 0, limit: 50 };

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { signManifest, verifyManifest, type Manifest } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
-import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../store/store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 import { ERROR_CODES } from './errors.js';
 

@@ -13,8 +13,8 @@ import {
   createTestDatabase,
   type TestDatabase,
   type TestPackage,
-} from '../store/store-testkit.js';
-import { startServer, type RunningServer } from '../serve-testkit.js';
+} from '../testkit/store.js';
+import { startServer, type RunningServer } from '../testkit/server-process.js';
 
 /**
  * Alpine catalogs through a real `sysattest-server serve` process, on SQLite and PostgreSQL: an

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { signCatalog, signManifest, verifyCatalog, verifyManifest, type Manifest } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/index.js';
-import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../store/store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 import { ERROR_CODES } from './errors.js';
 

@@ -8,13 +8,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { verifyManifest, type VerifiedManifest } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
-import {
-  TEST_DIALECTS,
-  TestGenerator,
-  countRows,
-  openTestStore,
-  type TestStore,
-} from '../store/store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, countRows, openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 
 const AMD64 = 'debian/bookworm/amd64';

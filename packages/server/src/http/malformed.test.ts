@@ -1,13 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import {
-  TEST_DIALECTS,
-  TestGenerator,
-  countRows,
-  openTestStore,
-  type TestStore,
-} from '../store/store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, countRows, openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 import { ERROR_CODES } from './errors.js';
 

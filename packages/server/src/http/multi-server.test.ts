@@ -6,13 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { signManifest } from '@sysattest/core';
 import { openStore, type GenerationJob } from '../store/index.js';
-import {
-  TEST_DIALECTS,
-  TestGenerator,
-  createTestDatabase,
-  type TestDatabase,
-} from '../store/store-testkit.js';
-import { startServer, type RunningServer } from '../serve-testkit.js';
+import { TEST_DIALECTS, TestGenerator, createTestDatabase, type TestDatabase } from '../testkit/store.js';
+import { startServer, type RunningServer } from '../testkit/server-process.js';
 
 /**
  * Two real `sysattest-server serve` processes on one fresh PostgreSQL database, and several

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { TEST_DIALECTS, openTestStore, type TestStore } from '../store/store-testkit.js';
+import { TEST_DIALECTS, openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 
 interface Operation {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import { BACKLOG_PRIORITY } from './backlog.js';
-import { TEST_DIALECTS, TestGenerator, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, withStore } from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 const T1 = '2026-11-20T00:00:00Z';

@@ -9,7 +9,7 @@ import {
   injectFailure,
   withStore,
   type TestPackage,
-} from './store-testkit.js';
+} from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 const ALPINE = 'alpine/3.20/x86_64';

@@ -11,7 +11,7 @@ import {
   runNode,
   withStore,
   type TestPackage,
-} from './store-testkit.js';
+} from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 const ARM64 = 'debian/bookworm/arm64';
@@ -252,7 +252,7 @@ for (const dialect of TEST_DIALECTS) {
         };
         const runs = await Promise.all(
           ['proc-1', 'proc-2'].map(
-            (w) => runNode('./store-testkit-worker.js', ['drain', db.url, w, AMD64], env).done,
+            (w) => runNode('./store-worker.js', ['drain', db.url, w, AMD64], env).done,
           ),
         );
         const claimed: number[] = [];
@@ -280,12 +280,7 @@ for (const dialect of TEST_DIALECTS) {
       const store = await openStore(db.url);
       try {
         await queue(store, gen, 3);
-        const { child, done } = runNode('./store-testkit-worker.js', [
-          'claim-and-hang',
-          db.url,
-          'doomed',
-          AMD64,
-        ]);
+        const { child, done } = runNode('./store-worker.js', ['claim-and-hang', db.url, 'doomed', AMD64]);
         const claimed = await new Promise<number[]>((resolve, reject) => {
           let out = '';
           child.stdout?.on('data', (d: Buffer) => {

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import { verifyManifest, type VerifiedManifest } from '@sysattest/core';
 import type { LookupItem, LookupItemResult } from './lookup.js';
 import { isStoreError } from './store-error.js';
-import { TEST_DIALECTS, TestGenerator, countRows, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, countRows, withStore } from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 const ARM64 = 'debian/bookworm/arm64';

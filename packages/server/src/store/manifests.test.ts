@@ -9,7 +9,7 @@ import {
   injectFailure,
   sha256,
   withStore,
-} from './store-testkit.js';
+} from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 

@@ -24,7 +24,7 @@ import {
   runNode,
   sha256,
   type TestDatabase,
-} from './store-testkit.js';
+} from '../testkit/store.js';
 
 // Migrations and the rows written at a past schema: Kysely<any>, as Kysely advises.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -230,9 +230,7 @@ for (const dialect of TEST_DIALECTS) {
     it('two processes opening a fresh database at once both succeed (migrations are serialised)', async () => {
       const db = await createTestDatabase(dialect);
       try {
-        const runs = await Promise.all(
-          [1, 2].map(() => runNode('./store-testkit-worker.js', ['open', db.url]).done),
-        );
+        const runs = await Promise.all([1, 2].map(() => runNode('./store-worker.js', ['open', db.url]).done));
         for (const run of runs) {
           assert.equal(run.code, 0, run.stderr);
           assert.deepEqual(JSON.parse(run.stdout), { applied: SCHEMA_VERSION, known: SCHEMA_VERSION });

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import type { LookupItem, LookupItemResult } from './lookup.js';
 import type { QueuePolicy } from './queue-quota.js';
 import { isStoreError } from './store-error.js';
-import { TEST_DIALECTS, TestGenerator, countRows, withStore, type TestStore } from './store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, countRows, withStore, type TestStore } from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 const T1 = '2026-11-20T00:00:00Z';

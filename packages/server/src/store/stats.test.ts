@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
-import { TEST_DIALECTS, TestGenerator, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, withStore } from '../testkit/store.js';
 
 const AMD64 = 'debian/bookworm/amd64';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { isStoreError } from './store-error.js';
-import { TEST_DIALECTS, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, withStore } from '../testkit/store.js';
 import { TOKEN_PREFIX } from './tokens.js';
 
 for (const dialect of TEST_DIALECTS) {

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import { SignatureError, verifyManifest } from '@sysattest/core';
 import { isStoreError } from './store-error.js';
-import { TEST_DIALECTS, TestGenerator, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, TestGenerator, withStore } from '../testkit/store.js';
 
 for (const dialect of TEST_DIALECTS) {
   describe(`trusted generator keys (${dialect})`, () => {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { PackageDatabaseError } from '../../errors.js';
-import { createRng, testSeed } from '../../versions/testkit.js';
-import { fixturePath, rootWithFixture } from '../testing-fixtures.js';
+import { createRng, testSeed } from '../../testkit/versions.js';
+import { fixturePath, rootWithFixture } from '../../testkit/pkgdb.js';
 import { decodeApkChecksum, parseApkInstalled, readApkDatabase } from './index.js';
 
 /** Per package, from awk over the raw file: name, version, arch, origin, dirs, files, checksums. */

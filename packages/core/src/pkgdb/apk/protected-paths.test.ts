@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PackageDatabaseError } from '../../errors.js';
-import { rootWithFixture } from '../testing-fixtures.js';
+import { rootWithFixture } from '../../testkit/pkgdb.js';
 import {
   ApkProtectedPaths,
   fnmatchComponent,

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { PackageDatabaseError } from '../../errors.js';
-import { createRng, testSeed } from '../../versions/testkit.js';
-import { dirWithFixture, fixturePath, requireRpm, rootWithFixture, rpmQuery } from '../testing-fixtures.js';
+import { createRng, testSeed } from '../../testkit/versions.js';
+import { dirWithFixture, fixturePath, requireRpm, rootWithFixture, rpmQuery } from '../../testkit/pkgdb.js';
 import {
   openSqlite,
   readRpmDatabase,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { detectPackageManager, readInstalledDatabase } from '../installed.js';
-import { requireRpm, rpmQuery } from '../testing-fixtures.js';
+import { requireRpm, rpmQuery } from '../../testkit/pkgdb.js';
 import { readRpmDatabase } from './index.js';
 
 const SPECS: Record<string, string> = {

@@ -11,7 +11,7 @@ import {
   openTestStore,
   sha256,
   type TestStore,
-} from '../store-testkit.js';
+} from '../../testkit/store.js';
 import type { ReadContext } from './read-context.js';
 import {
   AMD64,
@@ -20,7 +20,7 @@ import {
   HOSTILE_LOG,
   seedDashboardStore,
   type Fixture,
-} from './read-model-fixture.js';
+} from '../../testkit/read-model.js';
 
 const PAGE = { offset: 0, limit: 50 };
 const daysAgo = (d: number): Date => new Date(Date.now() - d * 86_400_000);

@@ -10,9 +10,9 @@
  *    whole-machine lookups (--concurrency, default 8), digests only (a client with a warm manifest
  *    cache) unless --load-documents; expects 0 errors, reports throughput and p99.
  *  - also times the digests-only form of the 750-package lookup (`documents: false`).
- * Signing happens before any clock starts (the dataset of store-bench).
+ * Signing happens before any clock starts (the dataset of the store bench).
  *
- * Usage: node packages/server/dist/bench/http-bench.js [--dialect sqlite|postgres]...
+ * Usage: node packages/server/dist/bench/server.js [--dialect sqlite|postgres]...
  *          [--load-seconds 60] [--concurrency 8] [--load-documents] [--json]
  */
 import { spawn } from 'node:child_process';
@@ -22,10 +22,10 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startServer } from '../serve-testkit.js';
-import { LOOKUP_RUNS, makeDataset, percentile, PLATFORM, type Dataset } from '../store/bench-dataset.js';
+import { startServer } from '../testkit/server-process.js';
+import { LOOKUP_RUNS, makeDataset, percentile, PLATFORM, type Dataset } from './dataset.js';
 import { openStore, type DialectName } from '../store/index.js';
-import { TestGenerator, createTestDatabase } from '../store/store-testkit.js';
+import { TestGenerator, createTestDatabase } from '../testkit/store.js';
 
 const { values: args } = parseArgs({
   options: {

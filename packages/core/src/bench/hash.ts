@@ -10,7 +10,7 @@
  * rounds alternate the order (A B, B A, …) because this machine is shared and noisy. Reports
  * wall time and the process's CPU time (all threads) for each, and the ratios pool / lower bound.
  *
- * Usage: node packages/core/dist/bench/hash-bench.js [--json] [--rounds N] [--threads N]
+ * Usage: node packages/core/dist/bench/hash.js [--json] [--rounds N] [--threads N]
  *          [--root DIR] [--lists] [--limit N] [--capabilities executable|all|none]
  */
 import * as fs from 'node:fs';

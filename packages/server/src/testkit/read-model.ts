@@ -3,8 +3,8 @@
  * its own write paths — signed catalog snapshots over several weeks (with upgrades and withdrawals),
  * signed manifests, tracked packages, and jobs in every state with real leases and failures.
  */
-import type { Store } from '../index.js';
-import type { TestGenerator, TestPackage } from '../store-testkit.js';
+import type { Store } from '../store/index.js';
+import type { TestGenerator, TestPackage } from './store.js';
 
 export const AMD64 = 'debian/bookworm/amd64';
 export const ARM64 = 'debian/bookworm/arm64';

@@ -1,6 +1,6 @@
 /**
  * A generation worker in its own process, for the store's multi-process tests (not part of the
- * store's API). Usage: node store-testkit-worker.js MODE URL WORKER PLATFORM
+ * store's API). Usage: node store-worker.js MODE URL WORKER PLATFORM
  * with the generator's keys in SYSATTEST_TEST_SECRET_KEY / SYSATTEST_TEST_PUBLIC_KEY.
  * - `drain`: claims jobs until none are left, makes and uploads each job's manifest, completes
  *   it; prints {"claimed": [ids]} on stdout.
@@ -9,8 +9,8 @@
  * - `open`: opens the store (running migrations) and prints the schema version.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openStore } from './store.js';
-import { TestGenerator } from './store-testkit.js';
+import { openStore } from '../store/store.js';
+import { TestGenerator } from './store.js';
 
 async function main(): Promise<void> {
   const [mode, url, worker = 'w', platform = 'debian/bookworm/amd64'] = process.argv.slice(2);

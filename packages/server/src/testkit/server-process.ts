@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const SERVER_BIN = fileURLToPath(new URL('../bin/sysattest-server.js', import.meta.url));
+export const SERVER_BIN = fileURLToPath(new URL('../../bin/sysattest-server.js', import.meta.url));
 
 export interface RunningServer {
   /** `http://127.0.0.1:PORT` */

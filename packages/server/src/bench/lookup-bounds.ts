@@ -8,7 +8,7 @@
  * HTTP API (token and key through the server's CLI), so --server-bin can point at an older
  * build's bin/sysattest-server.js to measure "before".
  *
- * Usage: node packages/server/dist/bench/lookup-bounds-bench.js [--server-bin FILE]
+ * Usage: node packages/server/dist/bench/lookup-bounds.js [--server-bin FILE]
  *          [--manifest-mib 2] [--copies 2500] [--many 40] [--many-mib 5] [--json]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,8 +18,8 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { signManifest } from '@sysattest/core';
-import { SERVER_BIN } from '../serve-testkit.js';
-import { TestGenerator } from '../store/store-testkit.js';
+import { SERVER_BIN } from '../testkit/server-process.js';
+import { TestGenerator } from '../testkit/store.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The fixtures folder: SYSATTEST_FIXTURES, else the repository's `test-fixtures/`
- * (this file is `packages/core/{src,dist}/pkgdb/testing-fixtures.*`).
+ * (this file is `packages/core/{src,dist}/testkit/pkgdb.*`).
  */
 export function fixturesDir(): string {
   const env = process.env['SYSATTEST_FIXTURES'];

@@ -9,16 +9,16 @@
  * between the versions, a few contents shared by many packages (licence texts, empty files).
  * Signing and verifying happen before the clock starts: the store is what is measured.
  *
- * Usage: node packages/server/dist/store/store-bench.js [--dialect sqlite|postgres] [--json]
+ * Usage: node packages/server/dist/bench/store.js [--dialect sqlite|postgres] [--json]
  * (default: both; PostgreSQL in a temporary database created and dropped on the server that
  * SYSATTEST_TEST_POSTGRES_URL names, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { LOOKUP_RUNS, makeDataset, percentile, PLATFORM, type Dataset } from './bench-dataset.js';
-import type { DialectName } from './connection.js';
-import { openStore } from './store.js';
-import { TestGenerator, createTestDatabase } from './store-testkit.js';
+import { LOOKUP_RUNS, makeDataset, percentile, PLATFORM, type Dataset } from './dataset.js';
+import type { DialectName } from '../store/connection.js';
+import { openStore } from '../store/store.js';
+import { TestGenerator, createTestDatabase } from '../testkit/store.js';
 
 const { values: args } = parseArgs({
   options: {

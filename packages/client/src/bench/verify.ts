@@ -19,33 +19,20 @@
  *  - dpkg --verify PKG…: MD5 of the same packages' files, C, one core;
  *  - lower bound: SHA-256 of the same regular files on as many threads as verify hashes with.
  *
- * Usage: node packages/client/dist/bench/verify-bench.js [--rounds N] [--jobs N] [--json] [--keep]
+ * Usage: node packages/client/dist/bench/verify.js [--rounds N] [--jobs N] [--json] [--keep]
  * (`--keep` leaves the key, the client cache and an offline verify command line in the work
  * directory it names, for profiling one run by hand.)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import {
-  HashPool,
-  RootDir,
-  SigningKey,
-  detectPlatforms,
-  formatPlatform,
-  generateSigningKey,
-  readDpkgDatabase,
-  readRootAccounts,
-  signCatalog,
-  signManifest,
-  sortCatalogPackages,
-  type FileObservation,
-  type Manifest,
-} from '@sysattest/core';
-import { buildManifest } from '@sysattest/generator/dist/generation/manifest-builder.js';
+import { SigningKey, generateSigningKey } from '@sysattest/core';
+import { startE2EServer, type E2EServer } from '../testkit/e2e.js';
+import { signRootReference } from '../testkit/installed-root.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,7 +51,6 @@ const log = (s: string): void => {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const CLIENT = path.join(repoRoot, 'packages/client/bin/sysattest.js');
-const SERVER = path.join(repoRoot, 'packages/server/bin/sysattest-server.js');
 const LOWER_BOUND_WORKER = path.join(repoRoot, 'packages/core/dist/bench/lower-bound-worker.js');
 
 interface Timed {
@@ -101,149 +87,46 @@ async function main(): Promise<void> {
   if (!fs.existsSync('/usr/bin/time'))
     throw new Error('needs GNU time (/usr/bin/time, Debian package "time")');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-verify-bench-'));
-  let server: ReturnType<typeof spawn> | undefined;
+  let server: E2EServer | undefined;
   try {
-    const db = await readDpkgDatabase('/');
-    const { primary } = await detectPlatforms('/');
+    // 1. Manifests from the live disk (see the header), signed with a throwaway key.
+    let t0 = performance.now();
+    const k = await generateSigningKey({ name: 'sysattest verify bench (throwaway)' });
+    const keyFile = path.join(work, 'bench-key.asc');
+    fs.writeFileSync(keyFile, k.armoredPublicKey);
+    const reference = await signRootReference('/', {
+      key: await SigningKey.fromArmored(k.armoredSecretKey),
+      generator: { name: 'sysattest verify bench (from the live disk)', version: '0' },
+      imageId: 'live-disk',
+      installer: 'none (the live disk)',
+      threads: jobs,
+      skipUnbuildable: true,
+    });
+    const { db, primary, manifests: signed, skipped } = reference;
     log(
       `verify bench: ${db.packages.length} installed packages (${primary.distro}/${primary.release}/${primary.arch}), ${jobs} threads`,
     );
-
-    // 1. Manifests from the live disk (see the header), signed with a throwaway key.
-    let t0 = performance.now();
-    const actual = new Set<string>();
-    for (const pkg of db.packages) {
-      for (const f of pkg.files) if (f.path !== '/') actual.add(db.applyDiversions(f.path, pkg.name));
-    }
-    const paths = [...actual];
-    const pool = new HashPool({ md5: true, capabilities: 'executable', threads: jobs });
-    let observed: FileObservation[];
-    try {
-      observed = await pool.inspectAll('/', paths);
-    } finally {
-      await pool.close();
-    }
-    const byPath = new Map(paths.map((p, i) => [p, observed[i] as FileObservation]));
-    const accounts = readRootAccounts(RootDir.open('/'));
-    const k = await generateSigningKey({ name: 'sysattest verify bench (throwaway)' });
-    const key = await SigningKey.fromArmored(k.armoredSecretKey);
-    const keyFile = path.join(work, 'bench-key.asc');
-    fs.writeFileSync(keyFile, k.armoredPublicKey);
-    const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const signed: { name: string; arch: string; bytes: Uint8Array; signature: string; manifest: Manifest }[] =
-      [];
-    const skipped: string[] = [];
-    for (const pkg of db.packages) {
-      try {
-        const built = buildManifest(pkg, {
-          distroRelease: `${primary.distro}/${primary.release}`,
-          provenance: {
-            generatedAt,
-            generator: { name: 'sysattest verify bench (from the live disk)', version: '0' },
-            keyFingerprint: key.fingerprint,
-            image: { id: 'live-disk' },
-            installer: 'none (the live disk)',
-          },
-          accounts,
-          divertedLocation: (p, name) => db.applyDiversions(p, name),
-          diversions: db.diversions,
-          observation: (p) => byPath.get(p),
-        });
-        const s = await signManifest(built.manifest, key);
-        signed.push({
-          name: pkg.name,
-          arch: pkg.architecture,
-          bytes: s.bytes,
-          signature: s.signature,
-          manifest: built.manifest,
-        });
-      } catch (e) {
-        skipped.push(`${pkg.name}:${pkg.architecture} (${(e as Error).message})`);
-      }
-    }
-    byPath.clear();
-    observed = [];
     log(
       `  manifests made from the live disk: ${signed.length} (${skipped.length} skipped) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     for (const s of skipped.slice(0, 5)) log(`    skipped ${s}`);
 
-    // 2. A real server with them.
+    // 2. A real server with them and the platform's signed catalog (the installed versions), as a
+    // worker would upload it: without one, every run would report that the server named no
+    // snapshot (stale-catalog).
     t0 = performance.now();
-    const dbFile = path.join(work, 'server.sqlite');
-    const token = spawnSync(
-      process.execPath,
-      [SERVER, 'token', 'create', '--role', 'generator', '--name', 'bench', '--database', dbFile],
-      {
-        encoding: 'utf8',
-      },
-    ).stdout.trim();
-    server = spawn(
-      process.execPath,
-      [SERVER, 'serve', '--port', '0', '--database', dbFile, '--trust-key', keyFile],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server?.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1] as string);
+    server = await startE2EServer(work, keyFile);
+    const url = server.url;
+    for (const s of signed)
+      await server.post('/v1/manifests', {
+        manifest: Buffer.from(s.signed.bytes).toString('base64'),
+        signature: s.signed.signature,
       });
-      server?.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
-    });
-    for (const s of signed) {
-      const r = await fetch(`${url}/v1/manifests`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ manifest: Buffer.from(s.bytes).toString('base64'), signature: s.signature }),
-      });
-      if (r.status !== 200 && r.status !== 201)
-        throw new Error(`upload ${s.name}: ${r.status} ${await r.text()}`);
-    }
-    // The platform's signed catalog (the installed versions), as a worker would upload it: without
-    // one, every run would report that the server named no snapshot (stale-catalog).
-    const catalog = await signCatalog(
-      {
-        schema: 'sysattest.catalog',
-        schemaVersion: 1,
-        platform: formatPlatform(primary),
-        generatedAt,
-        provenance: {
-          generator: { name: 'sysattest verify bench (from the live disk)', version: '0' },
-          keyFingerprint: key.fingerprint,
-          image: { id: 'live-disk' },
-          sources: [],
-        },
-        packages: sortCatalogPackages(
-          db.packages.map((p) => ({
-            name: p.name,
-            version: p.version,
-            architecture: p.architecture,
-            source: { name: p.name, version: p.version },
-            size: 0,
-            sha256: '0'.repeat(64),
-          })),
-        ),
-      },
-      key,
-    );
-    const up = await fetch(`${url}/v1/catalogs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({
-        catalog: Buffer.from(catalog.bytes).toString('base64'),
-        signature: catalog.signature,
-      }),
-    });
-    if (up.status !== 200 && up.status !== 201)
-      throw new Error(`upload catalog: ${up.status} ${await up.text()}`);
+    await server.uploadCatalog(reference.catalog);
     log(`  uploaded to ${url} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     // The same work for all three: these packages, these files.
-    const names = signed.map((s) => `${s.name}:${s.arch}`);
+    const names = signed.map((s) => `${s.name}:${s.architecture}`);
     const files: string[] = [];
     let entries = 0;
     let hardLinkEntries = 0;
@@ -369,7 +252,7 @@ async function main(): Promise<void> {
       log(`  kept ${work}: SYSATTEST_CLIENT_HOME=${clientHome}, arguments in verify-offline.args`);
     }
   } finally {
-    server?.kill('SIGTERM');
+    server?.stop();
     if (!args.keep) fs.rmSync(work, { recursive: true, force: true });
   }
 }

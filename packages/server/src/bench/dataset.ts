@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { VerifiedManifest } from '@sysattest/core';
-import type { LookupItem } from './lookup.js';
-import type { TestFile, TestGenerator, TestPackage } from './store-testkit.js';
+import type { LookupItem } from '../store/lookup.js';
+import type { TestFile, TestGenerator, TestPackage } from '../testkit/store.js';
 
 export const PLATFORM = 'debian/bookworm/amd64';
 /** 700 packages, 300 of them in two versions: 1,000 manifests. */

@@ -11,7 +11,7 @@
  * Each page is timed twice: server time (fastify inject: the first, cold request, and the median of
  * the 5 after it) and browser load time in Debian's headless Chromium (navigation start to the load event, median of 3).
  *
- * Usage: node packages/server/dist/bench/dashboard-bench.js [--json] [--keep DIR]
+ * Usage: node packages/server/dist/bench/dashboard.js [--json] [--keep DIR]
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -23,8 +23,8 @@ import { parseArgs } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import { buildApp } from '../http/index.js';
 import { openStore } from '../store/index.js';
-import { TestGenerator, type TestFile } from '../store/store-testkit.js';
-import { launchChromium } from '../dashboard/dashboard-browser.js';
+import { TestGenerator, type TestFile } from '../testkit/store.js';
+import { launchChromium } from '../testkit/browser.js';
 import { seedSimulatedFleet, type FleetPackage } from '../testkit/simulated-fleet.js';
 
 const { values: args } = parseArgs({

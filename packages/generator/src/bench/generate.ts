@@ -9,7 +9,7 @@
  * remove) and ours (database read, hashing, signing, hand-over). apt, podman and our times are
  * summed over the lanes that run side by side, so they are shown as shares of that sum.
  *
- * Usage: node packages/generator/dist/bench/generate-bench.js [--platform debian/bookworm/amd64]
+ * Usage: node packages/generator/dist/bench/generate.js [--platform debian/bookworm/amd64]
  *          [--jobs N] [--batch-size N] [--skip N] [--limit N] [--apt-cache DIR|none] [--cold] [--json]
  * --limit takes the first N packages (by name) of the set, for a run of a few minutes; --apt-cache
  * is the shared download cache (default a directory of the bench's own, kept between runs; none:

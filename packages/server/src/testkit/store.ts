@@ -27,9 +27,9 @@ import {
 } from '@sysattest/core';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { createDatabase, parseStoreLocation, type DialectName } from './connection.js';
-import type { Database } from './database.js';
-import { openStore, type Store, type StoreOptions } from './store.js';
+import { createDatabase, parseStoreLocation, type DialectName } from '../store/connection.js';
+import type { Database } from '../store/database.js';
+import { openStore, type Store, type StoreOptions } from '../store/store.js';
 
 /** SYSATTEST_TEST_DIALECTS=sqlite (or postgres, or both comma-separated) restricts the runs. */
 export const TEST_DIALECTS: readonly DialectName[] = (() => {
@@ -194,7 +194,7 @@ export class TestGenerator {
     readonly armoredSecretKey: string,
   ) {}
 
-  /** The same generator in another process (see store-testkit-worker.ts). */
+  /** The same generator in another process (see store-worker.ts). */
   static async fromArmored(secretKey: string, publicKey: string): Promise<TestGenerator> {
     return new TestGenerator(
       await SigningKey.fromArmored(secretKey),

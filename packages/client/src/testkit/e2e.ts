@@ -3,7 +3,7 @@
  * real CLI run as a child process, a real `sysattest-server` on a SQLite file trusting a test
  * generator key, and tampering with a root undone after its check. Used by verify-rootfs.test.ts
  * (Debian) and verify-rpm-root.test.ts (rpm and apk roots); the rpms and roots those build come
- * from the generator's family-testkit.js.
+ * from the generator's testkit/families.js.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,8 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SignedDocument } from '@sysattest/core';
-import { run } from '@sysattest/generator/dist/generation/family-testkit.js';
-import type { VerifyReport } from './report.js';
+import { run } from '@sysattest/generator/dist/testkit/families.js';
+import type { VerifyReport } from '../verify/report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const CLIENT_BIN = path.join(repoRoot, 'packages/client/bin/sysattest.js');
@@ -39,7 +39,7 @@ export function sysattestCli(args: readonly string[], env: Record<string, string
 
 /**
  * As sysattestCli, without blocking the event loop: for tests that serve the CLI from this same
- * process (relay-testkit.ts), which spawnSync would starve.
+ * process (relay.ts), which spawnSync would starve.
  */
 export function sysattestCliAsync(
   args: readonly string[],
