@@ -17,7 +17,7 @@ import { ManifestCache, defaultCacheDir } from './cache/index.js';
 import { ConfigError, loadConfig, serverUrl, type ClientConfig } from './config/index.js';
 import { ProgressBar } from './progress.js';
 import { prepareReporting, submitReport, REPORT_SEND_BUDGET_MS } from './reporting/index.js';
-import { HttpManifestSource, ServerClient, fetchServerKeys } from './server/index.js';
+import { HttpManifestSource, ServerClient, fetchServerKeys } from './transport/index.js';
 import {
   TrustError,
   addTrustedKey,

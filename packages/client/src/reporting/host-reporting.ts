@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPORT_LIMITS, reportInconsistency, reportUploadSchema, type ReportUpload } from '@sysattest/core';
 import { type ClientConfig } from '../config/index.js';
-import { ServerClient } from '../server/index.js';
+import { ServerClient } from '../transport/index.js';
 import type { VerifyReport } from '../verify/index.js';
 import { deliverSpool, permanentRefusal, sendReport, serverSaid } from './report-delivery.js';
 import { ReportSpool, SPOOL_DIR_NAME, defaultStateDir } from './report-spool.js';

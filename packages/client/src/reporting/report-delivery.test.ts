@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ServerClient } from '../server/index.js';
+import { ServerClient } from '../transport/index.js';
 import { startReportReceiver, type ReportReceiver } from '../testkit/report-receiver.js';
 import { uploadOf } from '../testkit/verify-reports.js';
 import { deliverSpool, type DeliveryResult } from './report-delivery.js';

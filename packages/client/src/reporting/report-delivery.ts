@@ -1,5 +1,5 @@
 import { API_ROUTES, reportReceiptSchema, type ReportReceipt, type ReportUpload } from '@sysattest/core';
-import { ServerError, type ServerClient } from '../server/index.js';
+import { ServerError, type ServerClient } from '../transport/index.js';
 import { SpoolError, type ReportSpool, type SpooledReport } from './report-spool.js';
 
 /**

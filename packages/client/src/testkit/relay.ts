@@ -6,7 +6,7 @@
  *    what it cannot do is sign, which is the point of the tests that use it;
  *  - a small fake Debian root with real files, whose manifests and catalog snapshots are made
  *    from those files and really signed (no podman: seconds, not minutes).
- * The wire format is the one packages/client/src/server/http-source.ts parses.
+ * The wire format is the one packages/client/src/transport/http-source.ts parses.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';

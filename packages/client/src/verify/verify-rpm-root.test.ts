@@ -9,7 +9,7 @@ import {
   FamilyHashPools,
   catalogFromRoot,
   manifestsFromRoot,
-  type PackageFamily,
+  type RpmApkFamily,
 } from '@sysattest/generator/dist/generation/rpm-apk-generator.js';
 import {
   SA_BOX_BIN,
@@ -256,7 +256,7 @@ describe(
 
     async function generateAndUpload(
       root: string,
-      family: PackageFamily,
+      family: RpmApkFamily,
       platform: Platform,
       packages: { name: string; version: string; arch?: string }[],
     ): Promise<string[]> {

@@ -10,6 +10,7 @@ export {
 export { OS_RELEASE_MAX_BYTES, parseOsRelease } from './os-release.js';
 export {
   distroFromOsRelease,
+  packageFamily,
   releaseFamily,
   releaseFromOsRelease,
   type ReleaseEvidence,

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PlatformError } from '../errors.js';
-import { parseAptSources, releaseFamily, releaseFromOsRelease, type ReleaseEvidence } from './release.js';
+import {
+  packageFamily,
+  parseAptSources,
+  releaseFamily,
+  releaseFromOsRelease,
+  type ReleaseEvidence,
+} from './release.js';
 
 describe('releaseFromOsRelease', () => {
   const cases: Array<[string, ReleaseEvidence, string]> = [
@@ -159,6 +165,17 @@ describe('releaseFromOsRelease', () => {
     assert.equal(releaseFamily({ ID: 'pop', ID_LIKE: 'ubuntu debian' }), 'ubuntu');
     assert.equal(releaseFamily({ ID: 'ol', ID_LIKE: 'fedora' }), 'rhel');
     assert.equal(releaseFamily({ ID: 'nixos' }), 'other');
+  });
+});
+
+describe('packageFamily', () => {
+  it('gives each distro the package manager of its release family, and none to an unknown distro', () => {
+    for (const distro of ['debian', 'ubuntu']) assert.equal(packageFamily(distro), 'dpkg');
+    for (const distro of ['fedora', 'rhel', 'centos', 'rocky', 'almalinux', 'ol'])
+      assert.equal(packageFamily(distro), 'rpm');
+    assert.equal(packageFamily('alpine'), 'apk');
+    // A platform's distro is its own ID, never a family's: a derivative is not guessed.
+    for (const distro of ['plan9', 'linuxmint', 'other', '']) assert.equal(packageFamily(distro), undefined);
   });
 });
 

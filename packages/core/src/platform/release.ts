@@ -1,4 +1,5 @@
 import { PlatformError } from '../errors.js';
+import type { PackageManagerName } from '../pkgdb/installed.js';
 import { isValidPlatformComponent } from './platform.js';
 
 /**
@@ -19,6 +20,25 @@ const FAMILY_OF_ID: ReadonlyMap<string, ReleaseFamily> = new Map<string, Release
   ['ol', 'rhel'],
   ['alpine', 'alpine'],
 ]);
+
+/** The package manager (database and tools) of each family's distributions. */
+const PACKAGE_MANAGER_OF_FAMILY: Readonly<Record<ReleaseFamily, PackageManagerName | undefined>> = {
+  debian: 'dpkg',
+  ubuntu: 'dpkg',
+  fedora: 'rpm',
+  rhel: 'rpm',
+  alpine: 'apk',
+  other: undefined,
+};
+
+/**
+ * The package family of a platform's distro id (`debian` → dpkg, `rocky` → rpm, `alpine` → apk),
+ * from the same table as the release rules; undefined for a distro sysattest has no rules for.
+ */
+export function packageFamily(distro: string): PackageManagerName | undefined {
+  const family = FAMILY_OF_ID.get(distro);
+  return family === undefined ? undefined : PACKAGE_MANAGER_OF_FAMILY[family];
+}
 
 /** What besides os-release can tell a release apart (read from the root by the caller). */
 export interface ReleaseEvidence {

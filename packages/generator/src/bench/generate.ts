@@ -32,7 +32,7 @@ import {
 import { GENERATION_DEFAULTS, generateDebian, type PackageRequest } from '../generation/debian-generator.js';
 import { ImageFleet } from '../image/fleet.js';
 import { Podman } from '../podman/podman.js';
-import { readAptLists } from '../debian/apt-lists.js';
+import { readAptLists } from '../package-managers/apt/apt-lists.js';
 
 const { values: args } = parseArgs({
   options: {

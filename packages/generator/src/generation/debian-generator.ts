@@ -18,7 +18,7 @@ import {
   type SignedDocument,
   type SigningKey,
 } from '@sysattest/core';
-import { readAptLists } from '../debian/apt-lists.js';
+import { readAptLists } from '../package-managers/apt/apt-lists.js';
 import { GeneratorError } from '../errors.js';
 import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';

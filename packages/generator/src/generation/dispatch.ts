@@ -4,9 +4,9 @@
  * (Alpine) → rpm-apk-generator. `generate`, `catalog` and the worker all go through here, so the
  * three agree on what each family supports.
  */
-import { formatPlatform, type Platform, type SigningKey } from '@sysattest/core';
+import { formatPlatform, packageFamily, type Platform, type SigningKey } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
-import { packageFamily, type PackageFamily } from '../image/platforms.js';
+import type { PackageFamily } from '../image/oci.js';
 import type { PlatformImage } from '../image/state.js';
 import type { Podman } from '../podman/podman.js';
 import { catalogDebian, generateDebian } from './debian-generator.js';

@@ -34,7 +34,7 @@ import {
   installArgv,
   manifestsFromRoot,
   metadataRefreshArgv,
-  type PackageFamily,
+  type RpmApkFamily,
 } from './rpm-apk-generator.js';
 import {
   SA_BOX_BIN,
@@ -71,7 +71,7 @@ after(async () => {
 
 async function generate(
   root: string,
-  family: PackageFamily,
+  family: RpmApkFamily,
   platform: Platform,
   packages: { name: string; version: string; arch?: string }[],
   outDir: string,

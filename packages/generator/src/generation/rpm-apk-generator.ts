@@ -14,13 +14,14 @@ import {
   type Platform,
   type SigningKey,
 } from '@sysattest/core';
+import type { PackageFamily } from '../image/oci.js';
 import type { PlatformImage } from '../image/state.js';
-import { ApkIndexError, readApkCatalog } from '../platforms/apk/apkindex.js';
-import { apkAddArgv, apkUpdateArgv } from '../platforms/apk/commands.js';
-import { dnfInstallArgv, dnfMakecacheArgv } from '../platforms/dnf/commands.js';
-import { RepodataError, readDnfCatalog } from '../platforms/dnf/repodata.js';
+import { ApkIndexError, readApkCatalog } from '../package-managers/apk/apkindex.js';
+import { apkAddArgv, apkUpdateArgv } from '../package-managers/apk/commands.js';
+import { dnfInstallArgv, dnfMakecacheArgv } from '../package-managers/dnf/commands.js';
+import { RepodataError, readDnfCatalog } from '../package-managers/dnf/repodata.js';
 import { GeneratorError } from '../errors.js';
-import { NotInstalledError, ownedFiles, type RequestedPackage } from '../platforms/owned.js';
+import { NotInstalledError, ownedFiles, type RequestedPackage } from '../package-managers/owned.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
 import { inContainer } from './container.js';
@@ -48,7 +49,8 @@ import {
  * mount of an imported root tarball.
  */
 
-export type PackageFamily = 'rpm' | 'apk';
+/** The families this module generates for (dpkg's is debian-generator.ts). */
+export type RpmApkFamily = Exclude<PackageFamily, 'dpkg'>;
 
 /** Which extra digests a package database's files need from the hash pool. */
 function poolOptions(packages: readonly InstalledPackage[]): {
@@ -88,7 +90,7 @@ export type RootManifestOptions = RootManifestSettings & ManifestOutput;
 interface RootManifestSettings {
   /** Host path of the (mounted) root filesystem after the install. */
   root: string;
-  family: PackageFamily;
+  family: RpmApkFamily;
   platform: Platform;
   /** The packages to make manifests for, as installed. */
   packages: RequestedPackage[];
@@ -182,7 +184,7 @@ async function rootProvenance(opts: RootManifestSettings): Promise<Manifest['pro
 }
 
 /** `dnf 4.x`/`rpm 4.x` or `apk-tools 2.x`, from the root's own database. */
-async function installerVersion(root: string, family: PackageFamily): Promise<string> {
+async function installerVersion(root: string, family: RpmApkFamily): Promise<string> {
   if (family === 'apk') {
     const tools = (await readApkDatabase(root)).packages.find((p) => p.name === 'apk-tools');
     return `apk-tools ${tools?.version ?? 'unknown'}`;
@@ -196,7 +198,7 @@ async function installerVersion(root: string, family: PackageFamily): Promise<st
 export type FamilyGenerationOptions = FamilyGenerationSettings & ManifestOutput;
 
 interface FamilyGenerationSettings {
-  family: PackageFamily;
+  family: RpmApkFamily;
   platform: Platform;
   image: PlatformImage;
   podman: Podman;
@@ -214,7 +216,7 @@ interface FamilyGenerationSettings {
 }
 
 /** The install command of a batch: an argument vector, run without a shell. */
-export function installArgv(family: PackageFamily, batch: readonly RequestedPackage[]): string[] {
+export function installArgv(family: RpmApkFamily, batch: readonly RequestedPackage[]): string[] {
   return family === 'rpm' ? dnfInstallArgv(batch) : apkAddArgv(batch);
 }
 
@@ -348,7 +350,7 @@ function toSeconds(iso: string): string {
  */
 export async function catalogFromRoot(opts: {
   root: string;
-  family: PackageFamily;
+  family: RpmApkFamily;
   platform: Platform;
   key: SigningKey;
   imageId: string;
@@ -389,7 +391,7 @@ export async function catalogFromRoot(opts: {
 }
 
 /** The command that refreshes the image's repository metadata: `dnf makecache --refresh` / `apk update`. */
-export function metadataRefreshArgv(family: PackageFamily): string[] {
+export function metadataRefreshArgv(family: RpmApkFamily): string[] {
   return family === 'rpm' ? dnfMakecacheArgv() : apkUpdateArgv();
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatPlatform, parsePlatform, RootDir, type Platform } from '@sysattest/core';
+import { formatPlatform, packageFamily, parsePlatform, RootDir, type Platform } from '@sysattest/core';
 import { GeneratorError, isGeneratorError } from '../errors.js';
 import { throwIfAborted } from '../podman/interrupt.js';
 import { Podman } from '../podman/podman.js';
@@ -17,14 +17,7 @@ import {
   type PackageChange,
 } from './packages.js';
 import { REMOVE_SOURCES_COMMAND, sourceFiles, type AptSourceSpec } from './apt-sources.js';
-import {
-  checkCanRunArch,
-  DEFAULT_IMAGE_NAMESPACE,
-  imageNames,
-  ociArch,
-  packageFamily,
-  type PackageFamily,
-} from './platforms.js';
+import { checkCanRunArch, DEFAULT_IMAGE_NAMESPACE, imageNames, ociArch, type PackageFamily } from './oci.js';
 import {
   acquireLock,
   readState,

@@ -30,11 +30,10 @@ export {
   hostOciArch,
   imageNames,
   ociArch,
-  packageFamily,
   type ImageNames,
   type OciArch,
   type PackageFamily,
-} from './platforms.js';
+} from './oci.js';
 export {
   readState,
   stateFilePath,

@@ -1,6 +1,6 @@
 import { GeneratorError } from '../errors.js';
 import type { CommandOptions, Podman } from '../podman/podman.js';
-import type { PackageFamily } from './platforms.js';
+import type { PackageFamily } from './oci.js';
 
 /** One installed package as the image's own package manager reports it. */
 export interface InstalledPackageVersion {

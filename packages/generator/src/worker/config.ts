@@ -1,11 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parsePlatform, formatPlatform } from '@sysattest/core';
+import { packageFamily, parsePlatform, formatPlatform } from '@sysattest/core';
 import { z } from 'zod';
 import { GeneratorError } from '../errors.js';
 import { GENERATION_DEFAULTS } from '../generation/debian-generator.js';
-import { packageFamily } from '../image/platforms.js';
 import { generatorHome } from '../paths.js';
 import type { LogFormat } from './log.js';
 

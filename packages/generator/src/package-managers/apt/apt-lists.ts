@@ -10,8 +10,8 @@ import {
   type CatalogPackage,
   type Deb822Paragraph,
 } from '@sysattest/core';
-import { GeneratorError } from '../errors.js';
-import { aptListPrefix, readRecordedSources, type RecordedSource } from '../image/apt-sources.js';
+import { GeneratorError } from '../../errors.js';
+import { aptListPrefix, readRecordedSources, type RecordedSource } from '../../image/apt-sources.js';
 
 /**
  * Reads the repository indexes apt downloaded into an image (var/lib/apt/lists) after

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { parsePlatform } from '@sysattest/core';
-import { checkCanRunArch, hostOciArch, imageNames, ociArch, packageFamily } from './platforms.js';
+import { checkCanRunArch, hostOciArch, imageNames, ociArch } from './oci.js';
 
 describe('platform → image facts', () => {
   it('maps package-manager architectures to OCI ones', () => {
@@ -16,13 +16,6 @@ describe('platform → image facts', () => {
     assert.throws(() => ociArch(parsePlatform('debian/bookworm/all')), { code: 'UNSUPPORTED_PLATFORM' });
     assert.equal(hostOciArch('x64'), 'amd64');
     assert.equal(hostOciArch('arm64'), 'arm64');
-  });
-
-  it('knows the package manager family of a distribution', () => {
-    assert.equal(packageFamily('debian'), 'dpkg');
-    assert.equal(packageFamily('fedora'), 'rpm');
-    assert.equal(packageFamily('alpine'), 'apk');
-    assert.equal(packageFamily('plan9'), undefined);
   });
 
   it('names images per platform and generation', () => {

@@ -1,24 +1,9 @@
 import * as fs from 'node:fs';
-import { formatPlatform, type Platform } from '@sysattest/core';
+import { formatPlatform, type PackageManagerName, type Platform } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
 
-/** The package manager family of a distribution: which tools list and install its packages. */
-export type PackageFamily = 'dpkg' | 'rpm' | 'apk';
-
-const FAMILIES: Record<string, PackageFamily> = {
-  debian: 'dpkg',
-  ubuntu: 'dpkg',
-  fedora: 'rpm',
-  rhel: 'rpm',
-  centos: 'rpm',
-  rocky: 'rpm',
-  almalinux: 'rpm',
-  alpine: 'apk',
-};
-
-export function packageFamily(distro: string): PackageFamily | undefined {
-  return FAMILIES[distro];
-}
+/** The package manager family of a distribution (core's table: `packageFamily`). */
+export type PackageFamily = PackageManagerName;
 
 /** OCI platform of an image: what `podman import --arch/--variant` records. */
 export interface OciArch {
