@@ -5,19 +5,20 @@ import * as path from 'node:path';
 import { formatPlatform, packageFamily, parsePlatform, RootDir, type Platform } from '@sysattest/core';
 import { GeneratorError, isGeneratorError } from '../errors.js';
 import { throwIfAborted } from '../podman/interrupt.js';
-import { Podman } from '../podman/podman.js';
+import { Podman, type ImageInfo } from '../podman/podman.js';
 import { spawnCapture, stderrTail } from '../podman/process.js';
 import { makeTempDir, removeTempDir } from '../podman/tempdir.js';
 import { generatorHome } from '../paths.js';
-import {
-  diffPackages,
-  listContainerPackages,
-  listImagePackages,
-  type InstalledPackageVersion,
-  type PackageChange,
-} from './packages.js';
+import { diffPackages, listContainerPackages, listImagePackages, type PackageChange } from './packages.js';
 import { REMOVE_SOURCES_COMMAND, sourceFiles, type AptSourceSpec } from './apt-sources.js';
-import { checkCanRunArch, DEFAULT_IMAGE_NAMESPACE, imageNames, ociArch, type PackageFamily } from './oci.js';
+import {
+  checkCanRunArch,
+  DEFAULT_IMAGE_NAMESPACE,
+  imageNames,
+  ociArch,
+  type ImageNames,
+  type PackageFamily,
+} from './oci.js';
 import {
   acquireLock,
   readState,
@@ -25,6 +26,7 @@ import {
   updateState,
   type GenerationRecord,
   type ImageSource,
+  type ImageState,
   type PlatformImage,
 } from './state.js';
 
@@ -148,6 +150,64 @@ function mmdebstrapErrors(stderr: string): string {
   return stderrTail(errors.length > 0 ? errors.slice(0, 3).join('\n') : stderr);
 }
 
+/** Where a build takes the new image from (validated options). */
+type BuildSource =
+  | { kind: 'mmdebstrap'; mirrors: string[] }
+  | { kind: 'rootfs'; path: string; bytes: number }
+  | { kind: 'image'; ref: string };
+
+/** The build's source from its options, refusing combinations that cannot be built. */
+async function buildSourceOf(platform: Platform, opts: BuildOptions): Promise<BuildSource> {
+  const id = formatPlatform(platform);
+  if (opts.fromImage !== undefined && opts.rootfs !== undefined) {
+    throw new GeneratorError('INVALID_ARGUMENT', 'give --from-image or --rootfs, not both');
+  }
+  const fromArchive = opts.fromImage === undefined && opts.rootfs === undefined;
+  if (!fromArchive && opts.mirrors && opts.mirrors.length > 0) {
+    throw new GeneratorError('INVALID_ARGUMENT', '--mirror applies to builds from the Debian archive only');
+  }
+  if (fromArchive && platform.distro !== 'debian') {
+    throw new GeneratorError(
+      'UNSUPPORTED_PLATFORM',
+      `cannot build ${id} from its distribution's archive: only Debian platforms are built (with mmdebstrap) for now; ` +
+        `give an image with --from-image REF or a root filesystem tarball with --rootfs FILE`,
+    );
+  }
+  ociArch(platform); // an unknown architecture is refused before anything runs
+  if (opts.fromImage !== undefined) return { kind: 'image', ref: opts.fromImage };
+  if (opts.rootfs === undefined) return { kind: 'mmdebstrap', mirrors: opts.mirrors ?? [] };
+  const rootfs = path.resolve(opts.rootfs);
+  const st = await fsp.stat(rootfs).catch(() => undefined);
+  if (!st?.isFile()) {
+    throw new GeneratorError(
+      'INVALID_ARGUMENT',
+      `--rootfs ${opts.rootfs}: no such file (a root filesystem tarball)`,
+    );
+  }
+  return { kind: 'rootfs', path: rootfs, bytes: st.size };
+}
+
+/** What a build or a refresh is about to make: the platform's next generation. */
+interface NewGeneration {
+  id: string;
+  platform: Platform;
+  existing: PlatformImage | undefined;
+  names: ImageNames;
+  generation: number;
+  kind: GenerationRecord['kind'];
+  signal: AbortSignal | undefined;
+  started: number;
+}
+
+/** The new generation's image, as a build or a refresh made it. */
+interface MadeImage {
+  imageId: string;
+  packageCount: number | null;
+  /** Builds only. */
+  source?: ImageSource;
+  changes: PackageChange[] | null;
+}
+
 /** Rewrap podman's and tools' failures as this operation's failure (keeping the cause). */
 function wrapFailure(e: unknown, code: 'BUILD_FAILED' | 'REFRESH_FAILED', what: string): unknown {
   if (isGeneratorError(e) && (e.code === 'PODMAN_FAILED' || e.code === 'PODMAN_TIMEOUT')) {
@@ -236,36 +296,7 @@ export class ImageFleet {
     const platform = parsePlatform(platformId);
     const id = formatPlatform(platform);
     const { signal } = opts;
-    if (opts.fromImage !== undefined && opts.rootfs !== undefined) {
-      throw new GeneratorError('INVALID_ARGUMENT', 'give --from-image or --rootfs, not both');
-    }
-    const kind: ImageSource['kind'] =
-      opts.fromImage !== undefined ? 'image' : opts.rootfs !== undefined ? 'rootfs' : 'mmdebstrap';
-    if (kind !== 'mmdebstrap' && opts.mirrors && opts.mirrors.length > 0) {
-      throw new GeneratorError('INVALID_ARGUMENT', '--mirror applies to builds from the Debian archive only');
-    }
-    if (kind === 'mmdebstrap' && platform.distro !== 'debian') {
-      throw new GeneratorError(
-        'UNSUPPORTED_PLATFORM',
-        `cannot build ${id} from its distribution's archive: only Debian platforms are built (with mmdebstrap) for now; ` +
-          `give an image with --from-image REF or a root filesystem tarball with --rootfs FILE`,
-      );
-    }
-    const oci = ociArch(platform);
-    const family = packageFamily(platform.distro);
-    let rootfsPath: string | undefined;
-    let rootfsBytes = 0;
-    if (opts.rootfs !== undefined) {
-      rootfsPath = path.resolve(opts.rootfs);
-      const st = await fsp.stat(rootfsPath).catch(() => undefined);
-      if (!st?.isFile()) {
-        throw new GeneratorError(
-          'INVALID_ARGUMENT',
-          `--rootfs ${opts.rootfs}: no such file (a root filesystem tarball)`,
-        );
-      }
-      rootfsBytes = st.size;
-    }
+    const from = await buildSourceOf(platform, opts);
     // Listing packages runs the image's own tools, so even a pulled foreign image needs qemu.
     const emulation = checkCanRunArch(platform, { binfmtDir: this.binfmtDir, hostArch: this.hostArch });
     await this.podman.check({ signal });
@@ -290,130 +321,150 @@ export class ImageFleet {
         );
       }
       const generation = existing ? lastGeneration(existing) + 1 : 1;
-      const genTag = names.generation(generation);
-      const tmp = await makeTempDir('image', this.tmpDir);
-      const created: string[] = [];
-      let committed = false;
-      try {
-        let newId: string;
-        let source: ImageSource;
-        if (kind === 'mmdebstrap') {
-          const tar = path.join(tmp, 'rootfs.tar');
-          const mirrors = opts.mirrors ?? [];
-          await this.mmdebstrap(platform, tar, tmp, mirrors, emulation.emulated, signal);
-          this.progress(`importing the root filesystem as ${genTag}`);
-          newId = await this.importRootfs(tar, genTag, platform, generation, [], signal);
-          created.push(genTag);
-          await fsp.rm(tar, { force: true });
-          source = { kind: 'mmdebstrap', suite: platform.release, variant: 'minbase', mirrors };
-        } else if (kind === 'rootfs') {
-          const rootfs = rootfsPath!;
-          if (family === 'dpkg') {
-            const scratch = `${names.repository}:scratch-${randomBytes(4).toString('hex')}`;
-            this.progress(`importing ${rootfs}`);
-            await this.importRootfs(rootfs, scratch, platform, generation, [], signal);
-            created.push(scratch);
-            newId = await this.finalizeImage(scratch, genTag, platform, generation, tmp, family, [], signal);
-            created.push(genTag);
-            await this.podman.removeImage(scratch, { ignoreMissing: true });
-            created.splice(created.indexOf(scratch), 1);
-          } else {
-            this.progress(`importing ${rootfs} as ${genTag}`);
-            newId = await this.importRootfs(rootfs, genTag, platform, generation, [], signal);
-            created.push(genTag);
-          }
-          source = { kind: 'rootfs', path: rootfs, bytes: rootfsBytes };
-        } else {
-          const ref = opts.fromImage!;
-          let srcId: string;
-          if (await this.podman.imageExists(ref, { signal })) {
-            srcId = (await this.podman.imageInspect(ref, { signal })).id;
-          } else {
-            this.progress(`pulling ${ref}`);
-            srcId = await this.podman.pullImage(ref, { arch: oci.arch, signal });
-          }
-          const src = await this.podman.imageInspect(srcId, { signal });
-          if (src.architecture && src.architecture !== oci.arch) {
-            throw new GeneratorError(
-              'BUILD_FAILED',
-              `image ${ref} is for ${src.os}/${src.architecture}, but ${id} needs ${oci.arch}`,
-            );
-          }
-          newId = await this.finalizeImage(srcId, genTag, platform, generation, tmp, family, src.env, signal);
-          created.push(genTag);
-          source = { kind: 'image', ref, imageId: srcId };
-        }
-
-        let packages: InstalledPackageVersion[] | null = null;
-        let changes: PackageChange[] | null = null;
-        if (family) {
-          this.progress('listing the installed packages');
-          packages = await listImagePackages(this.podman, newId, family, {
-            signal,
-            defaultArch: platform.arch,
-          });
-          if (packages.length === 0) {
-            throw new GeneratorError('BUILD_FAILED', `the new image of ${id} has no installed packages`);
-          }
-          if (existing && (await this.podman.imageExists(existing.imageId, { signal }))) {
-            const before = await listImagePackages(this.podman, existing.imageId, family, {
-              signal,
-              defaultArch: platform.arch,
-            });
-            changes = diffPackages(before, packages);
-          }
-        }
-        const info = await this.podman.imageInspect(newId, { signal });
-        throwIfAborted(signal);
-        await this.podman.tagImage(newId, names.current);
-        created.push(names.current);
-        const record: GenerationRecord = {
-          generation,
-          kind: 'build',
-          createdAt: now(),
-          imageId: newId,
-          tag: genTag,
-          digest: info.digest,
-          packageCount: packages ? packages.length : null,
-          source,
-          changes,
-          removedAt: null,
-        };
-        const image = await updateState(this.stateFile, (s) => {
-          const previous = s.images[id];
+      const plan: NewGeneration = {
+        id,
+        platform,
+        existing,
+        names,
+        generation,
+        kind: 'build',
+        signal,
+        started,
+      };
+      return await this.newGeneration(
+        plan,
+        async (tmp, created) => {
+          const made = await this.importBuildSource(plan, from, emulation.emulated, tmp, created);
+          return { ...made, ...(await this.listNewPackages(plan, made.imageId)) };
+        },
+        (s, record, info) => {
           const entry: PlatformImage = {
             platform: id,
             tag: names.current,
-            imageId: newId,
+            imageId: record.imageId,
             digest: info.digest,
-            architecture: info.architecture || oci.arch,
+            architecture: info.architecture || ociArch(platform).arch,
             builtAt: record.createdAt,
             refreshedAt: null,
             generation,
             packageCount: record.packageCount,
-            source,
-            history: [...(previous?.history ?? []), record],
+            source: record.source as ImageSource,
+            history: [...(s.images[id]?.history ?? []), record],
           };
           s.images[id] = entry;
           return entry;
-        });
-        committed = true;
-        const pruned = await this.prune(id);
-        return {
-          image: (await this.getImage(id)) ?? image,
-          generation: record,
-          pruned,
-          durationMs: Date.now() - started,
-        };
-      } catch (e) {
-        if (!committed) await this.rollback(created, existing, names.current);
-        throw wrapFailure(e, 'BUILD_FAILED', `cannot build ${id}`);
-      } finally {
-        await removeTempDir(tmp);
-      }
+        },
+      );
     } finally {
       await release();
     }
+  }
+
+  /** Makes the new generation's image from the build's source, recording its tags in `created`. */
+  private async importBuildSource(
+    plan: NewGeneration,
+    from: BuildSource,
+    emulated: boolean,
+    tmp: string,
+    created: string[],
+  ): Promise<{ imageId: string; source: ImageSource }> {
+    const { platform, generation, names, signal } = plan;
+    const genTag = names.generation(generation);
+    const family = packageFamily(platform.distro);
+    if (from.kind === 'mmdebstrap') {
+      const tar = path.join(tmp, 'rootfs.tar');
+      await this.mmdebstrap(platform, tar, tmp, from.mirrors, emulated, signal);
+      this.progress(`importing the root filesystem as ${genTag}`);
+      const imageId = await this.importRootfs(tar, genTag, platform, generation, [], signal);
+      created.push(genTag);
+      await fsp.rm(tar, { force: true });
+      return {
+        imageId,
+        source: { kind: 'mmdebstrap', suite: platform.release, variant: 'minbase', mirrors: from.mirrors },
+      };
+    }
+    if (from.kind === 'rootfs') {
+      const source: ImageSource = { kind: 'rootfs', path: from.path, bytes: from.bytes };
+      if (family !== 'dpkg') {
+        this.progress(`importing ${from.path} as ${genTag}`);
+        const imageId = await this.importRootfs(from.path, genTag, platform, generation, [], signal);
+        created.push(genTag);
+        return { imageId, source };
+      }
+      const scratch = `${names.repository}:scratch-${randomBytes(4).toString('hex')}`;
+      this.progress(`importing ${from.path}`);
+      await this.importRootfs(from.path, scratch, platform, generation, [], signal);
+      created.push(scratch);
+      const imageId = await this.finalizeImage(
+        scratch,
+        genTag,
+        platform,
+        generation,
+        tmp,
+        family,
+        [],
+        signal,
+      );
+      created.push(genTag);
+      await this.podman.removeImage(scratch, { ignoreMissing: true });
+      created.splice(created.indexOf(scratch), 1);
+      return { imageId, source };
+    }
+    const oci = ociArch(platform);
+    let srcId: string;
+    if (await this.podman.imageExists(from.ref, { signal })) {
+      srcId = (await this.podman.imageInspect(from.ref, { signal })).id;
+    } else {
+      this.progress(`pulling ${from.ref}`);
+      srcId = await this.podman.pullImage(from.ref, { arch: oci.arch, signal });
+    }
+    const src = await this.podman.imageInspect(srcId, { signal });
+    if (src.architecture && src.architecture !== oci.arch) {
+      throw new GeneratorError(
+        'BUILD_FAILED',
+        `image ${from.ref} is for ${src.os}/${src.architecture}, but ${plan.id} needs ${oci.arch}`,
+      );
+    }
+    const imageId = await this.finalizeImage(
+      srcId,
+      genTag,
+      platform,
+      generation,
+      tmp,
+      family,
+      src.env,
+      signal,
+    );
+    created.push(genTag);
+    return { imageId, source: { kind: 'image', ref: from.ref, imageId: srcId } };
+  }
+
+  /**
+   * The new image's installed packages (counted; none is a failed build) and what changed since
+   * the previous generation, when it is still there to compare with. Nothing for a distro whose
+   * package family is unknown.
+   */
+  private async listNewPackages(
+    plan: NewGeneration,
+    imageId: string,
+  ): Promise<{ packageCount: number | null; changes: PackageChange[] | null }> {
+    const { platform, existing, signal } = plan;
+    const family = packageFamily(platform.distro);
+    if (!family) return { packageCount: null, changes: null };
+    this.progress('listing the installed packages');
+    const listing = { signal, defaultArch: platform.arch };
+    const packages = await listImagePackages(this.podman, imageId, family, listing);
+    if (packages.length === 0) {
+      throw new GeneratorError('BUILD_FAILED', `the new image of ${plan.id} has no installed packages`);
+    }
+    let changes: PackageChange[] | null = null;
+    if (existing && (await this.podman.imageExists(existing.imageId, { signal }))) {
+      changes = diffPackages(
+        await listImagePackages(this.podman, existing.imageId, family, listing),
+        packages,
+      );
+    }
+    return { packageCount: packages.length, changes };
   }
 
   /** Runs mmdebstrap (minbase) for a Debian platform into `tar`. */
@@ -625,6 +676,60 @@ export class ImageFleet {
     }
   }
 
+  /**
+   * The one transaction of a build and a refresh, all or nothing: `make` produces the new
+   * generation's image in a temporary directory, recording in `created` every tag it makes; then
+   * the current tag moves to that image and `apply` records the generation in the state file.
+   * Until the state file is written, a failure rolls every recorded tag back (the current tag to
+   * the previous generation's image, the others removed) and is wrapped as BUILD_FAILED or
+   * REFRESH_FAILED; after it, old generations are pruned.
+   */
+  private async newGeneration(
+    plan: NewGeneration,
+    make: (tmp: string, created: string[]) => Promise<MadeImage>,
+    apply: (state: ImageState, record: GenerationRecord, info: ImageInfo) => PlatformImage,
+  ): Promise<ImageResult> {
+    const { id, existing, names, generation, kind, signal } = plan;
+    const tmp = await makeTempDir(kind === 'build' ? 'image' : 'refresh', this.tmpDir);
+    const created: string[] = [];
+    let committed = false;
+    try {
+      const made = await make(tmp, created);
+      const info = await this.podman.imageInspect(made.imageId, { signal });
+      throwIfAborted(signal);
+      await this.podman.tagImage(made.imageId, names.current);
+      created.push(names.current);
+      const record: GenerationRecord = {
+        generation,
+        kind,
+        createdAt: now(),
+        imageId: made.imageId,
+        tag: names.generation(generation),
+        digest: info.digest,
+        packageCount: made.packageCount,
+        ...(made.source !== undefined ? { source: made.source } : {}),
+        changes: made.changes,
+        removedAt: null,
+      };
+      const image = await updateState(this.stateFile, (s) => apply(s, record, info));
+      committed = true;
+      const pruned = await this.prune(id);
+      return {
+        image: (await this.getImage(id)) ?? image,
+        generation: record,
+        pruned,
+        durationMs: Date.now() - plan.started,
+      };
+    } catch (e) {
+      if (!committed) await this.rollback(created, existing, names.current);
+      throw kind === 'build'
+        ? wrapFailure(e, 'BUILD_FAILED', `cannot build ${id}`)
+        : wrapFailure(e, 'REFRESH_FAILED', `cannot refresh ${id}`);
+    } finally {
+      await removeTempDir(tmp);
+    }
+  }
+
   /** Undoes a failed build or refresh: the new tags go, the current tag returns to the old image. */
   private async rollback(
     created: string[],
@@ -693,103 +798,106 @@ export class ImageFleet {
       const current = await this.podman.imageInspect(existing.imageId, { signal });
       const names = imageNames(platform, this.namespace);
       const generation = lastGeneration(existing) + 1;
-      const genTag = names.generation(generation);
-      const tmp = await makeTempDir('refresh', this.tmpDir);
-      const created: string[] = [];
-      let container: string | undefined;
-      let committed = false;
-      try {
-        this.progress(`starting a container from generation ${existing.generation}`);
-        container = await this.podman.createContainer(existing.imageId, {
-          name: `sysattest-refresh-${id.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(3).toString('hex')}`,
-          network: opts.network,
-          labels: { 'sysattest.platform': id, 'sysattest.purpose': 'refresh' },
-          signal,
-        });
-        await this.podman.startContainer(container, { signal });
-        const before = await listContainerPackages(this.podman, container, family, { signal });
-        const apt = (argv: string[]) => {
-          this.progress(argv.join(' '));
-          const [tool, ...rest] = argv;
-          const withOptions = [tool!, ...(opts.aptOptions ?? []).flatMap((o) => ['-o', o]), ...rest];
-          return this.podman.exec(container!, withOptions, {
-            signal,
-            timeoutMs: 60 * 60 * 1000,
-            onOutputLine: this.toolOutput,
-          });
-        };
-        if (opts.sources !== undefined) {
-          await this.installSources(container, opts.sources, platform, tmp, signal);
-        }
-        // A failed download must fail the refresh, not produce a stale "new" generation.
-        await apt(['apt-get', 'update', '--error-on=any']);
-        await apt([
-          'apt-get',
-          '--yes',
-          '-o',
-          'Dpkg::Options::=--force-confdef',
-          '-o',
-          'Dpkg::Options::=--force-confold',
-          'dist-upgrade',
-        ]);
-        // Downloaded .debs and apt's binary caches would only make the image larger.
-        await apt(['apt-get', 'clean']);
-        const after = await listContainerPackages(this.podman, container, family, { signal });
-        const changes = diffPackages(before, after);
-        this.progress(`${changes.length} package(s) changed; exporting the container's filesystem`);
-        const tar = path.join(tmp, 'rootfs.tar');
-        await this.podman.exportContainer(container, tar, { signal });
-        await this.podman.removeContainer(container);
-        container = undefined;
-        this.progress(`importing it as ${genTag}`);
-        const newId = await this.importRootfs(tar, genTag, platform, generation, current.env, signal);
-        created.push(genTag);
-        await fsp.rm(tar, { force: true });
-        const info = await this.podman.imageInspect(newId, { signal });
-        throwIfAborted(signal);
-        await this.podman.tagImage(newId, names.current);
-        created.push(names.current);
-        const record: GenerationRecord = {
-          generation,
-          kind: 'refresh',
-          createdAt: now(),
-          imageId: newId,
-          tag: genTag,
-          digest: info.digest,
-          packageCount: after.length,
-          changes,
-          removedAt: null,
-        };
-        const image = await updateState(this.stateFile, (s) => {
+      const plan: NewGeneration = {
+        id,
+        platform,
+        existing,
+        names,
+        generation,
+        kind: 'refresh',
+        signal,
+        started,
+      };
+      return await this.newGeneration(
+        plan,
+        (tmp, created) => this.upgradeInContainer(plan, existing, current.env, opts, tmp, created),
+        (s, record, info) => {
           const entry = s.images[id];
           if (!entry)
             throw new GeneratorError('IMAGE_NOT_FOUND', `${id} was removed while it was being refreshed`);
           entry.tag = names.current;
-          entry.imageId = newId;
+          entry.imageId = record.imageId;
           entry.digest = info.digest;
           entry.refreshedAt = record.createdAt;
           entry.generation = generation;
-          entry.packageCount = after.length;
+          entry.packageCount = record.packageCount;
           entry.history.push(record);
           return entry;
-        });
-        committed = true;
-        const pruned = await this.prune(id);
-        return {
-          image: (await this.getImage(id)) ?? image,
-          generation: record,
-          pruned,
-          durationMs: Date.now() - started,
-        };
-      } catch (e) {
-        if (!committed) await this.rollback(created, existing, names.current);
-        throw wrapFailure(e, 'REFRESH_FAILED', `cannot refresh ${id}`);
-      } finally {
-        if (container) await this.podman.removeContainer(container).catch(() => {});
-        await removeTempDir(tmp);
-      }
+        },
+      );
     } finally {
       await release();
+    }
+  }
+
+  /**
+   * The refresh itself: a container from the current generation `from` runs apt-get update and
+   * dist-upgrade (after the extra sources, if given), and its filesystem, exported and imported
+   * with the image's environment `env`, is the new generation's image (its tag recorded in
+   * `created`). The container is removed whatever happens.
+   */
+  private async upgradeInContainer(
+    plan: NewGeneration,
+    from: PlatformImage,
+    env: string[],
+    opts: RefreshOptions,
+    tmp: string,
+    created: string[],
+  ): Promise<MadeImage> {
+    const { id, platform, generation, names, signal } = plan;
+    const genTag = names.generation(generation);
+    const family = 'dpkg';
+    let container: string | undefined;
+    try {
+      this.progress(`starting a container from generation ${from.generation}`);
+      container = await this.podman.createContainer(from.imageId, {
+        name: `sysattest-refresh-${id.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(3).toString('hex')}`,
+        network: opts.network,
+        labels: { 'sysattest.platform': id, 'sysattest.purpose': 'refresh' },
+        signal,
+      });
+      await this.podman.startContainer(container, { signal });
+      const before = await listContainerPackages(this.podman, container, family, { signal });
+      const apt = (argv: string[]) => {
+        this.progress(argv.join(' '));
+        const [tool, ...rest] = argv;
+        const withOptions = [tool!, ...(opts.aptOptions ?? []).flatMap((o) => ['-o', o]), ...rest];
+        return this.podman.exec(container!, withOptions, {
+          signal,
+          timeoutMs: 60 * 60 * 1000,
+          onOutputLine: this.toolOutput,
+        });
+      };
+      if (opts.sources !== undefined) {
+        await this.installSources(container, opts.sources, platform, tmp, signal);
+      }
+      // A failed download must fail the refresh, not produce a stale "new" generation.
+      await apt(['apt-get', 'update', '--error-on=any']);
+      await apt([
+        'apt-get',
+        '--yes',
+        '-o',
+        'Dpkg::Options::=--force-confdef',
+        '-o',
+        'Dpkg::Options::=--force-confold',
+        'dist-upgrade',
+      ]);
+      // Downloaded .debs and apt's binary caches would only make the image larger.
+      await apt(['apt-get', 'clean']);
+      const after = await listContainerPackages(this.podman, container, family, { signal });
+      const changes = diffPackages(before, after);
+      this.progress(`${changes.length} package(s) changed; exporting the container's filesystem`);
+      const tar = path.join(tmp, 'rootfs.tar');
+      await this.podman.exportContainer(container, tar, { signal });
+      await this.podman.removeContainer(container);
+      container = undefined;
+      this.progress(`importing it as ${genTag}`);
+      const newId = await this.importRootfs(tar, genTag, platform, generation, env, signal);
+      created.push(genTag);
+      await fsp.rm(tar, { force: true });
+      return { imageId: newId, packageCount: after.length, changes };
+    } finally {
+      if (container) await this.podman.removeContainer(container).catch(() => {});
     }
   }
 
