@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HostDetailAnswer, HostListAnswer, ReportReceipt, VerifyReport } from '@sysattest/core';
 import type { FastifyInstance } from 'fastify';
 import { StoreDashboardBackend } from '../dashboard/store-backend.js';
-import { TEST_DIALECTS, countRows, openTestStore, type TestStore } from '../store/store-testkit.js';
+import { TEST_DIALECTS, countRows, openTestStore, type TestStore } from '../testkit/store.js';
 import { fleetPackages, makeReport, reportWithVerdict } from '../testkit/hosts.js';
 import { buildApp } from './app.js';
 import { ERROR_CODES } from './errors.js';

@@ -6,7 +6,7 @@ import { createDatabase, parseStoreLocation } from './connection.js';
 import { migrateUpTo } from './migrations.js';
 import { isStoreError } from './store-error.js';
 import { openStore } from './store.js';
-import { TEST_DIALECTS, countRows, createTestDatabase, injectFailure, withStore } from './store-testkit.js';
+import { TEST_DIALECTS, countRows, createTestDatabase, injectFailure, withStore } from '../testkit/store.js';
 import { fleetPackages, makeReport, reportWithVerdict, seedFleet } from '../testkit/hosts.js';
 
 const DAY = 86_400;
