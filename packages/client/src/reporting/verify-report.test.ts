@@ -5,14 +5,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startReportReceiver, type ReportReceiver } from '../testkit/report-receiver.js';
-import { makeFakeWorld, type FakePackage, type FakeWorld } from '../verify/relay-testkit.js';
+import { makeFakeWorld, type FakePackage, type FakeWorld } from '../testkit/relay.js';
 import {
   SERVER_BIN,
   startE2EServer,
   sysattestCliAsync,
   type CliRun,
   type E2EServer,
-} from '../verify/testing-e2e.js';
+} from '../testkit/e2e.js';
 
 /**
  * `sysattest verify --report` as a user runs it: the real CLI on a small fake root whose manifests

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '@sysattest/client/dist/config/config.js';
 import { CACHE_DIR, DEFAULT_CLIENT_CONFIG, REPORTER_TOKEN_FILE, STATE_DIR, maintainerScripts } from './client-package.js';
-import { serviceCommand } from './systemd-unit.js';
+import { serviceCommand } from '../testkit/systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const unit = serviceCommand(fs.readFileSync(path.join(repoRoot, 'deploy/sysattest-verify.service'), 'utf8'));

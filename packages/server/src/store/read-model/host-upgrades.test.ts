@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { TEST_DIALECTS, openTestStore, type TestStore } from '../store-testkit.js';
+import { TEST_DIALECTS, openTestStore, type TestStore } from '../../testkit/store.js';
 import { seedSimulatedFleet, type FleetPackage, type SimulatedHost } from '../../testkit/simulated-fleet.js';
 
 const AMD64 = 'debian/bookworm/amd64';
