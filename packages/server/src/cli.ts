@@ -2,6 +2,14 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOST_NAME, KeyError, runCli, SysattestError, SYSATTEST_VERSION } from '@sysattest/core';
 import {
+  createLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from '@sysattest/core/log';
+import {
   configFileLocation,
   DEFAULT_CONFIG_FILE,
   mergeSettings,
@@ -129,6 +137,8 @@ interface ServeOptions {
   reportsKeep?: number;
   reportsMaxAgeDays?: number;
   reportsMaxBodyBytes?: number;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
 }
 
 function parseRateLimitOption(value: string): RateLimitOptions | false {
@@ -156,6 +166,8 @@ export function serveSettings(opts: ServeOptions): ServerSettings {
       ...(opts.reportsKeep === undefined ? {} : { reportsKeep: opts.reportsKeep }),
       ...(opts.reportsMaxAgeDays === undefined ? {} : { reportsMaxAgeDays: opts.reportsMaxAgeDays }),
       ...(opts.reportsMaxBodyBytes === undefined ? {} : { reportsMaxBodyBytes: opts.reportsMaxBodyBytes }),
+      ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
+      ...(opts.logFormat === undefined ? {} : { logFormat: opts.logFormat }),
     },
     config,
     file,
@@ -166,18 +178,22 @@ export function serveSettings(opts: ServeOptions): ServerSettings {
  * The dashboard's session secret: the configured file, else the default one (made on first
  * start). Read before the database is opened, so that a refused file stops the server at once.
  */
-function sessionSecretFor(settings: ServerSettings): SessionSecret {
+function sessionSecretFor(settings: ServerSettings, log: Logger): SessionSecret {
   const configured = settings.sessionSecretFile;
   const found = loadSessionSecret(configured ?? defaultSessionSecretFile(settings.database), {
     createIfMissing: configured === undefined,
   });
   if (found.created) {
-    process.stderr.write(`sysattest-server: made the dashboard session secret ${found.file} (mode 0600)\n`);
+    log.info(
+      { event: 'session-secret-created', file: found.file },
+      `made the dashboard session secret ${found.file} (mode 0600)`,
+    );
   }
   if (configured === undefined && parseStoreLocation(settings.database).dialect === 'postgres') {
-    process.stderr.write(
-      `sysattest-server: dashboard sessions are signed with ${found.file}; every server process of this ` +
-        "database must use the same secret (set sessionSecretFile) or they refuse each other's sessions\n",
+    log.warn(
+      { event: 'session-secret-default', file: found.file },
+      `dashboard sessions are signed with ${found.file}; every server process of this ` +
+        "database must use the same secret (set sessionSecretFile) or they refuse each other's sessions",
     );
   }
   return found;
@@ -185,7 +201,12 @@ function sessionSecretFor(settings: ServerSettings): SessionSecret {
 
 async function serve(opts: ServeOptions): Promise<void> {
   const settings = serveSettings(opts);
-  const { secret: sessionSecret } = sessionSecretFor(settings);
+  const log = createLogger({
+    service: 'sysattest-server',
+    level: settings.logLevel,
+    format: settings.logFormat,
+  });
+  const { secret: sessionSecret } = sessionSecretFor(settings, log);
   const trackAll = Object.keys(settings.track).filter((p) => settings.track[p] === 'all');
   const store = await openStore(settings.database, {
     poolSize: settings.databasePoolSize,
@@ -199,23 +220,28 @@ async function serve(opts: ServeOptions): Promise<void> {
   });
   try {
     if (settings.configFile !== undefined) {
-      process.stderr.write(`sysattest-server: configuration ${settings.configFile}\n`);
+      log.info({ event: 'config', file: settings.configFile }, `configuration ${settings.configFile}`);
     }
     for (const file of settings.trustKeys) {
       const key = await store.addTrustedKey(readKeyText(file));
-      process.stderr.write(`sysattest-server: trusting generator key ${key.fingerprint} (${file})\n`);
+      log.info(
+        { event: 'key-trusted', fingerprint: key.fingerprint, file },
+        `trusting generator key ${key.fingerprint} (${file})`,
+      );
     }
     for (const [platform, names] of Object.entries(settings.track)) {
       if (names === 'all') {
         const queued = await store.queueBacklog(platform);
-        process.stderr.write(
-          `sysattest-server: tracking every version of ${platform}'s catalog (${queued} backlog jobs queued)\n`,
+        log.info(
+          { event: 'tracking', platform, jobsQueued: queued },
+          `tracking every version of ${platform}'s catalog (${queued} backlog jobs queued)`,
         );
         continue;
       }
       const { jobsQueued } = await store.trackPackages(platform, names, 'config');
-      process.stderr.write(
-        `sysattest-server: tracking ${names.length} packages on ${platform} (${jobsQueued} jobs queued)\n`,
+      log.info(
+        { event: 'tracking', platform, packages: names.length, jobsQueued },
+        `tracking ${names.length} packages on ${platform} (${jobsQueued} jobs queued)`,
       );
     }
   } catch (e) {
@@ -233,6 +259,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     anonymousQueueQuota: settings.anonymousQueueQuota,
     reportBodyLimit: settings.reports.maxBodyBytes,
     sessionSecret,
+    logger: log,
   });
   let url: string;
   try {
@@ -246,12 +273,14 @@ async function serve(opts: ServeOptions): Promise<void> {
       { cause: e },
     );
   }
+  // On stdout too, for whoever started the server and waits for its address.
   process.stdout.write(`sysattest-server: listening on ${url} (database ${store.location})\n`);
+  log.info({ event: 'listening', url, database: store.location }, `listening on ${url}`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  process.stderr.write(`sysattest-server: ${signal}: shutting down\n`);
+  log.info({ event: 'stopping', signal }, `${signal}: shutting down`);
   try {
     await app.close();
   } finally {
@@ -285,6 +314,11 @@ relative to the file; precedence: flags > environment > file > defaults):
   reports            {"keep": 100, "maxAgeDays": 90, "maxBodyBytes": 33554432} reports kept per
                      host (the latest always), none older than maxAgeDays, an upload's body cap
                      env SYSATTEST_REPORTS_KEEP, _MAX_AGE_DAYS, _MAX_BODY_BYTES
+  logLevel           ${LOG_LEVELS.join(', ')} (info)    env SYSATTEST_LOG_LEVEL
+  logFormat          json, human, or auto: human on a terminal, else JSON (auto)
+                                                                env SYSATTEST_LOG_FORMAT
+Logs go to stderr: one access line per request (method, route, path, status, duration, the
+token's name and role), Authorization and cookies never written.
 The file: --config, else $SYSATTEST_SERVER_CONFIG, else ${DEFAULT_CONFIG_FILE} if it exists.
 `;
 
@@ -346,6 +380,19 @@ function addServeOptions(cmd: Command): Command {
     )
     .option('--queue-needs-token', 'only lookups with a reader token (or above) queue generation jobs')
     .option('--no-queue-needs-token', 'anonymous lookups queue jobs too (within their quota)')
+    .addOption(
+      new Option('--log-level <level>', 'least level logged (default info)')
+        .choices(LOG_LEVELS)
+        .env('SYSATTEST_LOG_LEVEL'),
+    )
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines on stderr; auto: human on a terminal, else JSON (default auto)',
+      )
+        .choices(LOG_FORMATS)
+        .env('SYSATTEST_LOG_FORMAT'),
+    )
     .addHelpText('after', CONFIG_HELP);
 }
 

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXIT, SysattestError } from '@sysattest/core';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '@sysattest/core/log';
 import { z } from 'zod';
 import {
   DEFAULT_QUEUE_QUOTA,
@@ -124,6 +125,10 @@ export const ServerConfigFile = z.strictObject({
   staleAfter: z.string().regex(DURATION, 'a duration such as 48h, 2d or 90m').optional(),
   /** Hosts' reports: how many and how long per host, and the upload's body cap. */
   reports: reportsConfig.optional(),
+  /** Least level logged (default info). */
+  logLevel: z.enum(LOG_LEVELS).optional(),
+  /** Log lines on stderr: json, human, or auto (default: human on a terminal, else JSON). */
+  logFormat: z.enum(LOG_FORMATS).optional(),
 });
 export type ServerConfigFile = z.infer<typeof ServerConfigFile>;
 
@@ -147,6 +152,8 @@ export interface ServerSettings {
   staleAfterSeconds: number;
   /** Reports kept per host (the latest included), their longest age, and the upload's body cap. */
   reports: { keep: number; maxAgeDays: number; maxBodyBytes: number };
+  logLevel: LogLevel;
+  logFormat: LogFormat;
   /** The configuration file read, if any. */
   configFile?: string;
 }
@@ -170,6 +177,8 @@ export const DEFAULT_SETTINGS: Omit<ServerSettings, 'configFile' | 'sessionSecre
     maxAgeDays: DEFAULT_HOST_POLICY.maxAgeDays,
     maxBodyBytes: DEFAULT_REPORT_BODY_BYTES,
   },
+  logLevel: 'info',
+  logFormat: 'auto',
 };
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -265,6 +274,8 @@ export interface SettingOverrides {
   reportsKeep?: number;
   reportsMaxAgeDays?: number;
   reportsMaxBodyBytes?: number;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
 }
 
 /** flags/env (already merged by the caller: commander gives flags precedence) > file > defaults. */
@@ -301,6 +312,8 @@ export function mergeSettings(
       maxBodyBytes:
         overrides.reportsMaxBodyBytes ?? f.reports?.maxBodyBytes ?? DEFAULT_SETTINGS.reports.maxBodyBytes,
     },
+    logLevel: overrides.logLevel ?? f.logLevel ?? DEFAULT_SETTINGS.logLevel,
+    logFormat: overrides.logFormat ?? f.logFormat ?? DEFAULT_SETTINGS.logFormat,
     ...optional('configFile', configFile),
   };
 }

@@ -1,3 +1,4 @@
+import { LOG_FORMATS, LOG_LEVELS } from '@sysattest/core/log';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveWorkerSettings, WORKER_DEFAULTS, type WorkerCliOptions } from '../worker/config.js';
 import { WorkerLog } from '../worker/log.js';
@@ -81,7 +82,17 @@ export function registerWorkCommand(program: Command): void {
     .option('--network <name>', 'podman network for the containers')
     .option('--worker-name <name>', 'names this worker in leases and logs (default: the host name)')
     .addOption(
-      new Option('--log-format <format>', 'log lines on stderr (default human)').choices(['human', 'json']),
+      new Option(
+        '--log-format <format>',
+        'log lines on stderr: json (one object per line), human, or auto: human on a terminal, else JSON (default auto)',
+      )
+        .choices(LOG_FORMATS)
+        .env('SYSATTEST_LOG_FORMAT'),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'least level logged (default info)')
+        .choices(LOG_LEVELS)
+        .env('SYSATTEST_LOG_LEVEL'),
     )
     .option(
       '--exit-when-idle',
@@ -89,7 +100,7 @@ export function registerWorkCommand(program: Command): void {
     )
     .action(async (opts: WorkerCliOptions) => {
       const settings = resolveWorkerSettings(opts);
-      const log = new WorkerLog(settings.logFormat);
+      const log = new WorkerLog(settings.logFormat, undefined, settings.logLevel);
       const worker = new GenerationWorker(settings, log);
       const onSignal = (sig: NodeJS.Signals) => {
         if (worker.requestStop(sig)) {

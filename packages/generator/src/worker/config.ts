@@ -2,11 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageFamily, parsePlatform, formatPlatform } from '@sysattest/core';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '@sysattest/core/log';
 import { z } from 'zod';
 import { GeneratorError } from '../errors.js';
 import { GENERATION_DEFAULTS } from '../generation/debian-generator.js';
 import { generatorHome } from '../paths.js';
-import type { LogFormat } from './log.js';
 
 /** A configuration or usage error: the worker cannot start as configured (exit 64). */
 export class WorkerConfigError extends GeneratorError {
@@ -82,7 +82,10 @@ export const WORKER_CONFIG_SCHEMA = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/)
     .optional(),
-  logFormat: z.enum(['json', 'human']).optional(),
+  /** Log lines on stderr: json, human, or auto (human on a terminal, else JSON; the default). */
+  logFormat: z.enum(LOG_FORMATS).optional(),
+  /** Least level logged (default info). */
+  logLevel: z.enum(LOG_LEVELS).optional(),
 });
 export type WorkerConfigFile = z.infer<typeof WORKER_CONFIG_SCHEMA>;
 
@@ -137,6 +140,7 @@ export interface WorkerCliOptions {
   network?: string;
   workerName?: string;
   logFormat?: LogFormat;
+  logLevel?: LogLevel;
   exitWhenIdle?: boolean;
 }
 
@@ -161,6 +165,7 @@ export interface WorkerSettings {
   network: string | undefined;
   workerName: string;
   logFormat: LogFormat;
+  logLevel: LogLevel;
   exitWhenIdle: boolean;
 }
 
@@ -269,7 +274,8 @@ export function resolveWorkerSettings(
     throw new WorkerConfigError('--catalog-interval must be at least 1m (or "off")');
   }
   const leaseSeconds = cli.leaseSeconds ?? file.leaseSeconds ?? WORKER_DEFAULTS.leaseSeconds;
-  const logFormat = cli.logFormat ?? file.logFormat ?? 'human';
+  const logFormat = cli.logFormat ?? file.logFormat ?? 'auto';
+  const logLevel = cli.logLevel ?? file.logLevel ?? 'info';
   // The environment overrides the file, as for every other setting.
   const home = path.resolve(
     env.SYSATTEST_GENERATOR_HOME ? generatorHome(env) : (relative(file.home) ?? generatorHome(env)),
@@ -307,6 +313,7 @@ export function resolveWorkerSettings(
         .slice(0, 100) ||
         'worker'),
     logFormat,
+    logLevel,
     exitWhenIdle: cli.exitWhenIdle ?? false,
   };
 }

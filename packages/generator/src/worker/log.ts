@@ -1,10 +1,11 @@
 /**
- * The worker's log: one line per event on stderr, either JSON (one object per line, for journald
- * and log shippers) or a human line. Every line has a stable `event` name that scripts and tests
- * match on; the message is for people.
+ * The worker's log: core's logger (`@sysattest/core/log`, the server's too), one line per event
+ * on stderr, JSON (for journald and log shippers) or a human line on a terminal. Every line has a
+ * stable `event` name that scripts and tests match on; the message is for people.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type LogFormat = 'json' | 'human';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '@sysattest/core/log';
+
+export type { LogFormat, LogLevel } from '@sysattest/core/log';
 export type LogFields = Record<string, string | number | boolean | null | undefined | string[] | number[]>;
 
 export interface LogSink {
@@ -12,40 +13,28 @@ export interface LogSink {
 }
 
 export class WorkerLog {
-  constructor(
-    private readonly format: LogFormat,
-    private readonly sink: LogSink = process.stderr,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+  readonly logger: Logger;
+
+  /** `sink`: where lines go (default stderr). */
+  constructor(format: LogFormat, sink?: LogSink, level: LogLevel = 'info') {
+    this.logger = createLogger({
+      service: 'sysattest-generator',
+      format,
+      level,
+      ...(sink === undefined ? {} : { destination: { write: (s: string) => void sink.write(s) } }),
+    });
+  }
 
   debug(event: string, message: string, fields: LogFields = {}): void {
-    this.line('debug', event, message, fields);
+    this.logger.debug({ event, ...fields }, message);
   }
   info(event: string, message: string, fields: LogFields = {}): void {
-    this.line('info', event, message, fields);
+    this.logger.info({ event, ...fields }, message);
   }
   warn(event: string, message: string, fields: LogFields = {}): void {
-    this.line('warn', event, message, fields);
+    this.logger.warn({ event, ...fields }, message);
   }
   error(event: string, message: string, fields: LogFields = {}): void {
-    this.line('error', event, message, fields);
-  }
-
-  private line(level: LogLevel, event: string, message: string, fields: LogFields): void {
-    const time = this.now().toISOString();
-    const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
-    if (this.format === 'json') {
-      this.sink.write(
-        `${JSON.stringify({ time, level, event, msg: message, ...Object.fromEntries(defined) })}\n`,
-      );
-      return;
-    }
-    const extra = defined
-      .map(
-        ([k, v]) =>
-          `${k}=${Array.isArray(v) ? v.join(',') : typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`,
-      )
-      .join(' ');
-    this.sink.write(`${time} ${level.padEnd(5)} ${message}${extra ? `  ${extra}` : ''}\n`);
+    this.logger.error({ event, ...fields }, message);
   }
 }

@@ -6,9 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TrustedKeyring } from '@sysattest/core';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '@sysattest/core/log';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
+import { logAccess } from './access-log.js';
 import { accessPlugin, DEFAULT_RATE_LIMIT, type RateLimitOptions } from './access.js';
 import { answerErrors } from './errors.js';
 import { ServerMetrics } from './metrics.js';
@@ -64,8 +66,11 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Body-size cap in bytes of a host's report upload (default DEFAULT_REPORT_BODY_BYTES, 32 MiB). */
   reportBodyLimit?: number;
-  /** Fastify's logger (default off). */
-  logger?: boolean;
+  /**
+   * Where the server logs (core's createLogger): an access line per request, notices and
+   * unexpected errors. Default: no access log; notices and errors as one line on stderr.
+   */
+  logger?: Logger;
   /** Measurements for /metrics and the dashboard (default: a new ServerMetrics). */
   metrics?: ServerMetrics;
   /** Per-client rate limit (default DEFAULT_RATE_LIMIT); false: none. */
@@ -92,7 +97,7 @@ const stderrLine = (message: string): void => void process.stderr.write(`sysatte
 
 /** The route modules' context: the options with their defaults. */
 function contextOf(options: AppOptions): ApiContext {
-  const { store } = options;
+  const { store, logger } = options;
   const queueRules = {
     queueNeedsToken: options.queueNeedsToken ?? false,
     quota: options.anonymousQueueQuota ?? DEFAULT_QUEUE_QUOTA,
@@ -106,13 +111,16 @@ function contextOf(options: AppOptions): ApiContext {
     queuePolicy: (caller, address) => queuePolicyFor(caller, address, queueRules),
     lookupDocumentBudget: options.lookupDocumentBudget,
     statsCacheSeconds: options.statsCacheSeconds ?? 10,
-    onNotice: options.onNotice ?? stderrLine,
+    onNotice:
+      options.onNotice ??
+      (logger === undefined ? stderrLine : (message) => logger.warn({ event: 'notice' }, message)),
     onInternalError:
       options.onInternalError ??
-      ((e, r) =>
-        stderrLine(
-          `${r.method} ${r.url.slice(0, 200)} failed: ${e instanceof Error ? e.message : String(e)}`,
-        )),
+      ((e, r) => {
+        const what = `${r.method} ${r.url.slice(0, 200)} failed`;
+        if (logger !== undefined) logger.error({ event: 'internal-error', err: e }, what);
+        else stderrLine(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      }),
   };
 }
 
@@ -122,7 +130,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   if (sessionSecret.length < 32) throw new Error('the dashboard needs a session secret of at least 32 bytes');
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Fastify's own two lines per request are replaced by one access line (access-log.ts).
+    ...(options.logger === undefined
+      ? { logger: false }
+      : { loggerInstance: options.logger as FastifyBaseLogger, disableRequestLogging: true }),
     bodyLimit: ctx.bodyLimit(DEFAULT_BODY_LIMIT),
     trustProxy: options.trustProxy ?? false,
     // Strict schemas: extra properties are refused (not silently removed), nothing is coerced.
@@ -150,6 +161,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       reply.elapsedTime,
     );
   });
+  if (options.logger !== undefined) logAccess(app);
   void app.register(openApiPlugin);
   for (const routes of [
     healthRoutes,

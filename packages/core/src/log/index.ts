@@ -1,0 +1,17 @@
+export {
+  createLogger,
+  humanLine,
+  humanStream,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  LogSettingError,
+  parseLogFormat,
+  parseLogLevel,
+  REDACTED,
+  REDACTED_PATHS,
+  resolveLogFormat,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './logger.js';
