@@ -19,6 +19,7 @@ function parseExposition(text: string): Map<string, number> {
     if (meta) {
       if (meta[1] === 'TYPE') {
         assert.match(meta[3] ?? '', /^(counter|gauge|histogram)$/, line);
+        assert.ok(!typed.has(meta[2] ?? ''), `one family per name: ${line}`);
         typed.add(meta[2] ?? '');
       }
       continue;
@@ -96,6 +97,14 @@ for (const dialect of TEST_DIALECTS) {
         assert.equal(s.get(`sysattest_catalog_snapshots{platform="${AMD64}"}`), 1);
         assert.ok((s.get('sysattest_database_bytes') ?? 0) > 0);
         assert.equal(s.get('sysattest_process_uptime_seconds'), 5);
+        // The standard process and Node runtime metrics, by prom-client's names, beside ours.
+        assert.ok((s.get('process_resident_memory_bytes') ?? 0) > 10 * 1024 * 1024);
+        assert.ok((s.get('nodejs_heap_size_used_bytes') ?? 0) > 0);
+        assert.ok((s.get('process_cpu_seconds_total') ?? 0) > 0);
+        assert.ok((s.get('process_open_fds') ?? 0) > 0);
+        assert.ok(s.has('nodejs_eventloop_lag_seconds'));
+        const started = s.get('process_start_time_seconds') ?? 0;
+        assert.ok(Math.abs(started - (Date.now() / 1000 - process.uptime())) < 5, `started ${started}`);
 
         const snap = metrics.snapshot(60);
         assert.equal(snap.requests, 6); // the five above and the /metrics scrape

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, errorBody } from '../errors.js';
 import { hostFamilies } from '../host-metrics.js';
 import { storeFamilies } from '../metrics.js';
+import { runtimeMetricsText } from '../runtime-metrics.js';
 import { doc, type ApiContext } from '../route-kit.js';
 
 const HEALTHY = { type: 'object', properties: { status: { const: 'ok' } } } as const;
@@ -69,7 +70,8 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     },
     async (_request, reply) => {
       const families = [...storeFamilies(await stats(), new Date()), ...hostFamilies(await hosts())];
-      return reply.type(`${prometheus}; charset=utf-8`).send(metrics.render(families));
+      const text = metrics.render(families) + (await runtimeMetricsText());
+      return reply.type(`${prometheus}; charset=utf-8`).send(text);
     },
   );
 }
