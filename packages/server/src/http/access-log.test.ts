@@ -40,7 +40,7 @@ describe('the access log', () => {
     const cookie = 'sysattest_session=v2.c2Vzc2lvbi1jb29raWUtc2VjcmV0.abcdef0123456789';
     const ok = await app.inject({
       method: 'GET',
-      url: '/v1/keys?x=1',
+      url: '/v1/keys',
       headers: { authorization: `Bearer ${secret}`, cookie },
     });
     assert.equal(ok.statusCode, 200, ok.body);
@@ -91,7 +91,7 @@ describe('the access log', () => {
     assert.equal(second?.token, undefined, 'no token, none named');
     assert.equal(third?.status, 401);
     assert.equal(third?.token, undefined, 'a refused token is not named');
-    assert.equal(fourth?.route, '/dashboard/');
+    assert.equal(fourth?.path, '/dashboard/');
 
     const all = lines.join('');
     for (const value of [secret, 'not-a-token-but-still-secret', 'c2Vzc2lvbi1jb29raWUtc2VjcmV0'])

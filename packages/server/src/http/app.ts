@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TrustedKeyring } from '@sysattest/core';
 import type { Logger } from '@sysattest/core/log';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
 import { logAccess } from './access-log.js';
@@ -133,7 +133,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Fastify's own two lines per request are replaced by one access line (access-log.ts).
     ...(options.logger === undefined
       ? { logger: false }
-      : { loggerInstance: options.logger as FastifyBaseLogger, disableRequestLogging: true }),
+      : {
+          loggerInstance: options.logger as FastifyBaseLogger,
+          logController: new LogController({ disableRequestLogging: true }),
+        }),
     bodyLimit: ctx.bodyLimit(DEFAULT_BODY_LIMIT),
     trustProxy: options.trustProxy ?? false,
     // Strict schemas: extra properties are refused (not silently removed), nothing is coerced.
