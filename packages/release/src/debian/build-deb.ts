@@ -39,14 +39,14 @@ export interface BuildDebOptions {
   compressLevel?: number;
 }
 
-function run(cmd: string, args: string[]): string {
+export function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
 
-function put(root: string, inPackage: string, data: string | Buffer, mode: number): void {
+export function put(root: string, inPackage: string, data: string | Buffer, mode: number): void {
   const file = path.join(root, inPackage);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   fs.writeFileSync(file, data);
@@ -54,7 +54,7 @@ function put(root: string, inPackage: string, data: string | Buffer, mode: numbe
 }
 
 /** Sum of the regular files' sizes, each rounded up to 1 KiB, as dpkg-gencontrol counts. */
-function installedSizeKiB(dir: string): number {
+export function installedSizeKiB(dir: string): number {
   let kib = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (entry.parentPath.includes(`${path.sep}DEBIAN`) || entry.name === 'DEBIAN') continue;

@@ -1,15 +1,21 @@
 /**
- * What systemd does before it starts a oneshot service, for the parts the client's verify unit
- * uses (systemd.exec(5)): a clean environment plus `Environment=`, the directories of
- * `StateDirectory=` and `CacheDirectory=` made with their modes, then `ExecStart=`. Tests use it
- * to run the installed unit's command line where systemd does not run (a container), exactly as
- * the unit file says.
+ * What systemd does before it starts a service, for the parts our units use (systemd.exec(5)): a
+ * clean environment plus `Environment=`, the directories of `StateDirectory=` and
+ * `CacheDirectory=` made with their modes (and owned by `User=`), `WorkingDirectory=`, `UMask=`,
+ * then `ExecStart=` as `User=`/`Group=`. Tests use it to run an installed unit's command line where
+ * systemd does not run (a container), exactly as the unit file says.
  */
 export interface ServiceCommand {
   environment: Record<string, string>;
   argv: string[];
   /** Absolute paths and modes, made before the command runs. */
   directories: { path: string; mode: number }[];
+  /** Who the command runs as (default root). */
+  user?: string;
+  group?: string;
+  workingDirectory?: string;
+  /** `UMask=`, octal digits. */
+  umask?: string;
 }
 
 /** systemd's PATH for system services (systemd.exec(5), "Environment variables in spawned processes"). */
@@ -43,8 +49,22 @@ export function serviceCommand(unitText: string): ServiceCommand {
   const execStarts: string[][] = [];
   const dirs: { base: string; names: string[]; modeKey: string }[] = [];
   const modes = new Map<string, number>();
+  const identity: { user?: string; group?: string; workingDirectory?: string; umask?: string } = {};
   for (const [key, value] of settings) {
     switch (key) {
+      case 'User':
+        identity.user = plain(key, value).join('');
+        break;
+      case 'Group':
+        identity.group = plain(key, value).join('');
+        break;
+      case 'WorkingDirectory':
+        identity.workingDirectory = plain(key, value).join('');
+        break;
+      case 'UMask':
+        if (!/^[0-7]{3,4}$/.test(value)) throw new Error(`UMask=${value}: not an octal mask`);
+        identity.umask = value;
+        break;
       case 'Environment':
         for (const assignment of plain(key, value)) {
           const i = assignment.indexOf('=');
@@ -72,6 +92,7 @@ export function serviceCommand(unitText: string): ServiceCommand {
   }
   if (execStarts.length !== 1) throw new Error(`expected one ExecStart, found ${execStarts.length}`);
   return {
+    ...identity,
     environment,
     argv: execStarts[0] as string[],
     directories: dirs.flatMap((d) =>
@@ -80,12 +101,25 @@ export function serviceCommand(unitText: string): ServiceCommand {
   };
 }
 
-/** A POSIX shell line that makes the directories and runs the command as systemd would. */
+/**
+ * A POSIX shell line that makes the directories and runs the command as systemd would (as another
+ * user through util-linux's setpriv, which every Debian system has).
+ */
 export function shellCommand(command: ServiceCommand): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const owner =
+    command.user === undefined ? undefined : `${command.user}:${command.group ?? command.user}`;
   const mkdirs = command.directories.map(
-    (d) => `mkdir -p ${q(d.path)} && chmod ${d.mode.toString(8)} ${q(d.path)}`,
+    (d) =>
+      `mkdir -p ${q(d.path)} && chmod ${d.mode.toString(8)} ${q(d.path)}` +
+      (owner === undefined ? '' : ` && chown ${q(owner)} ${q(d.path)}`),
   );
+  const cd = command.workingDirectory === undefined ? [] : [`cd ${q(command.workingDirectory)}`];
+  const umask = command.umask === undefined ? [] : [`umask ${command.umask}`];
+  const as =
+    command.user === undefined
+      ? ''
+      : `setpriv --reuid=${q(command.user)} --regid=${q(command.group ?? command.user)} --init-groups `;
   const env = Object.entries(command.environment).map(([k, v]) => q(`${k}=${v}`));
-  return [...mkdirs, `env -i ${env.join(' ')} ${command.argv.map(q).join(' ')}`].join(' && ');
+  return [...mkdirs, ...cd, ...umask, `${as}env -i ${env.join(' ')} ${command.argv.map(q).join(' ')}`].join(' && ');
 }
