@@ -84,12 +84,19 @@ export interface E2EServer {
 }
 
 /**
+ * The runtime the server runs on: the one running the tests, unless SYSATTEST_TEST_SERVER_NODE
+ * names another (scripts/test.sh runs the client's tests on Node 22 and 24 against a server on
+ * the Node its better-sqlite3 was built for).
+ */
+export const SERVER_NODE = process.env.SYSATTEST_TEST_SERVER_NODE || process.execPath;
+
+/**
  * A real server process on a SQLite file under `home`, trusting the armored key in `keyFile`,
  * on a free port, with a generator token for uploads.
  */
 export async function startE2EServer(home: string, keyFile: string): Promise<E2EServer> {
   const dbFile = path.join(home, 'server.sqlite');
-  const token = run(process.execPath, [
+  const token = run(SERVER_NODE, [
     SERVER_BIN,
     'token',
     'create',
@@ -101,7 +108,7 @@ export async function startE2EServer(home: string, keyFile: string): Promise<E2E
     dbFile,
   ]).trim();
   const server: ChildProcess = spawn(
-    process.execPath,
+    SERVER_NODE,
     [SERVER_BIN, 'serve', '--port', '0', '--database', dbFile, '--trust-key', keyFile],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

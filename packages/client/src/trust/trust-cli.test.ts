@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '@sysattest/core';
+import { SERVER_NODE } from '../verify/testing-e2e.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysattest.js', import.meta.url));
 const serverBin = fileURLToPath(new URL('../../../server/bin/sysattest-server.js', import.meta.url));
@@ -37,7 +38,7 @@ describe('sysattest trust', { skip: !fs.existsSync(serverBin) && 'the server is 
     fs.writeFileSync(keyFile, k.armoredPublicKey);
     otherFingerprint = (await generateSigningKey({ name: 'other' })).fingerprint;
     server = spawn(
-      process.execPath,
+      SERVER_NODE,
       [serverBin, 'serve', '--port', '0', '--database', path.join(dir, 'db.sqlite'), '--trust-key', keyFile],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
