@@ -219,17 +219,24 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-/** `sysattest-generator work --log-format json` as a child process, its log parsed line by line. */
+/**
+ * `sysattest-generator work --log-format json --log-level debug` as a child process, its log
+ * parsed line by line (debug: tests wait for events such as `batch-start`).
+ */
 export class WorkerProcess {
   readonly lines: LogLine[] = [];
   stderr = '';
   readonly child: ChildProcess;
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [GENERATOR_BIN, 'work', '--log-format', 'json', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+    this.child = spawn(
+      process.execPath,
+      [GENERATOR_BIN, 'work', '--log-format', 'json', '--log-level', 'debug', ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+      },
+    );
     let partial = '';
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
