@@ -15,7 +15,7 @@ const MAY_IMPORT = {
   client: { production: ['core'], test: ['core', 'generator'] },
   server: { production: ['core', 'dashboard'], test: ['core', 'dashboard'] },
   generator: { production: ['core'], test: ['core'] },
-  release: { production: ['core', 'client', 'generator'], test: ['core', 'client', 'generator'] },
+  release: { production: ['core', 'client', 'generator'], test: ['core', 'client', 'generator', 'server'] },
 };
 const TEST_CODE = ['**/*.test.ts', '**/src/testkit/**', '**/src/bench/**'];
 const TEST_SUPPORT = '(^|/)(testkit|bench)(/|$)';

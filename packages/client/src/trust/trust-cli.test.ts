@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '@sysattest/core';
-import { SERVER_NODE } from '../verify/testing-e2e.js';
+import { SERVER_NODE } from '../testkit/e2e.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysattest.js', import.meta.url));
 const serverBin = fileURLToPath(new URL('../../../server/bin/sysattest-server.js', import.meta.url));

@@ -24,12 +24,12 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SYSATTEST_VERSION, signManifest } from '@sysattest/core';
-import { sharedTestImage } from '@sysattest/generator/dist/worker/service-testkit.js';
-import { TestGenerator } from '@sysattest/server/dist/store/store-testkit.js';
+import { sharedTestImage } from '@sysattest/generator/dist/testkit/worker-service.js';
+import { TestGenerator } from '@sysattest/server/dist/testkit/store.js';
 import type { BuiltDeb } from './build-deb.js';
 import { buildServerDeb } from './build-server-deb.js';
 import { SERVER_CONFIG_FILE, SERVER_LIB_DIR, SERVER_STATE_DIR, SERVER_UNIT_FILES } from './server-package.js';
-import { serviceCommand, shellCommand } from './systemd-unit.js';
+import { serviceCommand, shellCommand } from '../testkit/systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const canRun =

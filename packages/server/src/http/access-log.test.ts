@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '@sysattest/core/log';
-import { openTestStore, type TestStore } from '../store/store-testkit.js';
+import { openTestStore, type TestStore } from '../testkit/store.js';
 import { buildApp } from './app.js';
 
 describe('the access log', () => {
