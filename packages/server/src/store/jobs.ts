@@ -1,3 +1,4 @@
+import { JOB_REASONS, JOB_STATES, PROTOCOL_LIMITS } from '@sysattest/core';
 import type { Selectable, SelectQueryBuilder, Transaction } from 'kysely';
 import {
   addSeconds,
@@ -24,10 +25,10 @@ import { StoreError } from './store-error.js';
  * after an exponential backoff, and after `maxAttempts` claims it is dead (kept for the operator,
  * who may requeue it).
  */
-export type JobState = 'pending' | 'running' | 'done' | 'dead';
-export const JOB_STATES: readonly JobState[] = ['pending', 'running', 'done', 'dead'];
+export type JobState = (typeof JOB_STATES)[number];
+export { JOB_STATES };
 /** Why the job exists: a client asked for that version, a tracked package got a new newest version, or an operator queued it. */
-export type JobReason = 'client-request' | 'tracked' | 'operator';
+export type JobReason = (typeof JOB_REASONS)[number];
 
 export interface GenerationJob {
   id: number;
@@ -55,12 +56,13 @@ export interface GenerationJob {
 }
 
 /** Bounds on what a worker may ask for at once. */
+/** The protocol's bounds, checked again by the store for callers other than the API. */
 export const JOB_LIMITS = {
-  maxClaim: 1000,
-  maxLeaseSeconds: 24 * 3600,
-  maxWorkerIdLength: 200,
-  maxErrorLength: 4000,
-  maxPlatforms: 256,
+  maxClaim: PROTOCOL_LIMITS.claimJobs,
+  maxLeaseSeconds: PROTOCOL_LIMITS.leaseSeconds,
+  maxWorkerIdLength: PROTOCOL_LIMITS.workerIdLength,
+  maxErrorLength: PROTOCOL_LIMITS.jobErrorLength,
+  maxPlatforms: PROTOCOL_LIMITS.claimPlatforms,
 } as const;
 
 /** Runs `row lock, skip rows others hold` on PostgreSQL; SQLite has one writer and needs neither. */

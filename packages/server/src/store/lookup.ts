@@ -1,4 +1,9 @@
-import { ARCH_INDEPENDENT, isValidPlatformComponent } from '@sysattest/core';
+import {
+  ARCH_INDEPENDENT,
+  isValidPlatformComponent,
+  PROTOCOL_LIMITS,
+  type ReverseLookupHit,
+} from '@sysattest/core';
 import { sql, type Transaction } from 'kysely';
 import { latestSnapshotRow, type CatalogSnapshotInfo } from './catalogs.js';
 import {
@@ -100,10 +105,11 @@ export interface LookupOptions {
   queue?: QueuePolicy;
 }
 
+/** The protocol's bounds, checked again by the store for callers other than the API. */
 export const LOOKUP_LIMITS = {
-  maxItems: 100_000,
-  maxFieldLength: 256,
-  maxHashes: 100_000,
+  maxItems: PROTOCOL_LIMITS.lookupItems,
+  maxFieldLength: PROTOCOL_LIMITS.fieldLength,
+  maxHashes: PROTOCOL_LIMITS.reverseLookupHashes,
   defaultHitsPerHash: 1000,
   documentBudget: 64 * 1024 * 1024,
 } as const;
@@ -762,14 +768,8 @@ async function trackPackages(
   return { wanted: all.length, created, deferred: all.length - kept.length };
 }
 
-/** Where a file content was found: one path of one package version. */
-export interface ReverseLookupHit {
-  platform: string;
-  name: string;
-  version: string;
-  arch: string;
-  path: string;
-}
+/** Where a file content was found: one path of one package version (the protocol's type). */
+export type { ReverseLookupHit };
 
 export interface ReverseLookupResult {
   sha256: string;
