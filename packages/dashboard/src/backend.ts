@@ -352,7 +352,7 @@ export interface HostReportView {
   root: string;
   platform: string;
   /** Findings by class in the client's order, `unverified` and `outdated` left to their lists. */
-  findings: (Capped<HostFinding> & { class: string; failures: number })[];
+  findings: (Capped<HostFinding> & { class: string; title: string; failures: number })[];
   /** Packages without a trusted manifest (unverified, bad signature), with the reason. */
   unverified: Capped<HostPackage>;
   /** Packages whose newest version differs from the installed one (installed → newest). */

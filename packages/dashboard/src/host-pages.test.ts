@@ -157,6 +157,7 @@ function detail(o: Partial<HostDetail> = {}): HostDetail {
       findings: [
         {
           class: 'modified',
+          title: 'Modified content',
           total: 3,
           failures: 3,
           items: [
@@ -174,6 +175,7 @@ function detail(o: Partial<HostDetail> = {}): HostDetail {
         },
         {
           class: 'unowned',
+          title: 'Unowned (no installed package owns it)',
           total: 1,
           failures: 0,
           items: [

@@ -41,25 +41,6 @@ export function verdictBadge(verdict: HostVerdict): Html {
   return badge(VERDICT_KIND[verdict], VERDICT_TEXT[verdict]);
 }
 
-/** The client's text report's headings (client/src/verify/report.ts), for the host page. */
-const CLASS_TITLES: Record<string, string> = {
-  'bad-signature': 'Bad or untrusted signature (manifest refused)',
-  'server-conflict': 'The server contradicted signed data',
-  modified: 'Modified content',
-  replaced: 'Replaced (type changed)',
-  missing: 'Missing',
-  metadata: 'Metadata changed (mode, owner, capabilities, link target, device)',
-  unexpected: 'Unexpected (a fresh install has no such path)',
-  'config-modified': 'Configuration files changed',
-  unreadable: 'Unreadable',
-  unstable: 'Changed while being checked',
-  unresolvable: 'Cannot be resolved inside the root',
-  diversion: 'Diversions no verified manifest declares',
-  statoverride: 'Local stat overrides that differ from the signed manifest',
-  unowned: 'Unowned (no installed package owns it)',
-  'stale-catalog': 'Catalog snapshots missing or too old',
-};
-
 export const hostPath = (name: string): string => `/hosts/${enc(name)}`;
 
 /** "3 h ago", the exact time on hover. */
@@ -222,7 +203,7 @@ function findingSections(r: HostReportView, reportLink: Html): Html {
     (g) =>
       html`<section class="findings" aria-label="${g.class}">
         <h3>
-          ${CLASS_TITLES[g.class] ?? g.class} (${formatCount(g.total)})
+          ${g.title} (${formatCount(g.total)})
           ${g.failures > 0 ? badge('bad', `${formatCount(g.failures)} failing`) : badge('muted', 'information')}
         </h3>
         ${table(['What', 'Change', 'Detail', 'Failure'], g.items.map(findingRow))}

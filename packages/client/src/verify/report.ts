@@ -1,4 +1,10 @@
-import { FINDING_CLASSES, type Finding, type FindingClass, type VerifyReport } from '@sysattest/core';
+import {
+  FINDING_CLASS_TITLES,
+  FINDING_CLASSES,
+  type Finding,
+  type FindingClass,
+  type VerifyReport,
+} from '@sysattest/core';
 import { explainUnverified, unverifiedLines } from './unverified-advice.js';
 
 /**
@@ -60,26 +66,6 @@ export interface RenderTextOptions {
   listUnverified?: boolean;
 }
 
-const CLASS_TITLES: Record<FindingClass, string> = {
-  'bad-signature': 'Bad or untrusted signature (manifest refused)',
-  modified: 'Modified content',
-  replaced: 'Replaced (type changed)',
-  missing: 'Missing',
-  metadata: 'Metadata changed (mode, owner, capabilities, link target, device)',
-  unexpected: 'Unexpected (a fresh install has no such path)',
-  'config-modified': 'Configuration files changed',
-  unreadable: 'Unreadable',
-  unstable: 'Changed while being checked',
-  unresolvable: 'Cannot be resolved inside the root',
-  unverified: 'Unverified packages (no trusted manifest)',
-  outdated: 'Outdated (a newer version is in the signed catalog)',
-  unowned: 'Unowned (no installed package owns it)',
-  diversion: 'Diversions no verified manifest declares',
-  statoverride: 'Local stat overrides that differ from the signed manifest',
-  'server-conflict': 'The server contradicted signed data',
-  'stale-catalog': 'Catalog snapshots missing or too old',
-};
-
 /** Summary first, then findings grouped by class. */
 export function renderText(report: VerifyReport, options: RenderTextOptions = {}): string {
   const colour = options.colour === true;
@@ -110,7 +96,7 @@ export function renderText(report: VerifyReport, options: RenderTextOptions = {}
     if (cls === 'unverified' && options.listUnverified === false) continue;
     const isFailure = group.some((f) => f.failure);
     lines.push('');
-    lines.push((isFailure ? red : yellow)(bold(`${CLASS_TITLES[cls]} (${group.length})`)));
+    lines.push((isFailure ? red : yellow)(bold(`${FINDING_CLASS_TITLES[cls]} (${group.length})`)));
     for (const f of group) {
       const who = f.arch === '' ? f.package : `${f.package}:${f.arch}`;
       const detail = f.accepted === true ? `(accepted) ${f.detail}` : f.detail;

@@ -104,6 +104,27 @@ export const FINDING_CLASSES = [
 ] as const;
 export type FindingClass = (typeof FINDING_CLASSES)[number];
 
+/** Each class's heading, as the client's text report and the dashboard's host page show it. */
+export const FINDING_CLASS_TITLES: Readonly<Record<FindingClass, string>> = {
+  'bad-signature': 'Bad or untrusted signature (manifest refused)',
+  modified: 'Modified content',
+  replaced: 'Replaced (type changed)',
+  missing: 'Missing',
+  metadata: 'Metadata changed (mode, owner, capabilities, link target, device)',
+  unexpected: 'Unexpected (a fresh install has no such path)',
+  'config-modified': 'Configuration files changed',
+  unreadable: 'Unreadable',
+  unstable: 'Changed while being checked',
+  unresolvable: 'Cannot be resolved inside the root',
+  unverified: 'Unverified packages (no trusted manifest)',
+  outdated: 'Outdated (a newer version is in the signed catalog)',
+  unowned: 'Unowned (no installed package owns it)',
+  diversion: 'Diversions no verified manifest declares',
+  statoverride: 'Local stat overrides that differ from the signed manifest',
+  'server-conflict': 'The server contradicted signed data',
+  'stale-catalog': 'Catalog snapshots missing or too old',
+};
+
 export const METADATA_ATTRIBUTES = ['mode', 'uid', 'gid', 'capabilities', 'target', 'device'] as const;
 export type MetadataAttribute = (typeof METADATA_ATTRIBUTES)[number];
 

@@ -1,4 +1,10 @@
-import { FINDING_CLASSES, type Finding, type PackageResult, type VerifyReport } from '@sysattest/core';
+import {
+  FINDING_CLASS_TITLES,
+  FINDING_CLASSES,
+  type Finding,
+  type PackageResult,
+  type VerifyReport,
+} from '@sysattest/core';
 import type { Capped, HostFinding, HostPackage, HostReportView } from '@sysattest/dashboard';
 
 /**
@@ -72,6 +78,7 @@ export function hostReportView(
     const group = byClass.get(c) as Finding[];
     return {
       class: c,
+      title: FINDING_CLASS_TITLES[c],
       failures: group.filter((f) => f.failure).length,
       total: group.length,
       items: group.slice(0, caps.findingsPerClass).map(hostFinding),
