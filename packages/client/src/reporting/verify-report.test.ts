@@ -8,6 +8,7 @@ import { startReportReceiver, type ReportReceiver } from '../testkit/report-rece
 import { makeFakeWorld, type FakePackage, type FakeWorld } from '../testkit/relay.js';
 import {
   SERVER_BIN,
+  SERVER_NODE,
   startE2EServer,
   sysattestCliAsync,
   type CliRun,
@@ -233,7 +234,7 @@ describe('sysattest verify --report to a real server', { timeout: 5 * 60_000 }, 
   let readerToken: string;
 
   const serverCli = (...args: string[]): string => {
-    const r = spawnSync(process.execPath, [SERVER_BIN, ...args, '--database', server.dbFile], {
+    const r = spawnSync(SERVER_NODE, [SERVER_BIN, ...args, '--database', server.dbFile], {
       encoding: 'utf8',
     });
     if (r.status !== 0) throw new Error(`sysattest-server ${args.join(' ')}: ${r.stderr}`);
