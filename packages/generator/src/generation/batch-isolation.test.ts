@@ -47,8 +47,17 @@ function built(entries: ManifestEntry[], digestMismatches: string[] = []): Built
   return { manifest, digestMismatches };
 }
 
-const file = (p: string, uid = 0, gid = 0): ManifestEntry =>
-  ({ type: 'file', path: p, mode: '0644', uid, gid, size: 1, sha256: '0'.repeat(64) }) as ManifestEntry;
+const file = (p: string, uid = 0, gid = 0, names: { user?: string; group?: string } = {}): ManifestEntry =>
+  ({
+    type: 'file',
+    path: p,
+    mode: '0644',
+    uid,
+    gid,
+    ...names,
+    size: 1,
+    sha256: '0'.repeat(64),
+  }) as ManifestEntry;
 
 describe('batch isolation rules', () => {
   it('keeps a manifest whose files match their digests and whose owners the image had', () => {
@@ -63,6 +72,26 @@ describe('batch isolation rules', () => {
   it('sets aside a manifest with an owner the container allocated (the id depends on the batch)', () => {
     assert.equal(isolationReason('p', built([file('/var/lib/p', 101, 0)]), [], baseline), 'batch-owner');
     assert.equal(isolationReason('p', built([file('/var/lib/p', 0, 104)]), [], baseline), 'batch-owner');
+  });
+
+  it("keeps an owner the container allocated when the package's own scripts name the account", () => {
+    const own = (account: string) => account === 'pd' || account === 'pgroup';
+    const b = built([file('/var/lib/p', 101, 104, { user: 'pd', group: 'pgroup' })]);
+    assert.equal(isolationReason('p', b, [], baseline, own), undefined);
+  });
+
+  it('sets aside an allocated owner no script of the package names, or one without a name', () => {
+    const own = (account: string) => account === 'pd';
+    const user = built([file('/var/lib/p', 101, 0, { user: 'other' })]);
+    assert.equal(isolationReason('p', user, [], baseline, own), 'batch-owner');
+    const group = built([file('/var/lib/p', 101, 104, { user: 'pd', group: 'other' })]);
+    assert.equal(isolationReason('p', group, [], baseline, own), 'batch-owner');
+    // A bare id could only be compared by number, and the number depends on the batch.
+    const unnamed = built([file('/var/lib/p', 101, 0)]);
+    assert.equal(
+      isolationReason('p', unnamed, [], baseline, () => true),
+      'batch-owner',
+    );
   });
 
   it('sets aside a manifest with a path another batch package diverts, not one the image diverts', () => {
@@ -85,6 +114,12 @@ const MEDDLER = { name: 'sysattest-meddler', version: '1.0-1' };
 const SELFISH = { name: 'sysattest-selfish', version: '1.0-1' };
 const BYSTANDER = { name: 'sysattest-bystander', version: '1.0-1' };
 const GENUINE = 'genuine victim data\n';
+/** Creates its own system user and gives it its state file: kept from the batch. */
+const DAEMON = { name: 'sysattest-daemon', version: '1.0-1' };
+/** `usurper`'s postinst gives `usurped`'s file to a user only `usurper` creates. */
+const USURPED = { name: 'sysattest-usurped', version: '1.0-1' };
+const USURPER = { name: 'sysattest-usurper', version: '1.0-1' };
+const useradd = (user: string) => `useradd --system --no-create-home --shell /usr/sbin/nologin ${user}`;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -130,6 +165,18 @@ describe('batch isolation in real containers', { timeout: 20 * 60_000 }, () => {
           postinst: 'echo "configured" >> /usr/share/sysattest-selfish/state',
         }),
         buildDeb(debs, { ...BYSTANDER, files: { '/usr/share/sysattest-bystander/data': 'bystander\n' } }),
+        buildDeb(debs, {
+          ...DAEMON,
+          files: { '/var/lib/sysattest-daemon/state': 'state\n' },
+          postinst: `${useradd('sysattestd')}; chown sysattestd /var/lib/sysattest-daemon/state`,
+        }),
+        buildDeb(debs, { ...USURPED, files: { '/usr/share/sysattest-usurped/data': 'usurped\n' } }),
+        buildDeb(debs, {
+          ...USURPER,
+          depends: USURPED.name,
+          files: { '/usr/share/doc/sysattest-usurper/README': 'usurper\n' },
+          postinst: `${useradd('usurper')}; chown usurper /usr/share/sysattest-usurped/data`,
+        }),
       ],
     });
     server = await serveArchive(served);
@@ -160,7 +207,7 @@ describe('batch isolation in real containers', { timeout: 20 * 60_000 }, () => {
       network: 'host',
       aptCache,
       batchSize: 10,
-      requests: [VICTIM, MEDDLER, SELFISH, BYSTANDER],
+      requests: [VICTIM, MEDDLER, SELFISH, BYSTANDER, DAEMON, USURPED, USURPER],
       onEvent: (e) => events.push(e),
     });
   });
@@ -186,7 +233,7 @@ describe('batch isolation in real containers', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(batch.failures, []);
     assert.deepEqual(
       batch.manifests.map((m) => m.name).sort(),
-      [BYSTANDER, MEDDLER, SELFISH, VICTIM].map((p) => p.name).sort(),
+      [BYSTANDER, MEDDLER, SELFISH, VICTIM, DAEMON, USURPED, USURPER].map((p) => p.name).sort(),
     );
   });
 
@@ -194,12 +241,26 @@ describe('batch isolation in real containers', { timeout: 20 * 60_000 }, () => {
     const isolated = events.filter((e) => e.kind === 'isolated');
     assert.deepEqual(isolated.map((e) => e.kind === 'isolated' && `${e.name}:${e.reason}`).sort(), [
       `${SELFISH.name}:digest-mismatch`,
+      `${USURPED.name}:batch-owner`,
       `${VICTIM.name}:digest-mismatch`,
     ]);
     const victim = await manifestOf(batch, VICTIM.name);
     const data = victim.entries.find((e) => e.path === '/usr/share/sysattest-victim/data');
     assert.equal(data?.type === 'file' ? data.sha256 : undefined, sha256(GENUINE));
     assert.equal(data?.type === 'file' ? data.distroDigestMismatch : 'not a file', undefined);
+  });
+
+  it("keeps the owner a package's own postinst gives its file, by name, without making it again", async () => {
+    const daemon = await manifestOf(batch, DAEMON.name);
+    const state = daemon.entries.find((e) => e.path === '/var/lib/sysattest-daemon/state');
+    assert.equal(state?.type === 'file' ? state.user : undefined, 'sysattestd');
+    assert.notEqual(state?.type === 'file' ? state.uid : 0, 0);
+  });
+
+  it("never signs another package's chown as the package's owner: it is made again alone", async () => {
+    const usurped = await manifestOf(batch, USURPED.name);
+    const data = usurped.entries.find((e) => e.path === '/usr/share/sysattest-usurped/data');
+    assert.deepEqual(data?.type === 'file' ? [data.uid, data.user] : undefined, [0, 'root']);
   });
 
   it("signs a package's own postinst change as before, with the mismatch recorded", async () => {

@@ -10,8 +10,13 @@ import type { BuiltManifest } from './manifest-builder.js';
  * - another package's maintainer script edits one of its files (or its conffile): the file no
  *   longer matches the digest the package itself shipped (dpkg's md5sums, or the conffile hash in
  *   the status file), which the manifest builder records as a digest mismatch;
- * - another package's maintainer script creates a system user or group first, so the ids the
- *   package's own user gets (adduser --system takes the next free one) depend on the batch;
+ * - another package's maintainer script creates a system user or group and gives one of the
+ *   package's paths to it: an owner the image did not have, which no script of the package or of
+ *   its dependencies names (account-origins.ts). An account the package's own scripts (or its
+ *   dependencies') create exists alone too, only perhaps with another id: the client compares
+ *   owners by name, so that manifest is kept. Not caught: another package giving the package's
+ *   path to an account the package itself creates, or changing only a mode (no digest covers
+ *   owners or modes; that would need the .deb's own listing);
  * - another package of the batch diverts one of its paths (dpkg-divert).
  * A mismatch that the package's own scripts cause shows up alone too: the second manifest is then
  * signed with the mismatch recorded, as for any package generated alone.
@@ -27,15 +32,22 @@ export interface ImageBaseline {
   installedNames: ReadonlySet<string>;
 }
 
+/**
+ * Whether the scripts of the package (or of a package it depends on) name `account`: it would
+ * exist if the package were installed alone (AccountOrigins.names).
+ */
+export type OwnAccount = (account: string) => boolean;
+
 /** Why `built` (made in a container shared with other requested packages) must be made alone. */
 export function isolationReason(
   packageName: string,
   built: BuiltManifest,
   diversions: readonly Diversion[],
   baseline: ImageBaseline,
+  ownAccount: OwnAccount = () => false,
 ): IsolationReason | undefined {
   if (built.digestMismatches.length > 0) return 'digest-mismatch';
-  if (built.manifest.entries.some((e) => ownerMadeInContainer(e, baseline))) return 'batch-owner';
+  if (built.manifest.entries.some((e) => ownerFromBatch(e, baseline, ownAccount))) return 'batch-owner';
   const paths = new Set(built.manifest.entries.map((e) => e.path));
   if (
     diversions.some(
@@ -46,7 +58,14 @@ export function isolationReason(
   return undefined;
 }
 
-function ownerMadeInContainer(e: ManifestEntry, baseline: ImageBaseline): boolean {
+/**
+ * An owner the container allocated (the image did not have the id) that the package's own
+ * scripts do not account for. An id without a name in the container's accounts is never the
+ * package's own: the client could only compare its number, which depends on the batch.
+ */
+function ownerFromBatch(e: ManifestEntry, baseline: ImageBaseline, ownAccount: OwnAccount): boolean {
   if (e.type === 'absent' || e.type === 'hardlink') return false;
-  return !baseline.uids.has(e.uid) || !baseline.gids.has(e.gid);
+  const foreign = (known: boolean, name: string | undefined) =>
+    !known && (name === undefined || !ownAccount(name));
+  return foreign(baseline.uids.has(e.uid), e.user) || foreign(baseline.gids.has(e.gid), e.group);
 }

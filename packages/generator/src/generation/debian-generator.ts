@@ -23,6 +23,7 @@ import { GeneratorError } from '../errors.js';
 import type { PlatformImage } from '../image/state.js';
 import { stderrTail, type Podman } from '../podman/index.js';
 import { GENERATOR_VERSION } from '../version.js';
+import { AccountOrigins } from './account-origins.js';
 import { APT_ARCHIVES, aptInstallCommand, aptPhases } from './apt-install.js';
 import { isolationReason, type ImageBaseline as IsolationBaseline } from './batch-isolation.js';
 import { inContainer } from './container.js';
@@ -421,7 +422,9 @@ async function manifestsFromContainer(
   const paths = [...actual];
   const observed = await ctx.pool.inspectAll(mount, paths);
   const byPath = new Map<string, FileObservation>(paths.map((p, i) => [p, observed[i] as FileObservation]));
-  const accounts = readRootAccounts(RootDir.open(mount));
+  const root = RootDir.open(mount);
+  const accounts = readRootAccounts(root);
+  const origins = new AccountOrigins(root, db.packages);
   const generatedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   // Alone means one requested package (its dependencies come with it, as they would on any
   // machine); the round of packages set aside signs what it makes.
@@ -460,7 +463,9 @@ async function manifestsFromContainer(
       // handOver builds it again and records the failure with its code.
     }
     if (shared && built !== undefined) {
-      const reason = isolationReason(pkg.name, built, db.diversions, ctx.baseline.isolation);
+      const reason = isolationReason(pkg.name, built, db.diversions, ctx.baseline.isolation, (account) =>
+        origins.names(pkg.name, account),
+      );
       const request = reason === undefined ? undefined : aloneRequest(pkg, batch, ctx, opts.platform.arch);
       if (reason !== undefined && request !== undefined) {
         ctx.result.isolated++;
