@@ -4,17 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Usage: bash scripts/setup.sh           what the main job needs (scripts/verify-this-machine.sh)
-#        bash scripts/setup.sh --tests   also what only the tests need (scripts/test.sh)
+# Usage: bash scripts/setup.sh [--tests] [-- COMMAND [ARG...]]
+#   (no option)  what the main job needs (scripts/verify-this-machine.sh)
+#   --tests      also what only the tests need (scripts/test.sh)
+#   -- COMMAND   run COMMAND once the TypeScript build is done, while the native modules may still
+#                be compiling (the main job builds its platform image then); set-up fails if it fails
 for_tests=0
-case "${1:-}" in
-  --tests) for_tests=1 ;;
-  "") ;;
-  *)
-    echo "usage: bash scripts/setup.sh [--tests]" >&2
-    exit 64
-    ;;
-esac
+then_run=()
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --tests) for_tests=1 ;;
+    --)
+      shift
+      then_run=("$@")
+      break
+      ;;
+    *)
+      echo "usage: bash scripts/setup.sh [--tests] [-- COMMAND [ARG...]]" >&2
+      exit 64
+      ;;
+  esac
+  shift
+done
 
 # Debian packages (a missing one is installed; present ones are left alone).
 # The main job:
@@ -68,11 +79,32 @@ if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.
   exit 1
 fi
 
-# npm ci only when the lock file changed since the last install.
+# npm ci only when the lock file changed since the last install. Its install scripts (compiling
+# better-sqlite3 takes a minute and a half on 2 cores) run beside the TypeScript build and COMMAND,
+# which need no native module.
 stamp=node_modules/.sysattest-lock-stamp
+native_pid=""
+native_log=node_modules/.sysattest-native-build.log
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  npm ci --no-audit --no-fund
-  cp package-lock.json "$stamp"
+  rm -f "$stamp"
+  npm ci --no-audit --no-fund --ignore-scripts
+  npm rebuild --no-audit --no-fund >"$native_log" 2>&1 &
+  native_pid=$!
 fi
+native_done() {
+  [ -n "$native_pid" ] || return 0
+  if ! wait "$native_pid"; then
+    cat "$native_log" >&2
+    echo "setup: building the native modules failed (npm rebuild; its output is above)" >&2
+    exit 1
+  fi
+  native_pid=""
+  cp package-lock.json "$stamp"
+}
+trap '[ -z "$native_pid" ] || kill "$native_pid" 2>/dev/null' EXIT
 
 npm run build --silent
+if [ "${#then_run[@]}" -gt 0 ]; then
+  "${then_run[@]}"
+fi
+native_done

@@ -102,6 +102,7 @@ in <generator home>/images.json ($SYSATTEST_GENERATOR_HOME).`,
       collect,
     )
     .option('--force', 'rebuild a platform that has an image (the build becomes its next generation)')
+    .option('--if-missing', 'do nothing (exit 0) when the platform has an image already')
     .option('--json', 'print the resulting image record as JSON')
     .option('-q, --quiet', 'print only the result')
     .option('-v, --verbose', "also show mmdebstrap's output")
@@ -126,6 +127,17 @@ registers it. Ctrl-C stops the build and removes its temporary files and contain
             ? [envMirror]
             : [];
       const fleet = fleetFor(opts);
+      if (opts.ifMissing && !opts.force) {
+        const existing = await fleet.getImage(platform);
+        if (existing !== undefined) {
+          out.write(
+            opts.json
+              ? `${JSON.stringify(existing, null, 2)}\n`
+              : `${existing.platform}: has an image already (${existing.tag}); nothing to build\n`,
+          );
+          return;
+        }
+      }
       const r = await interruptible((signal) =>
         fleet.buildImage(platform, {
           fromImage: opts.fromImage,
