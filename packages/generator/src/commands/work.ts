@@ -66,6 +66,11 @@ export function registerWorkCommand(program: Command): void {
       integer('--batch-size', 1, 1000),
     )
     .option(
+      '--apt-cache-max <size>',
+      `largest size of each Debian platform's shared download cache; the least recently used .debs ` +
+        `are deleted past it, between batches (e.g. 5G, or off; default ${WORKER_DEFAULTS.aptCacheMax})`,
+    )
+    .option(
       '--lease-seconds <n>',
       `lease asked for each job; heartbeats renew it (default ${WORKER_DEFAULTS.leaseSeconds})`,
       integer('--lease-seconds', 3, 86_400),

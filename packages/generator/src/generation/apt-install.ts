@@ -20,8 +20,15 @@
 /** Where the shared cache is mounted in the container: apt's default archives directory. */
 export const APT_ARCHIVES = '/var/cache/apt/archives';
 
-/** Our lock file in the shared directory (apt's own `lock` stays apt's). */
-const DOWNLOAD_LOCK = `${APT_ARCHIVES}/sysattest-download.lock`;
+/**
+ * Our lock files in the shared directory (apt's own `lock` stays apt's): `download`, held
+ * exclusively by the container that is downloading; `inUse`, held shared by every container from
+ * before its download until its install ends, and exclusively by the host while it prunes the
+ * cache (apt-cache.ts), so no file is deleted between a container's download and its install.
+ */
+export const CACHE_LOCKS = { download: 'sysattest-download.lock', inUse: 'sysattest-in-use.lock' } as const;
+const DOWNLOAD_LOCK = `${APT_ARCHIVES}/${CACHE_LOCKS.download}`;
+const IN_USE_LOCK = `${APT_ARCHIVES}/${CACHE_LOCKS.inUse}`;
 
 const MARK = 'sysattest-phase';
 
@@ -64,6 +71,9 @@ export function aptInstallCommand(specs: readonly string[]): string[] {
   ];
   const script = [
     'set -e',
+    // fd 9 keeps the shared lock for the rest of the script (both apt-get runs).
+    `exec 9>${IN_USE_LOCK}`,
+    'flock -s 9',
     `echo "${MARK} start $(date +%s%3N)"`,
     `flock ${DOWNLOAD_LOCK} ${download.join(' ')} "$@"`,
     `echo "${MARK} downloaded $(date +%s%3N)"`,

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { backoffDelayMs } from './backoff.js';
-import { parseDuration, resolveWorkerSettings, WorkerConfigError } from './config.js';
+import { parseDuration, parseSize, resolveWorkerSettings, WorkerConfigError } from './config.js';
 import { failureFor, groupByBuildPlatform, notOffered, roundsOfDistinctNames } from './worker.js';
 import type { GenerationFailure } from '../generation/results.js';
 import type { ClaimedJob } from './server-api.js';
@@ -100,6 +100,24 @@ describe('worker settings', () => {
     assert.throws(() => parseDuration('5 minutes', 'x'), /not a duration/);
     const s = resolveWorkerSettings({ server: 'http://x', tokenFile, catalogInterval: 'off' }, {});
     assert.equal(s.catalogIntervalMs, null);
+  });
+
+  it('bounds the download cache at 20 GiB unless told a size or "off"', () => {
+    assert.equal(parseSize('512', 'x'), 512);
+    assert.equal(parseSize('5G', 'x'), 5 * 2 ** 30);
+    assert.throws(() => parseSize('5 GB', 'x'), /not a size/);
+    const base = { server: 'http://x', tokenFile };
+    assert.equal(resolveWorkerSettings(base, {}).aptCacheMaxBytes, 20 * 2 ** 30);
+    assert.equal(resolveWorkerSettings({ ...base, aptCacheMax: 'off' }, {}).aptCacheMaxBytes, null);
+    assert.equal(resolveWorkerSettings({ ...base, aptCacheMax: '700M' }, {}).aptCacheMaxBytes, 700 * 2 ** 20);
+    const config = write('cache.json', JSON.stringify({ aptCacheMax: '1T' }));
+    assert.equal(resolveWorkerSettings({ ...base, config }, {}).aptCacheMaxBytes, 2 ** 40);
+    const bad = write('bad-cache.json', JSON.stringify({ aptCacheMax: '1 TB' }));
+    assert.throws(() => resolveWorkerSettings({ ...base, config: bad }, {}), /aptCacheMax: a size/);
+    assert.throws(
+      () => resolveWorkerSettings({ ...base, aptCacheMax: 'big' }, {}),
+      /--apt-cache-max: "big" is not a size/,
+    );
   });
 });
 

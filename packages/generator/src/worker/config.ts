@@ -31,6 +31,22 @@ export function parseDuration(text: string, what: string): number {
   return Number(m[1]) * (UNITS[m[2] as string] as number);
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+const SIZE = /^([0-9]{1,9})([KMGT]?)$/;
+
+/** `20G`, `500M`, `1T` or a number of bytes (units are powers of 1024). */
+export function parseSize(text: string, what: string): number {
+  const m = SIZE.exec(text.trim());
+  if (m === null) {
+    throw new WorkerConfigError(
+      `${what}: "${text}" is not a size (bytes, or a number and K, M, G or T: 20G)`,
+    );
+  }
+  return Number(m[1]) * (SIZE_UNITS[m[2] as string] as number);
+}
+
+const size = z.string().regex(SIZE, 'a size: bytes, or a number and K, M, G or T (20G)');
+
 const duration = z
   .string()
   .regex(/^[0-9]{1,9}(ms|s|m|h|d)$/, 'a duration: a number and a unit (500ms, 30s, 15m, 6h, 1d)');
@@ -62,6 +78,8 @@ export const WORKER_CONFIG_SCHEMA = z.strictObject({
   concurrency: z.number().int().min(1).max(64).optional(),
   /** Packages installed per container. */
   batchSize: z.number().int().min(1).max(1000).optional(),
+  /** Largest size of each Debian platform's shared download cache, or "off" (never pruned). */
+  aptCacheMax: z.union([size, z.literal('off')]).optional(),
   /** Lease asked for each claimed job; heartbeats renew it every third of it. */
   leaseSeconds: z.number().int().min(3).max(86_400).optional(),
   /** Wait between claims when there is no work. */
@@ -133,6 +151,7 @@ export interface WorkerCliOptions {
   refresh?: boolean;
   concurrency?: number;
   batchSize?: number;
+  aptCacheMax?: string;
   leaseSeconds?: number;
   pollInterval?: string;
   key?: string;
@@ -155,6 +174,8 @@ export interface WorkerSettings {
   refreshBeforeCatalog: boolean;
   concurrency: number;
   batchSize: number;
+  /** null: the download cache is never pruned. */
+  aptCacheMaxBytes: number | null;
   leaseSeconds: number;
   pollIntervalMs: number;
   reconnectMaxDelayMs: number;
@@ -173,6 +194,7 @@ export const WORKER_DEFAULTS = {
   catalogInterval: '6h',
   concurrency: GENERATION_DEFAULTS.jobs,
   batchSize: GENERATION_DEFAULTS.batchSize,
+  aptCacheMax: '20G',
   leaseSeconds: 600,
   pollInterval: '30s',
   reconnectMaxDelay: '60s',
@@ -274,6 +296,8 @@ export function resolveWorkerSettings(
     throw new WorkerConfigError('--catalog-interval must be at least 1m (or "off")');
   }
   const leaseSeconds = cli.leaseSeconds ?? file.leaseSeconds ?? WORKER_DEFAULTS.leaseSeconds;
+  const cacheText = cli.aptCacheMax ?? file.aptCacheMax ?? WORKER_DEFAULTS.aptCacheMax;
+  const aptCacheMaxBytes = cacheText === 'off' ? null : parseSize(cacheText, '--apt-cache-max');
   const logFormat = cli.logFormat ?? file.logFormat ?? 'auto';
   const logLevel = cli.logLevel ?? file.logLevel ?? 'info';
   // The environment overrides the file, as for every other setting.
@@ -288,6 +312,7 @@ export function resolveWorkerSettings(
     refreshBeforeCatalog: cli.refresh === false ? false : (file.refreshBeforeCatalog ?? true),
     concurrency: cli.concurrency ?? file.concurrency ?? WORKER_DEFAULTS.concurrency,
     batchSize: cli.batchSize ?? file.batchSize ?? WORKER_DEFAULTS.batchSize,
+    aptCacheMaxBytes,
     leaseSeconds,
     pollIntervalMs: parseDuration(
       cli.pollInterval ?? file.pollInterval ?? WORKER_DEFAULTS.pollInterval,

@@ -18,6 +18,7 @@ import {
 import { ImageFleet } from '../image/fleet.js';
 import type { PlatformImage } from '../image/state.js';
 import { Podman } from '../podman/podman.js';
+import { pruneAptCache } from '../generation/apt-cache.js';
 import { aptCacheDir } from '../paths.js';
 import { loadSigningKey } from '../signing-key.js';
 import { backoffDelayMs, sleep } from './backoff.js';
@@ -207,6 +208,7 @@ export class GenerationWorker {
       try {
         await this.processJobs(ctx, ready, jobs);
         failures = 0;
+        await this.pruneAptCaches(ready);
         // Again after each round, not only at start: a worker killed while podman was creating
         // its container leaves that container after this worker's first sweep.
         await this.removeDeadWorkersContainers(ctx.podman);
@@ -386,6 +388,34 @@ export class GenerationWorker {
   }
 
   // ---- jobs -------------------------------------------------------------------------------------
+
+  /**
+   * Keeps each Debian platform's download cache under `aptCacheMaxBytes` (apt-cache.ts). A cache
+   * another worker's container is using is left for the next round; a failure is logged, never
+   * fatal: the cache only saves downloads.
+   */
+  private async pruneAptCaches(platforms: string[]): Promise<void> {
+    const max = this.settings.aptCacheMaxBytes;
+    if (max === null) return;
+    for (const platform of platforms) {
+      if (platformFamily(parsePlatform(platform)) !== 'dpkg') continue;
+      const dir = aptCacheDir(this.settings.home, platform);
+      try {
+        const r = await pruneAptCache(dir, max, { signal: this.abandon.signal });
+        const fields = { platform, ...r, maxBytes: max };
+        if (r.deleted > 0)
+          this.log.info(
+            'apt-cache-pruned',
+            `${platform}: deleted ${r.deleted} cached .deb(s), ${mib(r.freedBytes)} freed`,
+            fields,
+          );
+        else if (r.busy)
+          this.log.debug('apt-cache-busy', `${platform}: the download cache is in use; pruned later`, fields);
+      } catch (e) {
+        this.log.warn('apt-cache-prune-failed', (e as Error).message, { platform });
+      }
+    }
+  }
 
   private async processJobs(ctx: RunContext, ready: string[], jobs: ClaimedJob[]): Promise<void> {
     const held = new Map(jobs.map((j) => [j.id, j]));
@@ -716,4 +746,8 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
