@@ -114,6 +114,18 @@ export class HttpTransport {
   }
 
   /** GET or POST a route; the JSON answer validated by `schema`, with its status. */
+  exchange<T>(
+    method: 'GET' | 'POST',
+    route: string,
+    schema: z.ZodType<T>,
+    options?: ExchangeOptions & { allow404?: false },
+  ): Promise<ServerAnswer<T>>;
+  exchange<T>(
+    method: 'GET' | 'POST',
+    route: string,
+    schema: z.ZodType<T>,
+    options?: ExchangeOptions,
+  ): Promise<ServerAnswer<T> | undefined>;
   async exchange<T>(
     method: 'GET' | 'POST',
     route: string,
