@@ -61,6 +61,12 @@ describe('HttpTransport against a real server', () => {
         };
         return push();
       }
+      case '/prefix/declared-huge':
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': String(10 * 1024 * 1024),
+        });
+        return void res.write('{');
       case '/prefix/silent':
         return; // never answers
       case '/prefix/lease':
@@ -125,6 +131,12 @@ describe('HttpTransport against a real server', () => {
     assert.equal(e.exitCode, 69);
     // The server stopped being read well before it finished its 64 MiB.
     assert.ok(streamedBytes < 64 * 1024 * 1024, `the server wrote ${streamedBytes} bytes`);
+  });
+
+  it('refuses an answer declared over the cap without reading it', async () => {
+    const e = await failure(transport().exchange('GET', '/declared-huge', schema));
+    assert.equal(e.code, 'SERVER_RESPONSE_TOO_LARGE');
+    assert.match(e.message, /at least 10485760/);
   });
 
   it('times out on a silent server', async () => {
