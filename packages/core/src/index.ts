@@ -19,3 +19,4 @@ export * from './pkgdb/installed.js';
 export * from './fs/index.js';
 export { EXIT, runCli } from './cli/run-cli.js';
 export * from './protocol/index.js';
+export * from './transport/index.js';

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parsePlatform, type Platform, type SigningKey } from '@sysattest/core';
+import { parsePlatform, type PackageManagerName, type Platform, type SigningKey } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
 import { GENERATION_DEFAULTS } from '../generation/debian-generator.js';
 import { DirectorySink, writeAtomically } from '../generation/manifest-sink.js';
@@ -11,7 +11,6 @@ import {
   generateForPlatform,
   packageManagerName,
   platformFamily,
-  type PackageFamily,
   type PlatformRequest,
 } from '../generation/dispatch.js';
 import { ImageFleet } from '../image/fleet.js';
@@ -32,7 +31,7 @@ function loadKey(opts: { key?: string; passphraseFile?: string }): Promise<Signi
 }
 
 /** The platform and its package family (UNSUPPORTED_PLATFORM for a distribution we do not know). */
-function platformOf(id: string): { platform: Platform; family: PackageFamily } {
+function platformOf(id: string): { platform: Platform; family: PackageManagerName } {
   const platform = parsePlatform(id);
   return { platform, family: platformFamily(platform) };
 }
@@ -77,7 +76,7 @@ class Progress {
   constructor(
     private readonly err: Output,
     private readonly total: number,
-    private readonly family: PackageFamily,
+    private readonly family: PackageManagerName,
   ) {}
 
   event(e: GenerationEvent): void {
@@ -320,7 +319,7 @@ async function runGenerate(
 function printResult(
   r: GenerationResult,
   elapsed: number,
-  family: PackageFamily,
+  family: PackageManagerName,
   json: boolean,
   io: CommandIo,
 ): void {

@@ -4,9 +4,14 @@
  * (Alpine) → rpm-apk-generator. `generate`, `catalog` and the worker all go through here, so the
  * three agree on what each family supports.
  */
-import { formatPlatform, packageFamily, type Platform, type SigningKey } from '@sysattest/core';
+import {
+  formatPlatform,
+  packageFamily,
+  type PackageManagerName,
+  type Platform,
+  type SigningKey,
+} from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
-import type { PackageFamily } from '../image/oci.js';
 import type { PlatformImage } from '../image/state.js';
 import type { Podman } from '../podman/podman.js';
 import { catalogDebian, generateDebian } from './debian-generator.js';
@@ -14,10 +19,8 @@ import type { ManifestOutput } from './manifest-sink.js';
 import type { GenerationEvent, GenerationResult } from './results.js';
 import { catalogRpmApk, generateRpmApk } from './rpm-apk-generator.js';
 
-export type { PackageFamily };
-
 /** The package family of a platform; UNSUPPORTED_PLATFORM for a distribution we do not know. */
-export function platformFamily(platform: Platform): PackageFamily {
+export function platformFamily(platform: Platform): PackageManagerName {
   const family = packageFamily(platform.distro);
   if (family === undefined) {
     throw new GeneratorError(
@@ -30,12 +33,12 @@ export function platformFamily(platform: Platform): PackageFamily {
 }
 
 /** The family's package manager, as messages name it. */
-export function packageManagerName(family: PackageFamily): string {
+export function packageManagerName(family: PackageManagerName): string {
   return family === 'dpkg' ? 'apt' : family === 'rpm' ? 'dnf' : 'apk';
 }
 
 /** What the family's own per-file digest is called, as messages name it. */
-export function distroDigestName(family: PackageFamily): string {
+export function distroDigestName(family: PackageManagerName): string {
   return family === 'dpkg' ? 'md5sums' : family === 'rpm' ? 'rpm file digests' : 'apk Z: checksums';
 }
 

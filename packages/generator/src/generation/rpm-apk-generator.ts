@@ -11,10 +11,10 @@ import {
   type SignedDocument,
   type InstalledPackage,
   type Manifest,
+  type PackageManagerName,
   type Platform,
   type SigningKey,
 } from '@sysattest/core';
-import type { PackageFamily } from '../image/oci.js';
 import type { PlatformImage } from '../image/state.js';
 import { ApkIndexError, readApkCatalog } from '../package-managers/apk/apkindex.js';
 import { apkAddArgv, apkUpdateArgv } from '../package-managers/apk/commands.js';
@@ -50,7 +50,7 @@ import {
  */
 
 /** The families this module generates for (dpkg's is debian-generator.ts). */
-export type RpmApkFamily = Exclude<PackageFamily, 'dpkg'>;
+export type RpmApkFamily = Exclude<PackageManagerName, 'dpkg'>;
 
 /** Which extra digests a package database's files need from the hash pool. */
 function poolOptions(packages: readonly InstalledPackage[]): {

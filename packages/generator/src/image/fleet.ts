@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatPlatform, packageFamily, parsePlatform, RootDir, type Platform } from '@sysattest/core';
+import {
+  formatPlatform,
+  packageFamily,
+  parsePlatform,
+  RootDir,
+  type PackageManagerName,
+  type Platform,
+} from '@sysattest/core';
 import { GeneratorError, isGeneratorError } from '../errors.js';
 import { throwIfAborted } from '../podman/interrupt.js';
 import { Podman, type ImageInfo } from '../podman/podman.js';
@@ -11,14 +18,7 @@ import { makeTempDir, removeTempDir } from '../podman/tempdir.js';
 import { generatorHome } from '../paths.js';
 import { diffPackages, listContainerPackages, listImagePackages, type PackageChange } from './packages.js';
 import { REMOVE_SOURCES_COMMAND, sourceFiles, type AptSourceSpec } from './apt-sources.js';
-import {
-  checkCanRunArch,
-  DEFAULT_IMAGE_NAMESPACE,
-  imageNames,
-  ociArch,
-  type ImageNames,
-  type PackageFamily,
-} from './oci.js';
+import { checkCanRunArch, DEFAULT_IMAGE_NAMESPACE, imageNames, ociArch, type ImageNames } from './oci.js';
 import {
   acquireLock,
   readState,
@@ -585,7 +585,7 @@ export class ImageFleet {
     platform: Platform,
     generation: number,
     tmp: string,
-    family: PackageFamily | undefined,
+    family: PackageManagerName | undefined,
     inheritedEnv: string[],
     signal: AbortSignal | undefined,
   ): Promise<string> {

@@ -32,7 +32,6 @@ export {
   ociArch,
   type ImageNames,
   type OciArch,
-  type PackageFamily,
 } from './oci.js';
 export {
   readState,

@@ -1,9 +1,6 @@
 import * as fs from 'node:fs';
-import { formatPlatform, type PackageManagerName, type Platform } from '@sysattest/core';
+import { formatPlatform, type Platform } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
-
-/** The package manager family of a distribution (core's table: `packageFamily`). */
-export type PackageFamily = PackageManagerName;
 
 /** OCI platform of an image: what `podman import --arch/--variant` records. */
 export interface OciArch {

@@ -1,6 +1,6 @@
+import type { PackageManagerName } from '@sysattest/core';
 import { GeneratorError } from '../errors.js';
 import type { CommandOptions, Podman } from '../podman/podman.js';
-import type { PackageFamily } from './oci.js';
 
 /** One installed package as the image's own package manager reports it. */
 export interface InstalledPackageVersion {
@@ -23,7 +23,7 @@ export interface PackageChange {
  * The command (run inside the image, no shell) that lists installed packages, one per line:
  * the image's own dpkg-query, rpm or apk.
  */
-export function packageListCommand(family: PackageFamily): string[] {
+export function packageListCommand(family: PackageManagerName): string[] {
   switch (family) {
     case 'dpkg':
       return [
@@ -47,7 +47,7 @@ export function packageListCommand(family: PackageFamily): string[] {
 
 /** Parses the output of `packageListCommand`: installed packages only, sorted by name and arch. */
 export function parsePackageList(
-  family: PackageFamily,
+  family: PackageManagerName,
   stdout: string,
   defaultArch = '',
 ): InstalledPackageVersion[] {
@@ -106,7 +106,7 @@ export function formatChange(c: PackageChange): string {
   return `  ${c.name}:${c.arch} ${c.from} → ${c.to}`;
 }
 
-function noTool(family: PackageFamily, where: string, e: unknown): GeneratorError {
+function noTool(family: PackageManagerName, where: string, e: unknown): GeneratorError {
   const tool = packageListCommand(family)[0];
   return new GeneratorError(
     'BUILD_FAILED',
@@ -120,7 +120,7 @@ function noTool(family: PackageFamily, where: string, e: unknown): GeneratorErro
 export async function listImagePackages(
   podman: Podman,
   image: string,
-  family: PackageFamily,
+  family: PackageManagerName,
   opts: CommandOptions & { defaultArch?: string } = {},
 ): Promise<InstalledPackageVersion[]> {
   let stdout: string;
@@ -144,7 +144,7 @@ export async function listImagePackages(
 export async function listContainerPackages(
   podman: Podman,
   container: string,
-  family: PackageFamily,
+  family: PackageManagerName,
   opts: CommandOptions & { defaultArch?: string } = {},
 ): Promise<InstalledPackageVersion[]> {
   const { stdout } = await podman.exec(container, packageListCommand(family), {

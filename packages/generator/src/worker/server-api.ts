@@ -1,13 +1,13 @@
 import {
   API_ROUTES,
-  apiErrorBodySchema,
   catalogUploadedSchema,
   claimAnswerSchema,
-  isApiErrorCode,
+  HttpTransport,
   jobAnswerSchema,
   manifestUploadedSchema,
   PROTOCOL_LIMITS,
   routePath,
+  ServerError,
   type ApiErrorCode,
   type GenerationJobAnswer,
 } from '@sysattest/core';
@@ -17,8 +17,8 @@ import { backoffDelayMs, sleep } from './backoff.js';
 import type { WorkerLog } from './log.js';
 
 /**
- * The generator's side of the server's HTTP API (jobs, manifest and catalog uploads). Every
- * answer is untrusted input: bounded in size and validated before use. A server that cannot be
+ * The generator's side of the server's HTTP API (jobs, manifest and catalog uploads), over core's
+ * one transport (bounded, validated answers; the protocol's error codes). A server that cannot be
  * reached (connection refused or reset, 502/503/504, a timeout) is retried with exponential
  * backoff and jitter until it answers or the worker stops, so a restarting server costs a pause,
  * not a job.
@@ -37,8 +37,9 @@ export class ServerRefusal extends GeneratorError {
     readonly apiCode: ApiErrorCode | undefined,
     readonly status: number,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super('GENERATION_FAILED', message);
+    super('GENERATION_FAILED', message, options);
   }
   /** Exit status when this ends the worker: a refused token is a configuration error. */
   get exitCode(): number {
@@ -75,12 +76,18 @@ interface RequestOptions {
 
 export class ServerApi {
   private unreachableSince: number | undefined;
+  private readonly transport: HttpTransport;
 
-  constructor(private readonly opts: ServerApiOptions) {}
+  constructor(private readonly opts: ServerApiOptions) {
+    this.transport = new HttpTransport({
+      url: opts.baseUrl,
+      token: opts.token,
+      maxResponseBytes: MAX_RESPONSE_BYTES,
+    });
+  }
 
   claim(workerId: string, platforms: string[], max: number, leaseSeconds: number): Promise<ClaimedJob[]> {
     return this.request(
-      'POST',
       API_ROUTES.claimJobs,
       { workerId, platforms, max, leaseSeconds },
       claimAnswerSchema,
@@ -89,30 +96,20 @@ export class ServerApi {
 
   /** One attempt (heartbeats are periodic: a missed one is retried by the next). */
   heartbeat(jobId: number, workerId: string): Promise<ClaimedJob> {
-    return this.request(
-      'POST',
-      routePath(API_ROUTES.heartbeatJob, { id: jobId }),
-      { workerId },
-      jobAnswerSchema,
-      {
-        retry: false,
-        timeoutMs: 30_000,
-      },
-    ).then((r) => r.job);
+    return this.request(routePath(API_ROUTES.heartbeatJob, { id: jobId }), { workerId }, jobAnswerSchema, {
+      retry: false,
+      timeoutMs: 30_000,
+    }).then((r) => r.job);
   }
 
   complete(jobId: number, workerId: string): Promise<ClaimedJob> {
-    return this.request(
-      'POST',
-      routePath(API_ROUTES.completeJob, { id: jobId }),
-      { workerId },
-      jobAnswerSchema,
-    ).then((r) => r.job);
+    return this.request(routePath(API_ROUTES.completeJob, { id: jobId }), { workerId }, jobAnswerSchema).then(
+      (r) => r.job,
+    );
   }
 
   fail(jobId: number, workerId: string, error: string, opts: RequestOptions = {}): Promise<ClaimedJob> {
     return this.request(
-      'POST',
       routePath(API_ROUTES.failJob, { id: jobId }),
       { workerId, error: error.slice(0, PROTOCOL_LIMITS.jobErrorLength) || 'failed' },
       jobAnswerSchema,
@@ -122,7 +119,6 @@ export class ServerApi {
 
   uploadManifest(bytes: Uint8Array, signature: string) {
     return this.request(
-      'POST',
       API_ROUTES.manifests,
       { manifest: Buffer.from(bytes).toString('base64'), signature },
       manifestUploadedSchema,
@@ -132,7 +128,6 @@ export class ServerApi {
 
   uploadCatalog(bytes: Uint8Array, signature: string) {
     return this.request(
-      'POST',
       API_ROUTES.catalogs,
       { catalog: Buffer.from(bytes).toString('base64'), signature },
       catalogUploadedSchema,
@@ -140,50 +135,39 @@ export class ServerApi {
     );
   }
 
+  /** POST a route, retried while the server is unreachable (unless `retry` is false). */
   private async request<T>(
-    method: string,
     route: string,
     body: unknown,
     schema: z.ZodType<T>,
     opts: RequestOptions = {},
   ): Promise<T> {
     const { signal, log } = this.opts;
-    const payload = JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new Stopped();
-      let failure: string;
+      let failure: ServerError;
       try {
-        const response = await fetch(`${this.opts.baseUrl}${route}`, {
-          method,
-          headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json' },
-          body: payload,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs ?? 60_000)]),
+        const answer = await this.transport.exchange('POST', route, schema, {
+          body: { json: body },
+          signal,
+          ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
         });
-        const text = await readBounded(response);
-        if (response.ok) {
-          this.reachable();
-          return parseAnswer(text, schema, `${method} ${route}`);
-        }
-        const refusal = parseError(text, response.status);
-        // 502/503/504: a proxy without a backend, a server starting or without its database.
-        if (![502, 503, 504].includes(response.status)) {
-          this.reachable();
-          throw new ServerRefusal(
-            isApiErrorCode(refusal.code) ? refusal.code : undefined,
-            response.status,
-            `${method} ${route}: ${response.status} ${refusal.code}: ${refusal.message}`,
-          );
-        }
-        failure = `${response.status} ${refusal.code}: ${refusal.message}`;
+        this.reachable();
+        return answer.body;
       } catch (e) {
-        if (e instanceof ServerRefusal || e instanceof GeneratorError) throw e;
         if (signal.aborted) throw new Stopped();
-        failure = describeFetchError(e);
+        if (!(e instanceof ServerError)) throw e;
+        if (!isUnreachable(e)) {
+          this.reachable();
+          throw answered(e, route);
+        }
+        failure = e;
       }
       if (opts.retry === false) {
         throw new GeneratorError(
           'GENERATION_FAILED',
-          `${method} ${route}: the server is unreachable: ${failure}`,
+          `POST ${route}: the server is unreachable: ${failure.message}`,
+          { cause: failure },
         );
       }
       const wait = backoffDelayMs(attempt, {
@@ -193,12 +177,8 @@ export class ServerApi {
       if (this.unreachableSince === undefined) this.unreachableSince = Date.now();
       log.warn(
         'server-unreachable',
-        `server unreachable (${failure}); retrying in ${(wait / 1000).toFixed(1)} s`,
-        {
-          route,
-          attempt: attempt + 1,
-          retryInMs: wait,
-        },
+        `server unreachable (${failure.message}); retrying in ${(wait / 1000).toFixed(1)} s`,
+        { route, attempt: attempt + 1, retryInMs: wait },
       );
       if (!(await sleep(wait, signal))) throw new Stopped();
     }
@@ -214,63 +194,24 @@ export class ServerApi {
   }
 }
 
-async function readBounded(response: Response): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > MAX_RESPONSE_BYTES) {
-    await response.body?.cancel();
-    throw new GeneratorError(
-      'GENERATION_FAILED',
-      `the server's answer is ${declared} bytes, over ${MAX_RESPONSE_BYTES}`,
-    );
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (response.body) {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.length;
-      if (size > MAX_RESPONSE_BYTES) {
-        throw new GeneratorError(
-          'GENERATION_FAILED',
-          `the server's answer is over ${MAX_RESPONSE_BYTES} bytes`,
-        );
-      }
-      chunks.push(chunk);
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Worth waiting for: no connection, no answer in time, or 502/503/504 (a proxy without a backend,
+ * a server starting or without its database).
+ */
+function isUnreachable(e: ServerError): boolean {
+  if (e.code === 'SERVER_UNREACHABLE' || e.code === 'SERVER_TIMEOUT') return true;
+  return e.code === 'SERVER_REFUSED' && [502, 503, 504].includes(e.status ?? 0);
 }
 
-function parseAnswer<T>(text: string, schema: z.ZodType<T>, what: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new GeneratorError('GENERATION_FAILED', `${what}: the server's answer is not JSON`);
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new GeneratorError(
-      'GENERATION_FAILED',
-      `${what}: unexpected answer from the server (${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'})`,
-    );
-  }
-  return r.data;
-}
-
-function parseError(text: string, status: number): { code: string; message: string } {
-  try {
-    const r = apiErrorBodySchema.safeParse(JSON.parse(text));
-    if (r.success) return r.data.error;
-  } catch {
-    // not JSON: a proxy's page
-  }
-  return { code: `HTTP_${status}`, message: text.slice(0, 200).replace(/\s+/g, ' ') || 'no message' };
-}
-
-function describeFetchError(e: unknown): string {
-  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (err?.name === 'TimeoutError') return 'timed out';
-  const cause = err?.cause;
-  return cause?.code ?? cause?.message ?? err?.message ?? String(e);
+/** The server answered: a refusal (with the protocol's code), or an answer this worker cannot use. */
+function answered(e: ServerError, route: string): GeneratorError {
+  if (e.status === undefined)
+    return new GeneratorError('GENERATION_FAILED', `POST ${route}: ${e.message}`, { cause: e });
+  const code = e.apiCode ?? `HTTP_${e.status}`;
+  return new ServerRefusal(
+    e.apiCode,
+    e.status,
+    `POST ${route}: ${e.status} ${code}: ${e.serverMessage ?? 'no message'}`,
+    { cause: e },
+  );
 }
