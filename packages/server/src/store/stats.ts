@@ -54,132 +54,157 @@ export function databaseBytes(ctx: StoreContext): Promise<number> {
   return reading(() => databaseSize(ctx));
 }
 
+type Db = StoreContext['db'];
+/** The platform's stats being filled in, by platform id (undefined: a platform added meanwhile). */
+type StatsOf = (platformId: number) => PlatformStats | undefined;
+
+/** Counts per platform and in total, each from one grouped query (read in one snapshot). */
 export async function storeStats(ctx: StoreContext): Promise<StoreStats> {
-  const { db } = ctx;
   return reading(async () => {
-    const platforms = await db.selectFrom('platforms').select(['id', 'name']).orderBy('id').execute();
-    const byId = new Map<number, PlatformStats>(
-      platforms.map((p) => [
-        p.id,
-        {
-          platform: p.name,
-          catalogEntries: 0,
-          withdrawnEntries: 0,
-          catalogSnapshots: 0,
-          manifests: 0,
-          trackedPackages: 0,
-          jobs: { pending: 0, running: 0, done: 0, dead: 0, retrying: 0 },
-        },
-      ]),
-    );
-    const at = (id: number): PlatformStats | undefined => byId.get(id);
-
-    const entries = await db
-      .selectFrom('catalog_entries as e')
-      .innerJoin('catalog_packages as p', 'p.id', 'e.package_id')
-      .select((eb) => [
-        'p.platform_id',
-        eb.fn.countAll().as('total'),
-        eb.fn.count('e.withdrawn_at').as('withdrawn'),
-      ])
-      .groupBy('p.platform_id')
-      .execute();
-    for (const r of entries) {
-      const s = at(r.platform_id);
-      if (s === undefined) continue;
-      s.withdrawnEntries = n(r.withdrawn);
-      s.catalogEntries = n(r.total) - s.withdrawnEntries;
-    }
-
-    const snapshots = await db
-      .selectFrom('catalog_snapshots')
-      .select((eb) => ['platform_id', eb.fn.countAll().as('count'), eb.fn.max('generated_at').as('latest')])
-      .groupBy('platform_id')
-      .execute();
-    for (const r of snapshots) {
-      const s = at(r.platform_id);
-      if (s === undefined) continue;
-      s.catalogSnapshots = n(r.count);
-      s.latestCatalogAt = r.latest;
-    }
-
-    const manifests = await db
-      .selectFrom('manifests')
-      .select((eb) => ['platform_id', eb.fn.countAll().as('count')])
-      .groupBy('platform_id')
-      .execute();
-    for (const r of manifests) {
-      const s = at(r.platform_id);
-      if (s !== undefined) s.manifests = n(r.count);
-    }
-
-    const tracked = await db
-      .selectFrom('tracked_packages')
-      .select((eb) => ['platform_id', eb.fn.count('name').distinct().as('count')])
-      .groupBy('platform_id')
-      .execute();
-    for (const r of tracked) {
-      const s = at(r.platform_id);
-      if (s !== undefined) s.trackedPackages = n(r.count);
-    }
-
-    const jobs = await db
-      .selectFrom('jobs')
-      .select((eb) => [
-        'platform_id',
-        'state',
-        eb.fn.countAll().as('count'),
-        eb.fn.sum<number>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retried'),
-      ])
-      .groupBy(['platform_id', 'state'])
-      .execute();
-    for (const r of jobs) {
-      const s = at(r.platform_id);
-      if (s === undefined) continue;
-      s.jobs[r.state as JobState] = n(r.count);
-      if (r.state === 'pending') s.jobs.retrying = n(r.retried);
-    }
-
-    const count = async (
-      table: 'manifests' | 'manifest_files' | 'contents' | 'paths' | 'conflicts',
-    ): Promise<number> =>
-      n(
-        (
-          await db
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll().as('c'))
-            .executeTakeFirst()
-        )?.c,
-      );
-    const activeTokens = await db
-      .selectFrom('tokens')
-      .select((eb) => eb.fn.countAll().as('c'))
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    const trustedKeys = await db
-      .selectFrom('trusted_keys')
-      .select((eb) => eb.fn.countAll().as('c'))
-      .where('removed_at', 'is', null)
-      .executeTakeFirst();
-    const due = await db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.min('next_run_at').as('since'))
-      .where('state', '=', 'pending')
-      .where('next_run_at', '<=', new Date(ctx.now()).toISOString())
-      .executeTakeFirst();
-
-    return {
-      ...(typeof due?.since === 'string' ? { oldestDueJobSince: due.since } : {}),
-      dialect: ctx.dialect,
-      platforms: [...byId.values()],
-      manifests: await count('manifests'),
-      manifestFiles: await count('manifest_files'),
-      contents: await count('contents'),
-      paths: await count('paths'),
-      conflicts: await count('conflicts'),
-      activeTokens: n(activeTokens?.c),
-      trustedKeys: n(trustedKeys?.c),
-      databaseBytes: await databaseSize(ctx),
-    };
+    const byId = await emptyPlatformStats(ctx.db);
+    const at: StatsOf = (id) => byId.get(id);
+    await addCatalogEntries(ctx.db, at);
+    await addCatalogSnapshots(ctx.db, at);
+    await addManifests(ctx.db, at);
+    await addTrackedPackages(ctx.db, at);
+    await addJobs(ctx.db, at);
+    return { ...(await totals(ctx)), platforms: [...byId.values()] };
   });
+}
+
+async function emptyPlatformStats(db: Db): Promise<Map<number, PlatformStats>> {
+  const platforms = await db.selectFrom('platforms').select(['id', 'name']).orderBy('id').execute();
+  return new Map(
+    platforms.map((p) => [
+      p.id,
+      {
+        platform: p.name,
+        catalogEntries: 0,
+        withdrawnEntries: 0,
+        catalogSnapshots: 0,
+        manifests: 0,
+        trackedPackages: 0,
+        jobs: { pending: 0, running: 0, done: 0, dead: 0, retrying: 0 },
+      },
+    ]),
+  );
+}
+
+async function addCatalogEntries(db: Db, at: StatsOf): Promise<void> {
+  const rows = await db
+    .selectFrom('catalog_entries as e')
+    .innerJoin('catalog_packages as p', 'p.id', 'e.package_id')
+    .select((eb) => [
+      'p.platform_id',
+      eb.fn.countAll().as('total'),
+      eb.fn.count('e.withdrawn_at').as('withdrawn'),
+    ])
+    .groupBy('p.platform_id')
+    .execute();
+  for (const r of rows) {
+    const s = at(r.platform_id);
+    if (s === undefined) continue;
+    s.withdrawnEntries = n(r.withdrawn);
+    s.catalogEntries = n(r.total) - s.withdrawnEntries;
+  }
+}
+
+async function addCatalogSnapshots(db: Db, at: StatsOf): Promise<void> {
+  const rows = await db
+    .selectFrom('catalog_snapshots')
+    .select((eb) => ['platform_id', eb.fn.countAll().as('count'), eb.fn.max('generated_at').as('latest')])
+    .groupBy('platform_id')
+    .execute();
+  for (const r of rows) {
+    const s = at(r.platform_id);
+    if (s === undefined) continue;
+    s.catalogSnapshots = n(r.count);
+    s.latestCatalogAt = r.latest;
+  }
+}
+
+async function addManifests(db: Db, at: StatsOf): Promise<void> {
+  const rows = await db
+    .selectFrom('manifests')
+    .select((eb) => ['platform_id', eb.fn.countAll().as('count')])
+    .groupBy('platform_id')
+    .execute();
+  for (const r of rows) {
+    const s = at(r.platform_id);
+    if (s !== undefined) s.manifests = n(r.count);
+  }
+}
+
+async function addTrackedPackages(db: Db, at: StatsOf): Promise<void> {
+  const rows = await db
+    .selectFrom('tracked_packages')
+    .select((eb) => ['platform_id', eb.fn.count('name').distinct().as('count')])
+    .groupBy('platform_id')
+    .execute();
+  for (const r of rows) {
+    const s = at(r.platform_id);
+    if (s !== undefined) s.trackedPackages = n(r.count);
+  }
+}
+
+async function addJobs(db: Db, at: StatsOf): Promise<void> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select((eb) => [
+      'platform_id',
+      'state',
+      eb.fn.countAll().as('count'),
+      eb.fn.sum<number>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retried'),
+    ])
+    .groupBy(['platform_id', 'state'])
+    .execute();
+  for (const r of rows) {
+    const s = at(r.platform_id);
+    if (s === undefined) continue;
+    s.jobs[r.state as JobState] = n(r.count);
+    if (r.state === 'pending') s.jobs.retrying = n(r.retried);
+  }
+}
+
+type CountedTable = 'manifests' | 'manifest_files' | 'contents' | 'paths' | 'conflicts';
+
+async function countRows(db: Db, table: CountedTable): Promise<number> {
+  const r = await db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('c'))
+    .executeTakeFirst();
+  return n(r?.c);
+}
+
+/** The store-wide figures: row counts, live tokens and keys, the oldest due job, the size. */
+async function totals(ctx: StoreContext): Promise<Omit<StoreStats, 'platforms'>> {
+  const { db } = ctx;
+  const activeTokens = await db
+    .selectFrom('tokens')
+    .select((eb) => eb.fn.countAll().as('c'))
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  const trustedKeys = await db
+    .selectFrom('trusted_keys')
+    .select((eb) => eb.fn.countAll().as('c'))
+    .where('removed_at', 'is', null)
+    .executeTakeFirst();
+  const due = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.min('next_run_at').as('since'))
+    .where('state', '=', 'pending')
+    .where('next_run_at', '<=', new Date(ctx.now()).toISOString())
+    .executeTakeFirst();
+  return {
+    ...(typeof due?.since === 'string' ? { oldestDueJobSince: due.since } : {}),
+    dialect: ctx.dialect,
+    manifests: await countRows(db, 'manifests'),
+    manifestFiles: await countRows(db, 'manifest_files'),
+    contents: await countRows(db, 'contents'),
+    paths: await countRows(db, 'paths'),
+    conflicts: await countRows(db, 'conflicts'),
+    activeTokens: n(activeTokens?.c),
+    trustedKeys: n(trustedKeys?.c),
+    databaseBytes: await databaseSize(ctx),
+  };
 }
