@@ -31,6 +31,7 @@ import { signRootReference, type RootReference } from '@sysattest/client/dist/te
 import { sharedTestImage } from '@sysattest/generator/dist/testkit/worker-service.js';
 import { buildClientDeb, type BuiltDeb } from './build-deb.js';
 import { CONFIG_FILE, REPORTER_TOKEN_FILE, STATE_DIR, UNIT_DIR } from './client-package.js';
+import { runOnDebHost } from '../testkit/deb-host.js';
 import { serviceCommand, shellCommand } from '../testkit/systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -60,15 +61,6 @@ function getJson(url: string, token: string): Promise<{ status: number; body: un
 }
 
 /** The `### name` sections the container script prints, by name. */
-function sections(out: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const part of out.split(/^### /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    map.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return map;
-}
-
 describe(
   'the client Debian package on a fresh bookworm machine',
   { skip: !canRun && 'needs root, podman, dpkg-deb and the server build', timeout: 10 * 60_000 },
@@ -160,29 +152,14 @@ describe(
         // Enrolling the host (README: Enrol a host): the token, then "report": true.
         `echo "### token-loose"; install -m 0644 /keys/reporter-token ${REPORTER_TOKEN_FILE} && sysattest verify --report > /dev/null 2> /tmp/err; echo "exit=$?"; cat /tmp/err`,
         `echo "### report"; chmod 600 ${REPORTER_TOKEN_FILE} && /usr/lib/sysattest/node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1]));c.report=true;fs.writeFileSync(process.argv[1],JSON.stringify(c))' ${CONFIG_FILE} && (${unitLine}) > /dev/null 2> /tmp/err; echo "exit=$?"; grep '^sysattest:' /tmp/err; echo "spool: $(stat -c %a ${STATE_DIR}/report-spool) $(ls -A ${STATE_DIR}/report-spool | tr '\\n' ' ')"`,
-      ].join('\n');
-      const r = spawnSync(
-        'podman',
-        [
-          'run',
-          '--rm',
-          '--network',
-          'host',
-          '--label',
-          `sysattest.test=deb-${process.pid}`,
-          '-v',
-          `${path.dirname(deb.file)}:/deb:ro`,
-          '-v',
-          `${path.join(home, 'keys')}:/keys:ro`,
-          image.tag,
-          'bash',
-          '-c',
-          script,
-        ],
-        { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 5 * 60_000 },
-      );
-      assert.equal(r.status, 0, `the container script failed: ${r.stderr}\n${r.stdout}`);
-      out = sections(r.stdout);
+      ];
+      out = runOnDebHost({
+        image: image.tag,
+        debDir: path.dirname(deb.file),
+        keysDir: path.join(home, 'keys'),
+        label: `deb-${process.pid}`,
+        script,
+      });
       mark('container done');
     });
 

@@ -29,6 +29,7 @@ import { TestGenerator } from '@sysattest/server/dist/testkit/store.js';
 import type { BuiltDeb } from './build-deb.js';
 import { buildServerDeb } from './build-server-deb.js';
 import { SERVER_CONFIG_FILE, SERVER_LIB_DIR, SERVER_STATE_DIR, SERVER_UNIT_FILES } from './server-package.js';
+import { runOnDebHost } from '../testkit/deb-host.js';
 import { serviceCommand, shellCommand } from '../testkit/systemd-unit.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -41,15 +42,6 @@ function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
-}
-
-function sections(out: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const part of out.split(/^### /m).slice(1)) {
-    const nl = part.indexOf('\n');
-    map.set(part.slice(0, nl).trim(), part.slice(nl + 1));
-  }
-  return map;
 }
 
 async function freePort(): Promise<number> {
@@ -140,29 +132,14 @@ describe(
         'echo "### log"; cat /tmp/server.log',
         'echo "### secret"; grep -c -F -f /tmp/token /tmp/server.log; true',
         'echo "### generator"; SYSATTEST_GENERATOR_HOME=/tmp/gen sysattest-generator key generate; echo "exit=$?"',
-      ].join('\n');
-      const r = spawnSync(
-        'podman',
-        [
-          'run',
-          '--rm',
-          '--network',
-          'host',
-          '--label',
-          `sysattest.test=server-deb-${process.pid}`,
-          '-v',
-          `${path.dirname(deb.file)}:/deb:ro`,
-          '-v',
-          `${keys}:/keys:ro`,
-          image.tag,
-          'bash',
-          '-c',
-          script,
-        ],
-        { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 5 * 60_000 },
-      );
-      assert.equal(r.status, 0, `the container script failed: ${r.stderr}\n${r.stdout}`);
-      out = sections(r.stdout);
+      ];
+      out = runOnDebHost({
+        image: image.tag,
+        debDir: path.dirname(deb.file),
+        keysDir: keys,
+        label: `server-deb-${process.pid}`,
+        script,
+      });
     });
 
     after(() => {
