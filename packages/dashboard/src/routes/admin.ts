@@ -160,7 +160,7 @@ async function tokenRoutes(app: FastifyInstance, ctx: DashboardContext): Promise
   });
 
   app.post<ActionOn<'id'>>('/tokens/:id/revoke', { preHandler }, async (request, reply) => {
-    const id = recordId(request.params.id, 'job');
+    const id = recordId(request.params.id, 'token');
     return act(ctx, request, reply, backTo(ctx, request.body.back, '/admin'), async () => {
       const t = await backend.revokeToken(id);
       return `token ${t.id} (${t.name}) is revoked`;
