@@ -13,7 +13,7 @@ import type {
 } from './backend.js';
 import { DashboardError } from './backend.js';
 import { hostPage, hostsBehindPage, hostsPage } from './host-pages.js';
-import { adminPage } from './pages.js';
+import { adminPage } from './admin-page.js';
 import { dashboardPlugin } from './plugin.js';
 
 const NOW = new Date('2026-12-06T12:00:00Z');

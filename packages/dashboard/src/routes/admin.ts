@@ -20,7 +20,7 @@ import {
   type Form,
   type Query,
 } from '../input.js';
-import { adminPage } from '../pages.js';
+import { adminPage } from '../admin-page.js';
 import { backTo, redirectWithFlash, sendPage } from '../replies.js';
 
 type Action = { Body: Form };
