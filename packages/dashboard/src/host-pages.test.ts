@@ -565,4 +565,18 @@ describe('host routes', () => {
     assert.deepEqual(c.created, [['reporter', 'web-01 timer', 'web-01']]);
     await a.close();
   });
+
+  it('answer 404 "no such token" for a malformed token id to revoke', async () => {
+    const a = await app(calls());
+    const admin = await login(a, 'sat_admin');
+    const res = await a.inject({
+      method: 'POST',
+      url: '/dashboard/tokens/0x1/revoke',
+      headers: { ...FORM, cookie: admin.cookie },
+      payload: new URLSearchParams({ csrf: admin.csrf }).toString(),
+    });
+    assert.equal(res.statusCode, 404);
+    assert.match(res.body, /no such token/);
+    await a.close();
+  });
 });
