@@ -1,7 +1,6 @@
 /**
- * The dashboard as a fastify plugin, composed like the server's API (server `http/app.ts`): what
- * every page shares is set up here (forms, the session hook, security headers, error pages, the
- * assets), then the route modules (routes/) are registered, each given the DashboardContext.
+ * Composed like the server's API (server `http/app.ts`): what every page shares is set up here,
+ * then the route modules (routes/) are registered, each given the DashboardContext (context.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { adminAction, adminView } from '../access.js';
-import { DashboardError, ROLES, type Role, type TokenRow } from '../backend.js';
+import { DashboardError, ROLES, type Page, type Role, type TokenRow } from '../backend.js';
 import type { DashboardContext } from '../context.js';
 import {
   field,
@@ -69,7 +69,7 @@ async function renderAdmin(
 }
 
 /** The reporter tokens by host (then id), a page of PAGE_SIZE from `at`. */
-function reportersPage(tokens: readonly TokenRow[], at: number) {
+function reportersPage(tokens: readonly TokenRow[], at: number): Page<TokenRow> {
   const reporters = tokens
     .filter((t) => t.role === 'reporter')
     .sort((a, b) =>
