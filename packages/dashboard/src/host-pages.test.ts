@@ -13,7 +13,7 @@ import type {
 } from './backend.js';
 import { DashboardError } from './backend.js';
 import { hostPage, hostsBehindPage, hostsPage } from './host-pages.js';
-import { adminPage } from './pages.js';
+import { adminPage } from './admin-page.js';
 import { dashboardPlugin } from './plugin.js';
 
 const NOW = new Date('2026-12-06T12:00:00Z');
@@ -563,6 +563,20 @@ describe('host routes', () => {
     assert.equal(ok.statusCode, 200);
     assert.match(ok.body, /sat_new/);
     assert.deepEqual(c.created, [['reporter', 'web-01 timer', 'web-01']]);
+    await a.close();
+  });
+
+  it('answer 404 "no such token" for a malformed token id to revoke', async () => {
+    const a = await app(calls());
+    const admin = await login(a, 'sat_admin');
+    const res = await a.inject({
+      method: 'POST',
+      url: '/dashboard/tokens/0x1/revoke',
+      headers: { ...FORM, cookie: admin.cookie },
+      payload: new URLSearchParams({ csrf: admin.csrf }).toString(),
+    });
+    assert.equal(res.statusCode, 404);
+    assert.match(res.body, /no such token/);
     await a.close();
   });
 });

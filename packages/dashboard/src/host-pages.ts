@@ -17,7 +17,7 @@ import { HOST_VERDICTS } from './backend.js';
 import { ago, formatCount, formatDuration, formatTime } from './format.js';
 import { html, url, type Html } from './html.js';
 import { badge, form, isAdmin, layout, pager, table, td, time, type View } from './layout.js';
-import { tokensTable } from './pages.js';
+import { tokensTable } from './admin-page.js';
 
 const enc = encodeURIComponent;
 
