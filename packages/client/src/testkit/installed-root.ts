@@ -15,7 +15,6 @@ import {
   readRootAccounts,
   signCatalog,
   signManifest,
-  sortCatalogPackages,
   type DetectedPlatforms,
   type DpkgDatabase,
   type FileObservation,
@@ -23,6 +22,7 @@ import {
   type SignedDocument,
   type SigningKey,
 } from '@sysattest/core';
+import { listingCatalog, type ListedVersion } from './catalogs.js';
 import { buildManifest } from '@sysattest/generator/dist/generation/manifest-builder.js';
 
 export interface RootReferenceOptions {
@@ -89,28 +89,14 @@ export async function signRootReference(root: string, options: RootReferenceOpti
     manifests.push({ name: pkg.name, architecture: pkg.architecture, manifest, signed });
   }
   const catalog = await signCatalog(
-    {
-      schema: 'sysattest.catalog',
-      schemaVersion: 1,
+    listingCatalog({
       platform: formatPlatform(primary),
       generatedAt,
-      provenance: {
-        generator: options.generator,
-        keyFingerprint: options.key.fingerprint,
-        image: { id: options.imageId },
-        sources: [],
-      },
-      packages: sortCatalogPackages(
-        db.packages.map((p) => ({
-          name: p.name,
-          version: p.version,
-          architecture: p.architecture,
-          source: { name: p.name, version: p.version },
-          size: 0,
-          sha256: '0'.repeat(64),
-        })),
-      ),
-    },
+      keyFingerprint: options.key.fingerprint,
+      versions: db.packages.map((p): ListedVersion => [p.name, p.version, p.architecture]),
+      generator: options.generator,
+      imageId: options.imageId,
+    }),
     options.key,
   );
   return { db, primary, manifests, skipped, catalog };

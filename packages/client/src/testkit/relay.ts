@@ -17,12 +17,12 @@ import {
   sha256Hex,
   signCatalog,
   signManifest,
-  type Catalog,
   type Manifest,
   type ManifestEntry,
   type ReverseLookupHit,
   type SignedDocument,
 } from '@sysattest/core';
+import { listingCatalog, type ListedVersion } from './catalogs.js';
 
 // ---------------------------------------------------------------------------------------------
 // The wire: what the server answers, as the relay sees it (extra fields pass through untouched).
@@ -514,31 +514,18 @@ export async function makeFakeWorld(dir: string, packages: readonly FakePackage[
     generatedAt: Date,
     extra: readonly [string, string, string][] = [],
   ): Promise<SignedDocument> => {
-    const listed: [string, string, string][] = [
-      ...packages.map((p): [string, string, string] => [p.name, p.version, p.arch]),
+    const versions: ListedVersion[] = [
+      ...packages.map((p): ListedVersion => [p.name, p.version, p.arch]),
       ...extra,
     ];
-    listed.sort((a, b) => cmp(a[0], b[0]) || cmp(a[2], b[2]) || cmp(a[1], b[1]));
-    const content: Catalog = {
-      schema: 'sysattest.catalog',
-      schemaVersion: 1,
+    const content = listingCatalog({
       platform: native,
       generatedAt: timestampOf(generatedAt),
-      provenance: {
-        generator: { name: 'relay-testkit', version: '0' },
-        keyFingerprint: key.fingerprint,
-        image: { id: 'fake-image' },
-        sources: [],
-      },
-      packages: listed.map(([name, version, architecture]) => ({
-        name,
-        version,
-        architecture,
-        source: { name, version },
-        size: 1,
-        sha256: '0'.repeat(64),
-      })),
-    };
+      keyFingerprint: key.fingerprint,
+      versions,
+      generator: { name: 'relay-testkit', version: '0' },
+      imageId: 'fake-image',
+    });
     return signCatalog(content, key);
   };
 
@@ -551,8 +538,4 @@ export async function makeFakeWorld(dir: string, packages: readonly FakePackage[
     signedManifest: (p, change) => signManifest(manifest(p, change), key),
     catalog,
   };
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -18,6 +18,7 @@ import {
   type Manifest,
   type ManifestEntry,
 } from '@sysattest/core';
+import { listingCatalog, type ListedVersion } from '../testkit/catalogs.js';
 import { ManifestCache } from '../cache/manifest-cache.js';
 import type { Finding } from './compare.js';
 import { exitCodeOf, renderJson, renderText, verifyReportSchema, type VerifyReport } from './report.js';
@@ -651,28 +652,14 @@ class SourceWithCatalog extends DirectoryManifestSource {
   }
 }
 
-function catalogOf(fingerprint: string, versions: [string, string, string][]): Catalog {
-  return {
-    schema: 'sysattest.catalog',
-    schemaVersion: 1,
+function catalogOf(fingerprint: string, versions: ListedVersion[]): Catalog {
+  return listingCatalog({
     platform: 'debian/bookworm/amd64',
     // Fresh: a snapshot older than the maximum age (7 days) would be a stale-catalog finding.
     generatedAt: new Date(Date.now() - 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
-    provenance: {
-      generator: { name: 'test', version: '0' },
-      keyFingerprint: fingerprint,
-      image: { id: 'test-image' },
-      sources: [],
-    },
-    packages: versions.map(([name, version, architecture]) => ({
-      name,
-      version,
-      architecture,
-      source: { name, version },
-      size: 1,
-      sha256: '0'.repeat(64),
-    })),
-  };
+    keyFingerprint: fingerprint,
+    versions,
+  });
 }
 
 describe('verifyMachine: outdated, from signed catalog snapshots only', () => {
