@@ -47,18 +47,7 @@ describe('sysattest verify --report', { timeout: 5 * 60_000 }, () => {
   let homes = 0;
 
   before(async () => {
-    if (!fs.existsSync(SERVER_BIN)) throw new Error(`build first: ${SERVER_BIN} is missing`);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-report-cli-'));
-    world = await makeFakeWorld(dir, PACKAGES);
-    server = await startE2EServer(dir, world.keyFile);
-    await server.uploadCatalog(await world.catalog(new Date(Date.now() - 3600_000)));
-    for (const p of PACKAGES) {
-      const signed = await world.signedManifest(p);
-      await server.post('/v1/manifests', {
-        manifest: Buffer.from(signed.bytes).toString('base64'),
-        signature: signed.signature,
-      });
-    }
+    ({ dir, world, server } = await servedWorld('sysattest-report-cli-'));
     receiver = await startReportReceiver({ upstream: server.url });
     const dead = await startReportReceiver();
     await dead.stop();
@@ -242,18 +231,7 @@ describe('sysattest verify --report to a real server', { timeout: 5 * 60_000 }, 
   };
 
   before(async () => {
-    if (!fs.existsSync(SERVER_BIN)) throw new Error(`build first: ${SERVER_BIN} is missing`);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sysattest-report-server-'));
-    world = await makeFakeWorld(dir, PACKAGES);
-    server = await startE2EServer(dir, world.keyFile);
-    await server.uploadCatalog(await world.catalog(new Date(Date.now() - 3600_000)));
-    for (const p of PACKAGES) {
-      const signed = await world.signedManifest(p);
-      await server.post('/v1/manifests', {
-        manifest: Buffer.from(signed.bytes).toString('base64'),
-        signature: signed.signature,
-      });
-    }
+    ({ dir, world, server } = await servedWorld('sysattest-report-server-'));
     readerToken = serverCli('token', 'create', '--role', 'reader', '--name', 'fleet reader');
   });
 
@@ -363,3 +341,20 @@ describe('sysattest verify --report to a real server', { timeout: 5 * 60_000 }, 
     );
   });
 });
+
+/** A fake world's catalog and manifests, signed and served by a real server in a new directory. */
+async function servedWorld(prefix: string): Promise<{ dir: string; world: FakeWorld; server: E2EServer }> {
+  if (!fs.existsSync(SERVER_BIN)) throw new Error(`build first: ${SERVER_BIN} is missing`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const world = await makeFakeWorld(dir, PACKAGES);
+  const server = await startE2EServer(dir, world.keyFile);
+  await server.uploadCatalog(await world.catalog(new Date(Date.now() - 3600_000)));
+  for (const p of PACKAGES) {
+    const signed = await world.signedManifest(p);
+    await server.post('/v1/manifests', {
+      manifest: Buffer.from(signed.bytes).toString('base64'),
+      signature: signed.signature,
+    });
+  }
+  return { dir, world, server };
+}
