@@ -162,47 +162,28 @@ function bulkLoad(file: string, now: number): { snapshotTimes: string[] } {
       packageIds.push(id);
       newest.push(newVersion);
       const file = (v: string) => `pool/main/${name[0]}/${name}/${name}_${v}_amd64.deb`;
+      // One catalog entry of this package: seen from one snapshot to another, withdrawn at a third.
+      const listed = (version: string, from: string, to: string, withdrawnAt: string | null) =>
+        entry.run(
+          id,
+          version,
+          name,
+          version,
+          1000 + i,
+          sha(file(version)).toString('hex'),
+          file(version),
+          from,
+          to,
+          withdrawnAt,
+        );
       if (upgraded) {
         // Upgraded by snapshot d (1..30), i.e. spread over the last 30 days.
         const at = snapshotTimes[1 + Math.floor(random() * 30)] as string;
         const before = snapshotTimes[snapshotTimes.indexOf(at) - 1] as string;
-        entry.run(
-          id,
-          oldVersion,
-          name,
-          oldVersion,
-          1000 + i,
-          sha(file(oldVersion)).toString('hex'),
-          file(oldVersion),
-          snapshotTimes[0],
-          before,
-          at,
-        );
-        entry.run(
-          id,
-          newVersion,
-          name,
-          newVersion,
-          1000 + i,
-          sha(file(newVersion)).toString('hex'),
-          file(newVersion),
-          at,
-          latest,
-          null,
-        );
+        listed(oldVersion, snapshotTimes[0] as string, before, at);
+        listed(newVersion, at, latest, null);
       } else {
-        entry.run(
-          id,
-          oldVersion,
-          name,
-          oldVersion,
-          1000 + i,
-          sha(file(oldVersion)).toString('hex'),
-          file(oldVersion),
-          snapshotTimes[0],
-          latest,
-          null,
-        );
+        listed(oldVersion, snapshotTimes[0] as string, latest, null);
       }
     }
 
